@@ -1,11 +1,14 @@
 module github.com/rtbroadcaster/rtbroadcaster
 
-go 1.26
+go 1.26.0
+
+require (
+	github.com/google/uuid v1.6.0
+	github.com/lxzan/gws v1.8.9
+	golang.org/x/time v0.16.0
+)
 
 require (
 	github.com/dolthub/maphash v0.1.0 // indirect
-	github.com/google/uuid v1.6.0 // indirect
 	github.com/klauspost/compress v1.17.9 // indirect
-	github.com/lxzan/gws v1.8.9 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
 )

@@ -1,0 +1,219 @@
+package rtbroadcaster
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/lxzan/gws"
+	"golang.org/x/time/rate"
+)
+
+// client is one WebSocket connection: an owner, a viewer, or not yet in a
+// room. Its read goroutine (the library's read loop) runs every request in
+// order; its outbox owns the writing side.
+type client struct {
+	mgr     *Manager
+	conn    *gws.Conn
+	out     outbox
+	remote  string
+	opened  time.Time
+	limiter *rate.Limiter // nil when unlimited
+	pinger  atomic.Pointer[time.Timer]
+
+	// Owned by the read goroutine.
+	room            *room
+	owner           bool
+	deadlineRefresh time.Time
+
+	// Guarded by the lock of the room the client views.
+	slot int
+}
+
+func newClient(m *Manager, conn *gws.Conn, remote string) *client {
+	c := &client{mgr: m, conn: conn, remote: remote, opened: time.Now()}
+	c.out = outbox{
+		conn:         conn,
+		limit:        m.limits.SendQueueBytes,
+		writeTimeout: m.limits.WriteTimeout,
+		onSlow:       c.slowConsumer,
+	}
+	if m.limits.MessagesPerSecond > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(m.limits.MessagesPerSecond), m.limits.MessageBurst)
+	}
+	return c
+}
+
+// start arms the read deadline and the pinger; the caller then runs the read loop.
+func (c *client) start() {
+	c.refreshDeadline(true)
+	c.pinger.Store(time.AfterFunc(c.mgr.limits.PingInterval, c.ping))
+}
+
+// ping queues a ping and arms the next one. A live peer answers with a pong,
+// which, like any frame, pushes the read deadline back.
+func (c *client) ping() {
+	if c.out.push(pingFrame) {
+		c.pinger.Load().Reset(c.mgr.limits.PingInterval)
+	}
+}
+
+// refreshDeadline moves the read deadline to a full ping interval plus pong
+// timeout from now. It is called on every frame received, so it only touches
+// the socket when the deadline is more than a second old.
+func (c *client) refreshDeadline(force bool) {
+	now := time.Now()
+	if !force && now.Sub(c.deadlineRefresh) < time.Second {
+		return
+	}
+	c.deadlineRefresh = now
+	_ = c.conn.SetReadDeadline(now.Add(c.mgr.limits.PingInterval + c.mgr.limits.PongTimeout))
+}
+
+// handle runs one request. A refused request gets one error reply and
+// changes nothing else.
+func (c *client) handle(data []byte) {
+	if c.limiter != nil && !c.limiter.Allow() {
+		c.replyError(newError(CodeRateLimited, "more than %g messages per second; this one was dropped", c.mgr.limits.MessagesPerSecond))
+		return
+	}
+	m, err := DecodeMessage(data)
+	if err != nil {
+		c.replyError(newError(CodeBadRequest, "%v", err))
+		return
+	}
+	var refused *Error
+	switch m.Status.Value {
+	case StatusNew:
+		refused = c.createRoom()
+	case StatusJoin:
+		refused = c.joinRoom(m.UUID)
+	case StatusConnected:
+		refused = c.broadcast(m)
+	case StatusClose:
+		refused = c.closeRoom(m.UUID)
+	default:
+		refused = newError(CodeBadRequest, "status.value %d is not a request: send 1 (create), 2 (join), 3 (broadcast) or 4 (close)", m.Status.Value)
+	}
+	if refused != nil {
+		c.replyError(refused)
+	}
+}
+
+// currentRoom is the room the client is in, forgetting one that was closed
+// by someone else (the server shutting down, or its owner leaving).
+func (c *client) currentRoom() *room {
+	if c.room != nil && c.room.closed.Load() {
+		c.room, c.owner = nil, false
+	}
+	return c.room
+}
+
+func (c *client) createRoom() *Error {
+	if r := c.currentRoom(); r != nil {
+		return newError(CodeAlreadyInRoom, "create: this connection is already in room %q; open another connection for another room", r.id)
+	}
+	r := newRoom(uuid.NewString(), c, &c.mgr.limits, c.mgr.forgetRoom)
+	c.out.push(textFrame(connectedMessage(r.id)))
+	c.mgr.addRoom(r)
+	c.room, c.owner = r, true
+	return nil
+}
+
+func (c *client) joinRoom(id string) *Error {
+	if r := c.currentRoom(); r != nil {
+		return newError(CodeAlreadyInRoom, "join: this connection is already in room %q; open another connection for another room", r.id)
+	}
+	r := c.mgr.lookupRoom(id)
+	if r == nil {
+		return newError(CodeRoomNotFound, "join: no open room has uuid %q", id)
+	}
+	if err := r.join(c); err != nil {
+		return err
+	}
+	c.room, c.owner = r, false
+	return nil
+}
+
+// ownRoom is the room the client may broadcast to or close as uuid id.
+func (c *client) ownRoom(verb, id string) (*room, *Error) {
+	r := c.currentRoom()
+	switch {
+	case r == nil:
+		return nil, newError(CodeNotInRoom, "%s: this connection is in no room; create one first (status 1)", verb)
+	case !c.owner:
+		return nil, newError(CodeNotOwner, "%s: only the owner of room %q may do that", verb, r.id)
+	case id != r.id:
+		return nil, newError(CodeNotOwner, "%s: this connection owns room %q, not %q", verb, r.id, id)
+	}
+	return r, nil
+}
+
+func (c *client) broadcast(m *Message) *Error {
+	r, err := c.ownRoom("broadcast", m.UUID)
+	if err != nil {
+		return err
+	}
+	if m.FuncKey == "" {
+		return newError(CodeBadRequest, "broadcast: funcKey is empty; name the function viewers should call")
+	}
+	if len(m.FuncParams) > c.mgr.limits.MaxFuncParams {
+		return newError(CodeBadRequest, "broadcast: %d funcParams, more than the limit of %d", len(m.FuncParams), c.mgr.limits.MaxFuncParams)
+	}
+	out := connectedMessage(r.id)
+	out.FuncKey, out.FuncParams, out.StateMessage = m.FuncKey, m.FuncParams, m.StateMessage
+	if m.StateMessage {
+		out.StateKey = m.StateKey
+	}
+	return r.broadcast(out)
+}
+
+func (c *client) closeRoom(id string) *Error {
+	r, err := c.ownRoom("close", id)
+	if err != nil {
+		return err
+	}
+	r.close()
+	c.room, c.owner = nil, false
+	c.out.push(textFrame(notConnectedMessage(r.id)))
+	return nil
+}
+
+// replyError tells the client why its request was refused, and truthfully
+// whether it is still in a room.
+func (c *client) replyError(e *Error) {
+	m := notConnectedMessage("")
+	if r := c.currentRoom(); r != nil {
+		m = connectedMessage(r.id)
+	}
+	m.Error = e
+	c.out.push(textFrame(m))
+}
+
+// slowConsumer runs once, when the outbox gave up on a viewer that could not
+// keep up.
+func (c *client) slowConsumer() {
+	c.mgr.stats.slowConsumers.Add(1)
+	c.mgr.log.Warn("closing slow consumer", "remote", c.remote, "queue_limit_bytes", c.mgr.limits.SendQueueBytes, "code", CloseSlowConsumer)
+}
+
+// finish runs once, when the connection has ended for any reason: an owner's
+// room closes, a viewer leaves its room.
+func (c *client) finish(reason error) {
+	if t := c.pinger.Load(); t != nil {
+		t.Stop()
+	}
+	c.out.discard()
+	role := "none"
+	if r := c.currentRoom(); r != nil {
+		if c.owner {
+			role = "owner"
+			r.close()
+		} else {
+			role = "viewer"
+			r.leave(c)
+		}
+	}
+	c.mgr.forgetClient(c)
+	c.mgr.log.Debug("connection ended", "remote", c.remote, "role", role, "reason", reason, "duration", time.Since(c.opened).Round(time.Millisecond))
+}

@@ -1,0 +1,195 @@
+// Command rtbroadcaster runs the broadcast server.
+//
+//	rtbroadcaster                       serve on :8080
+//	rtbroadcaster serve -addr 127.0.0.1:9000
+//
+// Every flag can also be set with an RTB_* environment variable: -addr is
+// RTB_ADDR, -read-limit is RTB_READ_LIMIT, and so on. A flag given on the
+// command line wins over its variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rtbroadcaster/rtbroadcaster"
+	sdkjs "github.com/rtbroadcaster/rtbroadcaster/sdk/js"
+	"github.com/rtbroadcaster/rtbroadcaster/web"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "rtbroadcaster:", err)
+		os.Exit(1)
+	}
+}
+
+// run dispatches the subcommand; "serve" is the default.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "serve":
+			args = args[1:]
+		default:
+			return fmt.Errorf("unknown command %q; commands: serve", args[0])
+		}
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, args, stderr)
+}
+
+// serveConfig is everything the serve command reads from flags.
+type serveConfig struct {
+	addr            string
+	origins         string
+	shutdownTimeout time.Duration
+	logLevel        string
+	logFormat       string
+	limits          rtbroadcaster.Limits
+}
+
+func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
+	cfg := &serveConfig{limits: rtbroadcaster.DefaultLimits()}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	l := &cfg.limits
+	fs.StringVar(&cfg.addr, "addr", ":8080", "`address` to listen on (host:port; port 0 picks a free one)")
+	fs.StringVar(&cfg.origins, "allowed-origins", "", "comma-separated browser `origins` allowed besides same-origin, e.g. https://app.example.com; * allows all")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for connections to close before cutting them")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "log `format`: text or json")
+	fs.IntVar(&l.ReadLimit, "read-limit", l.ReadLimit, "largest frame a client may send, in `bytes` (larger: close 1009)")
+	fs.IntVar(&l.MaxFuncParams, "max-func-params", l.MaxFuncParams, "most funcParams entries in one message")
+	fs.IntVar(&l.MaxViewersPerRoom, "max-viewers", l.MaxViewersPerRoom, "most viewers in one room")
+	fs.IntVar(&l.MaxStateMessages, "max-state-messages", l.MaxStateMessages, "most state messages a room keeps")
+	fs.IntVar(&l.MaxStateBytes, "max-state-bytes", l.MaxStateBytes, "most `bytes` of state messages a room keeps")
+	fs.IntVar(&l.SendQueueBytes, "send-queue-bytes", l.SendQueueBytes, "`bytes` that may wait for one connection before it is closed as a slow consumer (4001)")
+	fs.Float64Var(&l.MessagesPerSecond, "rate", 0, "messages per second one connection may send; 0 is unlimited")
+	fs.IntVar(&l.MessageBurst, "rate-burst", 0, "burst for -rate (default: one second's worth)")
+	fs.DurationVar(&l.PingInterval, "ping-interval", l.PingInterval, "how often to ping each client")
+	fs.DurationVar(&l.PongTimeout, "pong-timeout", l.PongTimeout, "how long past a ping interval a silent client is kept")
+	fs.DurationVar(&l.WriteTimeout, "write-timeout", l.WriteTimeout, "deadline of one write to a client")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: rtbroadcaster [serve] [flags]\n\nServes the WebSocket endpoint on /broadcast and /broadcasting, the demo on /, the JavaScript SDK on /sdk/, and /healthz.\nEvery flag has an environment twin: -max-viewers is RTB_MAX_VIEWERS, and so on.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := applyEnv(fs); err != nil {
+		return nil, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return cfg, nil
+}
+
+// envName is the environment twin of a flag: -max-viewers is RTB_MAX_VIEWERS.
+func envName(flagName string) string {
+	return "RTB_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// applyEnv sets each flag from its RTB_* variable, before the command line
+// is parsed so that the command line wins.
+func applyEnv(fs *flag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := envName(f.Name)
+		f.Usage += " (env " + name + ")"
+		if v, ok := os.LookupEnv(name); ok && err == nil {
+			if setErr := fs.Set(f.Name, v); setErr != nil {
+				err = fmt.Errorf("environment %s=%q: %w", name, v, setErr)
+			}
+		}
+	})
+	return err
+}
+
+func newLogger(cfg *serveConfig, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch cfg.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format: %q is neither text nor json", cfg.logFormat)
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := parseServeFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	var origins []string
+	if cfg.origins != "" {
+		origins = strings.Split(cfg.origins, ",")
+	}
+	mgr := rtbroadcaster.NewManager(
+		rtbroadcaster.WithLimits(cfg.limits),
+		rtbroadcaster.WithLogger(log),
+		rtbroadcaster.WithAllowedOrigins(origins...),
+	)
+	srv := &http.Server{Handler: newMux(mgr), ReadHeaderTimeout: 10 * time.Second}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "url", "http://"+ln.Addr().String()+"/")
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.shutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx) // stop accepting; hijacked WebSockets are the Manager's
+	if err := mgr.Shutdown(shutdownCtx); err != nil {
+		log.Warn("shutdown cut connections", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newMux routes the server's paths.
+func newMux(mgr *rtbroadcaster.Manager) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("/broadcast", mgr)
+	mux.Handle("/broadcasting", mgr) // the seed's example path
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("/sdk/", http.StripPrefix("/sdk", sdkjs.Handler()))
+	mux.Handle("/", web.Handler())
+	return mux
+}

@@ -1,0 +1,31 @@
+package rtbroadcaster
+
+import "fmt"
+
+// ErrorCode is the stable, machine-readable part of an error reply.
+type ErrorCode string
+
+// The error codes a server sends (see PROTOCOL.md, Errors).
+const (
+	CodeBadRequest    ErrorCode = "bad_request"
+	CodeRoomNotFound  ErrorCode = "room_not_found"
+	CodeNotOwner      ErrorCode = "not_owner"
+	CodeNotInRoom     ErrorCode = "not_in_room"
+	CodeAlreadyInRoom ErrorCode = "already_in_room"
+	CodeRoomFull      ErrorCode = "room_full"
+	CodeStateFull     ErrorCode = "state_full"
+	CodeRateLimited   ErrorCode = "rate_limited"
+)
+
+// Error is the error object of a reply to a refused request. It is also a Go
+// error, so that clients can return what the server said.
+type Error struct {
+	Code    ErrorCode `json:"code"`
+	Message string    `json:"message"`
+}
+
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+func newError(code ErrorCode, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}

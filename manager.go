@@ -1,0 +1,266 @@
+// Package rtbroadcaster is a real-time broadcast server: a room owner sends
+// actions over a WebSocket and every viewer in the room receives them; state
+// messages are kept and replayed to viewers who join late.
+//
+// The wire protocol is described in PROTOCOL.md. The API is the seed's:
+//
+//	mgr := rtbroadcaster.NewManager()
+//	http.HandleFunc("/broadcast", func(w http.ResponseWriter, r *http.Request) {
+//		mgr.CreateNewClient(w, r)
+//	})
+package rtbroadcaster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lxzan/gws"
+)
+
+// Manager accepts WebSocket connections and keeps the rooms. It is an
+// http.Handler. The zero value is not usable: call NewManager.
+type Manager struct {
+	limits         Limits
+	log            *slog.Logger
+	allowedOrigins []string
+	upgrader       *gws.Upgrader
+
+	mu       sync.Mutex
+	rooms    map[string]*room
+	clients  map[*client]struct{}
+	draining bool
+	drained  chan struct{} // closed when draining and the last client is gone
+
+	stats struct {
+		slowConsumers   atomic.Uint64
+		originsRejected atomic.Uint64
+	}
+}
+
+// NewManager returns a Manager with the given options; with none, it has the
+// default limits, logs to slog.Default() and accepts same-origin browsers.
+func NewManager(options ...Option) *Manager {
+	cfg := config{logger: slog.Default()}
+	for _, opt := range options {
+		opt(&cfg)
+	}
+	m := &Manager{
+		limits:         cfg.limits.withDefaults(),
+		log:            cfg.logger,
+		allowedOrigins: cfg.allowedOrigins,
+		rooms:          map[string]*room{},
+		clients:        map[*client]struct{}{},
+	}
+	m.upgrader = gws.NewUpgrader(eventHandler{m}, &gws.ServerOption{
+		ReadMaxPayloadSize: m.limits.ReadLimit,
+		ReadBufferSize:     4 << 10,
+		CheckUtf8Enabled:   true,
+		Logger:             gwsLogger{m.log},
+		Recovery:           gws.Recovery,
+		NewSession:         func() gws.SessionStorage { return &session{} },
+	})
+	return m
+}
+
+// ServeHTTP upgrades the request to a WebSocket connection; see CreateNewClient.
+func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.CreateNewClient(w, r) }
+
+// CreateNewClient upgrades the request to a WebSocket connection and serves
+// it until it ends. It returns as soon as the connection is upgraded; it
+// answers 403 to a browser from an origin that is not allowed and 503 while
+// the Manager shuts down.
+func (m *Manager) CreateNewClient(w http.ResponseWriter, r *http.Request) {
+	if !m.originAllowed(r) {
+		m.stats.originsRejected.Add(1)
+		m.log.Warn("websocket refused: origin not allowed", "origin", r.Header.Get("Origin"), "host", r.Host, "remote", r.RemoteAddr)
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	if m.isDraining() {
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	conn, err := m.upgrader.Upgrade(w, r)
+	if err != nil {
+		m.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	c := newClient(m, conn, r.RemoteAddr)
+	conn.Session().(*session).client = c
+	if !m.addClient(c) {
+		c.out.close(CloseGoingAway, "server shutting down")
+	}
+	c.start()
+	go conn.ReadLoop() // the connection's one goroutine: reads and runs its requests
+}
+
+// originAllowed applies the origin policy described at WithAllowedOrigins.
+func (m *Manager) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	for _, allowed := range m.allowedOrigins {
+		if allowed == "*" || strings.EqualFold(allowed, origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
+}
+
+// Shutdown drains the Manager: it refuses new connections, sends every
+// client a close frame 1001 after what is already queued for it, and waits
+// until all connections have ended. When ctx ends first, it closes the
+// remaining connections at once, waits for them to be cleaned up, and
+// returns ctx's error.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	if !m.draining {
+		m.draining = true
+		m.drained = make(chan struct{})
+		if len(m.clients) == 0 {
+			close(m.drained)
+		}
+	}
+	clients := m.clientsLocked()
+	m.mu.Unlock()
+
+	for _, c := range clients {
+		c.out.close(CloseGoingAway, "server shutting down")
+	}
+	select {
+	case <-m.drained:
+		return nil
+	case <-ctx.Done():
+	}
+	m.mu.Lock()
+	clients = m.clientsLocked()
+	m.mu.Unlock()
+	for _, c := range clients {
+		_ = c.conn.NetConn().Close()
+	}
+	<-m.drained
+	return fmt.Errorf("rtbroadcaster: shutdown: %d connections did not close in time: %w", len(clients), ctx.Err())
+}
+
+func (m *Manager) isDraining() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.draining
+}
+
+// Stats is a snapshot of what a Manager is doing.
+type Stats struct {
+	Connections     int    // open WebSocket connections
+	Rooms           int    // open rooms
+	SlowConsumers   uint64 // connections closed with 4001 since start
+	OriginsRejected uint64 // upgrades refused for their Origin since start
+}
+
+// Stats returns the current counts.
+func (m *Manager) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Stats{
+		Connections:     len(m.clients),
+		Rooms:           len(m.rooms),
+		SlowConsumers:   m.stats.slowConsumers.Load(),
+		OriginsRejected: m.stats.originsRejected.Load(),
+	}
+}
+
+// addClient registers c; it reports false when the Manager is draining.
+func (m *Manager) addClient(c *client) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.clients[c] = struct{}{}
+	return !m.draining
+}
+
+func (m *Manager) forgetClient(c *client) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.clients, c)
+	if m.draining && len(m.clients) == 0 {
+		select {
+		case <-m.drained:
+		default:
+			close(m.drained)
+		}
+	}
+}
+
+func (m *Manager) clientsLocked() []*client {
+	clients := make([]*client, 0, len(m.clients))
+	for c := range m.clients {
+		clients = append(clients, c)
+	}
+	return clients
+}
+
+func (m *Manager) addRoom(r *room) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.rooms[r.id] = r
+}
+
+func (m *Manager) lookupRoom(id string) *room {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.rooms[id]
+}
+
+func (m *Manager) forgetRoom(r *room) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rooms[r.id] == r {
+		delete(m.rooms, r.id)
+	}
+}
+
+// eventHandler receives the WebSocket library's events for every connection
+// and hands them to the connection's client.
+type eventHandler struct{ m *Manager }
+
+func clientOf(conn *gws.Conn) *client { return conn.Session().(*session).client }
+
+func (eventHandler) OnOpen(*gws.Conn) {}
+
+func (eventHandler) OnClose(conn *gws.Conn, err error) { clientOf(conn).finish(err) }
+
+func (eventHandler) OnPing(conn *gws.Conn, payload []byte) {
+	c := clientOf(conn)
+	c.refreshDeadline(false)
+	c.out.push(serverFrame(opPong, payload))
+}
+
+func (eventHandler) OnPong(conn *gws.Conn, _ []byte) { clientOf(conn).refreshDeadline(false) }
+
+func (eventHandler) OnMessage(conn *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	c := clientOf(conn)
+	c.refreshDeadline(false)
+	c.handle(msg.Bytes())
+}
+
+// session is the per-connection storage the WebSocket library asks for. The
+// library's default is a map per connection; we need one pointer.
+type session struct{ client *client }
+
+func (*session) Len() int                     { return 0 }
+func (*session) Load(string) (any, bool)      { return nil, false }
+func (*session) Delete(string)                {}
+func (*session) Store(string, any)            {}
+func (*session) Range(func(string, any) bool) {}
+
+// gwsLogger sends the WebSocket library's error logs to slog.
+type gwsLogger struct{ log *slog.Logger }
+
+func (l gwsLogger) Error(v ...any) { l.log.Error("websocket library", "detail", fmt.Sprint(v...)) }

@@ -1,0 +1,162 @@
+package rtbroadcaster
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Status values of the envelope's status.value (see PROTOCOL.md).
+const (
+	StatusNotConnected = 0 // server: the connection is in no room
+	StatusNew          = 1 // client: create a room
+	StatusJoin         = 2 // client: join a room
+	StatusConnected    = 3 // client: broadcast; server: reply, broadcast, presence
+	StatusClose        = 4 // client: close the room
+)
+
+// Status texts the server writes.
+const (
+	TextConnected    = "connected"
+	TextNotConnected = "not connected"
+)
+
+// Status is the envelope's status object.
+type Status struct {
+	Value int    `json:"value"`
+	Text  string `json:"text"`
+}
+
+// Message is the JSON envelope of every message, in both directions.
+// The first five fields are the seed's; the rest are extensions that are
+// omitted when empty.
+type Message struct {
+	UUID         string   `json:"uuid"`
+	Status       Status   `json:"status"`
+	FuncKey      string   `json:"funcKey"`
+	FuncParams   []string `json:"funcParams"`
+	StateMessage bool     `json:"stateMessage"`
+
+	// StateKey keys a state message instead of its FuncKey.
+	StateKey string `json:"stateKey,omitempty"`
+	// StateCount, in a join reply, is how many state messages follow it.
+	StateCount int `json:"stateCount,omitempty"`
+	// Viewers, sent to the owner only, is the room's viewer count.
+	Viewers *int `json:"viewers,omitempty"`
+	// Error is set on the reply to a refused request.
+	Error *Error `json:"error,omitempty"`
+}
+
+// key is the key a state message is kept under.
+func (m *Message) key() string {
+	if m.StateKey != "" {
+		return m.StateKey
+	}
+	return m.FuncKey
+}
+
+// Encode returns the canonical JSON of m: funcParams is always an array.
+func (m *Message) Encode() []byte {
+	if m.FuncParams == nil {
+		c := *m
+		c.FuncParams = []string{}
+		m = &c
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(m); err != nil {
+		// Every field is a string, bool, int or a struct of them: this cannot fail.
+		panic(fmt.Sprintf("rtbroadcaster: encoding a message: %v", err))
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// DecodeMessage parses one client frame. It accepts the seed's examples
+// verbatim, comments included, and reports what is wrong in terms a client
+// developer can act on.
+func DecodeMessage(data []byte) (*Message, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("empty frame: expected one JSON object")
+	}
+	var m Message
+	err := json.Unmarshal(data, &m)
+	var syntaxErr *json.SyntaxError
+	if errors.As(err, &syntaxErr) {
+		if stripped, ok := stripComments(data); ok {
+			m = Message{}
+			err = json.Unmarshal(stripped, &m)
+		}
+	}
+	if err != nil {
+		return nil, describeDecodeError(err)
+	}
+	if m.FuncParams == nil {
+		m.FuncParams = []string{}
+	}
+	return &m, nil
+}
+
+func describeDecodeError(err error) error {
+	switch e := err.(type) {
+	case *json.SyntaxError:
+		return fmt.Errorf("not valid JSON at byte %d: %v", e.Offset, e)
+	case *json.UnmarshalTypeError:
+		field := e.Field
+		if field == "" {
+			return fmt.Errorf("expected a JSON object, got %s", e.Value)
+		}
+		return fmt.Errorf("field %q: expected %s, got %s", field, e.Type, e.Value)
+	default:
+		return fmt.Errorf("not a valid message: %v", err)
+	}
+}
+
+// stripComments removes // line comments and /* block */ comments that stand
+// outside JSON strings, so the seed README's annotated examples parse.
+// It reports false when there was nothing to strip.
+func stripComments(data []byte) ([]byte, bool) {
+	out := make([]byte, 0, len(data))
+	inString, escaped, changed := false, false, false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		if inString {
+			out = append(out, c)
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		if c == '/' && i+1 < len(data) {
+			switch data[i+1] {
+			case '/':
+				for i < len(data) && data[i] != '\n' {
+					i++
+				}
+				out = append(out, '\n')
+				changed = true
+				continue
+			case '*':
+				end := bytes.Index(data[i+2:], []byte("*/"))
+				if end < 0 {
+					return nil, false
+				}
+				i += 2 + end + 1
+				out = append(out, ' ')
+				changed = true
+				continue
+			}
+		}
+		if c == '"' {
+			inString = true
+		}
+		out = append(out, c)
+	}
+	return out, changed
+}
