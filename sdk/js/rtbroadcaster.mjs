@@ -1,0 +1,562 @@
+// rtbroadcaster JavaScript SDK: one room owner broadcasts actions, every viewer in the room runs
+// them. The wire format is described in PROTOCOL.md at the root of the repository.
+//
+// This file is the only source of the SDK. The server serves it as the ES module
+// /sdk/rtbroadcaster.mjs and derives the classic script /sdk/rtbroadcaster.js from it (see sdk.go):
+// it drops the final `export { ... }` statement and assigns the exported names to globals instead.
+// So: no `import` statements, no other `export` keywords, nothing only modules allow (top-level await).
+
+/** Status values of the envelope (PROTOCOL.md, "Status values"). */
+const Status = Object.freeze({ NOT_CONNECTED: 0, CREATE: 1, JOIN: 2, CONNECTED: 3, CLOSE: 4 });
+
+/** WebSocket close codes the server uses (PROTOCOL.md, "Connection closes"). */
+const CloseCode = Object.freeze({ ROOM_CLOSED: 1000, GOING_AWAY: 1001, TOO_BIG: 1009, SLOW_CONSUMER: 4001 });
+
+/** The close code this client uses to drop a connection it wants to replace (a stuck rejoin). */
+const CLOSE_TO_RETRY = 4000;
+
+const WEBSOCKET_OPEN = 1;
+
+const DEFAULT_OPTIONS = Object.freeze({
+  requestTimeout: 10_000,
+  reconnect: Object.freeze({ enabled: true, initialDelay: 500, maxDelay: 15_000, maxAttempts: Infinity }),
+});
+
+/**
+ * An error that carries a stable, machine-readable code: either the server's (room_not_found,
+ * not_owner, state_full, ...) or one of this SDK's own (not_connected, disconnected, timeout,
+ * closed, handler_failed).
+ */
+class BroadcastError extends Error {
+  constructor(code, message, options) {
+    super(message, options);
+    this.name = 'BroadcastError';
+    this.code = code;
+  }
+}
+
+/**
+ * A connection to an rtbroadcaster server. It connects as soon as it is constructed, and reconnects
+ * with exponential backoff and full jitter until disconnect() is called or its room is closed.
+ *
+ * Lifecycle events (listen with addEventListener; the payload is event.detail):
+ *   open          {reconnected}            the WebSocket is open
+ *   joined        {roomId, role, stateCount, rejoined}
+ *   replaydone    {roomId, count}          the join's state messages have all been handled
+ *   viewers       {roomId, count}          owner only: the room's viewer count changed
+ *   roomclosed    {roomId, reason}         reason: "closed" (the owner closed it or left),
+ *                                          "connection_lost" (the owner's own connection dropped),
+ *                                          "room_not_found" (a viewer's rejoin found it gone)
+ *   reconnecting  {attempt, delay, code}   the connection dropped; the next try is in `delay` ms
+ *   error         {error}                  a refusal no request is waiting for, or a handler threw
+ *   closed        {code, reason}           final: the client will not reconnect any more
+ */
+class Broadcaster extends EventTarget {
+  #url;
+  #WebSocket;
+  #options;
+  #socket = null;
+  #handlers = new Map(); // funcKey -> Set of handlers
+  #requests = Promise.resolve(); // requests run one at a time, so that each reply finds its request
+  #pending = null; // {kind, resolve, reject, timer} of the request waiting for its reply
+  #openWaiters = new Set();
+  #reconnectTimer = null;
+  #attempt = 0;
+  #everOpened = false;
+  #stopped = false;
+  #replayLeft = 0;
+  #replayTotal = 0;
+
+  /** The room this connection owns or views, or null. */
+  roomId = null;
+  /** "owner", "viewer" or null when in no room. */
+  role = null;
+  /** Owner only: the room's viewer count as last reported by the server, or null. */
+  viewers = null;
+
+  /**
+   * @param {string} url ws:// or wss:// URL of the endpoint; http(s):// and, in a browser, a path
+   *   such as "/broadcast" are accepted too.
+   * @param {object} [options] see rtbroadcaster.d.ts (WebSocket, requestTimeout, reconnect).
+   */
+  constructor(url, options = {}) {
+    super();
+    this.#url = toWebSocketURL(url);
+    this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
+    if (typeof this.#WebSocket !== 'function') {
+      throw new TypeError('rtbroadcaster: no WebSocket implementation; pass one as options.WebSocket');
+    }
+    this.#options = {
+      requestTimeout: options.requestTimeout ?? DEFAULT_OPTIONS.requestTimeout,
+      reconnect: { ...DEFAULT_OPTIONS.reconnect, ...options.reconnect },
+    };
+    this.#openSocket();
+  }
+
+  /** True while the WebSocket is open. */
+  get isOpen() {
+    return this.#socket?.readyState === WEBSOCKET_OPEN;
+  }
+
+  /** Resolves once the WebSocket is open; rejects with code "closed" if the client stops first. */
+  ready() {
+    if (this.isOpen) return Promise.resolve();
+    if (this.#stopped) return Promise.reject(closedError());
+    return new Promise((resolve, reject) => this.#openWaiters.add({ resolve, reject }));
+  }
+
+  // ---- Rooms: requests answered by the server, as promises ----
+
+  /** Creates a room owned by this connection; resolves to its id. */
+  createRoom() {
+    return this.#request('create', { status: Status.CREATE });
+  }
+
+  /** Joins the room `roomId` as a viewer; resolves to {roomId, stateCount}. */
+  joinRoom(roomId) {
+    if (typeof roomId !== 'string' || roomId === '') {
+      return Promise.reject(new TypeError('rtbroadcaster: joinRoom needs a room id'));
+    }
+    return this.#request('join', { status: Status.JOIN, uuid: roomId });
+  }
+
+  /** Owner only: closes the room. Viewers see "roomclosed"; this connection stays open. */
+  closeRoom() {
+    return this.#request('close', { status: Status.CLOSE, uuid: this.roomId ?? '' });
+  }
+
+  // ---- Actions ----
+
+  /** Runs `handler(...funcParams)` for every action named `funcKey`. Returns a function that removes it. */
+  on(funcKey, handler) {
+    if (typeof handler !== 'function') throw new TypeError('rtbroadcaster: on() needs a function');
+    let set = this.#handlers.get(funcKey);
+    if (!set) this.#handlers.set(funcKey, (set = new Set()));
+    set.add(handler);
+    return () => this.off(funcKey, handler);
+  }
+
+  /** Removes `handler` from `funcKey`, or every handler of `funcKey` when `handler` is omitted. */
+  off(funcKey, handler) {
+    if (handler === undefined) this.#handlers.delete(funcKey);
+    else this.#handlers.get(funcKey)?.delete(handler);
+  }
+
+  /**
+   * Owner only: every viewer runs `funcKey(...params)` now. Viewers who join later do not see it.
+   * Throws a BroadcastError (not_connected, not_in_room, not_owner) when it cannot be sent; the
+   * server acknowledges nothing, and a refusal arrives as an "error" event.
+   */
+  broadcast(funcKey, ...params) {
+    this.#sendAction({ funcKey, params, state: false });
+  }
+
+  /**
+   * Owner only: like broadcast(), and the room keeps the message to replay to viewers who join
+   * later. The room keeps the latest message per key: the funcKey, or `stateKey` when the first
+   * argument is {funcKey, stateKey}, so that one function can keep many entries.
+   */
+  setState(funcKeyOrSpec, ...params) {
+    const spec = typeof funcKeyOrSpec === 'string' ? { funcKey: funcKeyOrSpec } : funcKeyOrSpec ?? {};
+    this.#sendAction({ funcKey: spec.funcKey, stateKey: spec.stateKey, params, state: true });
+  }
+
+  /** Sends one raw text frame as it is. Returns false when the connection is not open. */
+  sendRaw(text) {
+    if (!this.isOpen || !text) return false;
+    this.#socket.send(text);
+    return true;
+  }
+
+  /** Stops for good: closes the connection (which closes an owned room) and never reconnects. */
+  disconnect() {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#reconnectTimer);
+    this.#rejectOpenWaiters(closedError());
+    this.#failPending(closedError());
+    if (this.#socket) this.#socket.close(1000, 'client disconnect');
+    else this.#emitClosed(1000, 'client disconnect');
+  }
+
+  // ---- Connection ----
+
+  #openSocket() {
+    const socket = new this.#WebSocket(this.#url);
+    socket.binaryType = 'arraybuffer';
+    socket.onopen = () => this.#onOpen();
+    socket.onmessage = (event) => this.#onFrame(event.data);
+    socket.onclose = (event) => this.#onClose(socket, event.code, event.reason);
+    // A failed connection also fires "close", which is where it is handled.
+    socket.onerror = () => {};
+    this.#socket = socket;
+  }
+
+  #onOpen() {
+    const reconnected = this.#everOpened;
+    this.#everOpened = true;
+    this.#emit('open', { reconnected });
+    for (const waiter of this.#openWaiters) waiter.resolve();
+    this.#openWaiters.clear();
+    if (this.role === 'viewer') this.#rejoin();
+    else this.#attempt = 0;
+  }
+
+  /** A viewer whose connection dropped joins its room again and receives the state replay again. */
+  #rejoin() {
+    this.#request('join', { status: Status.JOIN, uuid: this.roomId }, { rejoin: true }).then(
+      () => (this.#attempt = 0),
+      (error) => this.#onRejoinFailed(error),
+    );
+  }
+
+  /** The room is gone: stop. A refusal such as room_full or a timeout: report it, retry later. */
+  #onRejoinFailed(error) {
+    if (error.code === 'room_not_found') {
+      this.#leaveRoom('room_not_found');
+      this.disconnect();
+      return;
+    }
+    if (error.code === 'disconnected' || error.code === 'closed') return; // #onClose handles these
+    this.#emit('error', { error });
+    this.#socket?.close(CLOSE_TO_RETRY, 'rejoin failed');
+  }
+
+  #onClose(socket, code, reason) {
+    if (socket !== this.#socket) return;
+    this.#socket = null;
+    this.#failPending(new BroadcastError('disconnected', `rtbroadcaster: connection closed (${code})`));
+    // An owned room closes with its owner's connection (PROTOCOL.md), so it cannot be resumed.
+    if (this.role === 'owner') this.#leaveRoom(this.#stopped ? 'closed' : 'connection_lost');
+    // 1000 follows the status 0 message a viewer gets when its room closes: nothing to rejoin.
+    if (code === CloseCode.ROOM_CLOSED && this.role === 'viewer') this.#leaveRoom('closed');
+    if (this.#stopped || code === CloseCode.ROOM_CLOSED || !this.#canRetry()) {
+      this.#stopped = true;
+      this.#forgetRoom();
+      this.#rejectOpenWaiters(closedError());
+      this.#emitClosed(code, reason);
+      return;
+    }
+    this.#scheduleReconnect(code);
+  }
+
+  #canRetry() {
+    const { enabled, maxAttempts } = this.#options.reconnect;
+    return enabled && this.#attempt < maxAttempts;
+  }
+
+  #scheduleReconnect(code) {
+    const delay = backoffDelay(this.#attempt, this.#options.reconnect);
+    this.#attempt += 1;
+    this.#emit('reconnecting', { attempt: this.#attempt, delay, code });
+    this.#reconnectTimer = setTimeout(() => this.#openSocket(), delay);
+  }
+
+  #emitClosed(code, reason) {
+    this.#emit('closed', { code, reason });
+  }
+
+  // ---- Requests and replies ----
+
+  /**
+   * Sends a create, join or close request once the connection is open and settles with its reply.
+   * Requests are chained so that only one waits for a reply at a time: the protocol has no request
+   * ids, and the server answers a connection's requests in order.
+   */
+  #request(kind, fields, { rejoin = false } = {}) {
+    const run = () => this.#sendRequest(kind, fields, rejoin);
+    const result = this.#requests.then(run, run);
+    this.#requests = result.catch(() => {});
+    return result;
+  }
+
+  async #sendRequest(kind, fields, rejoin) {
+    await this.ready();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#failPending(new BroadcastError('timeout', `rtbroadcaster: no reply to ${kind} within ${this.#options.requestTimeout} ms`));
+      }, this.#options.requestTimeout);
+      this.#pending = { kind, rejoin, resolve, reject, timer };
+      this.#socket.send(JSON.stringify(envelope(fields)));
+    });
+  }
+
+  #settlePending() {
+    const pending = this.#pending;
+    this.#pending = null;
+    clearTimeout(pending.timer);
+    return pending;
+  }
+
+  #failPending(error) {
+    if (this.#pending) this.#settlePending().reject(error);
+  }
+
+  #rejectOpenWaiters(error) {
+    for (const waiter of this.#openWaiters) waiter.reject(error);
+    this.#openWaiters.clear();
+  }
+
+  // ---- Incoming messages ----
+
+  #onFrame(data) {
+    let message;
+    try {
+      message = JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data));
+    } catch (cause) {
+      this.#emit('error', { error: new BroadcastError('bad_message', 'rtbroadcaster: the server sent a frame that is not JSON', { cause }) });
+      return;
+    }
+    this.#route(message);
+  }
+
+  #route(message) {
+    const value = message.status?.value;
+    if (message.error) this.#onRefusal(message.error);
+    else if (value === Status.NOT_CONNECTED) this.#onNotConnected(message);
+    else if (value !== Status.CONNECTED) return;
+    else if (typeof message.viewers === 'number') this.#onPresence(message);
+    else if (message.funcKey) this.#onAction(message);
+    else if (this.#pending?.kind === 'create' || this.#pending?.kind === 'join') this.#onJoinReply(message);
+  }
+
+  /**
+   * A refusal goes to the waiting request, except state_full, which only a state message gets.
+   * Broadcasts are not acknowledged, so a refusal of one can only be reported as an event.
+   */
+  #onRefusal({ code, message }) {
+    const error = new BroadcastError(code, message);
+    if (this.#pending && code !== 'state_full') this.#settlePending().reject(error);
+    else this.#emit('error', { error });
+  }
+
+  #onJoinReply(message) {
+    const { kind, rejoin, resolve } = this.#settlePending();
+    this.roomId = message.uuid;
+    if (kind === 'create') {
+      this.role = 'owner';
+      this.viewers = 0;
+      this.#emit('joined', { roomId: this.roomId, role: 'owner', stateCount: 0, rejoined: false });
+      resolve(this.roomId);
+      return;
+    }
+    this.role = 'viewer';
+    const stateCount = message.stateCount ?? 0;
+    this.#replayLeft = stateCount;
+    this.#replayTotal = stateCount;
+    this.#emit('joined', { roomId: this.roomId, role: 'viewer', stateCount, rejoined: rejoin });
+    resolve({ roomId: this.roomId, stateCount });
+    if (stateCount === 0) this.#emit('replaydone', { roomId: this.roomId, count: 0 });
+  }
+
+  /** Status 0: the reply to our close, or, for a viewer, the owner closed the room or left. */
+  #onNotConnected(message) {
+    if (this.#pending?.kind === 'close') {
+      const { resolve } = this.#settlePending();
+      this.#leaveRoom('closed');
+      resolve();
+    } else if (this.role === 'viewer' && message.uuid === this.roomId) {
+      this.#leaveRoom('closed');
+    }
+  }
+
+  #onPresence(message) {
+    if (this.role !== 'owner') return;
+    this.viewers = message.viewers;
+    this.#emit('viewers', { roomId: this.roomId, count: message.viewers });
+  }
+
+  /** The first stateCount actions after a join reply are the replay: the server sends nothing in between. */
+  #onAction(message) {
+    this.#callHandlers(message.funcKey, message.funcParams ?? []);
+    if (this.#replayLeft > 0) {
+      this.#replayLeft -= 1;
+      if (this.#replayLeft === 0) this.#emit('replaydone', { roomId: this.roomId, count: this.#replayTotal });
+    }
+  }
+
+  /** Unknown funcKeys are ignored; a handler that throws is reported and does not stop the others. */
+  #callHandlers(funcKey, params) {
+    for (const handler of this.#handlers.get(funcKey) ?? []) {
+      try {
+        handler(...params);
+      } catch (cause) {
+        const error = new BroadcastError('handler_failed', `rtbroadcaster: the handler of "${funcKey}" threw: ${cause?.message ?? cause}`, { cause });
+        this.#emit('error', { error });
+      }
+    }
+  }
+
+  /** The room closed: forget it and tell the page. */
+  #leaveRoom(reason) {
+    if (this.role === null) return;
+    const roomId = this.roomId;
+    this.#forgetRoom();
+    this.#emit('roomclosed', { roomId, reason });
+  }
+
+  /** Forgets the room without an event: a viewer that disconnects leaves a room that goes on. */
+  #forgetRoom() {
+    this.role = null;
+    this.roomId = null;
+    this.viewers = null;
+    this.#replayLeft = 0;
+  }
+
+  // ---- Outgoing actions ----
+
+  #sendAction({ funcKey, stateKey, params, state }) {
+    if (typeof funcKey !== 'string' || funcKey === '') {
+      throw new TypeError('rtbroadcaster: an action needs a non-empty funcKey');
+    }
+    if (!this.isOpen) throw new BroadcastError('not_connected', 'rtbroadcaster: not connected; the action was not sent');
+    if (this.role === null) throw new BroadcastError('not_in_room', 'rtbroadcaster: create a room before broadcasting');
+    if (this.role !== 'owner') throw new BroadcastError('not_owner', 'rtbroadcaster: only the room owner can broadcast');
+    const fields = { status: Status.CONNECTED, uuid: this.roomId, funcKey, funcParams: params.map(toParam), stateMessage: state };
+    if (state && stateKey) fields.stateKey = stateKey;
+    this.#socket.send(JSON.stringify(envelope(fields)));
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+/** Creates a Broadcaster and resolves to it once its connection is open. */
+async function connect(url, options) {
+  const broadcaster = new Broadcaster(url, options);
+  await broadcaster.ready();
+  return broadcaster;
+}
+
+/**
+ * Full jitter: a random delay between 0 and min(maxDelay, initialDelay * 2^attempt), so that many
+ * viewers dropped at once (a server restart) do not come back at the same instant.
+ */
+function backoffDelay(attempt, { initialDelay, maxDelay }, random = Math.random) {
+  const ceiling = Math.min(maxDelay, initialDelay * 2 ** attempt);
+  return Math.floor(random() * ceiling);
+}
+
+function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessage = false, stateKey }) {
+  const message = { uuid, status: { value: status, text: statusText(status) }, funcKey, funcParams, stateMessage };
+  if (stateKey) message.stateKey = stateKey;
+  return message;
+}
+
+function statusText(status) {
+  return ['not connected', 'new connection', 'join connection', 'connected', 'close connection'][status];
+}
+
+/** funcParams are strings on the wire; numbers and booleans are converted, anything else is a mistake. */
+function toParam(value) {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  throw new TypeError(`rtbroadcaster: action parameters must be strings, numbers or booleans, not ${value === null ? 'null' : typeof value}`);
+}
+
+function closedError() {
+  return new BroadcastError('closed', 'rtbroadcaster: the client was disconnected');
+}
+
+/** Accepts ws(s)://, http(s):// and, where the page has a location, relative URLs. */
+function toWebSocketURL(url) {
+  const absolute = new URL(url, globalThis.location?.href);
+  if (absolute.protocol === 'http:') absolute.protocol = 'ws:';
+  if (absolute.protocol === 'https:') absolute.protocol = 'wss:';
+  return absolute.href;
+}
+
+/** The room id in a page's query string (`?uuid=...`), or "" when there is none. */
+function roomIdFromSearch(search) {
+  return (new URLSearchParams(search).get('uuid') ?? '').trim();
+}
+
+/**
+ * Drop-in replacement for the original SDK's RTBroadcaster: same constructor, methods, properties
+ * and callbacks, so that a page written for it only changes its script's src. A page without
+ * `uuid` in its query string creates a room (owner); one with `?uuid=<room>` joins it (viewer).
+ * Unlike the original, it reconnects (viewers rejoin and replay state) and ignores unknown funcKeys.
+ *
+ * The optional sixth argument takes the Broadcaster options plus `search`, the query string to
+ * read the room id from (default: location.search).
+ */
+class RTBroadcaster {
+  constructor(url, onConnectionCallback, openCallback, closeCallback, errorCallback, options = {}) {
+    this.suscribedFuncs = new Map();
+    this.connected = false;
+    this.uuid = roomIdFromSearch(options.search ?? globalThis.location?.search ?? '');
+    this.isOwner = this.uuid === '';
+    this.callbacks = { onConnectionCallback, openCallback, closeCallback, errorCallback };
+    try {
+      this.broadcaster = new Broadcaster(url, options);
+    } catch (error) {
+      this.broadcaster = null;
+      errorCallback?.(error.message);
+      return;
+    }
+    this.#listen(this.broadcaster);
+  }
+
+  /** Calls `func(paramsArray)` for every action named `key`; one function per key, as before. */
+  suscribeFunc(key, func) {
+    this.unsuscribeFunc(key);
+    this.suscribedFuncs.set(key, func);
+    this.broadcaster?.on(key, (...params) => func(params));
+  }
+
+  unsuscribeFunc(key) {
+    this.suscribedFuncs.delete(key);
+    this.broadcaster?.off(key);
+  }
+
+  /** Owner only: broadcasts `key(params)`, kept for late viewers when `isState`. Returns false when it cannot be sent. */
+  sendAction(key, params, isState) {
+    const send = isState ? this.broadcaster?.setState : this.broadcaster?.broadcast;
+    if (!send) return false;
+    try {
+      send.call(this.broadcaster, key, ...(params ?? []));
+      return true;
+    } catch (error) {
+      if (error instanceof BroadcastError) return false;
+      throw error;
+    }
+  }
+
+  /** Sends a raw message string. Returns false when there is no open connection or nothing to send. */
+  sendMessage(command) {
+    return this.broadcaster?.sendRaw(command) ?? false;
+  }
+
+  #listen(broadcaster) {
+    const { onConnectionCallback, openCallback, closeCallback, errorCallback } = this.callbacks;
+    let firstOpen = true;
+    broadcaster.addEventListener('open', () => {
+      if (!firstOpen) return; // a viewer's rejoin is the Broadcaster's job
+      firstOpen = false;
+      this.#enterRoom();
+      openCallback?.();
+    });
+    let firstJoin = true;
+    broadcaster.addEventListener('joined', ({ detail }) => {
+      this.uuid = detail.roomId;
+      this.connected = true;
+      if (firstJoin) onConnectionCallback?.(detail.roomId);
+      firstJoin = false;
+    });
+    broadcaster.addEventListener('roomclosed', () => (this.connected = false));
+    broadcaster.addEventListener('error', ({ detail }) => errorCallback?.(detail.error.message));
+    broadcaster.addEventListener('closed', () => {
+      this.connected = false;
+      closeCallback?.();
+    });
+  }
+
+  #enterRoom() {
+    const entered = this.isOwner ? this.broadcaster.createRoom() : this.broadcaster.joinRoom(this.uuid);
+    entered.catch((error) => this.callbacks.errorCallback?.(error.message));
+  }
+}
+
+// The classic script replaces this statement with globals (sdk.go): keep it last and on one line.
+export { Broadcaster, BroadcastError, RTBroadcaster, connect, backoffDelay, Status, CloseCode };
