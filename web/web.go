@@ -1,17 +1,53 @@
-// Package web holds the pages the server shows people: the demo at "/".
+// Package web holds the pages the server shows people: the live-slides demo at "/" and, at
+// /legacy.html, a page written for the original JavaScript SDK. Both load the SDK from /sdk/.
 package web
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"io/fs"
 	"net/http"
 )
 
-//go:embed index.html
+//go:embed *.html *.js *.css
 var files embed.FS
 
+// etags holds a validator per served path, computed once from the embedded bytes.
+var etags = computeETags(files)
+
 // Handler serves the embedded pages.
+//
+// Their URLs carry no version and the pages load the SDK of the same server, so responses are
+// "no-cache" with an ETag: the browser revalidates on every load (a 304 while the binary is
+// unchanged) and never runs a demo script older than the server it talks to.
 func Handler() http.Handler {
-	sub, _ := fs.Sub(files, ".")
-	return http.FileServerFS(sub)
+	fileServer := http.FileServerFS(files)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if etag, ok := etags[r.URL.Path]; ok {
+			// http.FileServer answers If-None-Match with 304 when this header is set.
+			w.Header().Set("ETag", etag)
+		}
+		fileServer.ServeHTTP(w, r)
+	})
+}
+
+func computeETags(fsys embed.FS) map[string]string {
+	tags := map[string]string{}
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		panic("web: reading the embedded files: " + err.Error())
+	}
+	for _, entry := range entries {
+		body, err := fs.ReadFile(fsys, entry.Name())
+		if err != nil {
+			panic("web: reading the embedded files: " + err.Error())
+		}
+		sum := sha256.Sum256(body)
+		tags["/"+entry.Name()] = `"` + hex.EncodeToString(sum[:16]) + `"`
+	}
+	tags["/"] = tags["/index.html"] // the file server serves index.html at "/"
+	return tags
 }

@@ -409,10 +409,11 @@ class Broadcaster extends EventTarget {
     if (typeof funcKey !== 'string' || funcKey === '') {
       throw new TypeError('rtbroadcaster: an action needs a non-empty funcKey');
     }
+    const funcParams = params.map(toParam);
     if (!this.isOpen) throw new BroadcastError('not_connected', 'rtbroadcaster: not connected; the action was not sent');
     if (this.role === null) throw new BroadcastError('not_in_room', 'rtbroadcaster: create a room before broadcasting');
     if (this.role !== 'owner') throw new BroadcastError('not_owner', 'rtbroadcaster: only the room owner can broadcast');
-    const fields = { status: Status.CONNECTED, uuid: this.roomId, funcKey, funcParams: params.map(toParam), stateMessage: state };
+    const fields = { status: Status.CONNECTED, uuid: this.roomId, funcKey, funcParams, stateMessage: state };
     if (state && stateKey) fields.stateKey = stateKey;
     this.#socket.send(JSON.stringify(envelope(fields)));
   }

@@ -1,0 +1,52 @@
+// A TCP proxy between a client and the server, so that a test can drop connections the way a
+// network does: the server keeps running and its rooms stay open.
+import net from 'node:net';
+
+/**
+ * Listens on a free port of 127.0.0.1 and forwards every connection to `targetPort`.
+ *   cut()         destroys every open connection, without a WebSocket close frame
+ *   refuse(on)    while on, new connections are dropped as soon as they arrive
+ */
+export async function startProxy(targetPort) {
+  const open = new Set();
+  let refusing = false;
+  const server = net.createServer((client) => {
+    if (refusing) return client.destroy();
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    const pair = { client, upstream };
+    open.add(pair);
+    const drop = () => {
+      open.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  return {
+    port,
+    httpURL: `http://127.0.0.1:${port}/`,
+    wsURL: `ws://127.0.0.1:${port}/broadcast`,
+    get connections() {
+      return open.size;
+    },
+    cut() {
+      for (const { client, upstream } of open) {
+        client.resetAndDestroy(); // a TCP reset: the client sees an abnormal close (1006)
+        upstream.destroy();
+      }
+      open.clear();
+    },
+    refuse(on) {
+      refusing = on;
+    },
+    close() {
+      this.cut();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

@@ -1,0 +1,337 @@
+// The modern API against the real server.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
+import { Broadcaster, BroadcastError, backoffDelay, connect } from '../rtbroadcaster.mjs';
+import { startProxy } from './helpers/proxy.mjs';
+import { startServer } from './helpers/server.mjs';
+import { nextEvent, recordCalls, until } from './helpers/wait.mjs';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const FAST_RECONNECT = { initialDelay: 20, maxDelay: 200 };
+
+let server;
+const clients = [];
+
+/** A connected Broadcaster that the test file disconnects at the end. */
+async function client(url = server.wsURL, options = {}) {
+  const broadcaster = await connect(url, { WebSocket, reconnect: FAST_RECONNECT, ...options });
+  clients.push(broadcaster);
+  return broadcaster;
+}
+
+async function ownerWithRoom() {
+  const owner = await client();
+  const roomId = await owner.createRoom();
+  return { owner, roomId };
+}
+
+before(async () => {
+  server = await startServer();
+});
+
+after(async () => {
+  for (const broadcaster of clients) broadcaster.disconnect();
+  await server.stop();
+});
+
+describe('rooms', () => {
+  test('createRoom resolves to the room id and makes the connection its owner', async () => {
+    const { owner, roomId } = await ownerWithRoom();
+    assert.match(roomId, UUID);
+    assert.equal(owner.roomId, roomId);
+    assert.equal(owner.role, 'owner');
+  });
+
+  test('joinRoom resolves to the room and its state count; handlers get the params spread', async () => {
+    const { owner, roomId } = await ownerWithRoom();
+    const viewer = await client();
+    const calls = recordCalls(viewer, 'goToSlide');
+    assert.deepEqual(await viewer.joinRoom(roomId), { roomId, stateCount: 0 });
+    assert.equal(viewer.role, 'viewer');
+
+    owner.broadcast('goToSlide', 4, 'fade', true);
+    await until(() => calls.get('goToSlide').length === 1, { what: 'the broadcast' });
+    assert.deepEqual(calls.get('goToSlide'), [['4', 'fade', 'true']]);
+  });
+
+  test('a refused request rejects with the server error code', async () => {
+    const viewer = await client();
+    await assert.rejects(viewer.joinRoom('00000000-0000-4000-8000-000000000000'), { name: 'BroadcastError', code: 'room_not_found' });
+
+    const { owner } = await ownerWithRoom();
+    await assert.rejects(owner.createRoom(), { code: 'already_in_room' });
+    await assert.rejects(viewer.closeRoom(), { code: 'not_in_room' });
+    assert.equal(owner.role, 'owner', 'a refusal leaves the room as it was');
+  });
+
+  test('a viewer cannot close the room: not_owner', async () => {
+    const { roomId } = await ownerWithRoom();
+    const viewer = await client();
+    await viewer.joinRoom(roomId);
+    await assert.rejects(viewer.closeRoom(), { code: 'not_owner' });
+  });
+
+  test('only an owner in a room can broadcast: the send throws at once', async () => {
+    const { roomId } = await ownerWithRoom();
+    const viewer = await client();
+    assert.throws(() => viewer.broadcast('x'), { code: 'not_in_room' });
+    await viewer.joinRoom(roomId);
+    assert.throws(() => viewer.broadcast('x'), { code: 'not_owner' });
+    assert.throws(() => viewer.setState('x', 1), { code: 'not_owner' });
+    assert.throws(() => viewer.broadcast(''), TypeError);
+    assert.throws(() => viewer.broadcast('x', { an: 'object' }), TypeError);
+  });
+});
+
+describe('state', () => {
+  test('a late viewer replays the kept state, newest value per key, then gets replaydone', async () => {
+    const { owner, roomId } = await ownerWithRoom();
+    owner.setState('goToSlide', 1);
+    owner.setState({ funcKey: 'draw', stateKey: 'stroke-1' }, 'a');
+    owner.setState({ funcKey: 'draw', stateKey: 'stroke-2' }, 'b');
+    owner.setState('goToSlide', 3); // replaces slide 1 and moves to the end
+    owner.broadcast('laser', 10, 20); // not kept
+
+    const late = await client();
+    const calls = recordCalls(late, 'goToSlide', 'draw', 'laser');
+    const order = [];
+    late.on('goToSlide', () => order.push('goToSlide'));
+    late.on('draw', () => order.push('draw'));
+    const joined = nextEvent(late, 'joined');
+    const replayDone = nextEvent(late, 'replaydone');
+    assert.deepEqual(await late.joinRoom(roomId), { roomId, stateCount: 3 });
+    assert.deepEqual(await joined, { roomId, role: 'viewer', stateCount: 3, rejoined: false });
+    assert.deepEqual(await replayDone, { roomId, count: 3 });
+
+    assert.deepEqual(order, ['draw', 'draw', 'goToSlide']);
+    assert.deepEqual(calls.get('draw'), [['a'], ['b']]);
+    assert.deepEqual(calls.get('goToSlide'), [['3']]);
+    assert.deepEqual(calls.get('laser'), []);
+  });
+
+  test('replaydone comes right after joined when the room keeps nothing', async () => {
+    const { roomId } = await ownerWithRoom();
+    const viewer = await client();
+    const replayDone = nextEvent(viewer, 'replaydone');
+    await viewer.joinRoom(roomId);
+    assert.deepEqual(await replayDone, { roomId, count: 0 });
+  });
+
+  test('a state message past the room bounds is refused as an error event (state_full)', async () => {
+    const small = await startServer(['-max-state-messages', '1']);
+    try {
+      const owner = await client(small.wsURL);
+      await owner.createRoom();
+      owner.setState({ funcKey: 'draw', stateKey: 'one' }, 'x');
+      const error = nextEvent(owner, 'error');
+      owner.setState({ funcKey: 'draw', stateKey: 'two' }, 'y');
+      assert.equal((await error).error.code, 'state_full');
+      assert.ok((await error).error instanceof BroadcastError);
+    } finally {
+      await small.stop();
+    }
+  });
+});
+
+describe('handlers', () => {
+  test('off removes one handler or all of a funcKey; unknown funcKeys are ignored', async () => {
+    const { owner, roomId } = await ownerWithRoom();
+    const viewer = await client();
+    const seen = [];
+    const first = (value) => seen.push(`first ${value}`);
+    const removeSecond = viewer.on('step', (value) => seen.push(`second ${value}`));
+    viewer.on('step', first);
+    await viewer.joinRoom(roomId);
+    const fence = new EventTarget();
+    viewer.on('fence', () => fence.dispatchEvent(new Event('passed')));
+    const step = async (value) => {
+      const before = seen.length;
+      owner.broadcast('step', value);
+      owner.broadcast('fence'); // arrives after the step: then the step has been handled, or not at all
+      await nextEvent(fence, 'passed');
+      return seen.slice(before);
+    };
+
+    owner.broadcast('nobody-listens', 'x');
+    assert.deepEqual(await step(1), ['second 1', 'first 1']);
+    removeSecond();
+    assert.deepEqual(await step(2), ['first 2']);
+    viewer.off('step');
+    assert.deepEqual(await step(3), []);
+  });
+
+  test('a handler that throws is reported and the others still run', async () => {
+    const { owner, roomId } = await ownerWithRoom();
+    const viewer = await client();
+    const seen = [];
+    viewer.on('boom', () => {
+      throw new Error('bad handler');
+    });
+    viewer.on('boom', () => seen.push('still called'));
+    await viewer.joinRoom(roomId);
+    const error = nextEvent(viewer, 'error');
+    owner.broadcast('boom');
+    assert.equal((await error).error.code, 'handler_failed');
+    assert.deepEqual(seen, ['still called']);
+  });
+});
+
+describe('presence and closing', () => {
+  test('the owner sees the viewer count go up and down', async () => {
+    const { owner, roomId } = await ownerWithRoom();
+    const counts = [];
+    owner.addEventListener('viewers', ({ detail }) => counts.push(detail.count));
+    const first = await client();
+    const second = await client();
+    await first.joinRoom(roomId);
+    await second.joinRoom(roomId);
+    await until(() => owner.viewers === 2, { what: 'a count of 2' });
+    second.disconnect();
+    await until(() => owner.viewers === 1, { what: 'a count of 1' });
+    assert.equal(counts.at(-1), 1);
+  });
+
+  test('closeRoom ends the room for everyone: viewers get roomclosed then closed, and do not reconnect', async () => {
+    const { owner, roomId } = await ownerWithRoom();
+    const viewer = await client();
+    await viewer.joinRoom(roomId);
+    let reconnects = 0;
+    viewer.addEventListener('reconnecting', () => reconnects++);
+    const roomClosed = nextEvent(viewer, 'roomclosed');
+    const closed = nextEvent(viewer, 'closed');
+    const ownerRoomClosed = nextEvent(owner, 'roomclosed');
+
+    await owner.closeRoom();
+    assert.deepEqual(await ownerRoomClosed, { roomId, reason: 'closed' });
+    assert.deepEqual(await roomClosed, { roomId, reason: 'closed' });
+    assert.equal((await closed).code, 1000);
+    assert.equal(viewer.role, null);
+
+    // The owner's connection stays open and can start again; the old room is gone.
+    assert.equal(owner.isOpen, true);
+    assert.match(await owner.createRoom(), UUID);
+    const another = await client();
+    await assert.rejects(another.joinRoom(roomId), { code: 'room_not_found' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(reconnects, 0);
+  });
+
+  test('disconnect is final: pending and later requests reject with "closed"', async () => {
+    const broadcaster = await client();
+    const closed = nextEvent(broadcaster, 'closed');
+    broadcaster.disconnect();
+    await closed;
+    await assert.rejects(broadcaster.createRoom(), { code: 'closed' });
+    assert.throws(() => broadcaster.broadcast('x'), { code: 'not_connected' });
+  });
+});
+
+describe('reconnecting', () => {
+  let proxy;
+  before(async () => {
+    proxy = await startProxy(server.port);
+  });
+  after(() => proxy.close());
+
+  test('a dropped viewer reconnects with backoff, rejoins and replays the state again', async () => {
+    const { owner, roomId } = await ownerWithRoom();
+    owner.setState('goToSlide', 1);
+    const viewer = await client(proxy.wsURL);
+    const calls = recordCalls(viewer, 'goToSlide', 'live');
+    await viewer.joinRoom(roomId);
+    await until(() => calls.get('goToSlide').length === 1, { what: 'the first replay' });
+
+    proxy.refuse(true);
+    const reconnecting = nextEvent(viewer, 'reconnecting');
+    proxy.cut();
+    const firstTry = await reconnecting;
+    assert.equal(firstTry.attempt, 1);
+    assert.ok(firstTry.delay >= 0 && firstTry.delay <= FAST_RECONNECT.initialDelay, `delay ${firstTry.delay}`);
+    assert.throws(() => viewer.broadcast('x'), { code: 'not_connected' });
+
+    owner.setState('goToSlide', 2); // while the viewer is away
+    await nextEvent(viewer, 'reconnecting'); // the refused retry
+    const rejoined = nextEvent(viewer, 'joined');
+    const replayDone = nextEvent(viewer, 'replaydone');
+    proxy.refuse(false);
+    assert.deepEqual(await rejoined, { roomId, role: 'viewer', stateCount: 1, rejoined: true });
+    await replayDone;
+    assert.deepEqual(calls.get('goToSlide'), [['1'], ['2']]);
+
+    owner.broadcast('live', 'after');
+    await until(() => calls.get('live').length === 1, { what: 'live traffic after the rejoin' });
+  });
+
+  test('a viewer whose room closed while it was away stops after the rejoin fails', async () => {
+    const { owner, roomId } = await ownerWithRoom();
+    const viewer = await client(proxy.wsURL);
+    await viewer.joinRoom(roomId);
+    proxy.refuse(true);
+    const reconnecting = nextEvent(viewer, 'reconnecting');
+    proxy.cut();
+    await reconnecting;
+    await owner.closeRoom();
+    const roomClosed = nextEvent(viewer, 'roomclosed');
+    const closed = nextEvent(viewer, 'closed');
+    proxy.refuse(false);
+    assert.deepEqual(await roomClosed, { roomId, reason: 'room_not_found' });
+    await closed;
+    assert.equal(viewer.isOpen, false);
+  });
+
+  test('an owner whose connection drops loses its room: roomclosed, sends throw, the viewers are told', async () => {
+    const owner = await client(proxy.wsURL);
+    const roomId = await owner.createRoom();
+    const viewer = await client();
+    await viewer.joinRoom(roomId);
+    const ownerLost = nextEvent(owner, 'roomclosed');
+    const viewerClosed = nextEvent(viewer, 'roomclosed');
+    proxy.cut();
+    assert.deepEqual(await ownerLost, { roomId, reason: 'connection_lost' });
+    assert.throws(() => owner.broadcast('x'), { code: 'not_connected' });
+    assert.deepEqual(await viewerClosed, { roomId, reason: 'closed' });
+    // The owner's socket comes back, in no room: it may create a new one.
+    await nextEvent(owner, 'open', 5000);
+    assert.match(await owner.createRoom(), UUID);
+  });
+
+  test('a server shutting down (1001) makes clients reconnect', async () => {
+    const doomed = await startServer();
+    const viewer = await client(doomed.wsURL);
+    const reconnecting = nextEvent(viewer, 'reconnecting');
+    await doomed.stop();
+    assert.equal((await reconnecting).code, 1001);
+    viewer.disconnect();
+  });
+
+  test('reconnect gives up after maxAttempts and emits closed', async () => {
+    const doomed = await startServer();
+    const viewer = await client(doomed.wsURL, { reconnect: { ...FAST_RECONNECT, maxAttempts: 2 } });
+    const closed = nextEvent(viewer, 'closed');
+    await doomed.stop();
+    await closed;
+    await assert.rejects(viewer.ready(), { code: 'closed' });
+  });
+});
+
+describe('backoffDelay', () => {
+  test('full jitter: uniform below an exponential ceiling capped at maxDelay', () => {
+    const options = { initialDelay: 100, maxDelay: 1000 };
+    assert.equal(backoffDelay(0, options, () => 0.999), 99);
+    assert.equal(backoffDelay(3, options, () => 0.5), 400);
+    assert.equal(backoffDelay(10, options, () => 0.999), 999);
+    assert.equal(backoffDelay(10, options, () => 0), 0);
+  });
+});
+
+describe('construction', () => {
+  test('without a WebSocket implementation it says what to pass', () => {
+    assert.throws(() => new Broadcaster('ws://127.0.0.1:1/broadcast', { WebSocket: undefined }), /options\.WebSocket/);
+  });
+
+  test('http URLs are turned into ws URLs', async () => {
+    const broadcaster = await client(server.httpURL + 'broadcast');
+    assert.equal(broadcaster.isOpen, true);
+  });
+});

@@ -1,0 +1,135 @@
+// The demo's entry point. Without ?room= in the address the page offers to start a session (the
+// presenter); with ?room=<id> it follows that session (a viewer).
+import { Broadcaster } from '/sdk/rtbroadcaster.mjs';
+import { stageActions } from './actions.js';
+import { deck } from './deck.js';
+import { Presenter } from './presenter.js';
+import { Stage } from './stage.js';
+
+const ENDPOINT = '/broadcast';
+
+const $ = (selector) => document.querySelector(selector);
+const stage = new Stage($('#stage'), deck);
+
+const roomId = new URLSearchParams(location.search).get('room');
+if (roomId) follow(roomId);
+else offerToPresent();
+
+/** body[data-status] is what styles and tests read; the text is for people. */
+function setStatus(status, text) {
+  document.body.dataset.status = status;
+  $('#status').textContent = text;
+}
+
+function setRole(role) {
+  document.body.dataset.role = role;
+  $('#landing').hidden = true;
+  $('#stage').hidden = false;
+}
+
+function showEnded(detail) {
+  setStatus('ended', 'Session ended');
+  $('#ended-detail').textContent = detail;
+  $('#ended').hidden = false;
+  stage.hideLaser();
+}
+
+// ---- Presenter ----
+
+function offerToPresent() {
+  $('#landing').hidden = false;
+  $('#start').addEventListener('click', () => present().catch((error) => setStatus('error', `Could not start: ${error.message}`)), { once: true });
+}
+
+async function present() {
+  setRole('presenter');
+  setStatus('connecting', 'Starting a session…');
+  const broadcaster = new Broadcaster(ENDPOINT);
+  broadcaster.addEventListener('viewers', ({ detail }) => showViewerCount(detail.count));
+  broadcaster.addEventListener('roomclosed', ({ detail }) => {
+    // The room closes with the presenter's connection, so a dropped connection ends the session too.
+    showEnded(detail.reason === 'closed' ? 'You ended the session; your viewers have been told.' : 'Your connection dropped, which ended the session for your viewers.');
+    broadcaster.disconnect();
+  });
+  const id = await broadcaster.createRoom();
+  showShareLink(id);
+  const presenter = new Presenter(broadcaster, stage);
+  presenter.start();
+  bindControls(presenter, broadcaster);
+  setStatus('live', 'Live');
+}
+
+function showShareLink(id) {
+  const link = new URL(location.href);
+  link.search = new URLSearchParams({ room: id }).toString();
+  link.hash = '';
+  $('#share-link').value = link.href;
+  $('#copy-link').addEventListener('click', () => copyShareLink());
+}
+
+async function copyShareLink() {
+  const input = $('#share-link');
+  try {
+    await navigator.clipboard.writeText(input.value);
+    $('#copy-link').textContent = 'Copied';
+  } catch {
+    input.select(); // the clipboard needs a secure context: let the person copy it
+  }
+}
+
+function showViewerCount(count) {
+  const el = $('#viewer-count');
+  el.dataset.count = String(count);
+  el.textContent = count === 1 ? '1 viewer' : `${count} viewers`;
+}
+
+function bindControls(presenter, broadcaster) {
+  const showSlideNumber = () => ($('#slide-number').textContent = `${stage.slideIndex + 1} / ${stage.slideCount}`);
+  const step = (delta) => {
+    presenter.step(delta);
+    showSlideNumber();
+  };
+  showSlideNumber();
+  $('#prev').addEventListener('click', () => step(-1));
+  $('#next').addEventListener('click', () => step(1));
+  document.addEventListener('keydown', (event) => {
+    if (['ArrowRight', 'PageDown', ' '].includes(event.key)) step(1);
+    else if (['ArrowLeft', 'PageUp'].includes(event.key)) step(-1);
+  });
+  $('#clear').addEventListener('click', () => presenter.clearSlide());
+  for (const tool of ['pen', 'laser']) {
+    $(`#tool-${tool}`).addEventListener('click', () => {
+      presenter.setTool(tool);
+      for (const button of document.querySelectorAll('.tool')) button.setAttribute('aria-pressed', String(button.id === `tool-${tool}`));
+    });
+  }
+  for (const swatch of document.querySelectorAll('.color')) {
+    swatch.addEventListener('click', () => presenter.setColor(swatch.dataset.color));
+  }
+  presenter.bindPointer(stage.canvas);
+  $('#end-session').addEventListener('click', () => broadcaster.closeRoom().catch((error) => setStatus('error', error.message)));
+}
+
+// ---- Viewer ----
+
+function follow(id) {
+  setRole('viewer');
+  setStatus('connecting', 'Joining…');
+  const broadcaster = new Broadcaster(ENDPOINT);
+  // Handlers first, so that the state replay that follows the join reaches them.
+  for (const [funcKey, handler] of Object.entries(stageActions(stage))) broadcaster.on(funcKey, handler);
+  broadcaster.addEventListener('joined', () => setStatus('syncing', 'Catching up…'));
+  broadcaster.addEventListener('replaydone', () => setStatus('live', 'Live'));
+  broadcaster.addEventListener('reconnecting', ({ detail }) => {
+    if (document.body.dataset.status !== 'ended') setStatus('reconnecting', `Connection lost; reconnecting (try ${detail.attempt})…`);
+  });
+  broadcaster.addEventListener('roomclosed', () => showEnded('The presenter ended this session.'));
+  broadcaster.addEventListener('closed', () => {
+    if (document.body.dataset.status !== 'ended') setStatus('offline', 'Disconnected');
+  });
+  broadcaster.joinRoom(id).catch((error) => {
+    if (error.code !== 'room_not_found') return setStatus('error', `Could not join: ${error.message}`);
+    showEnded('There is no session at this link: it has ended, or the link is incomplete.');
+    broadcaster.disconnect();
+  });
+}

@@ -1,0 +1,129 @@
+// The presenter's side: every change is applied to the local stage and sent to the room by the
+// same call, so the presenter sees exactly what the viewers see.
+import { encodePoints, stageActions, stateKeyOf } from './actions.js';
+
+const DRAFT_INTERVAL_MS = 50; // how often a stroke being drawn is sent to viewers
+const MAX_STROKE_POINTS = 1500; // a longer stroke is split, so each message stays well under the frame limit
+const PEN_WIDTH = 4; // thousandths of the slide's width
+
+export class Presenter {
+  #broadcaster;
+  #stage;
+  #actions;
+  #nextSeq = 0;
+  #color = '#e4004b';
+  #tool = 'pen';
+  #laserPoint = null;
+  #laserFrame = 0;
+
+  constructor(broadcaster, stage) {
+    this.#broadcaster = broadcaster;
+    this.#stage = stage;
+    this.#actions = stageActions(stage);
+  }
+
+  /** Sends the opening state, so that every viewer, whenever they join, starts on the same slide. */
+  start() {
+    this.goToSlide(0);
+  }
+
+  goToSlide(index) {
+    if (index < 0 || index >= this.#stage.slideCount) return;
+    this.#perform('slide', index);
+  }
+
+  step(delta) {
+    this.goToSlide(this.#stage.slideIndex + delta);
+  }
+
+  /** Erases the ink of the current slide, for viewers who are here and viewers who come later. */
+  clearSlide() {
+    this.#perform('clear', this.#stage.slideIndex, this.#nextSeq - 1);
+  }
+
+  setTool(tool) {
+    this.#tool = tool;
+    this.#stage.root.dataset.tool = tool;
+  }
+
+  setColor(color) {
+    this.#color = color;
+  }
+
+  /** Pen and laser input on the stage's canvas. */
+  bindPointer(canvas) {
+    let stroke = null;
+    canvas.addEventListener('pointerdown', (event) => {
+      if (this.#tool !== 'pen') return;
+      canvas.setPointerCapture(event.pointerId);
+      stroke = this.#beginStroke(this.#stage.toSlideCoords(event));
+    });
+    canvas.addEventListener('pointermove', (event) => {
+      const point = this.#stage.toSlideCoords(event);
+      if (this.#tool === 'laser') this.#moveLaser(point);
+      else if (stroke) stroke = this.#extendStroke(stroke, point);
+    });
+    const end = () => {
+      if (stroke) this.#endStroke(stroke);
+      stroke = null;
+    };
+    canvas.addEventListener('pointerup', end);
+    canvas.addEventListener('pointercancel', end);
+    canvas.addEventListener('pointerleave', () => this.#tool === 'laser' && this.#perform('laserOff'));
+  }
+
+  #beginStroke(point) {
+    const stroke = { seq: this.#nextSeq++, slide: this.#stage.slideIndex, color: this.#color, points: [point], sent: 0 };
+    stroke.timer = setInterval(() => this.#sendDraft(stroke), DRAFT_INTERVAL_MS);
+    return stroke;
+  }
+
+  #extendStroke(stroke, point) {
+    stroke.points.push(point);
+    if (stroke.points.length < MAX_STROKE_POINTS) return stroke;
+    this.#endStroke(stroke);
+    return this.#beginStroke(point);
+  }
+
+  /** Points not sent yet go out as a draft, which viewers draw at once. */
+  #sendDraft(stroke) {
+    const fresh = stroke.points.slice(stroke.sent);
+    if (fresh.length === 0) return;
+    stroke.sent = stroke.points.length;
+    this.#perform('strokeDraft', ...strokeParams(stroke, fresh));
+  }
+
+  /** The finished stroke is a state message under its own key: late viewers replay every stroke. */
+  #endStroke(stroke) {
+    clearInterval(stroke.timer);
+    this.#perform('stroke', ...strokeParams(stroke, stroke.points));
+  }
+
+  #moveLaser(point) {
+    // One laser message per frame at most, with the latest position.
+    this.#laserPoint = point;
+    if (this.#laserFrame) return;
+    this.#laserFrame = requestAnimationFrame(() => {
+      this.#laserFrame = 0;
+      this.#perform('laser', ...this.#laserPoint);
+    });
+  }
+
+  /** Applies an action locally, then sends it: as a state message if the room should keep it. */
+  #perform(funcKey, ...params) {
+    const strings = params.map(String);
+    this.#actions[funcKey](...strings);
+    const stateKey = stateKeyOf[funcKey]?.(...strings);
+    try {
+      if (stateKey) this.#broadcaster.setState({ funcKey, stateKey }, ...strings);
+      else this.#broadcaster.broadcast(funcKey, ...strings);
+    } catch (error) {
+      // Not connected or no room any more: the session has ended and the page already says so.
+      console.warn('rtbroadcaster demo: not sent:', error.message);
+    }
+  }
+}
+
+function strokeParams(stroke, points) {
+  return [stroke.seq, stroke.slide, stroke.color, PEN_WIDTH, encodePoints(points)];
+}
