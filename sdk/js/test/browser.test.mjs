@@ -1,0 +1,209 @@
+// End to end in headless Chromium: the demo at / with a presenter and viewers, a late joiner, a
+// dropped connection, the end of the session; and a page written for the original SDK.
+// Without Chromium or playwright-core these tests are skipped with the reason, except when
+// CI=true: there they fail, so that CI never passes without having run them.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { artifactsDir, launchBrowser, loadPlaywright } from './helpers/browser.mjs';
+import { startProxy } from './helpers/proxy.mjs';
+import { startServer } from './helpers/server.mjs';
+
+const { chromium, missing } = await loadPlaywright();
+
+if (missing && process.env.CI === 'true') {
+  test('browser tests can run in CI', () => assert.fail(`browser tests cannot run: ${missing}`));
+} else if (missing) {
+  console.log(`# skipping the browser tests: ${missing}`);
+  test('browser tests', { skip: missing }, () => {});
+} else {
+  describe('the demo in a browser', demoTests);
+  describe('a page written for the original SDK', legacyTests);
+}
+
+const STEP_TIMEOUT = 15_000;
+
+/** Opens a page that records its script errors, which the tests expect to stay empty. */
+async function openPage(browser, url, pageErrors) {
+  const page = await browser.context.newPage();
+  page.on('pageerror', (error) => pageErrors.push(`${url}: ${error.message}`));
+  await page.goto(url);
+  return page;
+}
+
+const screenshot = (page, name) => page.screenshot({ path: path.join(artifactsDir, `${name}.png`) });
+
+const waitForStatus = (page, status) =>
+  page.waitForSelector(`body[data-status="${status}"]`, { timeout: STEP_TIMEOUT });
+
+/** Waits until the page's stage shows `slide` with `strokes` strokes on it. */
+const waitForStage = (page, { slide, strokes }) =>
+  page.waitForSelector(`#stage[data-slide="${slide}"][data-strokes="${strokes}"]`, { timeout: STEP_TIMEOUT });
+
+/** Draws a zigzag on the presenter's slide, between fractions of its width and height. */
+async function draw(page, from, to) {
+  await page.bringToFront(); // a background tab gets few frames, and each mouse move waits for one
+  const box = await page.locator('#stage canvas').boundingBox();
+  const at = ([x, y]) => [box.x + x * box.width, box.y + y * box.height];
+  await page.mouse.move(...at(from));
+  await page.mouse.down();
+  for (let i = 1; i <= 12; i++) {
+    const t = i / 12;
+    const wobble = i % 2 ? 0.03 : -0.03;
+    await page.mouse.move(...at([from[0] + (to[0] - from[0]) * t, from[1] + (to[1] - from[1]) * t + wobble]));
+  }
+  await page.mouse.up();
+}
+
+/** How many pixels of the page's drawing layer have ink on them, once the page has painted. */
+const inkedPixels = async (page) => {
+  await page.bringToFront();
+  return page.evaluate(async () => {
+    await new Promise(requestAnimationFrame);
+    const canvas = document.querySelector('#stage canvas');
+    const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+    let count = 0;
+    for (let i = 3; i < data.length; i += 4) if (data[i] > 0) count++;
+    return count;
+  });
+};
+
+function demoTests() {
+  let server, proxy, browser, presenter, shareLink;
+  const viewers = {};
+  const pageErrors = [];
+
+  before(async () => {
+    server = await startServer();
+    proxy = await startProxy(server.port);
+    browser = await launchBrowser(chromium);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await proxy?.close();
+    await server?.stop();
+  });
+
+  test('the presenter starts a session and gets a share link', async () => {
+    presenter = await openPage(browser, server.httpURL, pageErrors);
+    await presenter.click('#start');
+    await waitForStatus(presenter, 'live');
+    shareLink = await presenter.inputValue('#share-link');
+    assert.match(shareLink, /\?room=[0-9a-f-]{36}$/);
+    await screenshot(presenter, '01-presenter-started');
+  });
+
+  test('two viewers follow, one of them through a connection the test can cut', async () => {
+    viewers.direct = await openPage(browser, shareLink, pageErrors);
+    // The same link through the proxy: the page and its WebSocket both go through it.
+    viewers.proxied = await openPage(browser, new URL(new URL(shareLink).search, proxy.httpURL).href, pageErrors);
+    for (const page of Object.values(viewers)) await waitForStatus(page, 'live');
+    await presenter.waitForSelector('#viewer-count[data-count="2"]', { timeout: STEP_TIMEOUT });
+    assert.equal(await presenter.textContent('#viewer-count'), '2 viewers');
+  });
+
+  test('the presenter changes slides and draws; the viewers follow', async () => {
+    await presenter.click('#next');
+    await presenter.keyboard.press('ArrowRight');
+    await draw(presenter, [0.2, 0.6], [0.8, 0.6]);
+    await presenter.click('.color[data-color="#0064d2"]');
+    await draw(presenter, [0.2, 0.8], [0.7, 0.75]);
+    await waitForStage(presenter, { slide: 2, strokes: 2 });
+    for (const page of Object.values(viewers)) await waitForStage(page, { slide: 2, strokes: 2 });
+    assert.ok((await inkedPixels(viewers.direct)) > 500, 'the viewer shows the ink');
+
+    await presenter.click('#tool-laser');
+    await presenter.bringToFront();
+    const box = await presenter.locator('#stage canvas').boundingBox();
+    await presenter.mouse.move(box.x + box.width / 2, box.y + box.height / 3);
+    await presenter.mouse.move(box.x + box.width / 2 + 5, box.y + box.height / 3);
+    await viewers.direct.waitForSelector('.laser:not([hidden])', { timeout: STEP_TIMEOUT });
+    await screenshot(presenter, '02-presenter-drawing');
+    await screenshot(viewers.direct, '03-viewer-following');
+  });
+
+  test('a viewer who joins late sees the current slide and drawing at once', async () => {
+    viewers.late = await openPage(browser, shareLink, pageErrors);
+    await waitForStatus(viewers.late, 'live');
+    await waitForStage(viewers.late, { slide: 2, strokes: 2 });
+    assert.ok((await inkedPixels(viewers.late)) > 500);
+    await presenter.waitForSelector('#viewer-count[data-count="3"]', { timeout: STEP_TIMEOUT });
+    await screenshot(viewers.late, '04-late-viewer');
+  });
+
+  test('a viewer whose connection drops reconnects and catches up', async () => {
+    proxy.refuse(true);
+    proxy.cut();
+    await waitForStatus(viewers.proxied, 'reconnecting');
+    await screenshot(viewers.proxied, '05-viewer-reconnecting');
+
+    // What happens while it is away reaches it through the state replay.
+    await presenter.click('#tool-pen');
+    await presenter.click('#next');
+    await draw(presenter, [0.3, 0.5], [0.6, 0.9]);
+    await waitForStage(viewers.direct, { slide: 3, strokes: 1 });
+    assert.equal(await viewers.proxied.getAttribute('#stage', 'data-slide'), '2');
+
+    proxy.refuse(false);
+    await waitForStage(viewers.proxied, { slide: 3, strokes: 1 });
+    await waitForStatus(viewers.proxied, 'live');
+    await screenshot(viewers.proxied, '06-viewer-caught-up');
+
+    // And live traffic flows again.
+    await presenter.click('#prev');
+    await waitForStage(viewers.proxied, { slide: 2, strokes: 2 });
+  });
+
+  test('the presenter ends the session and every viewer shows it', async () => {
+    await presenter.click('#end-session');
+    await waitForStatus(presenter, 'ended');
+    for (const page of Object.values(viewers)) {
+      await waitForStatus(page, 'ended');
+      assert.equal(await page.isVisible('#ended'), true);
+      assert.match(await page.textContent('#ended-detail'), /presenter ended/);
+    }
+    await screenshot(presenter, '07-presenter-ended');
+    await screenshot(viewers.direct, '08-viewer-ended');
+  });
+
+  test('a link to an ended session says so', async () => {
+    const stale = await openPage(browser, shareLink, pageErrors);
+    await waitForStatus(stale, 'ended');
+    assert.match(await stale.textContent('#ended-detail'), /no session at this link/);
+  });
+
+  test('no page had a script error', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+}
+
+function legacyTests() {
+  let server, browser;
+  const pageErrors = [];
+
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser(chromium);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('owner and viewer pages work through the classic script', async () => {
+    const owner = await openPage(browser, new URL('/legacy.html', server.httpURL).href, pageErrors);
+    await owner.waitForSelector('body[data-connected="true"]', { timeout: STEP_TIMEOUT });
+    const uuid = await owner.getAttribute('body', 'data-uuid');
+    const viewerURL = new URL(await owner.getAttribute('#link', 'href'), server.httpURL).href;
+    assert.ok(viewerURL.endsWith(`?uuid=${uuid}&lang=en`));
+
+    const viewer = await openPage(browser, viewerURL, pageErrors);
+    await viewer.waitForSelector(`body[data-connected="true"][data-uuid="${uuid}"]`, { timeout: STEP_TIMEOUT });
+    await owner.click('button[data-color="#0064d2"]');
+    await viewer.waitForSelector('#swatch[data-color="#0064d2"]', { timeout: STEP_TIMEOUT });
+    await screenshot(viewer, '09-legacy-viewer');
+    assert.deepEqual(pageErrors, []);
+  });
+}
