@@ -483,12 +483,14 @@ function roomIdFromSearch(search) {
  * read the room id from (default: location.search).
  */
 class RTBroadcaster {
+  #callbacks;
+
   constructor(url, onConnectionCallback, openCallback, closeCallback, errorCallback, options = {}) {
     this.suscribedFuncs = new Map();
     this.connected = false;
     this.uuid = roomIdFromSearch(options.search ?? globalThis.location?.search ?? '');
     this.isOwner = this.uuid === '';
-    this.callbacks = { onConnectionCallback, openCallback, closeCallback, errorCallback };
+    this.#callbacks = { onConnectionCallback, openCallback, closeCallback, errorCallback };
     try {
       this.broadcaster = new Broadcaster(url, options);
     } catch (error) {
@@ -530,7 +532,7 @@ class RTBroadcaster {
   }
 
   #listen(broadcaster) {
-    const { onConnectionCallback, openCallback, closeCallback, errorCallback } = this.callbacks;
+    const { onConnectionCallback, openCallback, closeCallback, errorCallback } = this.#callbacks;
     let firstOpen = true;
     broadcaster.addEventListener('open', () => {
       if (!firstOpen) return; // a viewer's rejoin is the Broadcaster's job
@@ -555,7 +557,7 @@ class RTBroadcaster {
 
   #enterRoom() {
     const entered = this.isOwner ? this.broadcaster.createRoom() : this.broadcaster.joinRoom(this.uuid);
-    entered.catch((error) => this.callbacks.errorCallback?.(error.message));
+    entered.catch((error) => this.#callbacks.errorCallback?.(error.message));
   }
 }
 

@@ -14,7 +14,7 @@ const { chromium, missing } = await loadPlaywright();
 if (missing && process.env.CI === 'true') {
   test('browser tests can run in CI', () => assert.fail(`browser tests cannot run: ${missing}`));
 } else if (missing) {
-  console.log(`# skipping the browser tests: ${missing}`);
+  console.log(`skipping the browser tests: ${missing}`);
   test('browser tests', { skip: missing }, () => {});
 } else {
   describe('the demo in a browser', demoTests);

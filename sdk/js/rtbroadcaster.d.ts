@@ -1,0 +1,174 @@
+// Type declarations for rtbroadcaster.mjs. The wire contract is PROTOCOL.md in the repository.
+
+/** Status values of the message envelope. */
+export declare const Status: Readonly<{ NOT_CONNECTED: 0; CREATE: 1; JOIN: 2; CONNECTED: 3; CLOSE: 4 }>;
+
+/** WebSocket close codes the server uses. */
+export declare const CloseCode: Readonly<{ ROOM_CLOSED: 1000; GOING_AWAY: 1001; TOO_BIG: 1009; SLOW_CONSUMER: 4001 }>;
+
+/** Codes the server puts in a refusal. */
+export type ServerErrorCode =
+  | 'bad_request'
+  | 'room_not_found'
+  | 'not_owner'
+  | 'not_in_room'
+  | 'already_in_room'
+  | 'room_full'
+  | 'state_full'
+  | 'rate_limited';
+
+/** Codes the SDK itself uses. */
+export type ClientErrorCode =
+  | 'not_connected' // a send while the connection is down
+  | 'not_in_room' // a send before createRoom
+  | 'not_owner' // a send from a viewer
+  | 'disconnected' // the connection dropped while a request waited for its reply
+  | 'timeout' // no reply within requestTimeout
+  | 'closed' // the client was stopped (disconnect, room closed, reconnect gave up)
+  | 'handler_failed' // an action handler threw (reported as an "error" event)
+  | 'bad_message'; // the server sent a frame that is not JSON
+
+export declare class BroadcastError extends Error {
+  readonly name: 'BroadcastError';
+  readonly code: ServerErrorCode | ClientErrorCode | (string & {});
+  constructor(code: string, message: string, options?: { cause?: unknown });
+}
+
+/** A WebSocket constructor: the browser's, or one such as the `ws` package in Node. */
+export interface WebSocketConstructor {
+  new (url: string): WebSocketLike;
+}
+
+export interface WebSocketLike {
+  readonly readyState: number;
+  binaryType: string;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export interface ReconnectOptions {
+  /** false: never reconnect. Default true. */
+  enabled?: boolean;
+  /** Ceiling of the first retry's random delay, in ms. Default 500. */
+  initialDelay?: number;
+  /** Largest ceiling of a retry's random delay, in ms. Default 15000. */
+  maxDelay?: number;
+  /** Retries in a row before giving up with "closed". Default Infinity. */
+  maxAttempts?: number;
+}
+
+export interface BroadcasterOptions {
+  /** Default: globalThis.WebSocket. Node 20 has none: pass `WebSocket` from the `ws` package. */
+  WebSocket?: WebSocketConstructor;
+  /** How long createRoom, joinRoom and closeRoom wait for their reply once sent, in ms. Default 10000. */
+  requestTimeout?: number;
+  reconnect?: ReconnectOptions;
+}
+
+export type Role = 'owner' | 'viewer';
+
+export interface BroadcasterEventMap {
+  open: CustomEvent<{ reconnected: boolean }>;
+  joined: CustomEvent<{ roomId: string; role: Role; stateCount: number; rejoined: boolean }>;
+  replaydone: CustomEvent<{ roomId: string; count: number }>;
+  viewers: CustomEvent<{ roomId: string; count: number }>;
+  roomclosed: CustomEvent<{ roomId: string; reason: 'closed' | 'connection_lost' | 'room_not_found' }>;
+  reconnecting: CustomEvent<{ attempt: number; delay: number; code: number }>;
+  error: CustomEvent<{ error: BroadcastError }>;
+  closed: CustomEvent<{ code: number; reason: string }>;
+}
+
+/** An action parameter: strings travel as they are; numbers and booleans are sent as strings. */
+export type Param = string | number | boolean;
+
+/** Viewers' handlers receive the parameters as strings, spread. */
+export type ActionHandler = (...params: string[]) => void;
+
+export declare class Broadcaster extends EventTarget {
+  constructor(url: string, options?: BroadcasterOptions);
+
+  /** The room this connection owns or views, or null. */
+  readonly roomId: string | null;
+  /** "owner", "viewer", or null when in no room. */
+  readonly role: Role | null;
+  /** Owner only: the room's viewer count as last reported, or null. */
+  readonly viewers: number | null;
+  /** True while the WebSocket is open. */
+  readonly isOpen: boolean;
+
+  /** Resolves once the connection is open; rejects with "closed" if the client stops first. */
+  ready(): Promise<void>;
+
+  createRoom(): Promise<string>;
+  joinRoom(roomId: string): Promise<{ roomId: string; stateCount: number }>;
+  closeRoom(): Promise<void>;
+
+  on(funcKey: string, handler: ActionHandler): () => void;
+  off(funcKey: string, handler?: ActionHandler): void;
+
+  broadcast(funcKey: string, ...params: Param[]): void;
+  setState(funcKey: string | { funcKey: string; stateKey?: string }, ...params: Param[]): void;
+  sendRaw(text: string): boolean;
+
+  disconnect(): void;
+
+  addEventListener<K extends keyof BroadcasterEventMap>(
+    type: K,
+    listener: (event: BroadcasterEventMap[K]) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof BroadcasterEventMap>(
+    type: K,
+    listener: (event: BroadcasterEventMap[K]) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+}
+
+/** Creates a Broadcaster and resolves to it once its connection is open. */
+export declare function connect(url: string, options?: BroadcasterOptions): Promise<Broadcaster>;
+
+/** Full jitter: a random delay in [0, min(maxDelay, initialDelay * 2^attempt)). */
+export declare function backoffDelay(
+  attempt: number,
+  options: { initialDelay: number; maxDelay: number },
+  random?: () => number,
+): number;
+
+export interface RTBroadcasterOptions extends BroadcasterOptions {
+  /** The query string to read `uuid` from. Default: location.search. */
+  search?: string;
+}
+
+/** Drop-in replacement for the original SDK's RTBroadcaster. */
+export declare class RTBroadcaster {
+  constructor(
+    url: string,
+    onConnectionCallback?: ((uuid: string) => void) | null,
+    openCallback?: (() => void) | null,
+    closeCallback?: (() => void) | null,
+    errorCallback?: ((message: string) => void) | null,
+    options?: RTBroadcasterOptions,
+  );
+
+  /** True once the room is created or joined; false after it closed or the client stopped. */
+  connected: boolean;
+  /** True when the page's URL has no `uuid` parameter. */
+  isOwner: boolean;
+  /** The room id: from the URL for a viewer, from the server for an owner. */
+  uuid: string;
+  /** The handler of each funcKey. */
+  suscribedFuncs: Map<string, (params: string[]) => void>;
+  /** The modern client underneath, or null when there is no WebSocket support. */
+  broadcaster: Broadcaster | null;
+
+  suscribeFunc(key: string, func: (params: string[]) => void): void;
+  unsuscribeFunc(key: string): void;
+  sendAction(key: string, params?: Param[], isState?: boolean): boolean;
+  sendMessage(command: string): boolean;
+}

@@ -1,0 +1,37 @@
+// Compiled by types.test.mjs (never run): the declarations must accept what the README shows
+// and reject obvious mistakes.
+import { Broadcaster, BroadcastError, RTBroadcaster, connect } from 'rtbroadcaster'; // this package, through its package.json exports
+
+async function modern(): Promise<void> {
+  const owner = await connect('wss://example.invalid/broadcast', { reconnect: { maxDelay: 5000 } });
+  const roomId: string = await owner.createRoom();
+  owner.broadcast('goToSlide', 4, 'fade', true);
+  owner.setState('goToSlide', 4);
+  owner.setState({ funcKey: 'draw', stateKey: 'stroke-1' }, '10,20 30,40');
+  owner.addEventListener('viewers', (event) => console.log(event.detail.count.toFixed(0)));
+  await owner.closeRoom();
+
+  const viewer = new Broadcaster('/broadcast');
+  const off: () => void = viewer.on('goToSlide', (slide) => console.log(slide.toUpperCase()));
+  off();
+  viewer.addEventListener('roomclosed', (event) => console.log(event.detail.reason));
+  viewer.addEventListener('reconnecting', (event) => console.log(event.detail.attempt + event.detail.delay));
+  const { stateCount } = await viewer.joinRoom(roomId);
+  console.log(stateCount + 1);
+  try {
+    await viewer.joinRoom('nope');
+  } catch (error) {
+    if (error instanceof BroadcastError && error.code === 'room_not_found') viewer.disconnect();
+  }
+  // @ts-expect-error parameters are strings, numbers or booleans
+  owner.broadcast('goToSlide', { slide: 4 });
+}
+
+function legacy(): void {
+  const page = new RTBroadcaster('ws://localhost:8080/broadcasting', (uuid) => console.log(uuid.length), null, null, (message) => console.log(message));
+  page.suscribeFunc('setColor', (params) => console.log(params[0]));
+  const sent: boolean = page.sendAction('setColor', ['red'], true);
+  console.log(sent, page.isOwner, page.connected, page.uuid);
+}
+
+console.log(modern, legacy);
