@@ -103,8 +103,12 @@ function bindControls(presenter, broadcaster) {
       for (const button of document.querySelectorAll('.tool')) button.setAttribute('aria-pressed', String(button.id === `tool-${tool}`));
     });
   }
-  for (const swatch of document.querySelectorAll('.color')) {
-    swatch.addEventListener('click', () => presenter.setColor(swatch.dataset.color));
+  const swatches = [...document.querySelectorAll('.color')];
+  for (const swatch of swatches) {
+    swatch.addEventListener('click', () => {
+      presenter.setColor(swatch.dataset.color);
+      for (const other of swatches) other.setAttribute('aria-pressed', String(other === swatch));
+    });
   }
   presenter.bindPointer(stage.canvas);
   $('#end-session').addEventListener('click', () => broadcaster.closeRoom().catch((error) => setStatus('error', error.message)));
@@ -121,6 +125,7 @@ function follow(id) {
   broadcaster.addEventListener('joined', () => setStatus('syncing', 'Catching up…'));
   broadcaster.addEventListener('replaydone', () => setStatus('live', 'Live'));
   broadcaster.addEventListener('reconnecting', ({ detail }) => {
+    stage.hideLaser(); // its laserOff may come while this viewer is away
     if (document.body.dataset.status !== 'ended') setStatus('reconnecting', `Connection lost; reconnecting (try ${detail.attempt})…`);
   });
   broadcaster.addEventListener('roomclosed', () => showEnded('The presenter ended this session.'));

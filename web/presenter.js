@@ -42,6 +42,7 @@ export class Presenter {
   }
 
   setTool(tool) {
+    if (this.#tool === 'laser' && tool !== 'laser') this.#perform('laserOff');
     this.#tool = tool;
     this.#stage.root.dataset.tool = tool;
   }

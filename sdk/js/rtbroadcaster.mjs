@@ -228,8 +228,9 @@ class Broadcaster extends EventTarget {
     this.#failPending(new BroadcastError('disconnected', `rtbroadcaster: connection closed (${code})`));
     // An owned room closes with its owner's connection (PROTOCOL.md), so it cannot be resumed.
     if (this.role === 'owner') this.#leaveRoom(this.#stopped ? 'closed' : 'connection_lost');
-    // 1000 follows the status 0 message a viewer gets when its room closes: nothing to rejoin.
-    if (code === CloseCode.ROOM_CLOSED && this.role === 'viewer') this.#leaveRoom('closed');
+    // The server closes a viewer with 1000 after its room closed: nothing to rejoin. (When this
+    // client closed the connection itself, 1000 is its own code and the room goes on.)
+    if (this.role === 'viewer' && !this.#stopped && code === CloseCode.ROOM_CLOSED) this.#leaveRoom('closed');
     if (this.#stopped || code === CloseCode.ROOM_CLOSED || !this.#canRetry()) {
       this.#stopped = true;
       this.#forgetRoom();

@@ -155,6 +155,17 @@ function demoTests() {
     await waitForStage(viewers.proxied, { slide: 2, strokes: 2 });
   });
 
+  test('the presenter clears a slide: viewers now and later see it clear', async () => {
+    await presenter.click('#clear');
+    await waitForStage(presenter, { slide: 2, strokes: 0 });
+    for (const page of Object.values(viewers)) await waitForStage(page, { slide: 2, strokes: 0 });
+    const later = await openPage(browser, shareLink, pageErrors);
+    await waitForStatus(later, 'live');
+    await waitForStage(later, { slide: 2, strokes: 0 });
+    assert.equal(await inkedPixels(later), 0);
+    await later.close();
+  });
+
   test('the presenter ends the session and every viewer shows it', async () => {
     await presenter.click('#end-session');
     await waitForStatus(presenter, 'ended');

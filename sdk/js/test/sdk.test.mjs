@@ -217,6 +217,21 @@ describe('presence and closing', () => {
     assert.equal(reconnects, 0);
   });
 
+  test('a viewer that disconnects leaves a room that goes on: no roomclosed', async () => {
+    const { owner, roomId } = await ownerWithRoom();
+    const viewer = await client();
+    await viewer.joinRoom(roomId);
+    let roomClosed = false;
+    viewer.addEventListener('roomclosed', () => (roomClosed = true));
+    const closed = nextEvent(viewer, 'closed');
+    viewer.disconnect();
+    await closed;
+    assert.equal(roomClosed, false);
+    assert.equal(viewer.roomId, null);
+    await until(() => owner.viewers === 0, { what: 'the owner to see the viewer leave' });
+    assert.equal(owner.role, 'owner');
+  });
+
   test('disconnect is final: pending and later requests reject with "closed"', async () => {
     const broadcaster = await client();
     const closed = nextEvent(broadcaster, 'closed');
