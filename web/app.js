@@ -93,6 +93,7 @@ function bindControls(presenter, broadcaster) {
   $('#prev').addEventListener('click', () => step(-1));
   $('#next').addEventListener('click', () => step(1));
   document.addEventListener('keydown', (event) => {
+    if (event.target instanceof HTMLInputElement) return; // the share link: arrows move its caret
     if (['ArrowRight', 'PageDown', ' '].includes(event.key)) step(1);
     else if (['ArrowLeft', 'PageUp'].includes(event.key)) step(-1);
   });

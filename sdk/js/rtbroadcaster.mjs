@@ -176,7 +176,7 @@ class Broadcaster extends EventTarget {
     this.#rejectOpenWaiters(closedError());
     this.#failPending(closedError());
     if (this.#socket) this.#socket.close(1000, 'client disconnect');
-    else this.#emitClosed(1000, 'client disconnect');
+    else this.#emit('closed', { code: 1000, reason: 'client disconnect' });
   }
 
   // ---- Connection ----
@@ -235,7 +235,7 @@ class Broadcaster extends EventTarget {
       this.#stopped = true;
       this.#forgetRoom();
       this.#rejectOpenWaiters(closedError());
-      this.#emitClosed(code, reason);
+      this.#emit('closed', { code, reason });
       return;
     }
     this.#scheduleReconnect(code);
@@ -251,10 +251,6 @@ class Broadcaster extends EventTarget {
     this.#attempt += 1;
     this.#emit('reconnecting', { attempt: this.#attempt, delay, code });
     this.#reconnectTimer = setTimeout(() => this.#openSocket(), delay);
-  }
-
-  #emitClosed(code, reason) {
-    this.#emit('closed', { code, reason });
   }
 
   // ---- Requests and replies ----
