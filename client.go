@@ -60,14 +60,16 @@ func (c *client) ping() {
 
 // refreshDeadline moves the read deadline to a full ping interval plus pong
 // timeout from now. It is called on every frame received, so it only touches
-// the socket when the deadline is more than a second old.
+// the socket when the deadline was set more than an eighth of that window
+// (at most a second) ago: a flooding owner costs no timer work per message.
 func (c *client) refreshDeadline(force bool) {
+	window := c.mgr.limits.PingInterval + c.mgr.limits.PongTimeout
 	now := time.Now()
-	if !force && now.Sub(c.deadlineRefresh) < time.Second {
+	if !force && now.Sub(c.deadlineRefresh) < min(time.Second, window/8) {
 		return
 	}
 	c.deadlineRefresh = now
-	_ = c.conn.SetReadDeadline(now.Add(c.mgr.limits.PingInterval + c.mgr.limits.PongTimeout))
+	_ = c.conn.SetReadDeadline(now.Add(window))
 }
 
 // handle runs one request. A refused request gets one error reply and
@@ -114,9 +116,10 @@ func (c *client) createRoom() *Error {
 		return newError(CodeAlreadyInRoom, "create: this connection is already in room %q; open another connection for another room", r.id)
 	}
 	r := newRoom(uuid.NewString(), c, &c.mgr.limits, c.mgr.forgetRoom)
-	c.out.push(textFrame(connectedMessage(r.id)))
 	c.mgr.addRoom(r)
 	c.room, c.owner = r, true
+	c.out.push(textFrame(connectedMessage(r.id))) // after addRoom: whoever learns the id can join
+
 	return nil
 }
 

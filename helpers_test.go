@@ -123,34 +123,55 @@ func (c *wsClient) send(v any) {
 	}
 }
 
-// nextRaw returns the next frame received.
-func (c *wsClient) nextRaw() []byte {
-	c.t.Helper()
+// recvRaw returns the next frame received. Unlike the methods that fail the
+// test, it may be called from any goroutine.
+func (c *wsClient) recvRaw() ([]byte, error) {
 	select {
 	case f := <-c.frames:
-		return f
+		return f, nil
 	case <-c.closed:
 		select {
 		case f := <-c.frames:
-			return f
+			return f, nil
 		default:
 		}
-		c.t.Fatalf("connection closed while waiting for a message: %v", c.err)
+		return nil, fmt.Errorf("connection closed while waiting for a message: %w", c.err)
 	case <-time.After(waitFor):
-		c.t.Fatalf("no message within %v", waitFor)
+		return nil, fmt.Errorf("no message within %v", waitFor)
 	}
-	return nil
+}
+
+// recv returns the next message received; any goroutine may call it.
+func (c *wsClient) recv() (*rtbroadcaster.Message, error) {
+	raw, err := c.recvRaw()
+	if err != nil {
+		return nil, err
+	}
+	var m rtbroadcaster.Message
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("server sent invalid JSON %q: %w", raw, err)
+	}
+	return &m, nil
+}
+
+// nextRaw returns the next frame received.
+func (c *wsClient) nextRaw() []byte {
+	c.t.Helper()
+	raw, err := c.recvRaw()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return raw
 }
 
 // next returns the next message received.
 func (c *wsClient) next() *rtbroadcaster.Message {
 	c.t.Helper()
-	raw := c.nextRaw()
-	var m rtbroadcaster.Message
-	if err := json.Unmarshal(raw, &m); err != nil {
-		c.t.Fatalf("server sent invalid JSON %q: %v", raw, err)
+	m, err := c.recv()
+	if err != nil {
+		c.t.Fatal(err)
 	}
-	return &m
+	return m
 }
 
 // nextError returns the next message but presence, which must be an error
