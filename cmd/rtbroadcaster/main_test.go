@@ -162,4 +162,3 @@ type recorder struct {
 }
 
 func (r *recorder) OnClose(_ *gws.Conn, err error) { r.closed <- err }
-
