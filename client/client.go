@@ -1,0 +1,342 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/lxzan/gws"
+)
+
+// role is what the connection is in its room.
+type role int
+
+const (
+	roleNone role = iota
+	roleOwner
+	roleViewer
+)
+
+// maxRefusals bounds the refusals kept for Sync between two calls.
+const maxRefusals = 16
+
+// Client is one connection to an rtbroadcaster server, kept open across
+// drops as the package documentation describes. Its methods are safe for
+// concurrent use.
+type Client struct {
+	url  string
+	opts Options
+	log  *slog.Logger
+
+	stop     context.Context // ended by Close
+	stopNow  context.CancelFunc
+	done     chan struct{} // closed when the client has stopped for good
+	requests sync.Mutex    // one request waits for its reply at a time
+
+	mu         sync.Mutex
+	conn       *gws.Conn     // nil while reconnecting
+	up         chan struct{} // closed once conn is usable
+	role       role
+	room       string
+	viewers    int
+	pending    []*pending // requests sent whose pong has not come back, oldest first
+	armed      *pending   // the request whose reply is the next reply received
+	pings      uint64     // ping tokens issued
+	refusals   []error    // refusals of Broadcast and SetState since the last Sync
+	roomClosed bool       // a viewer's room is gone: do not reconnect
+	err        error      // why the client stopped; set before done is closed
+	handlers   map[string]func(params []string)
+	fallback   func(funcKey string, params []string)
+
+	// Owned by the goroutine that runs the connection.
+	replayLeft, replayCount int
+	failures                int // reconnect tries that failed in a row
+	deadlineSet             time.Time
+}
+
+// Dial connects to the server at url (ws:// or wss://, e.g.
+// "ws://localhost:8080/broadcast"). ctx bounds the dial and the handshake
+// only. A failed first dial is returned, not retried; reconnecting starts
+// once a connection has been open. opts may be nil.
+func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
+	o := opts.withDefaults()
+	c := &Client{
+		url:      url,
+		opts:     o,
+		log:      o.Logger,
+		done:     make(chan struct{}),
+		up:       make(chan struct{}),
+		handlers: map[string]func([]string){},
+	}
+	conn, l, err := c.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.stop, c.stopNow = context.WithCancel(context.Background())
+	c.conn = conn
+	close(c.up)
+	go c.run(conn, l) // reads the connection and reconnects it until the client stops
+	return c, nil
+}
+
+// connect dials and upgrades one connection.
+func (c *Client) connect(ctx context.Context) (*gws.Conn, *link, error) {
+	l := &link{c: c}
+	handshake := 5 * time.Second
+	if deadline, ok := ctx.Deadline(); ok {
+		handshake = time.Until(deadline)
+	}
+	d := &ctxDialer{ctx: ctx}
+	conn, resp, err := gws.NewClient(l, &gws.ClientOption{
+		Addr:             c.url,
+		RequestHeader:    c.opts.Header,
+		HandshakeTimeout: handshake,
+		Logger:           gwsLogger{c.log},
+		NewDialer:        func() (gws.Dialer, error) { return d, nil },
+	})
+	d.stopWatching()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		if resp != nil {
+			return nil, nil, fmt.Errorf("rtbroadcaster client: dial %s: HTTP %d: %w", c.url, resp.StatusCode, err)
+		}
+		return nil, nil, fmt.Errorf("rtbroadcaster client: dial %s: %w", c.url, err)
+	}
+	c.touch(conn, true)
+	return conn, l, nil
+}
+
+// run reads conn until it drops, then reconnects, until the client stops.
+func (c *Client) run(conn *gws.Conn, l *link) {
+	defer close(c.done)
+	for {
+		conn.ReadLoop()
+		rejoin, err := c.dropped(l.cause)
+		if err == nil {
+			conn, l, err = c.reconnect(l.cause, rejoin)
+		}
+		if err != nil {
+			c.finish(err)
+			return
+		}
+	}
+}
+
+// dropped forgets the connection that just ended and decides what comes
+// next: the room to rejoin ("" for none), or why the client stops.
+func (c *Client) dropped(cause error) (rejoin string, stop error) {
+	var ce *gws.CloseError
+	roomEnded := errors.As(cause, &ce) && ce.Code == 1000
+
+	c.mu.Lock()
+	c.conn = nil
+	c.up = make(chan struct{})
+	c.failPendingLocked(ErrDisconnected)
+	wasOwner := c.role == roleOwner
+	if c.role == roleViewer {
+		rejoin = c.room
+		if roomEnded {
+			c.roomClosed = true
+		}
+	}
+	closedRoom := c.roomClosed
+	if wasOwner || closedRoom {
+		c.role, c.room = roleNone, ""
+	}
+	c.mu.Unlock()
+
+	c.log.Info("rtbroadcaster client: connection dropped", "url", c.url, "cause", cause)
+	switch {
+	case c.stop.Err() != nil:
+		return "", ErrClosed
+	case closedRoom:
+		return "", ErrRoomClosed
+	}
+	if wasOwner {
+		c.emitRoomClosed(ReasonConnectionLost)
+	}
+	if c.opts.Reconnect.Disabled {
+		return "", fmt.Errorf("rtbroadcaster client: connection lost: %w", cause)
+	}
+	return rejoin, nil
+}
+
+// reconnect dials again with backoff; a viewer's new connection rejoins room.
+func (c *Client) reconnect(cause error, room string) (*gws.Conn, *link, error) {
+	p := c.opts.Reconnect
+	for {
+		c.failures++
+		if p.MaxAttempts > 0 && c.failures > p.MaxAttempts {
+			return nil, nil, fmt.Errorf("%w after %d tries: %w", ErrGaveUp, p.MaxAttempts, cause)
+		}
+		delay := Backoff(c.failures, p.InitialDelay, p.MaxDelay)
+		if fn := c.opts.Events.OnReconnecting; fn != nil {
+			fn(c.failures, delay, cause)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-c.stop.Done():
+			t.Stop()
+			return nil, nil, ErrClosed
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(c.stop, 10*time.Second)
+		conn, l, err := c.connect(ctx)
+		cancel()
+		if err != nil {
+			if c.stop.Err() != nil {
+				return nil, nil, ErrClosed
+			}
+			c.log.Info("rtbroadcaster client: reconnect failed", "attempt", c.failures, "err", err)
+			cause = err
+			continue
+		}
+		c.install(conn, room)
+		return conn, l, nil
+	}
+}
+
+// install makes conn the connection; a viewer's rejoin request is sent
+// before anyone else may use it.
+func (c *Client) install(conn *gws.Conn, room string) {
+	c.mu.Lock()
+	c.conn = conn
+	var p *pending
+	if room != "" {
+		p = c.enqueueLocked(kindRejoin, conn)
+	}
+	up := c.up
+	c.mu.Unlock()
+	if p != nil {
+		_ = c.send(conn, p, joinRequest(room)) // a failure ends the read loop, which retries
+	} else {
+		c.failures = 0
+		if fn := c.opts.Events.OnReconnected; fn != nil {
+			fn()
+		}
+	}
+	close(up)
+}
+
+// finish records why the client stopped.
+func (c *Client) finish(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.err = err
+	c.failPendingLocked(err)
+}
+
+// Close stops the client for good: it closes the connection (an owner's room
+// closes with it) and does not reconnect. It waits until the reading
+// goroutine has ended; after it, Err returns ErrClosed.
+func (c *Client) Close() error {
+	c.stopNow()
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn != nil {
+		_ = conn.WriteClose(1000, nil)
+	}
+	<-c.done
+	return nil
+}
+
+// Done is closed when the client has stopped for good: Close was called, a
+// viewer's room closed, or reconnecting was off or gave up. Err says which.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err is why the client stopped: ErrClosed, ErrRoomClosed, ErrGaveUp, or the
+// connection's error when reconnecting is off. It is nil while it runs.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Room is the id of the room the client is in, or "".
+func (c *Client) Room() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.room
+}
+
+// IsOwner reports whether the client owns its room.
+func (c *Client) IsOwner() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.role == roleOwner
+}
+
+// Viewers is the viewer count the server last reported to this owner.
+func (c *Client) Viewers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.viewers
+}
+
+// Handle runs fn with the params of every action funcKey received, replayed
+// state included. A later Handle for the same funcKey replaces fn; nil
+// removes it.
+func (c *Client) Handle(funcKey string, fn func(params []string)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if fn == nil {
+		delete(c.handlers, funcKey)
+		return
+	}
+	c.handlers[funcKey] = fn
+}
+
+// HandleDefault runs fn for actions whose funcKey has no handler.
+func (c *Client) HandleDefault(fn func(funcKey string, params []string)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fallback = fn
+}
+
+// touch pushes the read deadline back. It runs on every frame received, so
+// it moves the deadline at most once a second.
+func (c *Client) touch(conn *gws.Conn, force bool) {
+	now := time.Now()
+	if !force && now.Sub(c.deadlineSet) < time.Second {
+		return
+	}
+	c.deadlineSet = now
+	_ = conn.SetReadDeadline(now.Add(c.opts.IdleTimeout))
+}
+
+// ctxDialer dials with a context and closes the connection if the context
+// ends during the handshake, which the WebSocket library cannot cancel.
+type ctxDialer struct {
+	ctx  context.Context
+	stop func() bool
+}
+
+func (d *ctxDialer) Dial(network, addr string) (net.Conn, error) {
+	var nd net.Dialer
+	conn, err := nd.DialContext(d.ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	d.stop = context.AfterFunc(d.ctx, func() { _ = conn.Close() })
+	return conn, nil
+}
+
+func (d *ctxDialer) stopWatching() {
+	if d.stop != nil {
+		d.stop()
+	}
+}
+
+// gwsLogger sends the WebSocket library's error logs to slog.
+type gwsLogger struct{ log *slog.Logger }
+
+func (l gwsLogger) Error(v ...any) {
+	l.log.Error("rtbroadcaster client: websocket library", "detail", fmt.Sprint(v...))
+}

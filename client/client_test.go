@@ -1,0 +1,437 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rtbroadcaster/rtbroadcaster"
+	"github.com/rtbroadcaster/rtbroadcaster/client"
+)
+
+// recordingOptions returns options whose callbacks all report to r, with
+// quick reconnects.
+func recordingOptions(r *recorder) *client.Options {
+	return &client.Options{
+		Reconnect: client.ReconnectPolicy{InitialDelay: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond},
+		Events: client.Events{
+			OnViewers:      func(n int) { r.add(fmt.Sprint("viewers:", n)) },
+			OnReplayDone:   func(n int) { r.add(fmt.Sprint("replaydone:", n)) },
+			OnRoomClosed:   func(reason client.CloseReason) { r.add("roomclosed:" + string(reason)) },
+			OnReconnecting: func(int, time.Duration, error) { r.add("reconnecting") },
+			OnReconnected:  func() { r.add("reconnected") },
+			OnError: func(err error) {
+				var e *rtbroadcaster.Error
+				if errors.As(err, &e) {
+					r.add("error:" + string(e.Code))
+				}
+			},
+		},
+	}
+}
+
+// dial connects a client recording to r; it is closed when the test ends.
+func dial(t *testing.T, url string, r *recorder) *client.Client {
+	t.Helper()
+	c, err := client.Dial(testContext(t), url, recordingOptions(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// recordActions has every action c receives reported to r as "funcKey:params".
+func recordActions(c *client.Client, r *recorder) {
+	c.HandleDefault(func(funcKey string, params []string) { r.add(funcKey + ":" + strings.Join(params, ",")) })
+}
+
+func TestBroadcastReachesViewerInOrder(t *testing.T) {
+	url := startServer(t)
+	ownerEvents, viewerEvents := newRecorder(), newRecorder()
+	owner, viewer := dial(t, url, ownerEvents), dial(t, url, viewerEvents)
+	ctx := testContext(t)
+
+	room, err := owner.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !owner.IsOwner() || owner.Room() != room {
+		t.Fatalf("after Create: IsOwner %v, Room %q; want true, %q", owner.IsOwner(), owner.Room(), room)
+	}
+	var got []string
+	viewer.Handle("step", func(params []string) { got = append(got, params[0]); viewerEvents.add("step") })
+	reply, err := viewer.Join(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply.Room != room || reply.StateCount != 0 {
+		t.Fatalf("join reply %+v, want room %q and no state", reply, room)
+	}
+	viewerEvents.waitFor(t, "replaydone:0", 1)
+	ownerEvents.waitFor(t, "viewers:1", 1)
+
+	const n = 500
+	for i := range n {
+		if err := owner.Broadcast("step", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	viewerEvents.waitFor(t, "step", n)
+	for i, p := range got {
+		if p != fmt.Sprint(i) {
+			t.Fatalf("action %d carried %q: out of order", i, p)
+		}
+	}
+	if err := owner.Sync(ctx); err != nil {
+		t.Fatalf("Sync after good broadcasts: %v", err)
+	}
+}
+
+func TestJoinReplaysState(t *testing.T) {
+	url := startServer(t)
+	owner := dial(t, url, newRecorder())
+	ctx := testContext(t)
+	room, err := owner.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, owner.SetState("goToSlide", "3"))
+	must(t, owner.SetKeyedState("stroke-1", "draw", "a"))
+	must(t, owner.SetKeyedState("stroke-2", "draw", "b"))
+	must(t, owner.SetState("goToSlide", "4")) // replaces slide 3 and moves to the end
+	must(t, owner.Broadcast("laser", "1", "2"))
+	must(t, owner.Sync(ctx))
+
+	events := newRecorder()
+	viewer := dial(t, url, events)
+	recordActions(viewer, events)
+	reply, err := viewer.Join(ctx, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply.StateCount != 3 {
+		t.Fatalf("StateCount %d, want 3", reply.StateCount)
+	}
+	events.waitFor(t, "replaydone:3", 1)
+	want := []string{"draw:a", "draw:b", "goToSlide:4", "replaydone:3"}
+	if got := events.snapshot(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("viewer saw %q, want %q", got, want)
+	}
+}
+
+func TestRefusalsAreErrors(t *testing.T) {
+	url := startServer(t)
+	ctx := testContext(t)
+	owner := dial(t, url, newRecorder())
+	room, err := owner.Create(ctx)
+	must(t, err)
+	viewer := dial(t, url, newRecorder())
+	_, err = viewer.Join(ctx, room)
+	must(t, err)
+	idle := dial(t, url, newRecorder())
+
+	tests := []struct {
+		name string
+		call func() error
+		want rtbroadcaster.ErrorCode
+	}{
+		{"join unknown room", func() error { _, err := idle.Join(ctx, "0b8e0000-0000-4000-8000-000000000000"); return err }, rtbroadcaster.CodeRoomNotFound},
+		{"create twice", func() error { _, err := owner.Create(ctx); return err }, rtbroadcaster.CodeAlreadyInRoom},
+		{"join from an owner", func() error { _, err := owner.Join(ctx, room); return err }, rtbroadcaster.CodeAlreadyInRoom},
+		{"close from no room", func() error { return idle.CloseRoom(ctx) }, rtbroadcaster.CodeNotInRoom},
+		{"close from a viewer", func() error { return viewer.CloseRoom(ctx) }, rtbroadcaster.CodeNotOwner},
+		{"broadcast from a viewer", func() error { return viewer.Broadcast("x") }, rtbroadcaster.CodeNotOwner},
+		{"broadcast from no room", func() error { return idle.Broadcast("x") }, rtbroadcaster.CodeNotInRoom},
+		{"broadcast without funcKey", func() error { return owner.Broadcast("") }, rtbroadcaster.CodeBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e *rtbroadcaster.Error
+			if err := tt.call(); !errors.As(err, &e) || e.Code != tt.want {
+				t.Fatalf("got %v, want a *rtbroadcaster.Error with code %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestStateFullGoesToOnErrorAndSync(t *testing.T) {
+	url := startServer(t, rtbroadcaster.WithLimits(rtbroadcaster.Limits{MaxStateMessages: 1}))
+	ctx := testContext(t)
+	events := newRecorder()
+	owner := dial(t, url, events)
+	_, err := owner.Create(ctx)
+	must(t, err)
+	must(t, owner.SetKeyedState("a", "draw"))
+	must(t, owner.SetKeyedState("b", "draw")) // refused: the room keeps one
+
+	var e *rtbroadcaster.Error
+	if err := owner.Sync(ctx); !errors.As(err, &e) || e.Code != rtbroadcaster.CodeStateFull {
+		t.Fatalf("Sync returned %v, want state_full", err)
+	}
+	events.waitFor(t, "error:state_full", 1)
+	if err := owner.Sync(ctx); err != nil {
+		t.Fatalf("second Sync returned %v; the refusal was already reported", err)
+	}
+	// A request after a refused send gets its own reply, not the refusal.
+	must(t, owner.SetKeyedState("c", "draw"))
+	if err := owner.CloseRoom(ctx); err != nil {
+		t.Fatalf("CloseRoom after a refused send: %v", err)
+	}
+	events.waitFor(t, "error:state_full", 2)
+}
+
+func TestClosedRoomStopsViewer(t *testing.T) {
+	url := startServer(t)
+	ctx := testContext(t)
+	owner := dial(t, url, newRecorder())
+	room, err := owner.Create(ctx)
+	must(t, err)
+	events := newRecorder()
+	viewer := dial(t, url, events)
+	_, err = viewer.Join(ctx, room)
+	must(t, err)
+
+	must(t, owner.CloseRoom(ctx))
+	select {
+	case <-viewer.Done():
+	case <-time.After(waitFor):
+		t.Fatal("viewer still running after its room closed")
+	}
+	if !errors.Is(viewer.Err(), client.ErrRoomClosed) {
+		t.Fatalf("viewer Err %v, want ErrRoomClosed", viewer.Err())
+	}
+	if got := events.snapshot(); strings.Join(got, " ") != "replaydone:0 roomclosed:closed" {
+		t.Fatalf("viewer events %q, want a replay, the close, and no reconnect", got)
+	}
+	if owner.Room() != "" || owner.IsOwner() {
+		t.Fatal("owner still in a room after CloseRoom")
+	}
+	if _, err := owner.Create(ctx); err != nil {
+		t.Fatalf("owner's connection cannot create again: %v", err)
+	}
+}
+
+func TestViewerReconnectsAndRejoins(t *testing.T) {
+	url := startServer(t)
+	ctx := testContext(t)
+	owner := dial(t, url, newRecorder())
+	room, err := owner.Create(ctx)
+	must(t, err)
+	must(t, owner.SetState("goToSlide", "7"))
+	must(t, owner.Sync(ctx))
+
+	p, proxied := startProxy(t, url)
+	events := newRecorder()
+	viewer := dial(t, proxied, events)
+	recordActions(viewer, events)
+	_, err = viewer.Join(ctx, room)
+	must(t, err)
+	events.waitFor(t, "replaydone:1", 1)
+
+	p.cut()
+	events.waitFor(t, "replaydone:1", 2) // rejoined, and the state replayed again
+	if events.count("reconnecting") < 1 || events.count("reconnected") != 1 || events.count("goToSlide:7") != 2 {
+		t.Fatalf("events %q: want reconnecting, one reconnected, the state twice", events.snapshot())
+	}
+	must(t, owner.Broadcast("laser", "9"))
+	events.waitFor(t, "laser:9", 1)
+	if viewer.Room() != room {
+		t.Fatalf("viewer in room %q after rejoin, want %q", viewer.Room(), room)
+	}
+}
+
+func TestRejoinOfAGoneRoomStops(t *testing.T) {
+	url := startServer(t)
+	ctx := testContext(t)
+	owner := dial(t, url, newRecorder())
+	room, err := owner.Create(ctx)
+	must(t, err)
+	p, proxied := startProxy(t, url)
+	events := newRecorder()
+	events.add("start")
+	opts := recordingOptions(events)
+	closeRoomFirst := opts.Events.OnReconnecting
+	opts.Events.OnReconnecting = func(attempt int, delay time.Duration, cause error) {
+		closeRoomFirst(attempt, delay, cause)
+		_ = owner.Close() // the room is gone before the viewer comes back
+	}
+	viewer, err := client.Dial(ctx, proxied, opts)
+	must(t, err)
+	defer viewer.Close()
+	_, err = viewer.Join(ctx, room)
+	must(t, err)
+
+	p.cut()
+	select {
+	case <-viewer.Done():
+	case <-time.After(waitFor):
+		t.Fatalf("viewer still running; events %q", events.snapshot())
+	}
+	if !errors.Is(viewer.Err(), client.ErrRoomClosed) || events.count("roomclosed:room_not_found") != 1 {
+		t.Fatalf("Err %v, events %q; want ErrRoomClosed after roomclosed:room_not_found", viewer.Err(), events.snapshot())
+	}
+}
+
+func TestOwnerLosesItsRoomWithItsConnection(t *testing.T) {
+	url := startServer(t)
+	ctx := testContext(t)
+	p, proxied := startProxy(t, url)
+	events := newRecorder()
+	owner := dial(t, proxied, events)
+	room, err := owner.Create(ctx)
+	must(t, err)
+	viewerEvents := newRecorder()
+	viewer := dial(t, url, viewerEvents)
+	_, err = viewer.Join(ctx, room)
+	must(t, err)
+
+	p.cut()
+	events.waitFor(t, "reconnected", 1)
+	if events.count("roomclosed:connection_lost") != 1 {
+		t.Fatalf("owner events %q, want roomclosed:connection_lost", events.snapshot())
+	}
+	viewerEvents.waitFor(t, "roomclosed:closed", 1)
+	var e *rtbroadcaster.Error
+	if err := owner.Broadcast("x"); !errors.As(err, &e) || e.Code != rtbroadcaster.CodeNotInRoom {
+		t.Fatalf("Broadcast after losing the room: %v, want not_in_room", err)
+	}
+	again, err := owner.Create(ctx)
+	must(t, err)
+	if again == room {
+		t.Fatal("a new room has the old id")
+	}
+}
+
+func TestReconnectDisabledStops(t *testing.T) {
+	url := startServer(t)
+	p, proxied := startProxy(t, url)
+	events := newRecorder()
+	opts := recordingOptions(events)
+	opts.Reconnect.Disabled = true
+	c, err := client.Dial(testContext(t), proxied, opts)
+	must(t, err)
+	defer c.Close()
+	p.cut()
+	select {
+	case <-c.Done():
+	case <-time.After(waitFor):
+		t.Fatal("client still running after a drop with reconnect disabled")
+	}
+	if c.Err() == nil || events.count("reconnecting") != 0 {
+		t.Fatalf("Err %v, events %q: want an error and no reconnect", c.Err(), events.snapshot())
+	}
+	if err := c.Broadcast("x"); !errors.Is(err, client.ErrNotConnected) {
+		t.Fatalf("Broadcast on a stopped client: %v, want ErrNotConnected", err)
+	}
+}
+
+func TestGivesUpAfterMaxAttempts(t *testing.T) {
+	url := startServer(t)
+	p, proxied := startProxy(t, url)
+	opts := recordingOptions(newRecorder())
+	opts.Reconnect.MaxAttempts = 2
+	c, err := client.Dial(testContext(t), proxied, opts)
+	must(t, err)
+	defer c.Close()
+	_ = p.ln.Close() // nothing to reconnect to
+	p.cut()
+	select {
+	case <-c.Done():
+	case <-time.After(waitFor):
+		t.Fatal("client still trying")
+	}
+	if !errors.Is(c.Err(), client.ErrGaveUp) {
+		t.Fatalf("Err %v, want ErrGaveUp", c.Err())
+	}
+	if _, err := c.Create(testContext(t)); !errors.Is(err, client.ErrGaveUp) {
+		t.Fatalf("Create on a stopped client: %v, want its Err", err)
+	}
+}
+
+func TestDialFailures(t *testing.T) {
+	url := startServer(t)
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"origin not allowed", func() error {
+			_, err := client.Dial(testContext(t), url, &client.Options{Origin: "https://elsewhere.example"})
+			return err
+		}, "HTTP 403"},
+		{"header origin not allowed", func() error {
+			_, err := client.Dial(testContext(t), url, &client.Options{Header: http.Header{"Origin": {"https://elsewhere.example"}}})
+			return err
+		}, "HTTP 403"},
+		{"canceled context", func() error { _, err := client.Dial(canceled, url, nil); return err }, "context canceled"},
+		{"not a websocket URL", func() error { _, err := client.Dial(testContext(t), "http://127.0.0.1:1/", nil); return err }, "dial"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.run()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCloseEndsOwnersRoom(t *testing.T) {
+	url := startServer(t)
+	ctx := testContext(t)
+	owner, err := client.Dial(ctx, url, nil)
+	must(t, err)
+	room, err := owner.Create(ctx)
+	must(t, err)
+	events := newRecorder()
+	viewer := dial(t, url, events)
+	_, err = viewer.Join(ctx, room)
+	must(t, err)
+
+	must(t, owner.Close())
+	if !errors.Is(owner.Err(), client.ErrClosed) {
+		t.Fatalf("Err after Close: %v", owner.Err())
+	}
+	events.waitFor(t, "roomclosed:closed", 1)
+	<-viewer.Done()
+}
+
+func TestBackoffStaysUnderItsCeiling(t *testing.T) {
+	tests := []struct {
+		attempt     int
+		ceiling     time.Duration
+		initial, mx time.Duration
+	}{
+		{1, 500 * time.Millisecond, 500 * time.Millisecond, 15 * time.Second},
+		{2, time.Second, 500 * time.Millisecond, 15 * time.Second},
+		{5, 8 * time.Second, 500 * time.Millisecond, 15 * time.Second},
+		{40, 15 * time.Second, 500 * time.Millisecond, 15 * time.Second},
+	}
+	for _, tt := range tests {
+		var most time.Duration
+		for range 2000 {
+			d := client.Backoff(tt.attempt, tt.initial, tt.mx)
+			if d < 0 || d > tt.ceiling {
+				t.Fatalf("Backoff(%d) = %v, outside [0, %v]", tt.attempt, d, tt.ceiling)
+			}
+			most = max(most, d)
+		}
+		if most < tt.ceiling/2 {
+			t.Errorf("Backoff(%d) never passed %v in 2000 draws: not spread up to %v", tt.attempt, most, tt.ceiling)
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,62 @@
+// Package client is the Go SDK of rtbroadcaster: it connects to a server,
+// creates or joins a room, broadcasts actions and state, and runs handlers
+// for the actions a room's owner sends.
+//
+// An owner:
+//
+//	c, err := client.Dial(ctx, "ws://localhost:8080/broadcast", nil)
+//	room, err := c.Create(ctx)
+//	err = c.SetState("goToSlide", "4") // kept: late viewers start on slide 4
+//	err = c.Broadcast("laser", "120", "80")
+//
+// A viewer:
+//
+//	c, err := client.Dial(ctx, url, &client.Options{Events: client.Events{
+//		OnRoomClosed: func(reason client.CloseReason) { log.Print("the session ended: ", reason) },
+//	}})
+//	c.Handle("goToSlide", func(params []string) { show(params[0]) })
+//	reply, err := c.Join(ctx, room)
+//
+// # Replies and errors
+//
+// Create, Join, CloseRoom and Sync wait for the server's answer; a refusal
+// is returned as a *rtbroadcaster.Error, so errors.As and its Code tell what
+// went wrong. The protocol has no request ids: the client sends a WebSocket
+// ping before each of these requests, and the server's pong, which it
+// answers in order with everything else, marks where the request's reply
+// starts. Broadcast and SetState get no reply when they succeed; a refusal of
+// one (state_full, rate_limited) goes to Events.OnError, and Sync returns it.
+//
+// # Callbacks
+//
+// Handlers and Events run on the connection's one reading goroutine, one at
+// a time, in the order the server sent what they report. They must return
+// quickly, and must not call Create, Join, CloseRoom or Sync, whose replies
+// that goroutine has yet to read: those calls would wait until their context
+// ends. Broadcast, SetState and the getters are fine.
+//
+// # Reconnecting
+//
+// When a connection drops (a network failure, a server shutting down with
+// close code 1001, a slow consumer closed with 4001), the client dials again
+// after a random delay between 0 and min(MaxDelay, InitialDelay × 2^attempt)
+// ("full jitter", so that thousands of viewers dropped at once do not return
+// at the same instant), and reports each try to Events.OnReconnecting.
+//
+//   - A viewer rejoins its room and receives the state replay again, then
+//     OnReplayDone. Handlers of state actions must therefore be idempotent.
+//     Live actions sent while it was away are lost: put what a viewer must not
+//     miss in state.
+//   - A viewer does not reconnect once its room is closed (the server sends
+//     status 0, then close code 1000), nor when a rejoin finds the room gone:
+//     it reports OnRoomClosed and stops (Done is closed, Err is ErrRoomClosed).
+//   - An owner's room ends with its connection: the server closes the room
+//     and tells the viewers. The owner gets OnRoomClosed(ReasonConnectionLost);
+//     its connection comes back in no room, and it may Create a new room,
+//     which has a new id.
+//
+// Broadcast and SetState fail with ErrNotConnected while the connection is
+// down: there is no queue, because the room they were meant for may be gone.
+// Create, Join, CloseRoom and Sync wait for the connection until their
+// context ends.
+package client

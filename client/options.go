@@ -1,0 +1,111 @@
+package client
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Options configure a Client. The zero value (or nil) is a safe default: no
+// extra header, logs discarded, reconnect on with the default policy.
+type Options struct {
+	// Header is sent with the WebSocket handshake.
+	Header http.Header
+	// Origin, when set, is sent as the Origin header, for servers that check it.
+	Origin string
+	// Logger receives what the client does (reconnects, dropped connections).
+	// Nil discards it.
+	Logger *slog.Logger
+	// Reconnect says whether and how to reconnect after a drop.
+	Reconnect ReconnectPolicy
+	// Events are the callbacks the client calls; nil fields are skipped.
+	Events Events
+	// WriteTimeout bounds one write to the server. Default 10 s.
+	WriteTimeout time.Duration
+	// IdleTimeout is how long the client waits without receiving anything
+	// before it considers the connection dead. The server pings every 25 s by
+	// default, so the default is 60 s.
+	IdleTimeout time.Duration
+}
+
+// ReconnectPolicy is when and how fast a dropped connection is dialled again.
+// The zero value reconnects forever, with delays up to 500 ms, then 1 s, 2 s,
+// ... at most 15 s.
+type ReconnectPolicy struct {
+	// Disabled makes a dropped connection final.
+	Disabled bool
+	// InitialDelay is the ceiling of the first retry's random delay. Default 500 ms.
+	InitialDelay time.Duration
+	// MaxDelay is the most the ceiling grows to. Default 15 s.
+	MaxDelay time.Duration
+	// MaxAttempts is how many failed dials in a row end the client (Err is
+	// ErrGaveUp); 0 means no limit.
+	MaxAttempts int
+}
+
+// Events are the client's callbacks. They run on the connection's reading
+// goroutine, one at a time; see the package documentation.
+type Events struct {
+	// OnViewers (owner) reports the room's viewer count when it changes, at
+	// most every 200 ms.
+	OnViewers func(count int)
+	// OnReplayDone (viewer) runs once the count state messages of a join or
+	// rejoin have been handled; at once when there are none.
+	OnReplayDone func(count int)
+	// OnRoomClosed reports that the room is gone, and why.
+	OnRoomClosed func(reason CloseReason)
+	// OnReconnecting runs before each reconnect try: the attempt number
+	// (from 1), the delay before it, and why the connection is down.
+	OnReconnecting func(attempt int, delay time.Duration, cause error)
+	// OnReconnected runs when a new connection is open; for a viewer, after it
+	// has rejoined its room (its replay follows).
+	OnReconnected func()
+	// OnError reports a refusal no request waited for: a Broadcast or
+	// SetState the server refused (state_full, rate_limited, ...). The error
+	// is a *rtbroadcaster.Error.
+	OnError func(err error)
+}
+
+// CloseReason says why a room is gone.
+type CloseReason string
+
+const (
+	// ReasonClosed: the owner closed the room, or its owner left.
+	ReasonClosed CloseReason = "closed"
+	// ReasonConnectionLost: the owner's own connection dropped, and its room with it.
+	ReasonConnectionLost CloseReason = "connection_lost"
+	// ReasonRoomNotFound: a viewer's rejoin after a reconnect found the room gone.
+	ReasonRoomNotFound CloseReason = "room_not_found"
+)
+
+// withDefaults returns a copy of o with every zero field at its default.
+func (o *Options) withDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 60 * time.Second
+	}
+	if c.Reconnect.InitialDelay <= 0 {
+		c.Reconnect.InitialDelay = 500 * time.Millisecond
+	}
+	if c.Reconnect.MaxDelay <= 0 {
+		c.Reconnect.MaxDelay = 15 * time.Second
+	}
+	c.Header = c.Header.Clone()
+	if c.Origin != "" {
+		if c.Header == nil {
+			c.Header = http.Header{}
+		}
+		c.Header.Set("Origin", c.Origin)
+	}
+	return c
+}

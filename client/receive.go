@@ -1,0 +1,229 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/lxzan/gws"
+	"github.com/rtbroadcaster/rtbroadcaster"
+)
+
+// link receives one connection's events from the WebSocket library, on the
+// goroutine that runs the client.
+type link struct {
+	c     *Client
+	cause error // why the connection ended
+}
+
+func (l *link) OnOpen(*gws.Conn) {}
+
+func (l *link) OnClose(_ *gws.Conn, err error) { l.cause = err }
+
+func (l *link) OnPing(conn *gws.Conn, payload []byte) {
+	l.c.touch(conn, false)
+	_ = conn.WritePong(payload)
+}
+
+func (l *link) OnPong(conn *gws.Conn, payload []byte) {
+	l.c.touch(conn, false)
+	l.c.pong(string(payload))
+}
+
+func (l *link) OnMessage(conn *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	l.c.touch(conn, false)
+	var m rtbroadcaster.Message
+	if err := json.Unmarshal(msg.Bytes(), &m); err != nil {
+		l.c.log.Warn("rtbroadcaster client: server sent invalid JSON", "err", err)
+		return
+	}
+	l.c.receive(&m)
+}
+
+// pong arms the request whose ping came back: its reply is next. A Sync is
+// answered now. Requests before it whose pong never came were sent on a
+// connection that dropped.
+func (c *Client) pong(token string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, p := range c.pending {
+		if p.token != token {
+			continue
+		}
+		c.pending = c.pending[i+1:]
+		if p.kind == kindSync {
+			p.reply <- result{err: errors.Join(c.refusals...)}
+			c.refusals = nil
+			return
+		}
+		c.armed = p
+		return
+	}
+}
+
+// receive handles one message from the server.
+func (c *Client) receive(m *rtbroadcaster.Message) {
+	if m.Viewers != nil { // presence is never a reply
+		c.mu.Lock()
+		c.viewers = *m.Viewers
+		c.mu.Unlock()
+		if fn := c.opts.Events.OnViewers; fn != nil {
+			fn(*m.Viewers)
+		}
+		return
+	}
+	if p := c.takeReply(m); p != nil {
+		c.answer(p, m)
+		return
+	}
+	switch {
+	case m.Error != nil:
+		c.refused(m.Error)
+	case m.FuncKey != "":
+		c.dispatch(m)
+	case m.Status.Value == rtbroadcaster.StatusNotConnected:
+		c.roomGone(ReasonClosed)
+	}
+}
+
+// takeReply returns the armed request when m is its reply.
+func (c *Client) takeReply(m *rtbroadcaster.Message) *pending {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.armed
+	if p == nil || !isReplyTo(p.kind, m) {
+		return nil
+	}
+	c.armed = nil
+	return p
+}
+
+// isReplyTo tells a request's reply from traffic that can come before it:
+// a broadcast, or the end of a viewer's room.
+func isReplyTo(kind requestKind, m *rtbroadcaster.Message) bool {
+	if m.Error != nil {
+		return true
+	}
+	switch kind {
+	case kindCreate, kindJoin, kindRejoin:
+		return m.Status.Value == rtbroadcaster.StatusConnected && m.FuncKey == ""
+	case kindClose:
+		return m.Status.Value == rtbroadcaster.StatusNotConnected
+	}
+	return false
+}
+
+// answer applies a reply to the client's state and hands it to its waiter.
+func (c *Client) answer(p *pending, m *rtbroadcaster.Message) {
+	if m.Error != nil {
+		if p.kind == kindRejoin {
+			c.rejoinRefused(m.Error)
+		}
+		p.reply <- result{err: m.Error}
+		return
+	}
+	c.mu.Lock()
+	switch p.kind {
+	case kindCreate:
+		c.role, c.room, c.viewers = roleOwner, m.UUID, 0
+	case kindJoin, kindRejoin:
+		c.role, c.room = roleViewer, m.UUID
+	case kindClose:
+		c.role, c.room = roleNone, ""
+	}
+	c.mu.Unlock()
+	p.reply <- result{msg: m}
+	if p.kind == kindRejoin {
+		c.failures = 0
+		if fn := c.opts.Events.OnReconnected; fn != nil {
+			fn()
+		}
+	}
+	if p.kind == kindJoin || p.kind == kindRejoin {
+		c.startReplay(m.StateCount)
+	}
+}
+
+// rejoinRefused ends a viewer whose room is gone; any other refusal is
+// reported and the connection dropped, so that the rejoin is tried again
+// after a backoff.
+func (c *Client) rejoinRefused(e *rtbroadcaster.Error) {
+	if e.Code == rtbroadcaster.CodeRoomNotFound {
+		c.mu.Lock()
+		c.roomClosed = true
+		c.mu.Unlock()
+		c.emitRoomClosed(ReasonRoomNotFound)
+	} else {
+		c.refused(e)
+	}
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn != nil {
+		_ = conn.NetConn().Close()
+	}
+}
+
+// refused reports a refusal no request waited for.
+func (c *Client) refused(e *rtbroadcaster.Error) {
+	c.mu.Lock()
+	if len(c.refusals) < maxRefusals {
+		c.refusals = append(c.refusals, e)
+	}
+	c.mu.Unlock()
+	if fn := c.opts.Events.OnError; fn != nil {
+		fn(e)
+	}
+}
+
+// roomGone handles the status 0 message a viewer gets when its room closes;
+// the close frame 1000 that follows then ends the client.
+func (c *Client) roomGone(reason CloseReason) {
+	c.mu.Lock()
+	if c.role != roleViewer {
+		c.mu.Unlock()
+		return
+	}
+	c.role, c.room, c.roomClosed = roleNone, "", true
+	c.mu.Unlock()
+	c.emitRoomClosed(reason)
+}
+
+func (c *Client) emitRoomClosed(reason CloseReason) {
+	if fn := c.opts.Events.OnRoomClosed; fn != nil {
+		fn(reason)
+	}
+}
+
+// startReplay counts the state messages a join announced.
+func (c *Client) startReplay(n int) {
+	c.replayLeft, c.replayCount = n, n
+	if n == 0 {
+		c.replayDone()
+	}
+}
+
+func (c *Client) replayDone() {
+	if fn := c.opts.Events.OnReplayDone; fn != nil {
+		fn(c.replayCount)
+	}
+}
+
+// dispatch runs the handler of an action.
+func (c *Client) dispatch(m *rtbroadcaster.Message) {
+	c.mu.Lock()
+	fn, fallback := c.handlers[m.FuncKey], c.fallback
+	c.mu.Unlock()
+	switch {
+	case fn != nil:
+		fn(m.FuncParams)
+	case fallback != nil:
+		fallback(m.FuncKey, m.FuncParams)
+	}
+	if c.replayLeft > 0 {
+		c.replayLeft--
+		if c.replayLeft == 0 {
+			c.replayDone()
+		}
+	}
+}

@@ -1,0 +1,228 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/lxzan/gws"
+	"github.com/rtbroadcaster/rtbroadcaster"
+)
+
+// requestKind is what a request waiting for its reply asked for.
+type requestKind int
+
+const (
+	kindCreate requestKind = iota
+	kindJoin
+	kindRejoin // a viewer's join after a reconnect; nobody waits for it
+	kindClose
+	kindSync // answered by its pong alone
+)
+
+// pending is a request sent and not yet answered.
+type pending struct {
+	kind  requestKind
+	token string    // the payload of the ping sent just before it
+	conn  *gws.Conn // the connection it was sent on
+	reply chan result
+}
+
+type result struct {
+	msg *rtbroadcaster.Message
+	err error
+}
+
+// JoinReply is the server's answer to a join.
+type JoinReply struct {
+	Room string
+	// StateCount state messages are replayed before live traffic; when they
+	// have all been handled, Events.OnReplayDone runs.
+	StateCount int
+}
+
+// Create makes the client the owner of a new room and returns its id.
+func (c *Client) Create(ctx context.Context) (string, error) {
+	m, err := c.request(ctx, kindCreate, &rtbroadcaster.Message{Status: rtbroadcaster.Status{Value: rtbroadcaster.StatusNew, Text: "new connection"}})
+	if err != nil {
+		return "", err
+	}
+	return m.UUID, nil
+}
+
+// Join makes the client a viewer of room. The room's state messages are
+// replayed to the handlers next, then live actions follow.
+func (c *Client) Join(ctx context.Context, room string) (*JoinReply, error) {
+	m, err := c.request(ctx, kindJoin, joinRequest(room))
+	if err != nil {
+		return nil, err
+	}
+	return &JoinReply{Room: m.UUID, StateCount: m.StateCount}, nil
+}
+
+// CloseRoom closes the client's room (owner only): every viewer is told and
+// disconnected. The connection stays open, in no room.
+func (c *Client) CloseRoom(ctx context.Context) error {
+	_, err := c.request(ctx, kindClose, &rtbroadcaster.Message{UUID: c.Room(), Status: rtbroadcaster.Status{Value: rtbroadcaster.StatusClose, Text: "close connection"}})
+	return err
+}
+
+// Sync waits until the server has handled everything this client sent
+// before it, and returns the refusals of Broadcast and SetState calls that
+// arrived since the previous Sync (at most 16, joined), or nil.
+func (c *Client) Sync(ctx context.Context) error {
+	_, err := c.request(ctx, kindSync, nil)
+	return err
+}
+
+// Broadcast has every viewer run funcKey(params...) now (owner only).
+// It returns once the message is written; a refusal by the server goes to
+// Events.OnError and the next Sync.
+func (c *Client) Broadcast(funcKey string, params ...string) error {
+	return c.action(funcKey, "", false, params)
+}
+
+// SetState is Broadcast, and the room also keeps the action, under its
+// funcKey, to replay to viewers who join later.
+func (c *Client) SetState(funcKey string, params ...string) error {
+	return c.action(funcKey, "", true, params)
+}
+
+// SetKeyedState is SetState kept under stateKey instead of funcKey, so that
+// one function can keep many entries (each stroke of a drawing, say).
+func (c *Client) SetKeyedState(stateKey, funcKey string, params ...string) error {
+	return c.action(funcKey, stateKey, true, params)
+}
+
+// action sends one broadcast or state message.
+func (c *Client) action(funcKey, stateKey string, state bool, params []string) error {
+	if funcKey == "" {
+		return &rtbroadcaster.Error{Code: rtbroadcaster.CodeBadRequest, Message: "broadcast: funcKey is empty"}
+	}
+	c.mu.Lock()
+	conn, r, room := c.conn, c.role, c.room
+	c.mu.Unlock()
+	switch {
+	case conn == nil:
+		return ErrNotConnected
+	case r == roleNone:
+		return &rtbroadcaster.Error{Code: rtbroadcaster.CodeNotInRoom, Message: "broadcast: this client is in no room; Create one first"}
+	case r == roleViewer:
+		return &rtbroadcaster.Error{Code: rtbroadcaster.CodeNotOwner, Message: "broadcast: only the room's owner may broadcast"}
+	}
+	if params == nil {
+		params = []string{}
+	}
+	m := &rtbroadcaster.Message{
+		UUID:         room,
+		Status:       rtbroadcaster.Status{Value: rtbroadcaster.StatusConnected, Text: rtbroadcaster.TextConnected},
+		FuncKey:      funcKey,
+		FuncParams:   params,
+		StateMessage: state,
+		StateKey:     stateKey,
+	}
+	return c.write(conn, m.Encode())
+}
+
+// request sends m, preceded by a ping that marks where its reply starts,
+// and waits for the reply. A nil m is a Sync: the pong is the answer.
+func (c *Client) request(ctx context.Context, kind requestKind, m *rtbroadcaster.Message) (*rtbroadcaster.Message, error) {
+	c.requests.Lock()
+	defer c.requests.Unlock()
+	p, err := c.enqueue(ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.send(p.conn, p, m); err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-p.reply:
+		return r.msg, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// enqueue waits for a connection and registers a request on it.
+func (c *Client) enqueue(ctx context.Context, kind requestKind) (*pending, error) {
+	for {
+		c.mu.Lock()
+		conn, up, stopped := c.conn, c.up, c.err
+		if stopped != nil {
+			c.mu.Unlock()
+			return nil, stopped
+		}
+		if conn != nil && isClosed(up) {
+			p := c.enqueueLocked(kind, conn)
+			c.mu.Unlock()
+			return p, nil
+		}
+		c.mu.Unlock()
+		select {
+		case <-up:
+		case <-c.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (c *Client) enqueueLocked(kind requestKind, conn *gws.Conn) *pending {
+	c.pings++
+	p := &pending{kind: kind, token: "rtb:" + strconv.FormatUint(c.pings, 10), conn: conn, reply: make(chan result, 1)}
+	c.pending = append(c.pending, p)
+	return p
+}
+
+// send writes p's ping and then m, if any.
+func (c *Client) send(conn *gws.Conn, p *pending, m *rtbroadcaster.Message) error {
+	if err := c.writeFrame(conn, gws.OpcodePing, []byte(p.token)); err != nil {
+		return err
+	}
+	if m == nil {
+		return nil
+	}
+	return c.write(conn, m.Encode())
+}
+
+func (c *Client) write(conn *gws.Conn, data []byte) error {
+	return c.writeFrame(conn, gws.OpcodeText, data)
+}
+
+func (c *Client) writeFrame(conn *gws.Conn, op gws.Opcode, data []byte) error {
+	_ = conn.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+	if err := conn.WriteMessage(op, data); err != nil {
+		if errors.Is(err, gws.ErrConnClosed) {
+			return ErrNotConnected
+		}
+		return fmt.Errorf("rtbroadcaster client: write: %w", err)
+	}
+	return nil
+}
+
+// failPendingLocked answers every waiting request with err.
+func (c *Client) failPendingLocked(err error) {
+	for _, p := range c.pending {
+		p.reply <- result{err: err}
+	}
+	if c.armed != nil {
+		c.armed.reply <- result{err: err}
+	}
+	c.pending, c.armed = nil, nil
+}
+
+func joinRequest(room string) *rtbroadcaster.Message {
+	return &rtbroadcaster.Message{UUID: room, Status: rtbroadcaster.Status{Value: rtbroadcaster.StatusJoin, Text: "join connection"}}
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
