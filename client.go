@@ -1,11 +1,13 @@
 package rtbroadcaster
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/lxzan/gws"
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
 	"golang.org/x/time/rate"
 )
 
@@ -27,7 +29,8 @@ type client struct {
 	deadlineRefresh time.Time
 
 	// Guarded by the lock of the room the client views.
-	slot int
+	slot    int
+	joining *joiner // set between a viewer's subscription and its snapshot
 }
 
 func newClient(m *Manager, conn *gws.Conn, remote string) *client {
@@ -106,7 +109,7 @@ func (c *client) handle(data []byte) {
 // by someone else (the server shutting down, or its owner leaving).
 func (c *client) currentRoom() *room {
 	if c.room != nil && c.room.closed.Load() {
-		c.room, c.owner = nil, false
+		c.leaveRoom()
 	}
 	return c.room
 }
@@ -115,25 +118,50 @@ func (c *client) createRoom() *Error {
 	if r := c.currentRoom(); r != nil {
 		return newError(CodeAlreadyInRoom, "create: this connection is already in room %q; open another connection for another room", r.id)
 	}
-	r := newRoom(uuid.NewString(), c, &c.mgr.limits, c.mgr.forgetRoom)
-	c.mgr.addRoom(r)
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	id := uuid.NewString()
+	if err := c.mgr.broker.CreateRoom(ctx, id); err != nil {
+		return brokerError("create", id, err)
+	}
+	r, err := c.mgr.attach(ctx, id)
+	if err != nil {
+		_ = c.mgr.broker.CloseRoom(ctx, id)
+		return brokerError("create", id, err)
+	}
+	r.setOwner(c)
 	c.room, c.owner = r, true
-	c.out.push(textFrame(connectedMessage(r.id))) // after addRoom: whoever learns the id can join
-
+	c.out.push(textFrame(connectedMessage(r.id)))
 	return nil
 }
 
+// joinRoom places c in the room's stream: it subscribes this node to the
+// room, holds what arrives, takes a snapshot, and then sends c the join
+// reply, the snapshot's state and the held messages numbered after it.
 func (c *client) joinRoom(id string) *Error {
 	if r := c.currentRoom(); r != nil {
 		return newError(CodeAlreadyInRoom, "join: this connection is already in room %q; open another connection for another room", r.id)
 	}
-	r := c.mgr.lookupRoom(id)
-	if r == nil {
+	if _, err := uuid.Parse(id); err != nil {
 		return newError(CodeRoomNotFound, "join: no open room has uuid %q", id)
 	}
-	if err := r.join(c); err != nil {
-		return err
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	r, err := c.mgr.attach(ctx, id)
+	if err != nil {
+		return brokerError("join", id, err)
 	}
+	if refused := r.addJoiner(c); refused != nil {
+		c.mgr.detach(r)
+		return refused
+	}
+	snap, err := c.mgr.broker.Snapshot(ctx, id)
+	if err != nil {
+		r.leave(c)
+		c.mgr.detach(r)
+		return brokerError("join", id, err)
+	}
+	r.finishJoin(c, snap)
 	c.room, c.owner = r, false
 	return nil
 }
@@ -153,9 +181,9 @@ func (c *client) ownRoom(verb, id string) (*room, *Error) {
 }
 
 func (c *client) broadcast(m *Message) *Error {
-	r, err := c.ownRoom("broadcast", m.UUID)
-	if err != nil {
-		return err
+	r, refused := c.ownRoom("broadcast", m.UUID)
+	if refused != nil {
+		return refused
 	}
 	if m.FuncKey == "" {
 		return newError(CodeBadRequest, "broadcast: funcKey is empty; name the function viewers should call")
@@ -165,21 +193,52 @@ func (c *client) broadcast(m *Message) *Error {
 	}
 	out := connectedMessage(r.id)
 	out.FuncKey, out.FuncParams, out.StateMessage = m.FuncKey, m.FuncParams, m.StateMessage
+	pub := broker.Publication{
+		MaxStateMessages: c.mgr.limits.MaxStateMessages,
+		MaxStateBytes:    c.mgr.limits.MaxStateBytes,
+	}
 	if m.StateMessage {
 		out.StateKey = m.StateKey
+		pub.StateKey = out.key()
 	}
-	return r.broadcast(out)
+	pub.Body = out.Encode()
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	if _, err := c.mgr.broker.Publish(ctx, r.id, pub); err != nil {
+		return brokerError("broadcast", r.id, err)
+	}
+	return nil
 }
 
 func (c *client) closeRoom(id string) *Error {
-	r, err := c.ownRoom("close", id)
-	if err != nil {
-		return err
+	r, refused := c.ownRoom("close", id)
+	if refused != nil {
+		return refused
 	}
-	r.close()
-	c.room, c.owner = nil, false
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	if err := c.mgr.broker.CloseRoom(ctx, r.id); err != nil {
+		return brokerError("close", r.id, err)
+	}
+	c.leaveRoom()
 	c.out.push(textFrame(notConnectedMessage(r.id)))
 	return nil
+}
+
+// leaveRoom takes c out of its room on this node; an owner's room is closed
+// by the caller first.
+func (c *client) leaveRoom() {
+	r := c.room
+	if r == nil {
+		return
+	}
+	if c.owner {
+		r.setOwner(nil)
+	} else {
+		r.leave(c)
+	}
+	c.room, c.owner = nil, false
+	c.mgr.detach(r)
 }
 
 // replyError tells the client why its request was refused, and truthfully
@@ -208,14 +267,17 @@ func (c *client) finish(reason error) {
 	}
 	c.out.discard()
 	role := "none"
-	if r := c.currentRoom(); r != nil {
+	if r := c.room; r != nil {
+		role = "viewer"
 		if c.owner {
 			role = "owner"
-			r.close()
-		} else {
-			role = "viewer"
-			r.leave(c)
+			ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+			if err := c.mgr.broker.CloseRoom(ctx, r.id); err != nil {
+				c.mgr.log.Warn("room not closed after its owner left", "room", r.id, "err", err)
+			}
+			cancel()
 		}
+		c.leaveRoom()
 	}
 	c.mgr.forgetClient(c)
 	c.mgr.log.Debug("connection ended", "remote", c.remote, "role", role, "reason", reason, "duration", time.Since(c.opened).Round(time.Millisecond))

@@ -15,6 +15,7 @@ const (
 	CodeRoomFull      ErrorCode = "room_full"
 	CodeStateFull     ErrorCode = "state_full"
 	CodeRateLimited   ErrorCode = "rate_limited"
+	CodeUnavailable   ErrorCode = "unavailable"
 )
 
 // Error is the error object of a reply to a refused request. It is also a Go

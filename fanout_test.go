@@ -64,7 +64,7 @@ func checkFloodView(c *wsClient, keys int) error {
 		return fmt.Errorf("join reply %+v", reply)
 	}
 	var seen []int
-	for {
+	for i := 0; ; i++ {
 		m, err := c.recv()
 		if err != nil {
 			return err
@@ -75,6 +75,17 @@ func checkFloodView(c *wsClient, keys int) error {
 		n, err := strconv.Atoi(m.FuncParams[0])
 		if err != nil {
 			return err
+		}
+		// The owner's message n is the room's message n+1. Replayed state is
+		// numbered up to the join reply's seq; live messages follow it.
+		if m.Seq != uint64(n+1) {
+			return fmt.Errorf("message %d has seq %d", n, m.Seq)
+		}
+		if live := i - reply.StateCount; live >= 0 && m.Seq != reply.Seq+uint64(live)+1 {
+			return fmt.Errorf("live message %d has seq %d; the join reply had seq %d", live, m.Seq, reply.Seq)
+		}
+		if i < reply.StateCount && m.Seq > reply.Seq {
+			return fmt.Errorf("replayed message has seq %d, after the join reply's %d", m.Seq, reply.Seq)
 		}
 		if m.StateKey != "k"+strconv.Itoa(n%keys) {
 			return fmt.Errorf("message %d has stateKey %q", n, m.StateKey)

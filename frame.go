@@ -12,7 +12,12 @@ const (
 // serverFrame builds one unmasked, final WebSocket frame. A broadcast is
 // framed once and the same bytes are queued for every viewer.
 func serverFrame(opcode byte, payload []byte) []byte {
-	n := len(payload)
+	return append(newFrame(opcode, len(payload)), payload...)
+}
+
+// newFrame returns the header of a frame whose payload is n bytes long, with
+// room for the payload to be appended.
+func newFrame(opcode byte, n int) []byte {
 	var frame []byte
 	switch {
 	case n < 126:
@@ -28,7 +33,7 @@ func serverFrame(opcode byte, payload []byte) []byte {
 		binary.BigEndian.PutUint64(frame[2:], uint64(n))
 	}
 	frame[0] = 0x80 | opcode
-	return append(frame, payload...)
+	return frame
 }
 
 // textFrame frames the canonical encoding of m.

@@ -12,6 +12,7 @@ package rtbroadcaster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -19,8 +20,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lxzan/gws"
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
+	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
 )
 
 // Manager accepts WebSocket connections and keeps the rooms. It is an
@@ -29,10 +33,11 @@ type Manager struct {
 	limits         Limits
 	log            *slog.Logger
 	allowedOrigins []string
+	broker         broker.Broker
 	upgrader       *gws.Upgrader
 
 	mu       sync.Mutex
-	rooms    map[string]*room
+	rooms    map[string]*room // this node's replicas
 	clients  map[*client]struct{}
 	draining bool
 	drained  chan struct{} // closed when draining and the last client is gone
@@ -50,10 +55,14 @@ func NewManager(options ...Option) *Manager {
 	for _, opt := range options {
 		opt(&cfg)
 	}
+	if cfg.broker == nil {
+		cfg.broker = memory.New()
+	}
 	m := &Manager{
 		limits:         cfg.limits.withDefaults(),
 		log:            cfg.logger,
 		allowedOrigins: cfg.allowedOrigins,
+		broker:         cfg.broker,
 		rooms:          map[string]*room{},
 		clients:        map[*client]struct{}{},
 	}
@@ -159,7 +168,7 @@ func (m *Manager) isDraining() bool {
 // Stats is a snapshot of what a Manager is doing.
 type Stats struct {
 	Connections     int    // open WebSocket connections
-	Rooms           int    // open rooms
+	Rooms           int    // rooms with a client on this node
 	SlowConsumers   uint64 // connections closed with 4001 since start
 	OriginsRejected uint64 // upgrades refused for their Origin since start
 }
@@ -205,23 +214,67 @@ func (m *Manager) clientsLocked() []*client {
 	return clients
 }
 
-func (m *Manager) addRoom(r *room) {
+// attach returns this node's replica of room id, subscribed to the room's
+// stream, and counts one more user of it. Concurrent attaches of a new room
+// share one subscription.
+func (m *Manager) attach(ctx context.Context, id string) (*room, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.rooms[r.id] = r
+	r := m.rooms[id]
+	if r != nil {
+		r.refs++
+		m.mu.Unlock()
+		<-r.ready
+	} else {
+		r = &room{id: id, mgr: m, ready: make(chan struct{}), refs: 1}
+		m.rooms[id] = r
+		m.mu.Unlock()
+		r.subErr = m.broker.Subscribe(ctx, id, r)
+		close(r.ready)
+	}
+	if r.subErr != nil {
+		m.detach(r)
+		return nil, r.subErr
+	}
+	return r, nil
 }
 
-func (m *Manager) lookupRoom(id string) *room {
+// detach counts one user less of replica r; the last one unsubscribes it.
+func (m *Manager) detach(r *room) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.rooms[id]
+	r.refs--
+	last := r.refs == 0
+	if last && m.rooms[r.id] == r {
+		delete(m.rooms, r.id)
+	}
+	m.mu.Unlock()
+	if last && r.subErr == nil {
+		m.broker.Unsubscribe(r.id, r)
+	}
 }
 
+// forgetRoom drops a closed replica, so that a later join finds the room
+// closed in the broker instead of here.
 func (m *Manager) forgetRoom(r *room) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.rooms[r.id] == r {
 		delete(m.rooms, r.id)
+	}
+}
+
+// brokerTimeout bounds each call a request makes to the room engine.
+const brokerTimeout = 5 * time.Second
+
+// brokerError turns a room engine's error into the reply to a request.
+func brokerError(verb, id string, err error) *Error {
+	var full *broker.StateFullError
+	switch {
+	case errors.As(err, &full):
+		return newError(CodeStateFull, "%s: %v", verb, full)
+	case errors.Is(err, broker.ErrRoomNotFound):
+		return newError(CodeRoomNotFound, "%s: no open room has uuid %q", verb, id)
+	default:
+		return newError(CodeUnavailable, "%s: the room engine is unavailable: %v", verb, err)
 	}
 }
 

@@ -44,6 +44,9 @@ type Message struct {
 	StateCount int `json:"stateCount,omitempty"`
 	// Viewers, sent to the owner only, is the room's viewer count.
 	Viewers *int `json:"viewers,omitempty"`
+	// Seq numbers the messages of a room's stream; a join reply carries the
+	// number of the last message its state replay covers.
+	Seq uint64 `json:"seq,omitempty"`
 	// Error is set on the reply to a refused request.
 	Error *Error `json:"error,omitempty"`
 }

@@ -4,6 +4,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
 
 // Close codes the server sends besides the standard ones (see PROTOCOL.md).
@@ -93,7 +95,13 @@ type config struct {
 	limits         Limits
 	logger         *slog.Logger
 	allowedOrigins []string
+	broker         broker.Broker
 }
+
+// WithBroker sets the room engine. The default is a new in-memory engine
+// (package broker/memory), which serves this process alone; Managers that
+// share an engine, such as broker/redis, share their rooms.
+func WithBroker(b broker.Broker) Option { return func(c *config) { c.broker = b } }
 
 // WithLimits sets the limits; zero fields keep their defaults.
 func WithLimits(l Limits) Option { return func(c *config) { c.limits = l } }

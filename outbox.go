@@ -60,10 +60,7 @@ func (o *outbox) push(frame []byte) bool {
 		return false
 	}
 	if o.queued+len(frame) > o.limit {
-		o.abandonLocked(&closeRequest{code: CloseSlowConsumer, reason: "slow consumer: send queue full"})
-		if o.onSlow != nil {
-			go o.onSlow()
-		}
+		o.cutSlowLocked()
 		return false
 	}
 	o.queue = append(o.queue, frame)
@@ -83,6 +80,22 @@ func (o *outbox) close(code uint16, reason string) {
 	o.done = true
 	o.closing = &closeRequest{code: code, reason: reason}
 	o.startLocked()
+}
+
+// cutSlow gives up on a connection that cannot keep up.
+func (o *outbox) cutSlow() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.done {
+		o.cutSlowLocked()
+	}
+}
+
+func (o *outbox) cutSlowLocked() {
+	o.abandonLocked(&closeRequest{code: CloseSlowConsumer, reason: "slow consumer: send queue full"})
+	if o.onSlow != nil {
+		go o.onSlow()
+	}
 }
 
 // discard drops everything queued: the connection is gone.

@@ -1,69 +1,98 @@
 package rtbroadcaster
 
 import (
+	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
 
-// presenceInterval is the shortest time between two viewer-count messages
-// to an owner: a thousand viewers joining at once make a handful of them.
+// presenceInterval is the shortest time between two viewer-count reports
+// of a node: a thousand viewers joining at once make a handful of them.
 const presenceInterval = 200 * time.Millisecond
 
-// room is one owner's broadcast: its viewers and its kept state. Its lock
-// orders every join, broadcast and close into one stream, which is what
-// makes a join see each message exactly once: either in the state replay or
-// live. Nothing blocks under the lock: fan-out only queues frames.
+// room is this node's replica of a room: its local viewers, and its owner
+// when the owner is connected here. It subscribes to the room's stream in
+// the broker and fans each message out to its viewers, framing it once.
+// Nothing blocks under its lock: fan-out only queues frames.
 type room struct {
-	id       string
-	limits   *Limits
-	onClosed func(*room) // tells the manager to forget the room
+	id  string
+	mgr *Manager
+
+	// Set up by Manager.attach: ready is closed once the subscription is
+	// made, with subErr telling how it went. refs is guarded by mgr.mu.
+	ready  chan struct{}
+	subErr error
+	refs   int
 
 	closed atomic.Bool // set under mu; read without it by clients
 
 	mu       sync.Mutex
-	owner    *client
+	owner    *client   // nil when the owner is on another node
 	viewers  []*client // each viewer's slot field is its index here
-	state    *stateStore
 	presence presence
 }
 
-// presence is the coalescing of viewer-count messages to the owner.
+// presence is the coalescing of viewer-count reports to the broker.
 type presence struct {
-	timer    *time.Timer // pending send, or nil
+	timer    *time.Timer // pending report, or nil
 	lastSent time.Time
 }
 
-func newRoom(id string, owner *client, limits *Limits, onClosed func(*room)) *room {
-	return &room{
-		id:       id,
-		limits:   limits,
-		onClosed: onClosed,
-		owner:    owner,
-		state:    newStateStore(limits.MaxStateMessages, limits.MaxStateBytes),
-	}
+// joiner is a viewer between its subscription and its snapshot: what the
+// stream delivers meanwhile waits here, to go after the state replay.
+type joiner struct {
+	frames   [][]byte
+	seqs     []uint64
+	bytes    int
+	overflow bool // more arrived than its send queue may hold
 }
 
-// join adds v as a viewer and queues, in one step, its join reply and the
-// state replay; live broadcasts queued after this are the ones it missed none of.
-func (r *room) join(v *client) *Error {
+// addJoiner adds v as a viewer whose deliveries are held until finishJoin.
+func (r *room) addJoiner(v *client) *Error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed.Load() {
 		return newError(CodeRoomNotFound, "join: room %q is closed", r.id)
 	}
-	if len(r.viewers) >= r.limits.MaxViewersPerRoom {
-		return newError(CodeRoomFull, "join: room %q has its maximum of %d viewers", r.id, r.limits.MaxViewersPerRoom)
+	if len(r.viewers) >= r.mgr.limits.MaxViewersPerRoom {
+		return newError(CodeRoomFull, "join: room %q has its maximum of %d viewers on this node", r.id, r.mgr.limits.MaxViewersPerRoom)
 	}
+	v.joining = &joiner{}
 	v.slot = len(r.viewers)
 	r.viewers = append(r.viewers, v)
-
-	reply := connectedMessage(r.id)
-	reply.StateCount = r.state.len()
-	v.out.push(textFrame(reply))
-	r.state.each(func(frame []byte) { v.out.push(frame) })
-	r.schedulePresenceLocked()
 	return nil
+}
+
+// finishJoin queues v's join reply, the state replay of snap, and what the
+// stream delivered after snap while v waited; from then on v is live.
+func (r *room) finishJoin(v *client, snap broker.Snapshot) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	held := v.joining
+	v.joining = nil
+	if r.closed.Load() {
+		return // Closed already queued the end of the room for v
+	}
+	if held.overflow {
+		v.out.cutSlow()
+		return
+	}
+	reply := connectedMessage(r.id)
+	reply.StateCount = len(snap.State)
+	v.out.push(appendSeq(reply.Encode(), snap.Seq))
+	for _, e := range snap.State {
+		v.out.push(appendSeq(e.Body, e.Seq))
+	}
+	for i, frame := range held.frames {
+		if held.seqs[i] > snap.Seq {
+			v.out.push(frame)
+		}
+	}
+	r.schedulePresenceLocked()
 }
 
 // leave removes viewer v.
@@ -78,32 +107,37 @@ func (r *room) leave(v *client) {
 	r.viewers[v.slot], moved.slot = moved, v.slot
 	r.viewers[last] = nil
 	r.viewers = r.viewers[:last]
+	v.joining = nil
 	r.schedulePresenceLocked()
 }
 
-// broadcast sends m to every viewer, keeping it first when it is a state
-// message. It encodes m once; every viewer is queued the same bytes.
-func (r *room) broadcast(m *Message) *Error {
-	frame := textFrame(m)
+// Deliver fans the message numbered seq out to the viewers, framed once.
+func (r *room) Deliver(seq uint64, body []byte) {
+	frame := appendSeq(body, seq)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed.Load() {
-		return newError(CodeNotInRoom, "broadcast: room %q is closed", r.id)
-	}
-	if m.StateMessage {
-		if err := r.state.put(m.key(), frame); err != nil {
-			return err
-		}
-	}
 	for _, v := range r.viewers {
+		if v.joining != nil {
+			r.hold(v, seq, frame)
+			continue
+		}
 		v.out.push(frame)
 	}
-	return nil
 }
 
-// close ends the room: every viewer is sent a status 0 message after what
-// it was already sent, then a close frame 1000. It is safe to call twice.
-func (r *room) close() {
+// hold keeps a frame for a joining viewer, within its send-queue bound.
+func (r *room) hold(v *client, seq uint64, frame []byte) {
+	j := v.joining
+	if j.overflow || j.bytes+len(frame) > r.mgr.limits.SendQueueBytes {
+		j.overflow, j.frames, j.seqs = true, nil, nil
+		return
+	}
+	j.frames, j.seqs, j.bytes = append(j.frames, frame), append(j.seqs, seq), j.bytes+len(frame)
+}
+
+// Closed ends the room on this node: every viewer is sent a status 0
+// message after what it was already sent, then a close frame 1000.
+func (r *room) Closed(seq uint64) {
 	r.mu.Lock()
 	if r.closed.Load() {
 		r.mu.Unlock()
@@ -117,43 +151,60 @@ func (r *room) close() {
 	}
 	r.mu.Unlock()
 
-	r.onClosed(r)
-	frame := textFrame(notConnectedMessage(r.id))
+	r.mgr.forgetRoom(r)
+	frame := appendSeq(notConnectedMessage(r.id).Encode(), seq)
 	for _, v := range viewers {
 		v.out.push(frame)
 		v.out.close(CloseNormal, "room closed")
 	}
 }
 
-// viewerCount is for tests and stats.
-func (r *room) viewerCount() int {
+// Viewers tells a local owner the room's viewer count.
+func (r *room) Viewers(total int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.viewers)
+	if r.owner == nil || r.closed.Load() {
+		return
+	}
+	m := connectedMessage(r.id)
+	m.Viewers = &total
+	r.owner.out.push(textFrame(m))
 }
 
-// schedulePresenceLocked arranges for the owner to learn the viewer count
-// soon, unless a send is already pending.
+func (r *room) setOwner(c *client) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.owner = c
+}
+
+// schedulePresenceLocked arranges for the broker to learn this node's viewer
+// count soon, unless a report is already pending.
 func (r *room) schedulePresenceLocked() {
 	if r.presence.timer != nil {
 		return
 	}
 	wait := time.Until(r.presence.lastSent.Add(presenceInterval))
-	r.presence.timer = time.AfterFunc(max(wait, 0), r.sendPresence)
+	r.presence.timer = time.AfterFunc(max(wait, 0), r.reportPresence)
 }
 
-func (r *room) sendPresence() {
+// reportPresence runs on its own timer goroutine: it reports the count
+// without holding the room's lock, since the broker may call back into it.
+func (r *room) reportPresence() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed.Load() {
+		r.mu.Unlock()
 		return
 	}
 	r.presence.timer = nil
 	r.presence.lastSent = time.Now()
 	count := len(r.viewers)
-	m := connectedMessage(r.id)
-	m.Viewers = &count
-	r.owner.out.push(textFrame(m))
+	r.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	if err := r.mgr.broker.SetViewers(ctx, r.id, r, count); err != nil {
+		r.mgr.log.Debug("viewer count not reported", "room", r.id, "err", err)
+	}
 }
 
 // connectedMessage is the reply to a create or join: status 3 for room id.
@@ -165,3 +216,17 @@ func connectedMessage(id string) *Message {
 func notConnectedMessage(id string) *Message {
 	return &Message{UUID: id, Status: Status{StatusNotConnected, TextNotConnected}}
 }
+
+// appendSeq frames a message's JSON object with `"seq":seq` added as its
+// last field: each node frames a message once, whatever its engine.
+func appendSeq(body []byte, seq uint64) []byte {
+	var digits [20]byte
+	num := strconv.AppendUint(digits[:0], seq, 10)
+	frame := newFrame(opText, len(body)+len(seqField)+len(num))
+	frame = append(frame, body[:len(body)-1]...)
+	frame = append(frame, seqField...)
+	frame = append(frame, num...)
+	return append(frame, '}')
+}
+
+const seqField = `,"seq":`

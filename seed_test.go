@@ -82,27 +82,29 @@ func TestSeedExamplesVerbatim(t *testing.T) {
 	}
 	wantExact(t, created, `{"uuid":"`+room+`","status":{"value":3,"text":"connected"},"funcKey":"","funcParams":[],"stateMessage":false}`)
 
+	// Viewers get the seq extension (PROTOCOL.md): the join reply names the
+	// last message its replay covers, and the room's messages are numbered.
 	viewer := dial(t, srv.wsURL, nil)
 	viewer.send(withRoom(seedJoin, room))
-	wantExact(t, viewer.nextRaw(), `{"uuid":"`+room+`","status":{"value":3,"text":"connected"},"funcKey":"","funcParams":[],"stateMessage":false}`)
+	wantExact(t, viewer.nextRaw(), `{"uuid":"`+room+`","status":{"value":3,"text":"connected"},"funcKey":"","funcParams":[],"stateMessage":false,"seq":0}`)
 
 	owner.send(withRoom(seedBroadcast, room))
-	wantExact(t, viewer.nextRaw(), `{"uuid":"`+room+`","status":{"value":3,"text":"connected"},"funcKey":"myKey","funcParams":["param1","param2","param3"],"stateMessage":false}`)
+	wantExact(t, viewer.nextRaw(), `{"uuid":"`+room+`","status":{"value":3,"text":"connected"},"funcKey":"myKey","funcParams":["param1","param2","param3"],"stateMessage":false,"seq":1}`)
 
 	owner.send(withRoom(seedState, room))
-	stateFrame := `{"uuid":"` + room + `","status":{"value":3,"text":"connected"},"funcKey":"myKey","funcParams":["param1","param2","param3"],"stateMessage":true}`
+	stateFrame := `{"uuid":"` + room + `","status":{"value":3,"text":"connected"},"funcKey":"myKey","funcParams":["param1","param2","param3"],"stateMessage":true,"seq":2}`
 	wantExact(t, viewer.nextRaw(), stateFrame)
 
 	late := dial(t, srv.wsURL, nil)
 	late.send(withRoom(seedJoin, room))
-	wantExact(t, late.nextRaw(), `{"uuid":"`+room+`","status":{"value":3,"text":"connected"},"funcKey":"","funcParams":[],"stateMessage":false,"stateCount":1}`)
+	wantExact(t, late.nextRaw(), `{"uuid":"`+room+`","status":{"value":3,"text":"connected"},"funcKey":"","funcParams":[],"stateMessage":false,"stateCount":1,"seq":2}`)
 	wantExact(t, late.nextRaw(), stateFrame)
 
 	owner.send(withRoom(seedClose, room))
-	notConnected := `{"uuid":"` + room + `","status":{"value":0,"text":"not connected"},"funcKey":"","funcParams":[],"stateMessage":false}`
-	wantExact(t, skipPresence(t, owner), notConnected)
+	notConnected := `{"uuid":"` + room + `","status":{"value":0,"text":"not connected"},"funcKey":"","funcParams":[],"stateMessage":false`
+	wantExact(t, skipPresence(t, owner), notConnected+`}`)
 	for _, v := range []*wsClient{viewer, late} {
-		wantExact(t, v.nextRaw(), notConnected)
+		wantExact(t, v.nextRaw(), notConnected+`,"seq":3}`)
 		v.expectClose(1000)
 	}
 

@@ -1,0 +1,112 @@
+// Package broker defines what carries rooms between server nodes: each room's
+// ordered stream of messages, its kept state, and whether it is open.
+//
+// A node keeps a replica of each room it has clients in and subscribes it to
+// the room's stream. The owner's node publishes; every subscribed node,
+// including the owner's own, receives each message once, in sequence order,
+// and fans it out to its local viewers. A joining viewer is placed in that
+// stream by a snapshot: the state messages kept up to sequence number S,
+// followed by the live messages numbered above S.
+//
+// The in-memory engine (package memory) serves one process; the Redis engine
+// (package redis) serves any number of nodes.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Broker is a room engine. Its methods are safe for concurrent use.
+type Broker interface {
+	// CreateRoom registers a new, open room. It fails with ErrRoomExists
+	// when the id is taken.
+	CreateRoom(ctx context.Context, room string) error
+
+	// Publish appends a message to the room's stream: it gives it the next
+	// sequence number, keeps it when it is a state message, and delivers it
+	// to every subscriber of the room. It fails with ErrRoomNotFound when the
+	// room is closed or unknown and with a *StateFullError when keeping it
+	// would pass the room's state bounds; either way nothing is published.
+	Publish(ctx context.Context, room string, p Publication) (seq uint64, err error)
+
+	// CloseRoom closes the room: it can no longer be joined or published to,
+	// and every subscriber receives Closed after the messages before it.
+	// Closing a closed or unknown room is not an error.
+	CloseRoom(ctx context.Context, room string) error
+
+	// Subscribe starts delivering the room's stream to sub and returns once
+	// every message published from then on will reach it. It may fail with
+	// ErrRoomNotFound.
+	Subscribe(ctx context.Context, room string, sub Subscriber) error
+
+	// Unsubscribe stops deliveries to sub; it is a no-op when sub is not
+	// subscribed.
+	Unsubscribe(room string, sub Subscriber)
+
+	// Snapshot returns the room's latest sequence number and its kept state
+	// messages, oldest first, as of one point in its stream. It fails with
+	// ErrRoomNotFound when the room is closed or unknown.
+	Snapshot(ctx context.Context, room string) (Snapshot, error)
+
+	// SetViewers records that sub's node has count viewers in the room;
+	// subscribers then receive the room's total through Viewers.
+	SetViewers(ctx context.Context, room string, sub Subscriber, count int) error
+}
+
+// Publication is a message to publish.
+type Publication struct {
+	// Body is the message's canonical JSON object, without its seq field.
+	Body []byte
+	// StateKey, when not empty, makes the message a state message kept
+	// under that key: it replaces the one kept under the same key, and
+	// moves to the end of the replay order.
+	StateKey string
+	// The room's state bounds, applied to this message.
+	MaxStateMessages int
+	MaxStateBytes    int
+}
+
+// Snapshot is a room's kept state as of sequence number Seq.
+type Snapshot struct {
+	Seq   uint64
+	State []Entry
+}
+
+// Entry is one kept state message.
+type Entry struct {
+	Seq  uint64
+	Body []byte
+}
+
+// Subscriber receives a room's stream. A broker calls its methods from one
+// goroutine at a time per room, in stream order; they must not block.
+type Subscriber interface {
+	// Deliver receives the message numbered seq.
+	Deliver(seq uint64, body []byte)
+	// Closed is the last thing a subscriber receives from the room.
+	Closed(seq uint64)
+	// Viewers receives the room's viewer count across all nodes.
+	Viewers(total int)
+}
+
+// Errors of the Broker methods.
+var (
+	ErrRoomNotFound = errors.New("room not found")
+	ErrRoomExists   = errors.New("room id already in use")
+	// ErrUnavailable wraps errors reaching the engine, such as a Redis outage.
+	ErrUnavailable = errors.New("broker unavailable")
+)
+
+// StateFullError refuses a state message that would pass a room's bounds.
+type StateFullError struct {
+	Messages, Bytes int // the bounds; the one passed is non-zero
+}
+
+func (e *StateFullError) Error() string {
+	if e.Messages > 0 {
+		return fmt.Sprintf("the room keeps at most %d state messages", e.Messages)
+	}
+	return fmt.Sprintf("the room keeps at most %d bytes of state messages", e.Bytes)
+}

@@ -1,0 +1,163 @@
+// Package memory is the in-memory room engine: one process, no
+// dependencies. It is the server's default.
+package memory
+
+import (
+	"context"
+	"sync"
+
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
+)
+
+// Broker keeps rooms in memory. Several Managers in one process may share
+// one, which makes them nodes of one cluster. The zero value is not usable:
+// call New.
+type Broker struct {
+	mu    sync.Mutex
+	rooms map[string]*room
+}
+
+// room is one room's stream. Its lock orders publications, snapshots and
+// subscriptions; deliveries happen under it, so every subscriber sees the
+// stream in order.
+type room struct {
+	mu      sync.Mutex
+	seq     uint64
+	state   *stateStore
+	subs    []broker.Subscriber
+	viewers map[broker.Subscriber]int
+}
+
+var _ broker.Broker = (*Broker)(nil)
+
+// New returns an empty engine.
+func New() *Broker { return &Broker{rooms: map[string]*room{}} }
+
+func (b *Broker) CreateRoom(_ context.Context, id string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, taken := b.rooms[id]; taken {
+		return broker.ErrRoomExists
+	}
+	b.rooms[id] = &room{state: newStateStore(), viewers: map[broker.Subscriber]int{}}
+	return nil
+}
+
+// lookup returns the open room id, locked, or nil.
+func (b *Broker) lookup(id string) *room {
+	b.mu.Lock()
+	r := b.rooms[id]
+	b.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	if r.state == nil { // closed between the two locks
+		r.mu.Unlock()
+		return nil
+	}
+	return r
+}
+
+func (b *Broker) Publish(_ context.Context, id string, p broker.Publication) (uint64, error) {
+	r := b.lookup(id)
+	if r == nil {
+		return 0, broker.ErrRoomNotFound
+	}
+	defer r.mu.Unlock()
+	if p.StateKey != "" {
+		if err := r.state.check(p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes); err != nil {
+			return 0, err
+		}
+	}
+	r.seq++
+	if p.StateKey != "" {
+		r.state.put(p.StateKey, broker.Entry{Seq: r.seq, Body: p.Body})
+	}
+	for _, s := range r.subs {
+		s.Deliver(r.seq, p.Body)
+	}
+	return r.seq, nil
+}
+
+func (b *Broker) CloseRoom(_ context.Context, id string) error {
+	b.mu.Lock()
+	r := b.rooms[id]
+	delete(b.rooms, id)
+	b.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.state == nil {
+		return nil
+	}
+	r.seq++
+	r.state = nil // marks it closed
+	subs := r.subs
+	r.subs = nil
+	for _, s := range subs {
+		s.Closed(r.seq)
+	}
+	return nil
+}
+
+func (b *Broker) Subscribe(_ context.Context, id string, sub broker.Subscriber) error {
+	r := b.lookup(id)
+	if r == nil {
+		return broker.ErrRoomNotFound
+	}
+	defer r.mu.Unlock()
+	r.subs = append(r.subs, sub)
+	return nil
+}
+
+func (b *Broker) Unsubscribe(id string, sub broker.Subscriber) {
+	r := b.lookup(id)
+	if r == nil {
+		return
+	}
+	defer r.mu.Unlock()
+	for i, s := range r.subs {
+		if s == sub {
+			r.subs = append(r.subs[:i], r.subs[i+1:]...)
+			break
+		}
+	}
+	if _, counted := r.viewers[sub]; counted {
+		delete(r.viewers, sub)
+		r.tellViewers()
+	}
+}
+
+func (b *Broker) Snapshot(_ context.Context, id string) (broker.Snapshot, error) {
+	r := b.lookup(id)
+	if r == nil {
+		return broker.Snapshot{}, broker.ErrRoomNotFound
+	}
+	defer r.mu.Unlock()
+	return broker.Snapshot{Seq: r.seq, State: r.state.entries()}, nil
+}
+
+func (b *Broker) SetViewers(_ context.Context, id string, sub broker.Subscriber, count int) error {
+	r := b.lookup(id)
+	if r == nil {
+		return broker.ErrRoomNotFound
+	}
+	defer r.mu.Unlock()
+	r.viewers[sub] = count
+	r.tellViewers()
+	return nil
+}
+
+// tellViewers sends the room's total viewer count to every subscriber.
+func (r *room) tellViewers() {
+	total := 0
+	for _, n := range r.viewers {
+		total += n
+	}
+	for _, s := range r.subs {
+		s.Viewers(total)
+	}
+}
