@@ -17,6 +17,9 @@ const (
 	// ends every connection when the server shuts down.
 	CloseNormal    = 1000
 	CloseGoingAway = 1001
+	// CloseServiceRestart asks the viewers of a room whose stream was
+	// interrupted (a broker outage) to reconnect and rejoin.
+	CloseServiceRestart = 1012
 )
 
 // Limits bound what one client can make the server hold or do. The zero

@@ -99,8 +99,8 @@ func (r *room) finishJoin(v *client, snap broker.Snapshot) {
 func (r *room) leave(v *client) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed.Load() {
-		return
+	if v.slot >= len(r.viewers) || r.viewers[v.slot] != v {
+		return // already dropped by Closed or Lost
 	}
 	last := len(r.viewers) - 1
 	moved := r.viewers[last]
@@ -156,6 +156,23 @@ func (r *room) Closed(seq uint64) {
 	for _, v := range viewers {
 		v.out.push(frame)
 		v.out.close(CloseNormal, "room closed")
+	}
+}
+
+// Lost drops this node's viewers of the room, asking them with close 1012
+// to reconnect: they missed messages that nobody can resend them now, and a
+// rejoin gives each a fresh, exact state replay. The owner keeps the room.
+func (r *room) Lost() {
+	r.mu.Lock()
+	viewers := r.viewers
+	r.viewers = nil
+	if !r.closed.Load() {
+		r.schedulePresenceLocked()
+	}
+	r.mu.Unlock()
+	r.mgr.log.Warn("room stream interrupted; asking its viewers here to rejoin", "room", r.id, "viewers", len(viewers))
+	for _, v := range viewers {
+		v.out.close(CloseServiceRestart, "stream interrupted: rejoin")
 	}
 }
 

@@ -89,6 +89,10 @@ type Subscriber interface {
 	Closed(seq uint64)
 	// Viewers receives the room's viewer count across all nodes.
 	Viewers(total int)
+	// Lost says the engine could not deliver part of the stream, for
+	// example during an outage: what the subscriber holds may have gaps.
+	// Deliveries go on after it, in order, from where the engine resumed.
+	Lost()
 }
 
 // Errors of the Broker methods.
