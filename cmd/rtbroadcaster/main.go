@@ -2,6 +2,7 @@
 //
 //	rtbroadcaster                       serve on :8080
 //	rtbroadcaster serve -addr 127.0.0.1:9000
+//	rtbroadcaster bench -url ws://127.0.0.1:9000/broadcast -viewers 1000   load-test a server
 //
 // Every flag can also be set with an RTB_* environment variable: -addr is
 // RTB_ADDR, -read-limit is RTB_READ_LIMIT, and so on. A flag given on the
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"github.com/rtbroadcaster/rtbroadcaster"
+	"github.com/rtbroadcaster/rtbroadcaster/internal/bench"
 	sdkjs "github.com/rtbroadcaster/rtbroadcaster/sdk/js"
 	"github.com/rtbroadcaster/rtbroadcaster/web"
 )
@@ -41,8 +43,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		switch args[0] {
 		case "serve":
 			args = args[1:]
+		case "bench":
+			return bench.Run(ctx, args[1:], os.Stdout, stderr)
 		default:
-			return fmt.Errorf("unknown command %q; commands: serve", args[0])
+			return fmt.Errorf("unknown command %q; commands: serve, bench", args[0])
 		}
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

@@ -1,0 +1,177 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rtbroadcaster/rtbroadcaster"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startServer runs a Manager on a loopback port and returns its WebSocket URL.
+func startServer(t *testing.T) string {
+	t.Helper()
+	mgr := rtbroadcaster.NewManager(rtbroadcaster.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv := httptest.NewServer(mgr)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = mgr.Shutdown(ctx)
+		srv.Close()
+	})
+	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/broadcast"
+}
+
+// runBench runs the command with args against url and returns its JSON report.
+func runBench(t *testing.T, url string, args ...string) *Report {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	args = append([]string{"-url", url, "-json", "-server-pid", itoa(os.Getpid())}, args...)
+	if err := Run(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("bench %q: %v\n%s", args, err, stderr.String())
+	}
+	var rep Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, stdout.String())
+	}
+	return &rep
+}
+
+func TestBenchDeliversEverythingInOrder(t *testing.T) {
+	url := startServer(t)
+	tests := []struct {
+		name string
+		args []string
+		// churn makes exact delivery counts unknowable: viewers miss what is sent while they rejoin.
+		exact bool
+	}{
+		{"window", []string{"-rooms", "2", "-viewers", "50", "-duration", "1s", "-window", "16"}, true},
+		{"rate with state", []string{"-rooms", "3", "-viewers", "20", "-rate", "200", "-duration", "1s", "-state-every", "3", "-state-keys", "5"}, true},
+		{"rate with churn", []string{"-rooms", "2", "-viewers", "20", "-rate", "200", "-duration", "1s", "-state-every", "2", "-churn", "20"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := runBench(t, url, tt.args...)
+			if rep.Lost != 0 || rep.Duplicated != 0 || rep.OutOfOrder != 0 || rep.CutOff != 0 || rep.Dropped != 0 || rep.OwnerErrors != 0 {
+				t.Fatalf("lost %d, dup %d, reordered %d, cut off %d, dropped %d (%q), owner errors %d: want all 0",
+					rep.Lost, rep.Duplicated, rep.OutOfOrder, rep.CutOff, rep.Dropped, rep.ViewerErrors, rep.OwnerErrors)
+			}
+			if rep.Sent == 0 || rep.Connections != rep.Rooms*(1+rep.ViewersPerRoom) {
+				t.Fatalf("sent %d over %d connections: a run that did nothing", rep.Sent, rep.Connections)
+			}
+			if want := rep.Sent * uint64(rep.ViewersPerRoom); tt.exact && rep.Deliveries != want {
+				t.Fatalf("%d deliveries, want sent × viewers = %d", rep.Deliveries, want)
+			}
+			l := rep.LatencyMs
+			if !(0 < l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max) {
+				t.Fatalf("latency quantiles out of order: %+v", l)
+			}
+			if rep.ConnectJoinSeconds <= 0 || rep.DeliveriesPerSec <= 0 || rep.BenchCPUPercent <= 0 || rep.ServerRSSJoinedKiB <= 0 {
+				t.Fatalf("implausible report: %+v", rep)
+			}
+			if strings.Contains(tt.name, "churn") && rep.Rejoins == 0 {
+				t.Fatal("no viewer rejoined")
+			}
+		})
+	}
+}
+
+func TestIdleRunOnlyConnects(t *testing.T) {
+	rep := runBench(t, startServer(t), "-viewers", "30", "-duration", "0")
+	if rep.Sent != 0 || rep.ConnectJoinSeconds <= 0 || rep.ServerBytesPerConn == 0 {
+		t.Fatalf("idle run: %+v", rep)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-url", "http://127.0.0.1:1/"},
+		{"-churn", "5"}, // needs -rate
+		{"-window", "0"},
+		{"-rooms", "0"},
+		{"-source-addrs", "nonsense", "-duration", "0", "-viewers", "0"},
+	} {
+		if err := Run(context.Background(), args, io.Discard, io.Discard); err == nil {
+			t.Errorf("bench %q: no error", args)
+		}
+	}
+}
+
+func TestMessageRoundTrip(t *testing.T) {
+	prefix := broadcastPrefix("f63ca67e-69bb-4a16-a71f-86a87acbe0b5")
+	for _, key := range []string{"", "k7"} {
+		msg := appendMessage(nil, prefix, 12345, 1700000000123456789, 150, key)
+		if i, j := bytes.IndexByte(msg, '['), bytes.IndexByte(msg, ']'); j-i+1 != 150 {
+			t.Errorf("funcParams of %d bytes, want 150: %s", j-i+1, msg)
+		}
+		var m rtbroadcaster.Message
+		if err := json.Unmarshal(msg, &m); err != nil || m.FuncParams[0] != "12345" || m.StateKey != key {
+			t.Fatalf("not the envelope we meant: %v %+v", err, m)
+		}
+		// The server re-encodes what it broadcasts; the bench must parse that.
+		frame := m.Encode()
+		seq, sent, ok := parseMessage(frame, prefix)
+		if !ok || seq != 12345 || sent != 1700000000123456789 {
+			t.Fatalf("parseMessage(%s) = %d, %d, %v", frame, seq, sent, ok)
+		}
+	}
+}
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h histogram
+	for i := 1; i <= 10000; i++ {
+		h.record(i, time.Duration(i)*time.Microsecond)
+	}
+	q := h.quantiles(0.5, 0.99, 1)
+	for i, want := range []time.Duration{5 * time.Millisecond, 9900 * time.Microsecond, 10 * time.Millisecond} {
+		if diff := float64(q[i]-want) / float64(want); diff < -0.02 || diff > 0.02 {
+			t.Errorf("quantile %d = %v, want %v within 2%%", i, q[i], want)
+		}
+	}
+}
+
+// The viewer's receive path: scanning for the two numbers against decoding
+// the JSON, which is what makes the bench cheap enough to share the machine.
+func BenchmarkParseMessage(b *testing.B) {
+	prefix := broadcastPrefix("f63ca67e-69bb-4a16-a71f-86a87acbe0b5")
+	msg := appendMessage(nil, prefix, 12345, time.Now().UnixNano(), 150, "")
+	b.Run("scan", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, ok := parseMessage(msg, prefix); !ok {
+				b.Fatal("no parse")
+			}
+		}
+	})
+	b.Run("json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m rtbroadcaster.Message
+			if err := json.Unmarshal(msg, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkHistogramRecord(b *testing.B) {
+	var h histogram
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		h.record(i, time.Duration(i%5000)*time.Microsecond)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,108 @@
+package bench
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// config is everything the bench command reads from its flags.
+type config struct {
+	urls        []*url.URL
+	rooms       int
+	viewers     int // per room
+	rate        float64
+	window      int
+	size        int
+	duration    time.Duration
+	drain       time.Duration
+	stateEvery  int
+	stateKeys   int
+	churn       float64
+	sourceAddrs []string
+	serverPID   int
+	json        bool
+	concurrency int
+	readBuffer  int
+	progress    time.Duration
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	cfg := &config{}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	urls := fs.String("url", "ws://127.0.0.1:8080/broadcast", "server WebSocket `URLs`, comma-separated; connections are spread round-robin")
+	fs.IntVar(&cfg.rooms, "rooms", 1, "rooms, each with one owner")
+	fs.IntVar(&cfg.viewers, "viewers", 100, "viewers per room")
+	fs.Float64Var(&cfg.rate, "rate", 0, "messages per second per room; 0: as fast as -window allows")
+	fs.IntVar(&cfg.window, "window", 64, "with -rate 0: messages a room may have sent and not yet delivered to all its viewers")
+	fs.IntVar(&cfg.size, "size", 150, "`bytes` of each message's payload: its funcParams as JSON (the envelope adds about 130)")
+	fs.DurationVar(&cfg.duration, "duration", 15*time.Second, "how long to send; 0: connect and join only (memory per idle viewer)")
+	fs.DurationVar(&cfg.drain, "drain", 5*time.Second, "how long to wait after sending for messages still in flight")
+	fs.IntVar(&cfg.stateEvery, "state-every", 0, "make every `n`th message a state message (0: none)")
+	fs.IntVar(&cfg.stateKeys, "state-keys", 100, "distinct stateKeys the state messages cycle through")
+	fs.Float64Var(&cfg.churn, "churn", 0, "viewers that leave and rejoin per second, over all rooms (needs -rate)")
+	addrs := fs.String("source-addrs", "", "local `addresses` to connect from, comma-separated (e.g. 127.0.0.2,127.0.0.3); default: 127.0.0.1, plus 127.0.0.2, ... when ports run short")
+	fs.IntVar(&cfg.serverPID, "server-pid", 0, "the server's `pid`, to report its memory per connection and CPU")
+	fs.BoolVar(&cfg.json, "json", false, "print the report as JSON")
+	fs.IntVar(&cfg.concurrency, "connect-concurrency", 64, "connections being opened at once")
+	fs.IntVar(&cfg.readBuffer, "read-buffer", 4096, "`bytes` of each viewer's read buffer")
+	fs.DurationVar(&cfg.progress, "progress", time.Second, "how often the progress line updates")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: rtbroadcaster bench [flags]\n\nOpens -rooms rooms with -viewers viewers each, broadcasts for -duration and reports\nconnect+join time, deliveries/s, latency, loss, duplicates, reordering and, with -server-pid,\nthe server's memory per connection and CPU. Load only servers you run yourself.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	for _, s := range strings.Split(*urls, ",") {
+		u, err := url.Parse(strings.TrimSpace(s))
+		if err != nil || u.Scheme != "ws" || u.Host == "" {
+			return nil, fmt.Errorf("-url: %q is not a ws:// URL", s)
+		}
+		cfg.urls = append(cfg.urls, u)
+	}
+	if *addrs != "" {
+		cfg.sourceAddrs = strings.Split(*addrs, ",")
+	}
+	return cfg, cfg.check()
+}
+
+func (cfg *config) check() error {
+	switch {
+	case cfg.rooms < 1 || cfg.viewers < 0:
+		return errors.New("-rooms must be at least 1 and -viewers at least 0")
+	case cfg.rate < 0:
+		return errors.New("-rate must not be negative")
+	case cfg.rate == 0 && cfg.window < 1:
+		return errors.New("-window must be at least 1")
+	case cfg.rate == 0 && cfg.churn > 0:
+		return errors.New("-churn needs -rate: a window run waits for every viewer, and a churned one misses messages")
+	case cfg.stateEvery > 0 && cfg.stateKeys < 1:
+		return errors.New("-state-keys must be at least 1")
+	case cfg.concurrency < 1 || cfg.readBuffer < 256:
+		return errors.New("-connect-concurrency must be at least 1 and -read-buffer at least 256")
+	}
+	return nil
+}
+
+// loopbackOnly reports whether every target is on the local host.
+func (cfg *config) loopbackOnly() bool {
+	for _, u := range cfg.urls {
+		host := u.Hostname()
+		if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" {
+			return false
+		}
+	}
+	return true
+}
+
+func (cfg *config) connections() int { return cfg.rooms * (1 + cfg.viewers) }
