@@ -68,7 +68,7 @@ func NewManager(options ...Option) *Manager {
 	}
 	m.upgrader = gws.NewUpgrader(eventHandler{m}, &gws.ServerOption{
 		ReadMaxPayloadSize: m.limits.ReadLimit,
-		ReadBufferSize:     4 << 10,
+		ReadBufferSize:     1 << 10, // per connection for its life: viewers send little, and larger frames bypass it
 		CheckUtf8Enabled:   true,
 		Logger:             gwsLogger{m.log},
 		Recovery:           gws.Recovery,

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 // serveConfig is everything the serve command reads from flags.
 type serveConfig struct {
 	addr            string
+	adminAddr       string
 	origins         string
 	shutdownTimeout time.Duration
 	logLevel        string
@@ -70,6 +72,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.SetOutput(stderr)
 	l := &cfg.limits
 	fs.StringVar(&cfg.addr, "addr", ":8080", "`address` to listen on (host:port; port 0 picks a free one)")
+	fs.StringVar(&cfg.adminAddr, "admin-addr", "", "`address` of a separate listener for /debug/pprof/ (off when empty; keep it private)")
 	fs.StringVar(&cfg.origins, "allowed-origins", "", "comma-separated browser `origins` allowed besides same-origin, e.g. https://app.example.com; * allows all")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for connections to close before cutting them")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
@@ -168,6 +171,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
+	if cfg.adminAddr != "" {
+		admin, err := serveAdmin(cfg.adminAddr, log)
+		if err != nil {
+			return err
+		}
+		defer admin.Close()
+	}
+
 	select {
 	case err := <-served:
 		return err
@@ -182,6 +193,25 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveAdmin serves the profiler on its own listener, so that it is never
+// exposed with the public endpoints.
+func serveAdmin(addr string, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-admin-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("admin listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
+	go func() { _ = srv.Serve(ln) }() // ends when serve closes it
+	return srv, nil
 }
 
 // newMux routes the server's paths.
