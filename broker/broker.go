@@ -55,6 +55,15 @@ type Broker interface {
 	SetViewers(ctx context.Context, room string, sub Subscriber, count int) error
 }
 
+// Checker is implemented by engines that depend on something that can be
+// down, such as a Redis server. Ready returns nil when the engine can serve
+// rooms now; the server's /readyz answers 503 otherwise, so that a load
+// balancer sends new connections elsewhere. Engines without it, such as the
+// in-memory one, are always ready.
+type Checker interface {
+	Ready(ctx context.Context) error
+}
+
 // Publication is a message to publish.
 type Publication struct {
 	// Body is the message's canonical JSON object, without its seq field.

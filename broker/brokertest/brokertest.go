@@ -1,0 +1,445 @@
+// Package brokertest is the conformance suite of room engines: every
+// broker.Broker must pass Run. The in-memory engine's tests and the Redis
+// engine's tests both run it.
+package brokertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
+)
+
+// waitFor bounds every wait for a delivery.
+const waitFor = 10 * time.Second
+
+// Run runs the conformance suite. newBroker returns a fresh engine for one
+// subtest; the suite closes nothing, so newBroker registers any cleanup
+// with t.
+func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
+	tests := []struct {
+		name string
+		test func(*testing.T, broker.Broker)
+	}{
+		{"CreateTwice", testCreateTwice},
+		{"UnknownRoom", testUnknownRoom},
+		{"SeqOrder", testSeqOrder},
+		{"StateReplaceMovesToEnd", testStateReplaceMovesToEnd},
+		{"StateBounds", testStateBounds},
+		{"SnapshotMeetsStream", testSnapshotMeetsStream},
+		{"Close", testClose},
+		{"Unsubscribe", testUnsubscribe},
+		{"Viewers", testViewers},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.test(t, newBroker(t)) })
+	}
+}
+
+func ctxFor(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newRoom creates an open room with a fresh id.
+func newRoom(t *testing.T, b broker.Broker) string {
+	t.Helper()
+	id := uuid.NewString()
+	if err := b.CreateRoom(ctxFor(t), id); err != nil {
+		t.Fatalf("CreateRoom: %v", err)
+	}
+	return id
+}
+
+func publication(body string) broker.Publication {
+	return broker.Publication{Body: []byte(body), MaxStateMessages: 1000, MaxStateBytes: 1 << 20}
+}
+
+func statePublication(key, body string) broker.Publication {
+	p := publication(body)
+	p.StateKey = key
+	return p
+}
+
+func body(i int) string { return `{"n":` + strconv.Itoa(i) + `}` }
+
+func mustPublish(t *testing.T, b broker.Broker, room string, p broker.Publication) uint64 {
+	t.Helper()
+	seq, err := b.Publish(ctxFor(t), room, p)
+	if err != nil {
+		t.Fatalf("Publish %s: %v", p.Body, err)
+	}
+	return seq
+}
+
+func testCreateTwice(t *testing.T, b broker.Broker) {
+	room := newRoom(t, b)
+	if err := b.CreateRoom(ctxFor(t), room); !errors.Is(err, broker.ErrRoomExists) {
+		t.Fatalf("second CreateRoom: %v, want ErrRoomExists", err)
+	}
+}
+
+func testUnknownRoom(t *testing.T, b broker.Broker) {
+	ctx, room, sub := ctxFor(t), uuid.NewString(), newRecorder()
+	if _, err := b.Publish(ctx, room, publication(body(1))); !errors.Is(err, broker.ErrRoomNotFound) {
+		t.Errorf("Publish: %v, want ErrRoomNotFound", err)
+	}
+	if _, err := b.Snapshot(ctx, room); !errors.Is(err, broker.ErrRoomNotFound) {
+		t.Errorf("Snapshot: %v, want ErrRoomNotFound", err)
+	}
+	if err := b.Subscribe(ctx, room, sub); !errors.Is(err, broker.ErrRoomNotFound) {
+		t.Errorf("Subscribe: %v, want ErrRoomNotFound", err)
+	}
+	if err := b.CloseRoom(ctx, room); err != nil {
+		t.Errorf("CloseRoom: %v, want nil", err)
+	}
+	b.Unsubscribe(room, sub) // a no-op
+}
+
+// testSeqOrder publishes from several goroutines: seqs are 1..n, each
+// subscriber receives all of them in order with the body published under it.
+func testSeqOrder(t *testing.T, b broker.Broker) {
+	room := newRoom(t, b)
+	subs := []*recorder{newRecorder(), newRecorder()}
+	for _, s := range subs {
+		if err := b.Subscribe(ctxFor(t), room, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const publishers, each = 4, 50
+	var mu sync.Mutex
+	bodyOf := map[uint64]string{}
+	var wg sync.WaitGroup
+	for p := range publishers {
+		wg.Go(func() {
+			for i := range each {
+				msg := body(p*each + i)
+				seq, err := b.Publish(context.Background(), room, publication(msg))
+				if err != nil {
+					t.Errorf("Publish: %v", err)
+					return
+				}
+				mu.Lock()
+				bodyOf[seq] = msg
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	const total = publishers * each
+	for seq := uint64(1); seq <= total; seq++ {
+		if _, ok := bodyOf[seq]; !ok {
+			t.Fatalf("no Publish returned seq %d", seq)
+		}
+	}
+	for i, s := range subs {
+		got := s.waitDeliveries(t, total)
+		for j, d := range got {
+			if d.seq != uint64(j+1) || string(d.body) != bodyOf[d.seq] {
+				t.Fatalf("subscriber %d: delivery %d is seq %d %s, want seq %d %s", i, j, d.seq, d.body, j+1, bodyOf[uint64(j+1)])
+			}
+		}
+	}
+}
+
+func testStateReplaceMovesToEnd(t *testing.T, b broker.Broker) {
+	room := newRoom(t, b)
+	mustPublish(t, b, room, statePublication("a", `{"a":1}`))
+	mustPublish(t, b, room, statePublication("b", `{"b":1}`))
+	mustPublish(t, b, room, publication(`{"action":1}`)) // not kept
+	mustPublish(t, b, room, statePublication("c", `{"c":1}`))
+	mustPublish(t, b, room, statePublication("a", `{"a":2}`))
+	snap, err := b.Snapshot(ctxFor(t), room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := broker.Snapshot{Seq: 5, State: []broker.Entry{
+		{Seq: 2, Body: []byte(`{"b":1}`)}, {Seq: 4, Body: []byte(`{"c":1}`)}, {Seq: 5, Body: []byte(`{"a":2}`)},
+	}}
+	if fmt.Sprint(snapString(snap)) != fmt.Sprint(snapString(want)) {
+		t.Fatalf("snapshot %v, want %v", snapString(snap), snapString(want))
+	}
+}
+
+func snapString(s broker.Snapshot) string {
+	out := fmt.Sprintf("seq %d:", s.Seq)
+	for _, e := range s.State {
+		out += fmt.Sprintf(" %d=%s", e.Seq, e.Body)
+	}
+	return out
+}
+
+func testStateBounds(t *testing.T, b broker.Broker) {
+	room := newRoom(t, b)
+	sub := newRecorder()
+	if err := b.Subscribe(ctxFor(t), room, sub); err != nil {
+		t.Fatal(err)
+	}
+	bounded := func(key, body string) broker.Publication {
+		return broker.Publication{Body: []byte(body), StateKey: key, MaxStateMessages: 2, MaxStateBytes: 20}
+	}
+	mustPublish(t, b, room, bounded("a", "0123456789"))
+	mustPublish(t, b, room, bounded("b", "01234"))
+	var full *broker.StateFullError
+	if _, err := b.Publish(ctxFor(t), room, bounded("c", "0")); !errors.As(err, &full) || full.Messages != 2 {
+		t.Fatalf("third key: %v, want a StateFullError of 2 messages", err)
+	}
+	if _, err := b.Publish(ctxFor(t), room, bounded("b", "0123456789X")); !errors.As(err, &full) || full.Bytes != 20 {
+		t.Fatalf("21 bytes in all: %v, want a StateFullError of 20 bytes", err)
+	}
+	mustPublish(t, b, room, bounded("a", "9876543210")) // same size: always accepted
+	mustPublish(t, b, room, bounded("b", "x"))          // smaller: always accepted
+	if seq := mustPublish(t, b, room, publication(body(1))); seq != 5 {
+		t.Fatalf("refused messages took numbers: next seq %d, want 5", seq)
+	}
+	got := sub.waitDeliveries(t, 5)
+	for i, d := range got {
+		if d.seq != uint64(i+1) {
+			t.Fatalf("delivery %d has seq %d: a refused message was delivered", i, d.seq)
+		}
+	}
+}
+
+// testSnapshotMeetsStream subscribes and snapshots while a publisher floods:
+// the snapshot followed by the deliveries numbered above it must be the
+// whole stream, with each key's latest state as of the snapshot.
+func testSnapshotMeetsStream(t *testing.T, b broker.Broker) {
+	room := newRoom(t, b)
+	const keys, joins = 7, 5
+	keyOf := func(i int) string { return "k" + strconv.Itoa(i%keys) }
+	joined := make(chan struct{})
+	published := make(chan int)
+	go func() { published <- flood(t, b, room, keyOf, joined) }()
+	var joiners []*recorder
+	var snaps []broker.Snapshot
+	for range joins {
+		time.Sleep(2 * time.Millisecond)
+		sub := newRecorder()
+		if err := b.Subscribe(ctxFor(t), room, sub); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := b.Snapshot(ctxFor(t), room)
+		if err != nil {
+			t.Fatal(err)
+		}
+		joiners, snaps = append(joiners, sub), append(snaps, snap)
+	}
+	close(joined)
+	total := <-published
+	for j, sub := range joiners {
+		checkJoin(t, j, snaps[j], sub, total, keyOf)
+	}
+}
+
+// flood publishes until joined is closed and 100 more, every other message
+// a state message under keyOf(its seq); it returns how many it published.
+func flood(t *testing.T, b broker.Broker, room string, keyOf func(int) string, joined <-chan struct{}) int {
+	more := -1
+	for i := 1; ; i++ {
+		p := publication(body(i))
+		if i%2 == 0 {
+			p.StateKey = keyOf(i)
+		}
+		if seq, err := b.Publish(context.Background(), room, p); err != nil || seq != uint64(i) {
+			t.Errorf("Publish %d: seq %d, %v", i, seq, err)
+			return i - 1
+		}
+		select {
+		case <-joined:
+			if more < 0 {
+				more = 100
+			}
+		default:
+		}
+		if more--; more == 0 {
+			return i
+		}
+	}
+}
+
+func checkJoin(t *testing.T, j int, snap broker.Snapshot, sub *recorder, total int, keyOf func(int) string) {
+	t.Helper()
+	latest := map[string]uint64{}
+	for i := 2; i <= int(snap.Seq); i += 2 {
+		latest[keyOf(i)] = uint64(i)
+	}
+	if len(snap.State) != len(latest) {
+		t.Fatalf("joiner %d: snapshot at %d keeps %d entries, want %d", j, snap.Seq, len(snap.State), len(latest))
+	}
+	for i, e := range snap.State {
+		if latest[keyOf(int(e.Seq))] != e.Seq || string(e.Body) != body(int(e.Seq)) || (i > 0 && e.Seq <= snap.State[i-1].Seq) {
+			t.Fatalf("joiner %d: snapshot %s is not each key's latest, oldest first", j, snapString(snap))
+		}
+	}
+	sub.waitUntil(t, func(r *recorder) bool {
+		return len(r.deliveries) > 0 && r.deliveries[len(r.deliveries)-1].seq == uint64(total)
+	})
+	next := snap.Seq + 1
+	for _, d := range sub.waitDeliveries(t, 0) {
+		if d.seq < next {
+			continue // before the snapshot: the joiner drops it
+		}
+		if d.seq != next || string(d.body) != body(int(d.seq)) {
+			t.Fatalf("joiner %d: after snapshot %d got seq %d %s, want %d", j, snap.Seq, d.seq, d.body, next)
+		}
+		next++
+	}
+	if sub.lost != 0 {
+		t.Fatalf("joiner %d was told Lost %d times", j, sub.lost)
+	}
+}
+
+func testClose(t *testing.T, b broker.Broker) {
+	room := newRoom(t, b)
+	sub := newRecorder()
+	if err := b.Subscribe(ctxFor(t), room, sub); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 10; i++ {
+		mustPublish(t, b, room, publication(body(i)))
+	}
+	if err := b.CloseRoom(ctxFor(t), room); err != nil {
+		t.Fatal(err)
+	}
+	sub.waitUntil(t, func(r *recorder) bool { return r.closedSeq != 0 })
+	sub.mu.Lock()
+	delivered, closedSeq, after := len(sub.deliveries), sub.closedSeq, sub.afterClose
+	sub.mu.Unlock()
+	if delivered != 10 || closedSeq != 11 || after {
+		t.Fatalf("got %d deliveries then Closed(%d) (anything after: %v), want 10 then Closed(11)", delivered, closedSeq, after)
+	}
+	ctx := ctxFor(t)
+	if _, err := b.Publish(ctx, room, publication(body(11))); !errors.Is(err, broker.ErrRoomNotFound) {
+		t.Errorf("Publish after close: %v, want ErrRoomNotFound", err)
+	}
+	if _, err := b.Snapshot(ctx, room); !errors.Is(err, broker.ErrRoomNotFound) {
+		t.Errorf("Snapshot after close: %v, want ErrRoomNotFound", err)
+	}
+	if err := b.Subscribe(ctx, room, newRecorder()); !errors.Is(err, broker.ErrRoomNotFound) {
+		t.Errorf("Subscribe after close: %v, want ErrRoomNotFound", err)
+	}
+	if err := b.SetViewers(ctx, room, sub, 1); !errors.Is(err, broker.ErrRoomNotFound) {
+		t.Errorf("SetViewers after close: %v, want ErrRoomNotFound", err)
+	}
+	if err := b.CloseRoom(ctx, room); err != nil {
+		t.Errorf("second CloseRoom: %v", err)
+	}
+	b.Unsubscribe(room, sub)
+}
+
+func testUnsubscribe(t *testing.T, b broker.Broker) {
+	room := newRoom(t, b)
+	stays, leaves := newRecorder(), newRecorder()
+	for _, s := range []*recorder{stays, leaves} {
+		if err := b.Subscribe(ctxFor(t), room, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustPublish(t, b, room, publication(body(1)))
+	leaves.waitDeliveries(t, 1)
+	b.Unsubscribe(room, leaves)
+	b.Unsubscribe(room, leaves) // a no-op the second time
+	mustPublish(t, b, room, publication(body(2)))
+	stays.waitDeliveries(t, 2)
+	if err := b.CloseRoom(ctxFor(t), room); err != nil {
+		t.Fatal(err)
+	}
+	stays.waitUntil(t, func(r *recorder) bool { return r.closedSeq != 0 })
+	leaves.mu.Lock()
+	defer leaves.mu.Unlock()
+	if len(leaves.deliveries) != 1 || leaves.closedSeq != 0 {
+		t.Fatalf("after Unsubscribe: %d deliveries, Closed(%d); want 1 delivery and no Closed", len(leaves.deliveries), leaves.closedSeq)
+	}
+}
+
+func testViewers(t *testing.T, b broker.Broker) {
+	room := newRoom(t, b)
+	first, second := newRecorder(), newRecorder()
+	for _, s := range []*recorder{first, second} {
+		if err := b.Subscribe(ctxFor(t), room, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.SetViewers(ctxFor(t), room, first, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetViewers(ctxFor(t), room, second, 4); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*recorder{first, second} {
+		s.waitUntil(t, func(r *recorder) bool { return r.viewers == 7 })
+	}
+	b.Unsubscribe(room, second)
+	first.waitUntil(t, func(r *recorder) bool { return r.viewers == 3 })
+}
+
+// recorder is a Subscriber that keeps what it receives.
+type recorder struct {
+	mu         sync.Mutex
+	changed    chan struct{} // closed and replaced on every event
+	deliveries []delivery
+	closedSeq  uint64
+	afterClose bool // something arrived after Closed
+	viewers    int
+	lost       int
+}
+
+type delivery struct {
+	seq  uint64
+	body []byte
+}
+
+func newRecorder() *recorder { return &recorder{changed: make(chan struct{}), viewers: -1} }
+
+func (r *recorder) event(record func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closedSeq != 0 {
+		r.afterClose = true
+	}
+	record()
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+func (r *recorder) Deliver(seq uint64, body []byte) {
+	r.event(func() { r.deliveries = append(r.deliveries, delivery{seq, append([]byte(nil), body...)}) })
+}
+func (r *recorder) Closed(seq uint64) { r.event(func() { r.closedSeq = seq }) }
+func (r *recorder) Viewers(total int) { r.event(func() { r.viewers = total }) }
+func (r *recorder) Lost()             { r.event(func() { r.lost++ }) }
+
+// waitUntil waits for done, checked under the recorder's lock.
+func (r *recorder) waitUntil(t *testing.T, done func(*recorder) bool) {
+	t.Helper()
+	deadline := time.After(waitFor)
+	for {
+		r.mu.Lock()
+		ok, changed := done(r), r.changed
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("condition not met within %v: %d deliveries, Closed(%d), viewers %d, lost %d", waitFor, len(r.deliveries), r.closedSeq, r.viewers, r.lost)
+		}
+	}
+}
+
+// waitDeliveries waits for at least n deliveries and returns them all.
+func (r *recorder) waitDeliveries(t *testing.T, n int) []delivery {
+	t.Helper()
+	r.waitUntil(t, func(r *recorder) bool { return len(r.deliveries) >= n })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]delivery(nil), r.deliveries...)
+}

@@ -1,0 +1,347 @@
+// Package redis is a room engine on Redis: any number of server nodes that
+// share one Redis share their rooms.
+//
+// Each room's sequence counter, kept state and open/closed status live in
+// Redis keys, changed only by Lua scripts, so that every change is atomic
+// and a message's place in the pub/sub stream is the seq it was given. Each
+// node holds one pub/sub connection, subscribed to the rooms it has replicas
+// of, and one goroutine reading it, which delivers each room's messages in
+// order.
+//
+// The node that creates a room holds a lease on it, renewed while the node
+// lives; when the lease expires, the nodes that have replicas of the room
+// close it, as if its owner had left. When the pub/sub connection drops and
+// comes back, every subscriber of every room subscribed meanwhile is told
+// Lost: messages may have been published while it was away.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
+)
+
+// Options configure a Broker. The zero value of every field means its default.
+type Options struct {
+	// KeyPrefix starts every key and channel name. Default "rtb:".
+	KeyPrefix string
+	// IdleTTL is how long a room's keys outlive its last broadcast or owner
+	// lease renewal: the keys of a room whose owner vanished with no node to
+	// notice expire then. Default 24 h.
+	IdleTTL time.Duration
+	// ClosedTTL is how long a closed room's keys stay, so that joins of it
+	// are refused as closed and its id is not reused. Default 10 min.
+	ClosedTTL time.Duration
+	// LeaseTTL is how long a room outlives its owner's node once that node
+	// stops renewing its lease, and how long a stopped node's viewer counts
+	// still count. Nodes renew and check leases every LeaseTTL/3. Default 15 s.
+	LeaseTTL time.Duration
+	// Logger receives outages, recoveries and lost streams. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.KeyPrefix == "" {
+		o.KeyPrefix = "rtb:"
+	}
+	if o.IdleTTL <= 0 {
+		o.IdleTTL = 24 * time.Hour
+	}
+	if o.ClosedTTL <= 0 {
+		o.ClosedTTL = 10 * time.Minute
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 15 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Broker is the Redis room engine: one per node. Its methods are safe for
+// concurrent use. The zero value is not usable: call New or Open.
+type Broker struct {
+	client     *goredis.Client
+	ownsClient bool
+	opts       Options
+	node       string // this node's id in leases and viewer counts
+	log        *slog.Logger
+
+	pubsub *goredis.PubSub
+	// subCmds orders SUBSCRIBE and UNSUBSCRIBE commands with the changes to
+	// rooms they stand for, so that Redis sees them in the same order.
+	subCmds sync.Mutex
+
+	mu       sync.Mutex
+	rooms    map[string]*roomSub                  // by channel name
+	inflight map[string]int                       // by channel: (un)subscribe replies due
+	owned    map[string]struct{}                  // rooms created here, not closed yet
+	counts   map[string]map[broker.Subscriber]int // by room: viewers per subscriber
+
+	down      atomic.Bool // the pub/sub connection is lost
+	downSince time.Time   // guarded by mu
+	outages   atomic.Uint64
+	gaps      atomic.Uint64
+
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+var (
+	_ broker.Broker  = (*Broker)(nil)
+	_ broker.Checker = (*Broker)(nil)
+)
+
+// New returns an engine on client, which stays the caller's to close after
+// the engine's Close. It starts the engine's pub/sub reader and its lease
+// and viewer-count upkeep.
+func New(client *goredis.Client, opts Options) *Broker {
+	opts = opts.withDefaults()
+	b := &Broker{
+		client:   client,
+		opts:     opts,
+		node:     uuid.NewString(),
+		log:      opts.Logger.With("engine", "redis"),
+		rooms:    map[string]*roomSub{},
+		inflight: map[string]int{},
+		owned:    map[string]struct{}{},
+		counts:   map[string]map[broker.Subscriber]int{},
+		done:     make(chan struct{}),
+	}
+	b.pubsub = client.Subscribe(context.Background())
+	b.wg.Add(2)
+	go b.receive()
+	go b.maintain()
+	return b
+}
+
+// Open connects to the Redis server at url (redis://[user:password@]host:port/db,
+// or rediss:// for TLS) and returns an engine that closes the connection
+// with its Close. It fails when the url is invalid or the server does not
+// answer a PING.
+func Open(ctx context.Context, url string, opts Options) (*Broker, error) {
+	cfg, err := goredis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis engine: url %q: %w", url, err)
+	}
+	client := goredis.NewClient(cfg)
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("redis engine: no answer from %s: %w: %w", cfg.Addr, broker.ErrUnavailable, err)
+	}
+	b := New(client, opts)
+	b.ownsClient = true
+	return b, nil
+}
+
+// Close stops the engine's goroutines and its pub/sub connection, and the
+// Redis client when Open made it. It closes no rooms: call it after the
+// server has drained, or see the rooms this node owned close on the other
+// nodes when their leases expire.
+func (b *Broker) Close() error {
+	select {
+	case <-b.done:
+		return nil
+	default:
+	}
+	close(b.done)
+	err := b.pubsub.Close()
+	b.wg.Wait()
+	if b.ownsClient {
+		err = errors.Join(err, b.client.Close())
+	}
+	return err
+}
+
+// Ready reports whether the engine can serve rooms: its pub/sub connection
+// is up and Redis answers a PING.
+func (b *Broker) Ready(ctx context.Context) error {
+	if b.down.Load() {
+		return fmt.Errorf("redis engine: %w: pub/sub connection lost", broker.ErrUnavailable)
+	}
+	if err := b.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis engine: ping: %w: %w", broker.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Stats counts what went wrong since the engine started.
+type Stats struct {
+	Outages uint64 // times the pub/sub connection was lost
+	Gaps    uint64 // rooms whose stream was interrupted (Lost was called)
+}
+
+// Stats returns the engine's counters.
+func (b *Broker) Stats() Stats {
+	return Stats{Outages: b.outages.Load(), Gaps: b.gaps.Load()}
+}
+
+// roomKeys names a room's keys and channel; see scripts.go.
+type roomKeys struct {
+	meta, state, order, viewers, lease, channel string
+}
+
+func (b *Broker) keys(room string) roomKeys {
+	base := b.opts.KeyPrefix + "{" + room + "}:"
+	return roomKeys{
+		meta: base + "meta", state: base + "state", order: base + "order",
+		viewers: base + "viewers", lease: base + "lease", channel: base + "stream",
+	}
+}
+
+// unavailable wraps an error reaching Redis.
+func unavailable(op, room string, err error) error {
+	return fmt.Errorf("redis engine: %s room %q: %w: %w", op, room, broker.ErrUnavailable, err)
+}
+
+func ms(d time.Duration) int64 { return d.Milliseconds() }
+
+func (b *Broker) CreateRoom(ctx context.Context, room string) error {
+	k := b.keys(room)
+	created, err := createScript.Run(ctx, b.client, []string{k.meta, k.lease},
+		b.node, ms(b.opts.LeaseTTL), ms(b.opts.IdleTTL)).Int()
+	if err != nil {
+		return unavailable("create", room, err)
+	}
+	if created == 0 {
+		return broker.ErrRoomExists
+	}
+	b.mu.Lock()
+	b.owned[room] = struct{}{}
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication) (uint64, error) {
+	k := b.keys(room)
+	res, err := publishScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease},
+		p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes, ms(b.opts.IdleTTL), k.channel).Int64()
+	if err != nil {
+		return 0, unavailable("publish to", room, err)
+	}
+	switch res {
+	case publishNotOpen:
+		return 0, broker.ErrRoomNotFound
+	case publishTooManyState:
+		return 0, &broker.StateFullError{Messages: p.MaxStateMessages}
+	case publishTooLargeState:
+		return 0, &broker.StateFullError{Bytes: p.MaxStateBytes}
+	}
+	return uint64(res), nil
+}
+
+func (b *Broker) CloseRoom(ctx context.Context, room string) error {
+	_, _, err := b.close(ctx, room, false)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	delete(b.owned, room)
+	b.mu.Unlock()
+	return nil
+}
+
+// close runs closeScript; onlyOrphaned closes the room only when its
+// owner's lease has expired.
+func (b *Broker) close(ctx context.Context, room string, onlyOrphaned bool) (result int64, seq uint64, err error) {
+	k := b.keys(room)
+	flag := "0"
+	if onlyOrphaned {
+		flag = "1"
+	}
+	res, err := closeScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease},
+		ms(b.opts.ClosedTTL), k.channel, flag).Int64Slice()
+	if err != nil {
+		return 0, 0, unavailable("close", room, err)
+	}
+	if len(res) != 2 {
+		return 0, 0, fmt.Errorf("redis engine: close room %q: unexpected script reply %v", room, res)
+	}
+	return res[0], uint64(res[1]), nil
+}
+
+func (b *Broker) Snapshot(ctx context.Context, room string) (broker.Snapshot, error) {
+	k := b.keys(room)
+	reply, err := snapshotScript.Run(ctx, b.client, []string{k.meta, k.state, k.order}).StringSlice()
+	if errors.Is(err, goredis.Nil) {
+		return broker.Snapshot{}, broker.ErrRoomNotFound
+	}
+	if err != nil {
+		return broker.Snapshot{}, unavailable("snapshot of", room, err)
+	}
+	return parseSnapshot(room, reply)
+}
+
+// parseSnapshot decodes snapshotScript's {seq, seq1, body1, ...}.
+func parseSnapshot(room string, reply []string) (broker.Snapshot, error) {
+	bad := func(err error) (broker.Snapshot, error) {
+		return broker.Snapshot{}, fmt.Errorf("redis engine: snapshot of room %q: malformed script reply: %w", room, err)
+	}
+	if len(reply)%2 != 1 {
+		return bad(fmt.Errorf("%d elements", len(reply)))
+	}
+	seq, err := strconv.ParseUint(reply[0], 10, 64)
+	if err != nil {
+		return bad(err)
+	}
+	snap := broker.Snapshot{Seq: seq, State: make([]broker.Entry, 0, len(reply)/2)}
+	for i := 1; i < len(reply); i += 2 {
+		entrySeq, err := strconv.ParseUint(reply[i], 10, 64)
+		if err != nil {
+			return bad(err)
+		}
+		snap.State = append(snap.State, broker.Entry{Seq: entrySeq, Body: []byte(reply[i+1])})
+	}
+	return snap, nil
+}
+
+func (b *Broker) SetViewers(ctx context.Context, room string, sub broker.Subscriber, count int) error {
+	b.mu.Lock()
+	counts := b.counts[room]
+	if counts == nil {
+		counts = map[broker.Subscriber]int{}
+		b.counts[room] = counts
+	}
+	counts[sub] = count
+	nodeCount := sum(counts)
+	b.mu.Unlock()
+	return b.reportViewers(ctx, room, nodeCount, false)
+}
+
+// reportViewers stores this node's viewer count of room and publishes the
+// room's total: always, or with onlyIfChanged only when it changed.
+func (b *Broker) reportViewers(ctx context.Context, room string, nodeCount int, onlyIfChanged bool) error {
+	k := b.keys(room)
+	flag := "0"
+	if onlyIfChanged {
+		flag = "1"
+	}
+	total, err := viewersScript.Run(ctx, b.client, []string{k.meta, k.viewers},
+		b.node, nodeCount, ms(b.opts.LeaseTTL), k.channel, flag, ms(b.opts.IdleTTL)).Int64()
+	if err != nil {
+		return unavailable("count viewers of", room, err)
+	}
+	if total < 0 {
+		return broker.ErrRoomNotFound
+	}
+	return nil
+}
+
+func sum(counts map[broker.Subscriber]int) int {
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
+}

@@ -1,0 +1,148 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// A room lives in five keys that share one hash tag, so that every script
+// touches one cluster slot:
+//
+//	meta    hash: status (open|closed), seq (last number given), bytes (kept
+//	        state size), viewers (last total published), owner (node id)
+//	state   hash: state key -> message body
+//	order   sorted set: state key scored by the seq it was last set at, so
+//	        ZRANGE gives the replay order (replacing a key moves it to the end)
+//	viewers hash: node id -> "count:expiresAtMs"
+//	lease   string: the owner's node id, with the lease TTL
+//
+// Every change to a room runs in one script, so Redis applies it at once and
+// its PUBLISH takes the pub/sub stream's order from the seq it just gave.
+// Messages on the room's channel are "d<seq> <body>" (a broadcast),
+// "c<seq>" (the close) and "v<total>" (the viewer count).
+
+// createScript registers an open room and its owner's lease, unless the id
+// is taken. KEYS: meta, lease. ARGV: node, leaseMs, idleMs. Returns 1 when
+// created, 0 when the id exists.
+var createScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'open', 'seq', 0, 'bytes', 0, 'viewers', 0, 'owner', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 1
+`)
+
+// Results of publishScript besides a seq.
+const (
+	publishNotOpen       = -1
+	publishTooManyState  = -2
+	publishTooLargeState = -3
+)
+
+// publishScript numbers a message, keeps it when it is a state message and
+// publishes it. KEYS: meta, state, order, viewers, lease. ARGV: stateKey
+// (empty: not kept), body, maxMessages, maxBytes, idleMs, channel. Returns
+// the seq, or one of the negative publish* results with nothing changed.
+var publishScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
+local key, body = ARGV[1], ARGV[2]
+local bytes = 0
+if key ~= '' then
+  bytes = tonumber(redis.call('HGET', KEYS[1], 'bytes')) + #body
+  local count = redis.call('HLEN', KEYS[2]) + 1
+  if redis.call('HEXISTS', KEYS[2], key) == 1 then
+    bytes = bytes - redis.call('HSTRLEN', KEYS[2], key)
+    count = count - 1
+  end
+  if count > tonumber(ARGV[3]) then return -2 end
+  if bytes > tonumber(ARGV[4]) then return -3 end
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+if key ~= '' then
+  redis.call('HSET', KEYS[2], key, body)
+  redis.call('ZADD', KEYS[3], seq, key)
+  redis.call('HSET', KEYS[1], 'bytes', bytes)
+end
+redis.call('PUBLISH', ARGV[6], 'd' .. seq .. ' ' .. body)
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+return seq
+`)
+
+// snapshotScript reads the last seq and the kept state, oldest first, at one
+// point of the stream. KEYS: meta, state, order. Returns nil when the room
+// is not open, else {seq, seq1, body1, seq2, body2, ...}.
+var snapshotScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return false end
+local out = {redis.call('HGET', KEYS[1], 'seq')}
+local keys = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
+for i = 1, #keys, 2 do
+  out[#out + 1] = keys[i + 1]
+  out[#out + 1] = redis.call('HGET', KEYS[2], keys[i])
+end
+return out
+`)
+
+// Results of closeScript, the first element of its reply.
+const (
+	closeNotOpen    = 0 // closed before, or unknown (then seq is 0)
+	closeOwnerAlive = 1 // only when the lease was required gone
+	closeDone       = 2
+)
+
+// closeScript closes an open room: it takes the next seq for the close,
+// publishes it and lets the room's keys expire after closedMs. KEYS: meta,
+// state, order, viewers, lease. ARGV: closedMs, channel, onlyWithoutLease
+// ("1": close only when the owner's lease has expired). Returns {result, seq}.
+var closeScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'status') ~= 'open' then
+  return {0, tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')}
+end
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[5]) == 1 then return {1, 0} end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+redis.call('HSET', KEYS[1], 'status', 'closed')
+redis.call('DEL', KEYS[5])
+redis.call('PUBLISH', ARGV[2], 'c' .. seq)
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+return {2, seq}
+`)
+
+// viewersScript records this node's viewer count for leaseMs, drops the
+// counts of nodes that stopped refreshing theirs, and publishes the total.
+// KEYS: meta, viewers. ARGV: node, count, leaseMs, channel, onlyIfChanged
+// ("1": publish only a changed total), idleMs. Returns the total, or -1 when
+// the room is not open.
+var viewersScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(ARGV[2]) > 0 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ':' .. (now + tonumber(ARGV[3])))
+else
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+local total = 0
+local all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all, 2 do
+  local count, expires = string.match(all[i + 1], '^(%d+):(%d+)$')
+  if tonumber(expires) < now then
+    redis.call('HDEL', KEYS[2], all[i])
+  else
+    total = total + tonumber(count)
+  end
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+if ARGV[5] == '0' or redis.call('HGET', KEYS[1], 'viewers') ~= tostring(total) then
+  redis.call('HSET', KEYS[1], 'viewers', total)
+  redis.call('PUBLISH', ARGV[4], 'v' .. total)
+end
+return total
+`)
+
+// leaseScript renews the owner's lease of an open room and keeps the room's
+// keys from expiring while its owner is alive. KEYS: meta, lease, state,
+// order, viewers. ARGV: node, leaseMs, idleMs. Returns 1, or 0 when the room
+// is not open.
+var leaseScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+for i = 3, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+return 1
+`)

@@ -1,0 +1,438 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
+)
+
+// roomSub is this node's subscription to one room's channel and the
+// subscribers it delivers to. Its lock is held while it delivers, so that
+// each subscriber sees the room's stream in order, one call at a time.
+type roomSub struct {
+	room, channel string
+
+	settled   chan struct{} // closed once Redis confirmed the subscription, or it failed
+	settleErr error         // why it failed; set before settled is closed
+
+	mu      sync.Mutex
+	state   subState
+	subs    []broker.Subscriber
+	lastSeq uint64 // of the last message delivered; 0: none since (re)subscribing
+	// closeSeen is set when upkeep found the room closed in Redis before its
+	// close arrived here; if it still has not arrived at the next check, it
+	// was lost.
+	closeSeen bool
+}
+
+type subState int
+
+const (
+	subPending       subState = iota // SUBSCRIBE sent, not confirmed
+	subLive                          // confirmed: every later message arrives
+	subResubscribing                 // the connection dropped; waiting for go-redis to resubscribe
+	subFailed                        // the connection dropped before the confirmation
+	subClosed                        // the room's close was delivered
+)
+
+// Subscribe returns once Redis has confirmed the subscription of this
+// node's pub/sub connection to the room's channel and the room is open.
+func (b *Broker) Subscribe(ctx context.Context, room string, sub broker.Subscriber) error {
+	if b.down.Load() {
+		return unavailable("subscribe to", room, errors.New("pub/sub connection lost"))
+	}
+	rs, err := b.addSubscriber(ctx, room, sub)
+	if err != nil {
+		return err
+	}
+	if err := b.awaitSettled(ctx, rs); err != nil {
+		b.Unsubscribe(room, sub)
+		return err
+	}
+	if err := b.checkOpen(ctx, room); err != nil {
+		if rs.closedFor(sub) {
+			return nil // its Closed came through the stream: it is done already
+		}
+		b.Unsubscribe(room, sub)
+		return err
+	}
+	return nil
+}
+
+// addSubscriber adds sub to the room's subscription, subscribing the
+// channel first when this node has none.
+func (b *Broker) addSubscriber(ctx context.Context, room string, sub broker.Subscriber) (*roomSub, error) {
+	channel := b.keys(room).channel
+	b.subCmds.Lock()
+	defer b.subCmds.Unlock()
+	b.mu.Lock()
+	rs := b.rooms[channel]
+	if rs != nil {
+		b.mu.Unlock()
+		return rs, rs.add(sub)
+	}
+	rs = &roomSub{room: room, channel: channel, settled: make(chan struct{}), subs: []broker.Subscriber{sub}}
+	b.rooms[channel] = rs
+	b.inflight[channel]++
+	b.mu.Unlock()
+	if err := b.pubsub.Subscribe(ctx, channel); err != nil {
+		b.removeLocked(rs)
+		b.sendUnsubscribe(ctx, rs) // go-redis keeps even a failed channel to resubscribe it
+		return nil, unavailable("subscribe to", room, err)
+	}
+	return rs, nil
+}
+
+// add adds sub to a subscription other subscribers already share.
+func (rs *roomSub) add(sub broker.Subscriber) error {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	switch rs.state {
+	case subClosed:
+		return broker.ErrRoomNotFound
+	case subResubscribing, subFailed:
+		return unavailable("subscribe to", rs.room, errors.New("pub/sub connection lost"))
+	}
+	rs.subs = append(rs.subs, sub)
+	return nil
+}
+
+// closedFor reports whether the room's close was delivered while sub was
+// subscribed.
+func (rs *roomSub) closedFor(sub broker.Subscriber) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.state == subClosed && !rs.has(sub)
+}
+
+func (rs *roomSub) has(sub broker.Subscriber) bool {
+	for _, s := range rs.subs {
+		if s == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// awaitSettled waits for Redis to confirm the subscription.
+func (b *Broker) awaitSettled(ctx context.Context, rs *roomSub) error {
+	select {
+	case <-rs.settled:
+		return rs.settleErr
+	case <-ctx.Done():
+		return unavailable("subscribe to", rs.room, fmt.Errorf("no confirmation from Redis: %w", ctx.Err()))
+	case <-b.done:
+		return unavailable("subscribe to", rs.room, errors.New("engine closed"))
+	}
+}
+
+// checkOpen fails with ErrRoomNotFound when the room is not open.
+func (b *Broker) checkOpen(ctx context.Context, room string) error {
+	status, err := b.client.HGet(ctx, b.keys(room).meta, "status").Result()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return broker.ErrRoomNotFound
+	case err != nil:
+		return unavailable("subscribe to", room, err)
+	case status != "open":
+		return broker.ErrRoomNotFound
+	}
+	return nil
+}
+
+func (b *Broker) Unsubscribe(room string, sub broker.Subscriber) {
+	b.subCmds.Lock()
+	defer b.subCmds.Unlock()
+	b.mu.Lock()
+	_, counted := b.counts[room][sub]
+	delete(b.counts[room], sub)
+	nodeCount := sum(b.counts[room])
+	if len(b.counts[room]) == 0 {
+		delete(b.counts, room)
+	}
+	rs := b.rooms[b.keys(room).channel]
+	b.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.LeaseTTL)
+	defer cancel()
+	if counted {
+		if err := b.reportViewers(ctx, room, nodeCount, false); err != nil && !errors.Is(err, broker.ErrRoomNotFound) {
+			b.log.Debug("viewer count not reported", "room", room, "err", err)
+		}
+	}
+	if rs != nil && rs.remove(sub) {
+		b.removeLocked(rs)
+		b.sendUnsubscribe(ctx, rs)
+	}
+}
+
+// remove drops sub and reports whether no subscriber is left.
+func (rs *roomSub) remove(sub broker.Subscriber) (empty bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for i, s := range rs.subs {
+		if s == sub {
+			rs.subs = append(rs.subs[:i], rs.subs[i+1:]...)
+			break
+		}
+	}
+	return len(rs.subs) == 0
+}
+
+// removeLocked forgets rs; the caller holds subCmds.
+func (b *Broker) removeLocked(rs *roomSub) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.rooms[rs.channel] == rs {
+		delete(b.rooms, rs.channel)
+	}
+}
+
+// sendUnsubscribe unsubscribes rs's channel; the caller holds subCmds. A
+// failure is harmless: go-redis forgets the channel either way, and a
+// connection that failed is replaced without it.
+func (b *Broker) sendUnsubscribe(ctx context.Context, rs *roomSub) {
+	b.mu.Lock()
+	b.inflight[rs.channel]++
+	b.mu.Unlock()
+	if err := b.pubsub.Unsubscribe(ctx, rs.channel); err != nil {
+		b.log.Debug("unsubscribe not sent", "room", rs.room, "err", err)
+	}
+}
+
+// receive is the engine's one pub/sub reader: it delivers every message to
+// its room's subscribers in order, and notices the connection dropping and
+// coming back (go-redis redials and resubscribes on the next read).
+func (b *Broker) receive() {
+	defer b.wg.Done()
+	const minBackoff, maxBackoff = 50 * time.Millisecond, time.Second
+	backoff := minBackoff
+	for {
+		msg, err := b.pubsub.Receive(context.Background())
+		if err != nil {
+			if b.closing() {
+				return
+			}
+			if !b.readFailed(err) {
+				continue
+			}
+			if !b.sleep(backoff) {
+				return
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = minBackoff
+		b.connectionUp()
+		switch m := msg.(type) {
+		case *goredis.Subscription:
+			b.confirmed(m)
+		case *goredis.Message:
+			b.dispatch(m.Channel, m.Payload)
+		}
+	}
+}
+
+func (b *Broker) closing() bool {
+	select {
+	case <-b.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits d, or reports false when the engine closes first.
+func (b *Broker) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-b.done:
+		return false
+	}
+}
+
+// readFailed handles a failed read: an error reply from Redis leaves the
+// connection usable; anything else means it is lost. It reports whether the
+// connection is lost.
+func (b *Broker) readFailed(err error) bool {
+	var replyErr goredis.Error
+	var netErr net.Error
+	if errors.As(err, &replyErr) && !errors.As(err, &netErr) {
+		b.log.Warn("unexpected error reply on the pub/sub connection", "err", err)
+		return false
+	}
+	b.connectionLost(err)
+	return true
+}
+
+// connectionLost marks every subscription as possibly missing messages: its
+// subscribers are told Lost once the channel is subscribed again. Pending
+// subscriptions fail, since their confirmation went with the connection.
+func (b *Broker) connectionLost(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.down.Swap(true) {
+		b.outages.Add(1)
+		b.downSince = time.Now()
+		b.log.Warn("redis pub/sub connection lost; rooms here get no messages until it is back", "err", err, "rooms", len(b.rooms), "outages", b.outages.Load())
+	}
+	clear(b.inflight)
+	for _, rs := range b.rooms {
+		rs.connectionLost(err)
+	}
+}
+
+func (rs *roomSub) connectionLost(err error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	switch rs.state {
+	case subPending:
+		rs.state = subFailed
+		rs.settleErr = unavailable("subscribe to", rs.room, fmt.Errorf("pub/sub connection lost: %w", err))
+		close(rs.settled)
+	case subLive:
+		rs.state = subResubscribing
+	}
+}
+
+// connectionUp notes that reads succeed again.
+func (b *Broker) connectionUp() {
+	if !b.down.Load() {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.down.Swap(false) {
+		b.log.Info("redis pub/sub connection back; rooms that were subscribed ask their viewers to rejoin", "after", time.Since(b.downSince).Round(time.Millisecond), "rooms", len(b.rooms))
+	}
+}
+
+// confirmed handles Redis's reply to a SUBSCRIBE or UNSUBSCRIBE. A channel's
+// subscription counts as made at the last reply due for it: earlier ones
+// answer commands that a later one overrides.
+func (b *Broker) confirmed(s *goredis.Subscription) {
+	b.mu.Lock()
+	if b.inflight[s.Channel] > 0 {
+		b.inflight[s.Channel]--
+	}
+	due := b.inflight[s.Channel]
+	if due == 0 {
+		delete(b.inflight, s.Channel)
+	}
+	rs := b.rooms[s.Channel]
+	b.mu.Unlock()
+	if rs == nil || due > 0 || s.Kind != "subscribe" {
+		return
+	}
+	if rs.subscribed() {
+		b.gaps.Add(1)
+		b.log.Warn("room stream resumed after an interruption; its subscribers may have missed messages", "room", rs.room)
+	}
+}
+
+// subscribed records the confirmation and reports whether it is a
+// resubscription after an interruption, which it then reports Lost.
+func (rs *roomSub) subscribed() (resumed bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	switch rs.state {
+	case subPending:
+		rs.state = subLive
+		close(rs.settled)
+	case subLive, subResubscribing:
+		// Live too: go-redis replaced the connection before the reader
+		// saw the old one fail.
+		rs.state = subLive
+		rs.lastSeq = 0
+		rs.lost()
+		return true
+	}
+	return false
+}
+
+// lost tells every subscriber that the stream has a gap.
+func (rs *roomSub) lost() {
+	for _, s := range rs.subs {
+		s.Lost()
+	}
+}
+
+// dispatch delivers one message of a room's channel.
+func (b *Broker) dispatch(channel, payload string) {
+	b.mu.Lock()
+	rs := b.rooms[channel]
+	b.mu.Unlock()
+	if rs == nil || len(payload) < 2 {
+		return
+	}
+	kind, rest := payload[0], payload[1:]
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.state != subLive {
+		return // before the confirmation: not part of this subscription
+	}
+	switch kind {
+	case 'v':
+		if total, err := strconv.Atoi(rest); err == nil {
+			for _, s := range rs.subs {
+				s.Viewers(total)
+			}
+		}
+	case 'd':
+		num, body, ok := cut(rest)
+		seq, err := strconv.ParseUint(num, 10, 64)
+		if ok && err == nil && b.inOrder(rs, seq) {
+			for _, s := range rs.subs {
+				s.Deliver(seq, []byte(body))
+			}
+		}
+	case 'c':
+		if seq, err := strconv.ParseUint(rest, 10, 64); err == nil && b.inOrder(rs, seq) {
+			rs.deliverClose(seq)
+		}
+	}
+}
+
+func cut(s string) (before, after string, ok bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return "", "", false
+}
+
+// inOrder checks seq against the last one delivered: it drops a repeat, and
+// reports Lost before a message that skips numbers. rs is locked.
+func (b *Broker) inOrder(rs *roomSub, seq uint64) bool {
+	if rs.lastSeq != 0 && seq <= rs.lastSeq {
+		return false
+	}
+	if rs.lastSeq != 0 && seq != rs.lastSeq+1 {
+		b.gaps.Add(1)
+		b.log.Warn("room stream skipped messages", "room", rs.room, "after", rs.lastSeq, "got", seq)
+		rs.lost()
+	}
+	rs.lastSeq = seq
+	return true
+}
+
+// deliverClose ends the subscription with Closed(seq). rs is locked.
+func (rs *roomSub) deliverClose(seq uint64) {
+	subs := rs.subs
+	rs.subs = nil
+	rs.state = subClosed
+	for _, s := range subs {
+		s.Closed(seq)
+	}
+}
