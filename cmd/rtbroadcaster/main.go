@@ -2,6 +2,7 @@
 //
 //	rtbroadcaster                       serve on :8080
 //	rtbroadcaster serve -addr 127.0.0.1:9000
+//	rtbroadcaster serve -broker redis://127.0.0.1:6379/0   one of several nodes sharing rooms
 //	rtbroadcaster bench -url ws://127.0.0.1:9000/broadcast -viewers 1000   load-test a server
 //
 // Every flag can also be set with an RTB_* environment variable: -addr is
@@ -26,6 +27,9 @@ import (
 	"time"
 
 	"github.com/rtbroadcaster/rtbroadcaster"
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
+	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
+	redisbroker "github.com/rtbroadcaster/rtbroadcaster/broker/redis"
 	"github.com/rtbroadcaster/rtbroadcaster/internal/bench"
 	sdkjs "github.com/rtbroadcaster/rtbroadcaster/sdk/js"
 	"github.com/rtbroadcaster/rtbroadcaster/web"
@@ -59,6 +63,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 type serveConfig struct {
 	addr            string
 	adminAddr       string
+	brokerURL       string
 	origins         string
 	shutdownTimeout time.Duration
 	logLevel        string
@@ -73,6 +78,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	l := &cfg.limits
 	fs.StringVar(&cfg.addr, "addr", ":8080", "`address` to listen on (host:port; port 0 picks a free one)")
 	fs.StringVar(&cfg.adminAddr, "admin-addr", "", "`address` of a separate listener for /debug/pprof/ (off when empty; keep it private)")
+	fs.StringVar(&cfg.brokerURL, "broker", "memory", "room `engine`: memory (this process alone) or a Redis URL such as redis://127.0.0.1:6379/0 (every node on it shares its rooms)")
 	fs.StringVar(&cfg.origins, "allowed-origins", "", "comma-separated browser `origins` allowed besides same-origin, e.g. https://app.example.com; * allows all")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for connections to close before cutting them")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
@@ -89,7 +95,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.DurationVar(&l.PongTimeout, "pong-timeout", l.PongTimeout, "how long past a ping interval a silent client is kept")
 	fs.DurationVar(&l.WriteTimeout, "write-timeout", l.WriteTimeout, "deadline of one write to a client")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: rtbroadcaster [serve] [flags]\n\nServes the WebSocket endpoint on /broadcast and /broadcasting, the demo on /, the JavaScript SDK on /sdk/, and /healthz.\nEvery flag has an environment twin: -max-viewers is RTB_MAX_VIEWERS, and so on.\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: rtbroadcaster [serve] [flags]\n\nServes the WebSocket endpoint on /broadcast and /broadcasting, the demo on /, the JavaScript SDK on /sdk/, /healthz and /readyz.\nEvery flag has an environment twin: -max-viewers is RTB_MAX_VIEWERS, and so on.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := applyEnv(fs); err != nil {
@@ -156,12 +162,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.origins != "" {
 		origins = strings.Split(cfg.origins, ",")
 	}
+	engine, closeEngine, err := openBroker(ctx, cfg.brokerURL, log)
+	if err != nil {
+		return err
+	}
+	defer closeEngine() // after the Manager has drained: owners' rooms are closed by then
 	mgr := rtbroadcaster.NewManager(
 		rtbroadcaster.WithLimits(cfg.limits),
 		rtbroadcaster.WithLogger(log),
 		rtbroadcaster.WithAllowedOrigins(origins...),
+		rtbroadcaster.WithBroker(engine),
 	)
-	srv := &http.Server{Handler: newMux(mgr), ReadHeaderTimeout: 10 * time.Second}
+	mux := newMux(mgr)
+	mux.Handle("/readyz", readyz(engine))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -193,6 +207,42 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// openBroker returns the room engine named by -broker, and what closes it.
+func openBroker(ctx context.Context, url string, log *slog.Logger) (broker.Broker, func(), error) {
+	if url == "memory" {
+		return memory.New(), func() {}, nil
+	}
+	if !strings.HasPrefix(url, "redis://") && !strings.HasPrefix(url, "rediss://") {
+		return nil, nil, fmt.Errorf("-broker: %q is neither memory nor a redis:// or rediss:// URL", url)
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	engine, err := redisbroker.Open(openCtx, url, redisbroker.Options{Logger: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("-broker: %w", err)
+	}
+	return engine, func() { _ = engine.Close() }, nil
+}
+
+// readyz answers 200 while the room engine can serve rooms, and 503 with
+// the reason while it cannot (Redis down, say), so that a load balancer
+// sends new connections to other nodes meanwhile.
+func readyz(engine broker.Broker) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if checker, ok := engine.(broker.Checker); ok {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			if err := checker.Ready(ctx); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, "not ready: "+err.Error()+"\n")
+				return
+			}
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	}
 }
 
 // serveAdmin serves the profiler on its own listener, so that it is never
