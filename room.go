@@ -31,6 +31,7 @@ type room struct {
 	closed atomic.Bool // set under mu; read without it by clients
 
 	mu       sync.Mutex
+	lastSeq  uint64    // of the last message the stream delivered here
 	owner    *client   // nil when the owner is on another node
 	viewers  []*client // each viewer's slot field is its index here
 	presence presence
@@ -49,6 +50,11 @@ type joiner struct {
 	seqs     []uint64
 	bytes    int
 	overflow bool // more arrived than its send queue may hold
+	// replayedTo is set once the viewer is live but the stream here has not
+	// yet delivered the snapshot's last message: an engine that delivers
+	// asynchronously (Redis) may still bring messages the replay covered,
+	// and those are skipped.
+	replayedTo uint64
 }
 
 // addJoiner adds v as a viewer whose deliveries are held until finishJoin.
@@ -92,6 +98,9 @@ func (r *room) finishJoin(v *client, snap broker.Snapshot) {
 			v.out.push(frame)
 		}
 	}
+	if r.lastSeq < snap.Seq {
+		v.joining = &joiner{replayedTo: snap.Seq}
+	}
 	r.schedulePresenceLocked()
 }
 
@@ -116,12 +125,19 @@ func (r *room) Deliver(seq uint64, body []byte) {
 	frame := appendSeq(body, seq)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.lastSeq = seq
 	for _, v := range r.viewers {
-		if v.joining != nil {
+		switch j := v.joining; {
+		case j == nil:
+			v.out.push(frame)
+		case j.replayedTo > 0:
+			if seq > j.replayedTo {
+				v.joining = nil
+				v.out.push(frame)
+			}
+		default:
 			r.hold(v, seq, frame)
-			continue
 		}
-		v.out.push(frame)
 	}
 }
 
