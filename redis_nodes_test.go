@@ -1,0 +1,364 @@
+package rtbroadcaster_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	rtb "github.com/rtbroadcaster/rtbroadcaster"
+	"github.com/rtbroadcaster/rtbroadcaster/broker/redis"
+	"github.com/rtbroadcaster/rtbroadcaster/broker/redis/redistest"
+	"golang.org/x/sync/errgroup"
+)
+
+// redisNode is one server node: a Manager with its own Redis engine, and so
+// its own pub/sub connection, as a separate process would have.
+type redisNode struct {
+	*testServer
+	engine *redis.Broker
+}
+
+// startRedisNodes starts n nodes on the Redis at addr, sharing the test's
+// own key prefix.
+func startRedisNodes(t *testing.T, addr string, n int, leaseTTL time.Duration) []redisNode {
+	t.Helper()
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: leaseTTL, Logger: quietLogger()}
+	nodes := make([]redisNode, n)
+	for i := range nodes {
+		engine := redistest.Engine(t, addr, opts)
+		nodes[i] = redisNode{testServer: startServer(t, rtb.WithBroker(engine)), engine: engine}
+	}
+	return nodes
+}
+
+// kill stops the node at once, as a crash would: its engine goes first, so
+// that nothing it was doing reaches Redis, then its connections are cut.
+func (n redisNode) kill(t *testing.T) {
+	t.Helper()
+	_ = n.engine.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = n.Shutdown(ctx)
+}
+
+// joinEach joins one viewer of room on every node and checks its join reply.
+func joinEach(t *testing.T, nodes []redisNode, room string, wantSeq uint64, wantState int) []*wsClient {
+	t.Helper()
+	viewers := make([]*wsClient, len(nodes))
+	for i, n := range nodes {
+		viewers[i] = dial(t, n.wsURL, nil)
+		if reply := viewers[i].joinRoom(room); reply.Seq != wantSeq || reply.StateCount != wantState {
+			t.Fatalf("join on node %d: seq %d, stateCount %d; want %d, %d", i, reply.Seq, reply.StateCount, wantSeq, wantState)
+		}
+	}
+	return viewers
+}
+
+// expectEnd checks that the viewer receives the room's status 0 notice
+// numbered seq, then close 1000.
+func expectEnd(t *testing.T, v *wsClient, room string, seq uint64) {
+	t.Helper()
+	m := v.nextAction()
+	if m.Status.Value != 0 || m.UUID != room || (seq != 0 && m.Seq != seq) {
+		t.Fatalf("got %+v, want the status 0 notice of room %s numbered %d", m, room, seq)
+	}
+	v.expectClose(1000)
+}
+
+// TestRedisThreeNodes: owner on node 0, viewers on all three; state replay,
+// broadcasts in order, presence across nodes, the owner-only rule, and the
+// close from the owner's node reaching everyone.
+func TestRedisThreeNodes(t *testing.T) {
+	nodes := startRedisNodes(t, redistest.Addr(t), 3, 0)
+	owner := dial(t, nodes[0].wsURL, nil)
+	room := owner.createRoom()
+	owner.send(stateRequest(room, "slide", "", "1"))
+	owner.send(stateRequest(room, "draw", "s1", "a"))
+	owner.send(stateRequest(room, "slide", "", "2")) // replaces the first, moves to the end
+	owner.send(request(3, room, "laser", "x"))        // not kept
+
+	var viewers []*wsClient
+	for range 2 {
+		for i, v := range joinEachEventually(t, nodes, room, 4) {
+			for _, want := range []struct {
+				key string
+				seq uint64
+			}{{"draw", 2}, {"slide", 3}} {
+				if m := v.next(); m.FuncKey != want.key || m.Seq != want.seq {
+					t.Fatalf("replay on node %d: %+v, want %s numbered %d", i, m, want.key, want.seq)
+				}
+			}
+			viewers = append(viewers, v)
+		}
+	}
+	waitViewers(t, owner, 6)
+
+	const n = 200
+	for i := range n {
+		owner.send(request(3, room, "n", strconv.Itoa(i)))
+	}
+	for _, v := range viewers {
+		if err := expectSequence(v, "n", n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	viewers[1].send(request(3, room, "n"))
+	viewers[1].nextError(rtb.CodeNotOwner)
+
+	owner.send(request(4, room, ""))
+	for _, v := range viewers {
+		expectEnd(t, v, room, 4+n+1)
+	}
+	for i, node := range nodes {
+		late := dial(t, node.wsURL, nil)
+		late.send(request(2, room, ""))
+		late.nextError(rtb.CodeRoomNotFound)
+		if s := node.Stats(); s.Rooms != 0 {
+			t.Errorf("node %d still has %d rooms", i, s.Rooms)
+		}
+	}
+}
+
+// joinEachEventually joins a viewer on every node once the owner's earlier
+// broadcasts, sent without acknowledgement, have all been numbered.
+func joinEachEventually(t *testing.T, nodes []redisNode, room string, seq uint64) []*wsClient {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		probe := dial(t, nodes[0].wsURL, nil)
+		reply := probe.joinRoom(room)
+		_ = probe.conn.NetConn().Close()
+		if reply.Seq == seq {
+			return joinEach(t, nodes, room, seq, 2)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("room at seq %d after %v, want %d", reply.Seq, waitFor, seq)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRedisJoinDuringFlood joins viewers on the other nodes while the owner
+// floods state messages: each gets an exact replay and then every message
+// numbered after it, once and in order.
+func TestRedisJoinDuringFlood(t *testing.T) {
+	const total, keys, joins = 5000, 10, 9
+	nodes := startRedisNodes(t, redistest.Addr(t), 3, 0)
+	owner := dial(t, nodes[0].wsURL, nil)
+	room := owner.createRoom()
+
+	flooded := make(chan struct{})
+	go func() {
+		defer close(flooded)
+		for i := range total {
+			owner.send(stateRequest(room, "n", "k"+strconv.Itoa(i%keys), strconv.Itoa(i)))
+		}
+		owner.send(request(3, room, "end"))
+	}()
+	var g errgroup.Group
+	for v := range joins {
+		time.Sleep(20 * time.Millisecond)
+		c := dial(t, nodes[v%3].wsURL, nil)
+		c.send(request(2, room, ""))
+		g.Go(func() error { return checkFloodView(c, keys) })
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	<-flooded
+}
+
+// TestRedisOwnerLeaves: the owner's connection ends; viewers on every node
+// get the last broadcast, then the close.
+func TestRedisOwnerLeaves(t *testing.T) {
+	nodes := startRedisNodes(t, redistest.Addr(t), 3, 0)
+	owner := dial(t, nodes[1].wsURL, nil)
+	room := owner.createRoom()
+	viewers := joinEach(t, nodes, room, 0, 0)
+	owner.send(request(3, room, "last"))
+	_ = owner.conn.NetConn().Close()
+	for _, v := range viewers {
+		if m := v.next(); m.FuncKey != "last" || m.Seq != 1 {
+			t.Fatalf("got %+v, want the last broadcast first", m)
+		}
+		expectEnd(t, v, room, 2)
+	}
+}
+
+// TestRedisOwnersNodeKilled: the node hosting the owner dies; the room
+// closes on the other nodes once its lease expires.
+func TestRedisOwnersNodeKilled(t *testing.T) {
+	const lease = time.Second
+	nodes := startRedisNodes(t, redistest.Addr(t), 3, lease)
+	owner := dial(t, nodes[0].wsURL, nil)
+	room := owner.createRoom()
+	viewers := joinEach(t, nodes[1:], room, 0, 0)
+	owner.send(request(3, room, "before"))
+	for _, v := range viewers {
+		if m := v.next(); m.FuncKey != "before" {
+			t.Fatalf("got %+v", m)
+		}
+	}
+	killed := time.Now()
+	nodes[0].kill(t)
+	for _, v := range viewers {
+		expectEnd(t, v, room, 2)
+	}
+	if took := time.Since(killed); took > 3*lease {
+		t.Fatalf("room closed %v after its owner's node died; the lease is %v", took, lease)
+	} else {
+		t.Logf("room closed everywhere %v after its owner's node died (lease %v)", took.Round(time.Millisecond), lease)
+	}
+	late := dial(t, nodes[2].wsURL, nil)
+	late.send(request(2, room, ""))
+	late.nextError(rtb.CodeRoomNotFound)
+}
+
+// TestRedisViewersNodeKilled: a node with only viewers dies; the room goes
+// on for the others, and its viewers stop counting once their lease ends.
+func TestRedisViewersNodeKilled(t *testing.T) {
+	nodes := startRedisNodes(t, redistest.Addr(t), 3, time.Second)
+	owner := dial(t, nodes[0].wsURL, nil)
+	room := owner.createRoom()
+	viewers := joinEach(t, nodes, room, 0, 0)
+	waitViewers(t, owner, 3)
+	nodes[2].kill(t)
+	waitViewers(t, owner, 2)
+	for i := range 50 {
+		owner.send(request(3, room, "n", strconv.Itoa(i)))
+	}
+	for _, v := range viewers[:2] {
+		if err := expectSequence(v, "n", 50); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRedisRestartedMidBroadcast kills Redis while the owner broadcasts and
+// starts it again: meanwhile the owner's broadcasts are refused with
+// unavailable; each viewer either keeps a gap-free stream or is asked to
+// rejoin with 1012; after the restart a rejoin gets the stream again.
+func TestRedisRestartedMidBroadcast(t *testing.T) {
+	srv := redistest.StartServer(t)
+	nodes := startRedisNodes(t, srv.Addr, 3, 5*time.Second)
+	owner := dial(t, nodes[0].wsURL, nil)
+	room := owner.createRoom()
+	viewers := joinEach(t, nodes, room, 0, 0)
+
+	var refused atomic.Int64
+	ownerReplies := make(chan struct{})
+	go func() { // counts the owner's unavailable replies until its connection ends
+		defer close(ownerReplies)
+		for {
+			m, err := owner.recv()
+			if err != nil {
+				return
+			}
+			if m.Error != nil && m.Error.Code == rtb.CodeUnavailable {
+				refused.Add(1)
+			}
+		}
+	}()
+	stop := make(chan struct{})
+	broadcasting := make(chan int)
+	go func() { // broadcasts every 2 ms until stopped, then says how many
+		i := 0
+		defer func() { broadcasting <- i }()
+		for ; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			owner.send(request(3, room, "n", strconv.Itoa(i)))
+		}
+	}()
+
+	time.Sleep(200 * time.Millisecond)
+	srv.Kill()
+	deadline := time.Now().Add(waitFor)
+	for refused.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if refused.Load() == 0 {
+		t.Fatal("the owner's broadcasts were not refused while Redis was down")
+	}
+	srv.Start()
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	sent := <-broadcasting
+	t.Logf("owner sent %d broadcasts, %d refused as unavailable", sent, refused.Load())
+
+	for i, v := range viewers {
+		if rejoined := checkGapFreeOrRejoin(t, v); rejoined {
+			t.Logf("viewer on node %d was asked to rejoin (1012)", i)
+		}
+	}
+	// Delivery resumes: a fresh viewer on every node gets new broadcasts.
+	fresh := make([]*wsClient, len(nodes))
+	for i, n := range nodes {
+		fresh[i] = dial(t, n.wsURL, nil)
+		fresh[i].joinRoom(room)
+	}
+	owner.send(request(3, room, "after"))
+	for i, v := range fresh {
+		expectUntil(t, v, "after", fmt.Sprintf("fresh viewer on node %d", i))
+	}
+}
+
+// expectUntil reads a viewer's broadcasts, numbered consecutively, until
+// one with funcKey.
+func expectUntil(t *testing.T, v *wsClient, funcKey, who string) {
+	t.Helper()
+	var last uint64
+	for {
+		m := v.nextAction()
+		if last != 0 && m.Seq != last+1 {
+			t.Fatalf("%s: seq %d after %d", who, m.Seq, last)
+		}
+		if m.FuncKey == funcKey {
+			return
+		}
+		last = m.Seq
+	}
+}
+
+// checkGapFreeOrRejoin reads a viewer's stream: its seqs must be
+// consecutive until it ends, and if it ends it must be with 1012. It
+// reports whether the viewer was asked to rejoin.
+func checkGapFreeOrRejoin(t *testing.T, v *wsClient) bool {
+	t.Helper()
+	var last uint64
+	for {
+		select {
+		case <-v.closed:
+			for len(v.frames) > 0 {
+				last = checkNext(t, v, last)
+			}
+			v.expectClose(1012)
+			return true
+		case <-time.After(time.Second):
+			if len(v.frames) == 0 {
+				return false // quiet since the owner stopped, and still connected
+			}
+		}
+		for len(v.frames) > 0 {
+			last = checkNext(t, v, last)
+		}
+	}
+}
+
+func checkNext(t *testing.T, v *wsClient, last uint64) uint64 {
+	t.Helper()
+	m := v.next()
+	if m.Seq == 0 {
+		return last
+	}
+	if last != 0 && m.Seq != last+1 {
+		t.Fatalf("viewer kept its connection across a gap: seq %d after %d", m.Seq, last)
+	}
+	return m.Seq
+}
