@@ -64,6 +64,7 @@ type serveConfig struct {
 	addr            string
 	adminAddr       string
 	brokerURL       string
+	redisPrefix     string
 	origins         string
 	shutdownTimeout time.Duration
 	logLevel        string
@@ -79,6 +80,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.addr, "addr", ":8080", "`address` to listen on (host:port; port 0 picks a free one)")
 	fs.StringVar(&cfg.adminAddr, "admin-addr", "", "`address` of a separate listener for /debug/pprof/ (off when empty; keep it private)")
 	fs.StringVar(&cfg.brokerURL, "broker", "memory", "room `engine`: memory (this process alone) or a Redis URL such as redis://127.0.0.1:6379/0 (every node on it shares its rooms)")
+	fs.StringVar(&cfg.redisPrefix, "redis-key-prefix", "rtb:", "`prefix` of every Redis key and channel: clusters that share one Redis need one each")
 	fs.StringVar(&cfg.origins, "allowed-origins", "", "comma-separated browser `origins` allowed besides same-origin, e.g. https://app.example.com; * allows all")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for connections to close before cutting them")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
@@ -162,7 +164,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.origins != "" {
 		origins = strings.Split(cfg.origins, ",")
 	}
-	engine, closeEngine, err := openBroker(ctx, cfg.brokerURL, log)
+	engine, closeEngine, err := openBroker(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -210,7 +212,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // openBroker returns the room engine named by -broker, and what closes it.
-func openBroker(ctx context.Context, url string, log *slog.Logger) (broker.Broker, func(), error) {
+func openBroker(ctx context.Context, cfg *serveConfig, log *slog.Logger) (broker.Broker, func(), error) {
+	url := cfg.brokerURL
 	if url == "memory" {
 		return memory.New(), func() {}, nil
 	}
@@ -219,7 +222,7 @@ func openBroker(ctx context.Context, url string, log *slog.Logger) (broker.Broke
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	engine, err := redisbroker.Open(openCtx, url, redisbroker.Options{Logger: log})
+	engine, err := redisbroker.Open(openCtx, url, redisbroker.Options{KeyPrefix: cfg.redisPrefix, Logger: log})
 	if err != nil {
 		return nil, nil, fmt.Errorf("-broker: %w", err)
 	}

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lxzan/gws"
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
+	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
+	"github.com/rtbroadcaster/rtbroadcaster/broker/redis/redistest"
+)
+
+func TestBrokerFlag(t *testing.T) {
+	t.Setenv("RTB_BROKER", "redis://127.0.0.1:6379/0")
+	cfg, err := parseServeFlags(nil, io.Discard)
+	if err != nil || cfg.brokerURL != "redis://127.0.0.1:6379/0" || cfg.redisPrefix != "rtb:" {
+		t.Fatalf("cfg %+v, err %v", cfg, err)
+	}
+	if cfg, err = parseServeFlags([]string{"-broker", "memory"}, io.Discard); err != nil || cfg.brokerURL != "memory" {
+		t.Fatalf("the flag does not win over RTB_BROKER: %+v, %v", cfg, err)
+	}
+	cfg.brokerURL = "nats://somewhere"
+	if _, _, err := openBroker(t.Context(), cfg, nil); err == nil || !strings.Contains(err.Error(), "-broker") {
+		t.Fatalf("openBroker of %q: %v, want an error naming -broker", cfg.brokerURL, err)
+	}
+}
+
+// notReady is an engine whose Checker fails.
+type notReady struct{ broker.Broker }
+
+func (notReady) Ready(context.Context) error { return errors.New("redis is down") }
+
+func TestReadyz(t *testing.T) {
+	for _, tt := range []struct {
+		engine broker.Broker
+		code   int
+	}{{memory.New(), 200}, {notReady{memory.New()}, 503}} {
+		rec := httptest.NewRecorder()
+		readyz(tt.engine)(rec, httptest.NewRequest("GET", "/readyz", nil))
+		if rec.Code != tt.code {
+			t.Errorf("%T: /readyz answered %d %q, want %d", tt.engine, rec.Code, rec.Body, tt.code)
+		}
+	}
+}
+
+// TestBinaryNodesOnRedis runs three processes of the binary on one Redis,
+// with the owner on the first and viewers on each: every viewer gets the
+// replay, every broadcast in order and the close.
+func TestBinaryNodesOnRedis(t *testing.T) {
+	addr := redistest.Addr(t)
+	prefix := redistest.Prefix(t, addr)
+	bin := filepath.Join(t.TempDir(), "rtbroadcaster")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var bases []string
+	for range 3 {
+		bases = append(bases, startNode(t, bin, "-broker", "redis://"+addr+"/0", "-redis-key-prefix", prefix))
+	}
+	for _, base := range bases {
+		if resp, err := http.Get(base + "readyz"); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %sreadyz: %v %v", base, resp, err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+
+	owner := dialNode(t, bases[0])
+	owner.send(t, `{"status":{"value":1}}`)
+	room := owner.next(t).UUID
+	owner.send(t, `{"uuid":"`+room+`","status":{"value":3},"funcKey":"slide","funcParams":["1"],"stateMessage":true}`)
+	time.Sleep(100 * time.Millisecond) // the owner gets no acknowledgement
+	var viewers []*nodeClient
+	for i := range 6 {
+		v := dialNode(t, bases[i%3])
+		v.send(t, `{"uuid":"`+room+`","status":{"value":2}}`)
+		if m := v.next(t); m.Seq != 1 || m.StateCount != 1 {
+			t.Fatalf("join reply on node %d: %+v", i%3, m)
+		}
+		if m := v.next(t); m.FuncKey != "slide" || m.Seq != 1 {
+			t.Fatalf("replay on node %d: %+v", i%3, m)
+		}
+		viewers = append(viewers, v)
+	}
+	const n = 100
+	for i := range n {
+		owner.send(t, `{"uuid":"`+room+`","status":{"value":3},"funcKey":"n","funcParams":["`+strconv.Itoa(i)+`"]}`)
+	}
+	owner.send(t, `{"uuid":"`+room+`","status":{"value":4}}`)
+	for i, v := range viewers {
+		for j := range n {
+			if m := v.next(t); m.FuncKey != "n" || m.Seq != uint64(j+2) {
+				t.Fatalf("viewer %d, message %d: %+v", i, j, m)
+			}
+		}
+		if m := v.next(t); m.Status.Value != 0 || m.Seq != n+2 {
+			t.Fatalf("viewer %d: %+v, want the close notice", i, m)
+		}
+		v.expectClose(t, 1000)
+	}
+}
+
+// startNode runs the binary on a free port and returns its base URL; the
+// process gets SIGTERM when the test ends and must exit cleanly.
+func startNode(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "-addr", "127.0.0.1:0", "-shutdown-timeout", "5s"}, args...)...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("node exit: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("node still running 10 s after SIGTERM")
+		}
+	})
+	return readListeningURL(t, stderr)
+}
+
+// nodeClient is a WebSocket client of a node: it queues the messages it
+// receives and records how the connection ended.
+type nodeClient struct {
+	gws.BuiltinEventHandler
+	conn   *gws.Conn
+	frames chan []byte
+	closed chan struct{}
+	err    error
+}
+
+type nodeMessage struct {
+	UUID   string `json:"uuid"`
+	Status struct {
+		Value int `json:"value"`
+	} `json:"status"`
+	FuncKey    string `json:"funcKey"`
+	StateCount int    `json:"stateCount"`
+	Seq        uint64 `json:"seq"`
+	Viewers    *int   `json:"viewers"`
+}
+
+func dialNode(t *testing.T, base string) *nodeClient {
+	t.Helper()
+	c := &nodeClient{frames: make(chan []byte, 1024), closed: make(chan struct{})}
+	conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: "ws" + strings.TrimPrefix(base, "http") + "broadcast"})
+	if err != nil {
+		t.Fatalf("dial %s: %v", base, err)
+	}
+	c.conn = conn
+	go conn.ReadLoop()
+	t.Cleanup(func() {
+		_ = conn.NetConn().Close()
+		<-c.closed
+	})
+	return c
+}
+
+func (c *nodeClient) OnMessage(_ *gws.Conn, m *gws.Message) {
+	c.frames <- append([]byte(nil), m.Bytes()...)
+	m.Close()
+}
+
+func (c *nodeClient) OnClose(_ *gws.Conn, err error) {
+	c.err = err
+	close(c.closed)
+}
+
+func (c *nodeClient) send(t *testing.T, text string) {
+	t.Helper()
+	if err := c.conn.WriteString(text); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+}
+
+// next returns the next message that is not a viewer count.
+func (c *nodeClient) next(t *testing.T) *nodeMessage {
+	t.Helper()
+	for {
+		select {
+		case f := <-c.frames:
+			var m nodeMessage
+			if err := json.Unmarshal(f, &m); err != nil {
+				t.Fatalf("invalid JSON %q: %v", f, err)
+			}
+			if m.Viewers == nil {
+				return &m
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no message within 10 s")
+		}
+	}
+}
+
+func (c *nodeClient) expectClose(t *testing.T, code uint16) {
+	t.Helper()
+	select {
+	case <-c.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still open, want close %d", code)
+	}
+	var ce *gws.CloseError
+	if !errors.As(c.err, &ce) || ce.Code != code {
+		t.Fatalf("ended with %v, want close %d", c.err, code)
+	}
+}
