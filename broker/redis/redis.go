@@ -104,7 +104,8 @@ var (
 )
 
 // New returns an engine on client, which stays the caller's to close after
-// the engine's Close. It starts the engine's pub/sub reader and its lease
+// the engine's Close. Give the client MaxRetries -1 (see Open) unless a
+// broadcast published twice is acceptable. It starts the engine's pub/sub reader and its lease
 // and viewer-count upkeep.
 func New(client *goredis.Client, opts Options) *Broker {
 	opts = opts.withDefaults()
@@ -130,10 +131,17 @@ func New(client *goredis.Client, opts Options) *Broker {
 // or rediss:// for TLS) and returns an engine that closes the connection
 // with its Close. It fails when the url is invalid or the server does not
 // answer a PING.
+//
+// Unless the url sets max_retries, a failed command is not retried: a
+// broadcast whose reply was lost may have been published, and retrying it
+// would publish it twice. The owner gets `unavailable` and decides.
 func Open(ctx context.Context, url string, opts Options) (*Broker, error) {
 	cfg, err := goredis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis engine: url %q: %w", url, err)
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = -1
 	}
 	client := goredis.NewClient(cfg)
 	if err := client.Ping(ctx).Err(); err != nil {

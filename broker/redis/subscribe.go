@@ -148,8 +148,23 @@ func (b *Broker) checkOpen(ctx context.Context, room string) error {
 }
 
 func (b *Broker) Unsubscribe(room string, sub broker.Subscriber) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.LeaseTTL)
+	defer cancel()
+	b.uncount(ctx, room, sub)
 	b.subCmds.Lock()
 	defer b.subCmds.Unlock()
+	b.mu.Lock()
+	rs := b.rooms[b.keys(room).channel]
+	b.mu.Unlock()
+	if rs != nil && rs.remove(sub) {
+		b.removeLocked(rs)
+		b.sendUnsubscribe(ctx, rs)
+	}
+}
+
+// uncount drops sub's viewers from this node's count of room, and reports
+// the new count when sub had one.
+func (b *Broker) uncount(ctx context.Context, room string, sub broker.Subscriber) {
 	b.mu.Lock()
 	_, counted := b.counts[room][sub]
 	delete(b.counts[room], sub)
@@ -157,19 +172,12 @@ func (b *Broker) Unsubscribe(room string, sub broker.Subscriber) {
 	if len(b.counts[room]) == 0 {
 		delete(b.counts, room)
 	}
-	rs := b.rooms[b.keys(room).channel]
 	b.mu.Unlock()
-
-	ctx, cancel := context.WithTimeout(context.Background(), b.opts.LeaseTTL)
-	defer cancel()
-	if counted {
-		if err := b.reportViewers(ctx, room, nodeCount, false); err != nil && !errors.Is(err, broker.ErrRoomNotFound) {
-			b.log.Debug("viewer count not reported", "room", room, "err", err)
-		}
+	if !counted {
+		return
 	}
-	if rs != nil && rs.remove(sub) {
-		b.removeLocked(rs)
-		b.sendUnsubscribe(ctx, rs)
+	if err := b.reportViewers(ctx, room, nodeCount, false); err != nil && !errors.Is(err, broker.ErrRoomNotFound) {
+		b.log.Debug("viewer count not reported", "room", room, "err", err)
 	}
 }
 
