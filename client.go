@@ -2,11 +2,15 @@ package rtbroadcaster
 
 import (
 	"context"
+	"errors"
+	"net"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/lxzan/gws"
+	"github.com/rtbroadcaster/rtbroadcaster/auth"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 	"golang.org/x/time/rate"
 )
@@ -15,25 +19,35 @@ import (
 // room. Its read goroutine (the library's read loop) runs every request in
 // order; its outbox owns the writing side.
 type client struct {
-	mgr     *Manager
-	conn    *gws.Conn
-	out     outbox
-	remote  string
-	opened  time.Time
-	limiter *rate.Limiter // nil when unlimited
-	pinger  atomic.Pointer[time.Timer]
+	mgr       *Manager
+	conn      *gws.Conn
+	out       outbox
+	remote    netip.Addr   // the client's address, behind trusted proxies
+	limitKey  netip.Prefix // what the per-address limits count it as
+	connToken string       // from the handshake: a subprotocol or ?token=
+	opened    time.Time
+	limiter   *rate.Limiter // nil when unlimited
+	pinger    atomic.Pointer[time.Timer]
+	endReason atomic.Pointer[string] // why the server closed it, when it did
+	// closingRoom is set while the owner closes its own room, so that the
+	// room's end is not announced to it twice.
+	closingRoom atomic.Bool
 
 	// Owned by the read goroutine.
 	room            *room
+	meter           *meteredRoom // the room's counters
 	owner           bool
+	subject         string // the sub claim of the token that let it in
 	deadlineRefresh time.Time
+	strikes         int       // messages refused as rate_limited in this window
+	strikesSince    time.Time // start of the strike window
 
 	// Guarded by the lock of the room the client views.
 	slot    int
 	joining *joiner // set between a viewer's subscription and its snapshot
 }
 
-func newClient(m *Manager, conn *gws.Conn, remote string) *client {
+func newClient(m *Manager, conn *gws.Conn, remote netip.Addr) *client {
 	c := &client{mgr: m, conn: conn, remote: remote, opened: time.Now()}
 	c.out = outbox{
 		conn:         conn,
@@ -56,7 +70,7 @@ func (c *client) start() {
 // ping queues a ping and arms the next one. A live peer answers with a pong,
 // which, like any frame, pushes the read deadline back.
 func (c *client) ping() {
-	if c.out.push(pingFrame) {
+	if c.out.push(pingFrame) { // not counted as a message: it carries none
 		c.pinger.Load().Reset(c.mgr.limits.PingInterval)
 	}
 }
@@ -76,10 +90,12 @@ func (c *client) refreshDeadline(force bool) {
 }
 
 // handle runs one request. A refused request gets one error reply and
-// changes nothing else.
+// changes nothing else, but for two: a connection without a valid token is
+// closed after its reply, and so is one that goes on sending too fast.
 func (c *client) handle(data []byte) {
-	if c.limiter != nil && !c.limiter.Allow() {
-		c.replyError(newError(CodeRateLimited, "more than %g messages per second; this one was dropped", c.mgr.limits.MessagesPerSecond))
+	read := time.Now()
+	if c.limiter != nil && !c.limiter.AllowN(read, 1) {
+		c.rateLimited(read)
 		return
 	}
 	m, err := DecodeMessage(data)
@@ -90,11 +106,13 @@ func (c *client) handle(data []byte) {
 	var refused *Error
 	switch m.Status.Value {
 	case StatusNew:
-		refused = c.createRoom()
+		refused = c.createRoom(m.Token)
 	case StatusJoin:
-		refused = c.joinRoom(m.UUID)
+		refused = c.joinRoom(m.UUID, m.Token)
 	case StatusConnected:
-		refused = c.broadcast(m)
+		if refused = c.broadcast(m); refused == nil {
+			c.mgr.metrics.fanout.Observe(time.Since(read).Seconds())
+		}
 	case StatusClose:
 		refused = c.closeRoom(m.UUID)
 	default:
@@ -102,6 +120,46 @@ func (c *client) handle(data []byte) {
 	}
 	if refused != nil {
 		c.replyError(refused)
+	}
+	if refused != nil && refused.Code == CodeUnauthorized {
+		c.closeWith(CloseUnauthorized, "unauthorized")
+	}
+}
+
+// rateStrikeWindow is how long rate_limited refusals add up towards a close.
+const rateStrikeWindow = 10 * time.Second
+
+// rateLimited refuses a message sent too fast, and closes the connection
+// when that keeps happening: a client that ignores rate_limited is not
+// slowing down, and answering each message costs the server as much as
+// handling it.
+func (c *client) rateLimited(now time.Time) {
+	if now.Sub(c.strikesSince) > rateStrikeWindow {
+		c.strikes, c.strikesSince = 0, now
+	}
+	c.strikes++
+	c.replyError(newError(CodeRateLimited, "more than %g messages per second; this one was dropped", c.mgr.limits.MessagesPerSecond))
+	if c.strikes >= c.mgr.limits.RateLimitStrikes {
+		c.closeWith(ClosePolicyViolation, "rate limit exceeded")
+	}
+}
+
+// closeWith closes the connection with code after what is queued, and
+// records why for the log line of its end.
+func (c *client) closeWith(code uint16, reason string) {
+	c.setEndReason(reason)
+	c.out.close(code, reason)
+}
+
+// setEndReason keeps the first reason the server gave for ending c.
+func (c *client) setEndReason(reason string) {
+	c.endReason.CompareAndSwap(nil, &reason)
+}
+
+// send queues a frame of a message for c and counts it.
+func (c *client) send(frame []byte) {
+	if c.out.push(frame) {
+		c.mgr.metrics.sent(1, len(frame))
 	}
 }
 
@@ -114,43 +172,55 @@ func (c *client) currentRoom() *room {
 	return c.room
 }
 
-func (c *client) createRoom() *Error {
+func (c *client) createRoom(token string) *Error {
 	if r := c.currentRoom(); r != nil {
 		return newError(CodeAlreadyInRoom, "create: this connection is already in room %q; open another connection for another room", r.id)
+	}
+	if refused := c.authorize("create", token, func(g auth.Grant) bool { return g.Create }); refused != nil {
+		return refused
+	}
+	if !c.mgr.addrLimits.reserveRoom(c.limitKey) {
+		return newError(CodeTooManyRooms, "create: your address already owns %d open rooms, the most allowed; close one first", c.mgr.limits.MaxRoomsPerIP)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
 	id := uuid.NewString()
 	if err := c.mgr.broker.CreateRoom(ctx, id); err != nil {
+		c.mgr.addrLimits.releaseRoom(c.limitKey)
 		return brokerError("create", id, err)
 	}
-	r, err := c.mgr.attach(ctx, id)
+	mr, err := c.mgr.attach(ctx, id)
 	if err != nil {
+		c.mgr.addrLimits.releaseRoom(c.limitKey)
 		_ = c.mgr.broker.CloseRoom(ctx, id)
 		return brokerError("create", id, err)
 	}
-	r.setOwner(c)
-	c.room, c.owner = r, true
-	c.out.push(textFrame(connectedMessage(r.id)))
+	mr.setOwner(c)
+	c.room, c.meter, c.owner = mr.room, mr, true
+	c.send(textFrame(connectedMessage(mr.id)))
 	return nil
 }
 
 // joinRoom places c in the room's stream: it subscribes this node to the
 // room, holds what arrives, takes a snapshot, and then sends c the join
 // reply, the snapshot's state and the held messages numbered after it.
-func (c *client) joinRoom(id string) *Error {
+func (c *client) joinRoom(id, token string) *Error {
 	if r := c.currentRoom(); r != nil {
 		return newError(CodeAlreadyInRoom, "join: this connection is already in room %q; open another connection for another room", r.id)
+	}
+	if refused := c.authorize("join", token, func(g auth.Grant) bool { return g.MayJoin(id) }); refused != nil {
+		return refused
 	}
 	if _, err := uuid.Parse(id); err != nil {
 		return newError(CodeRoomNotFound, "join: no open room has uuid %q", id)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
-	r, err := c.mgr.attach(ctx, id)
+	mr, err := c.mgr.attach(ctx, id)
 	if err != nil {
 		return brokerError("join", id, err)
 	}
+	r := mr.room
 	if refused := r.addJoiner(c); refused != nil {
 		c.mgr.detach(r)
 		return refused
@@ -162,7 +232,10 @@ func (c *client) joinRoom(id string) *Error {
 		return brokerError("join", id, err)
 	}
 	r.finishJoin(c, snap)
-	c.room, c.owner = r, false
+	c.mgr.metrics.sent(1+len(snap.State), 0) // the reply and the replay; their bytes are not worth adding up
+	c.room, c.meter, c.owner = r, mr, false
+	mr.localViewers.Add(1)
+	c.mgr.metrics.viewerJoined()
 	return nil
 }
 
@@ -217,11 +290,13 @@ func (c *client) closeRoom(id string) *Error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
+	c.closingRoom.Store(true)
+	defer c.closingRoom.Store(false)
 	if err := c.mgr.broker.CloseRoom(ctx, r.id); err != nil {
 		return brokerError("close", r.id, err)
 	}
 	c.leaveRoom()
-	c.out.push(textFrame(notConnectedMessage(r.id)))
+	c.send(textFrame(notConnectedMessage(r.id)))
 	return nil
 }
 
@@ -234,10 +309,13 @@ func (c *client) leaveRoom() {
 	}
 	if c.owner {
 		r.setOwner(nil)
+		c.mgr.addrLimits.releaseRoom(c.limitKey)
 	} else {
 		r.leave(c)
+		c.meter.localViewers.Add(-1)
+		c.mgr.metrics.viewerLeft()
 	}
-	c.room, c.owner = nil, false
+	c.room, c.meter, c.owner = nil, nil, false
 	c.mgr.detach(r)
 }
 
@@ -249,13 +327,16 @@ func (c *client) replyError(e *Error) {
 		m = connectedMessage(r.id)
 	}
 	m.Error = e
-	c.out.push(textFrame(m))
+	c.mgr.metrics.errors.WithLabelValues(string(e.Code)).Inc()
+	c.send(textFrame(m))
 }
 
 // slowConsumer runs once, when the outbox gave up on a viewer that could not
 // keep up.
 func (c *client) slowConsumer() {
+	c.setEndReason("slow consumer")
 	c.mgr.stats.slowConsumers.Add(1)
+	c.mgr.metrics.slowConsumers.Inc()
 	c.mgr.log.Warn("closing slow consumer", "remote", c.remote, "queue_limit_bytes", c.mgr.limits.SendQueueBytes, "code", CloseSlowConsumer)
 }
 
@@ -280,5 +361,26 @@ func (c *client) finish(reason error) {
 		c.leaveRoom()
 	}
 	c.mgr.forgetClient(c)
-	c.mgr.log.Debug("connection ended", "remote", c.remote, "role", role, "reason", reason, "duration", time.Since(c.opened).Round(time.Millisecond))
+	why := c.endReasonFor(reason)
+	c.mgr.metrics.disconnects.WithLabelValues(why).Inc()
+	c.mgr.log.Info("connection ended", "remote", c.remote, "subject", c.subject, "role", role, "reason", why, "err", reason, "duration", time.Since(c.opened).Round(time.Millisecond))
+}
+
+// endReasonFor names why a connection ended, in a few stable words that
+// logs and the disconnects metric share.
+func (c *client) endReasonFor(err error) string {
+	if r := c.endReason.Load(); r != nil {
+		return *r
+	}
+	var ce *gws.CloseError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce) && ce.Code == 1009:
+		return "message too big"
+	case errors.As(err, &ce):
+		return "client closed"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "no pong"
+	}
+	return "connection lost"
 }

@@ -16,6 +16,9 @@ const (
 	CodeStateFull     ErrorCode = "state_full"
 	CodeRateLimited   ErrorCode = "rate_limited"
 	CodeUnavailable   ErrorCode = "unavailable"
+	CodeUnauthorized  ErrorCode = "unauthorized"
+	CodeForbidden     ErrorCode = "forbidden"
+	CodeTooManyRooms  ErrorCode = "too_many_rooms"
 )
 
 // Error is the error object of a reply to a refused request. It is also a Go

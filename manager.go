@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -35,9 +36,18 @@ type Manager struct {
 	allowedOrigins []string
 	broker         broker.Broker
 	upgrader       *gws.Upgrader
+	// subprotocolUpgrader answers requests that offer SubProtocol.
+	subprotocolUpgrader *gws.Upgrader
+	verifier            TokenVerifier // nil: no authentication
+	trustedProxies      []netip.Prefix
+	adminToken          string
+	addrLimits          *addrLimits
+	metrics             *metrics
+	open                atomic.Int64 // connections admitted, upgraded or upgrading
 
 	mu       sync.Mutex
 	rooms    map[string]*room // this node's replicas
+	metered  map[*room]*meteredRoom
 	clients  map[*client]struct{}
 	draining bool
 	drained  chan struct{} // closed when draining and the last client is gone
@@ -63,50 +73,92 @@ func NewManager(options ...Option) *Manager {
 		log:            cfg.logger,
 		allowedOrigins: cfg.allowedOrigins,
 		broker:         cfg.broker,
+		verifier:       cfg.verifier,
+		trustedProxies: cfg.trustedProxies,
+		adminToken:     cfg.adminToken,
 		rooms:          map[string]*room{},
+		metered:        map[*room]*meteredRoom{},
 		clients:        map[*client]struct{}{},
 	}
-	m.upgrader = gws.NewUpgrader(eventHandler{m}, &gws.ServerOption{
+	m.addrLimits = newAddrLimits(m.limits)
+	m.metrics = newMetrics(m)
+	m.upgrader = m.newUpgrader(nil)
+	// A browser that sends its token as a subprotocol offers SubProtocol too
+	// and needs it echoed; the library refuses requests that offer none when
+	// it has any, so those use the other upgrader.
+	m.subprotocolUpgrader = m.newUpgrader([]string{SubProtocol})
+	return m
+}
+
+func (m *Manager) newUpgrader(subprotocols []string) *gws.Upgrader {
+	return gws.NewUpgrader(eventHandler{m}, &gws.ServerOption{
 		ReadMaxPayloadSize: m.limits.ReadLimit,
 		ReadBufferSize:     1 << 10, // per connection for its life: viewers send little, and larger frames bypass it
 		CheckUtf8Enabled:   true,
 		Logger:             gwsLogger{m.log},
 		Recovery:           gws.Recovery,
 		NewSession:         func() gws.SessionStorage { return &session{} },
+		SubProtocols:       subprotocols,
 	})
-	return m
 }
 
 // ServeHTTP upgrades the request to a WebSocket connection; see CreateNewClient.
 func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.CreateNewClient(w, r) }
 
 // CreateNewClient upgrades the request to a WebSocket connection and serves
-// it until it ends. It returns as soon as the connection is upgraded; it
-// answers 403 to a browser from an origin that is not allowed and 503 while
-// the Manager shuts down.
+// it until it ends. It returns as soon as the connection is upgraded. Before
+// the upgrade it answers 403 to a browser from an origin that is not
+// allowed, 503 while the Manager shuts down or has its maximum of
+// connections, and 429 to an address that opens connections too fast.
 func (m *Manager) CreateNewClient(w http.ResponseWriter, r *http.Request) {
+	addr := clientAddr(r, m.trustedProxies)
 	if !m.originAllowed(r) {
 		m.stats.originsRejected.Add(1)
-		m.log.Warn("websocket refused: origin not allowed", "origin", r.Header.Get("Origin"), "host", r.Host, "remote", r.RemoteAddr)
-		http.Error(w, "origin not allowed", http.StatusForbidden)
+		m.log.Warn("websocket refused: origin not allowed", "origin", r.Header.Get("Origin"), "host", r.Host, "remote", addr)
+		m.refuseUpgrade(w, http.StatusForbidden, "origin", "origin not allowed")
 		return
 	}
 	if m.isDraining() {
-		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		m.refuseUpgrade(w, http.StatusServiceUnavailable, "draining", "server is shutting down")
 		return
 	}
-	conn, err := m.upgrader.Upgrade(w, r)
+	if limit := m.limits.MaxConnections; m.open.Add(1) > int64(limit) && limit > 0 {
+		m.open.Add(-1)
+		m.refuseUpgrade(w, http.StatusServiceUnavailable, "max_connections", "server is at its maximum of connections; try again later")
+		return
+	}
+	key := limitKey(addr)
+	if !m.addrLimits.admit(key) {
+		m.open.Add(-1)
+		w.Header().Set("Retry-After", "1")
+		m.refuseUpgrade(w, http.StatusTooManyRequests, "connection_rate", "too many new connections from your address; slow down")
+		return
+	}
+	upgrader := m.upgrader
+	if offersSubProtocol(r) {
+		upgrader = m.subprotocolUpgrader
+	}
+	conn, err := upgrader.Upgrade(w, r)
 	if err != nil {
-		m.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		m.open.Add(-1)
+		m.addrLimits.closed(key)
+		m.log.Debug("websocket upgrade failed", "remote", addr, "err", err)
 		return
 	}
-	c := newClient(m, conn, r.RemoteAddr)
+	c := newClient(m, conn, addr)
+	c.limitKey, c.connToken = key, connectionToken(r)
 	conn.Session().(*session).client = c
 	if !m.addClient(c) {
-		c.out.close(CloseGoingAway, "server shutting down")
+		c.closeWith(CloseGoingAway, "server shutting down")
 	}
 	c.start()
 	go conn.ReadLoop() // the connection's one goroutine: reads and runs its requests
+}
+
+// refuseUpgrade answers a WebSocket request that will not be upgraded.
+func (m *Manager) refuseUpgrade(w http.ResponseWriter, status int, reason, text string) {
+	m.metrics.upgradesRefused.WithLabelValues(reason).Inc()
+	http.Error(w, text, status)
 }
 
 // originAllowed applies the origin policy described at WithAllowedOrigins.
@@ -142,7 +194,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Unlock()
 
 	for _, c := range clients {
-		c.out.close(CloseGoingAway, "server shutting down")
+		c.closeWith(CloseGoingAway, "server shutting down")
 	}
 	select {
 	case <-m.drained:
@@ -194,6 +246,8 @@ func (m *Manager) addClient(c *client) bool {
 }
 
 func (m *Manager) forgetClient(c *client) {
+	m.open.Add(-1)
+	m.addrLimits.closed(c.limitKey)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.clients, c)
@@ -217,25 +271,28 @@ func (m *Manager) clientsLocked() []*client {
 // attach returns this node's replica of room id, subscribed to the room's
 // stream, and counts one more user of it. Concurrent attaches of a new room
 // share one subscription.
-func (m *Manager) attach(ctx context.Context, id string) (*room, error) {
+func (m *Manager) attach(ctx context.Context, id string) (*meteredRoom, error) {
 	m.mu.Lock()
 	r := m.rooms[id]
+	var mr *meteredRoom
 	if r != nil {
 		r.refs++
+		mr = m.metered[r]
 		m.mu.Unlock()
 		<-r.ready
 	} else {
 		r = &room{id: id, mgr: m, ready: make(chan struct{}), refs: 1}
-		m.rooms[id] = r
+		mr = newMeteredRoom(r)
+		m.rooms[id], m.metered[r] = r, mr
 		m.mu.Unlock()
-		r.subErr = m.broker.Subscribe(ctx, id, r)
+		r.subErr = m.broker.Subscribe(ctx, id, mr)
 		close(r.ready)
 	}
 	if r.subErr != nil {
 		m.detach(r)
 		return nil, r.subErr
 	}
-	return r, nil
+	return mr, nil
 }
 
 // detach counts one user less of replica r; the last one unsubscribes it.
@@ -243,12 +300,16 @@ func (m *Manager) detach(r *room) {
 	m.mu.Lock()
 	r.refs--
 	last := r.refs == 0
-	if last && m.rooms[r.id] == r {
-		delete(m.rooms, r.id)
+	mr := m.metered[r]
+	if last {
+		delete(m.metered, r)
+		if m.rooms[r.id] == r {
+			delete(m.rooms, r.id)
+		}
 	}
 	m.mu.Unlock()
 	if last && r.subErr == nil {
-		m.broker.Unsubscribe(r.id, r)
+		m.broker.Unsubscribe(r.id, mr)
 	}
 }
 
@@ -300,6 +361,7 @@ func (eventHandler) OnMessage(conn *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	c := clientOf(conn)
 	c.refreshDeadline(false)
+	c.mgr.metrics.received(msg.Data.Len())
 	c.handle(msg.Bytes())
 }
 

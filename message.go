@@ -49,6 +49,9 @@ type Message struct {
 	Seq uint64 `json:"seq,omitempty"`
 	// Error is set on the reply to a refused request.
 	Error *Error `json:"error,omitempty"`
+	// Token, in a create or join request, authenticates it when the server
+	// requires tokens (PROTOCOL.md, Authentication). The server never sends one.
+	Token string `json:"token,omitempty"`
 }
 
 // key is the key a state message is kept under.

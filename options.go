@@ -3,8 +3,10 @@ package rtbroadcaster
 import (
 	"io"
 	"log/slog"
+	"net/netip"
 	"time"
 
+	"github.com/rtbroadcaster/rtbroadcaster/auth"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
 
@@ -20,6 +22,12 @@ const (
 	// CloseServiceRestart asks the viewers of a room whose stream was
 	// interrupted (a broker outage) to reconnect and rejoin.
 	CloseServiceRestart = 1012
+	// ClosePolicyViolation ends a connection that kept sending faster than
+	// its rate limit after being told so (rate_limited).
+	ClosePolicyViolation = 1008
+	// CloseUnauthorized ends a connection whose token was missing, invalid
+	// or expired, after an unauthorized error reply.
+	CloseUnauthorized = 4401
 )
 
 // Limits bound what one client can make the server hold or do. The zero
@@ -44,6 +52,24 @@ type Limits struct {
 	// size (default: one second's worth, at least 1).
 	MessagesPerSecond float64
 	MessageBurst      int
+	// RateLimitStrikes is how many messages of one connection may be refused
+	// as rate_limited within 10 seconds before it is closed with 1008.
+	// Default 50; it applies only when MessagesPerSecond is set.
+	RateLimitStrikes int
+	// MaxConnections bounds the open connections; past it, upgrades are
+	// refused with HTTP 503. 0 means unlimited, the default.
+	MaxConnections int
+	// ConnectionsPerSecondPerIP limits how fast one client address may open
+	// connections; past it, upgrades are refused with HTTP 429. 0 means
+	// unlimited, the default. ConnectionBurstPerIP is the bucket's size
+	// (default: one second's worth, at least 1). IPv6 clients are counted
+	// per /64, the block one subscriber usually holds.
+	ConnectionsPerSecondPerIP float64
+	ConnectionBurstPerIP      int
+	// MaxRoomsPerIP bounds the open rooms owned from one client address on
+	// this node; past it, create is refused with too_many_rooms. 0 means
+	// unlimited, the default.
+	MaxRoomsPerIP int
 	// PingInterval is how often the server pings each client; a client that
 	// sends nothing for PingInterval+PongTimeout is dropped. Defaults 25 s, 10 s.
 	PingInterval time.Duration
@@ -82,6 +108,10 @@ func (l Limits) withDefaults() Limits {
 	if l.MessagesPerSecond > 0 && l.MessageBurst <= 0 {
 		l.MessageBurst = max(1, int(l.MessagesPerSecond))
 	}
+	if l.ConnectionsPerSecondPerIP > 0 && l.ConnectionBurstPerIP <= 0 {
+		l.ConnectionBurstPerIP = max(1, int(l.ConnectionsPerSecondPerIP))
+	}
+	setDefault(&l.RateLimitStrikes, 50)
 	return l
 }
 
@@ -99,7 +129,32 @@ type config struct {
 	logger         *slog.Logger
 	allowedOrigins []string
 	broker         broker.Broker
+	verifier       TokenVerifier
+	trustedProxies []netip.Prefix
+	adminToken     string
 }
+
+// TokenVerifier checks the token a client presents and says what it allows.
+// *auth.Verifier is one (JWT); tests and other schemes may bring their own.
+type TokenVerifier interface {
+	Verify(token string) (auth.Grant, error)
+}
+
+// WithTokenVerifier turns authentication on: creating and joining a room
+// need a token that v accepts and whose grant allows it (see PROTOCOL.md,
+// Authentication). By default there is none and everyone may do both.
+func WithTokenVerifier(v TokenVerifier) Option { return func(c *config) { c.verifier = v } }
+
+// WithTrustedProxies names the reverse proxies whose X-Forwarded-For header
+// is believed when telling a client's address, which the per-address limits
+// count. By default none is: the address is the TCP peer's.
+func WithTrustedProxies(proxies ...netip.Prefix) Option {
+	return func(c *config) { c.trustedProxies = proxies }
+}
+
+// WithAdminToken enables the admin API (AdminHandler) for requests carrying
+// "Authorization: Bearer <token>". Without it, the API answers 404.
+func WithAdminToken(token string) Option { return func(c *config) { c.adminToken = token } }
 
 // WithBroker sets the room engine. The default is a new in-memory engine
 // (package broker/memory), which serves this process alone; Managers that

@@ -1,0 +1,145 @@
+package rtbroadcaster
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// maxTrackedAddrs is how many client addresses the per-address limits keep
+// before they forget idle ones early. Addresses with open connections are
+// never forgotten, so the map holds at most this many plus those.
+const maxTrackedAddrs = 1 << 16
+
+// addrLimits applies the per-address limits: how fast an address may open
+// connections, and how many rooms it may own. A client cannot grow it
+// without bound: addresses with nothing open are forgotten once their
+// connection bucket has refilled, and sooner when there are many.
+type addrLimits struct {
+	perSecond rate.Limit // 0: connections are not rate limited
+	burst     int
+	maxRooms  int // 0: unlimited
+	idleAfter time.Duration
+
+	mu        sync.Mutex
+	addrs     map[netip.Prefix]*addrState
+	lastSweep time.Time
+}
+
+type addrState struct {
+	limiter  *rate.Limiter // nil when connections are not rate limited
+	conns    int
+	rooms    int
+	lastSeen time.Time
+}
+
+func newAddrLimits(l Limits) *addrLimits {
+	a := &addrLimits{maxRooms: l.MaxRoomsPerIP, addrs: map[netip.Prefix]*addrState{}, idleAfter: time.Minute}
+	if l.ConnectionsPerSecondPerIP > 0 {
+		a.perSecond, a.burst = rate.Limit(l.ConnectionsPerSecondPerIP), l.ConnectionBurstPerIP
+		refill := time.Duration(float64(l.ConnectionBurstPerIP) / l.ConnectionsPerSecondPerIP * float64(time.Second))
+		a.idleAfter = max(a.idleAfter, refill)
+	}
+	return a
+}
+
+// enabled reports whether any per-address limit is on.
+func (a *addrLimits) enabled() bool { return a.perSecond > 0 || a.maxRooms > 0 }
+
+// admit counts a new connection from key; it reports false when the address
+// opens connections faster than allowed.
+func (a *addrLimits) admit(key netip.Prefix) bool {
+	if !a.enabled() {
+		return true
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	s := a.stateLocked(key, now)
+	if s.limiter != nil && !s.limiter.AllowN(now, 1) {
+		return false
+	}
+	s.conns++
+	return true
+}
+
+// closed counts the end of a connection admitted from key.
+func (a *addrLimits) closed(key netip.Prefix) {
+	a.release(key, func(s *addrState) { s.conns-- })
+}
+
+// reserveRoom counts a room owned from key; it reports false when the
+// address already owns its maximum.
+func (a *addrLimits) reserveRoom(key netip.Prefix) bool {
+	if a.maxRooms <= 0 {
+		return true
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.stateLocked(key, time.Now())
+	if s.rooms >= a.maxRooms {
+		return false
+	}
+	s.rooms++
+	return true
+}
+
+// releaseRoom counts the end of a room reserved for key.
+func (a *addrLimits) releaseRoom(key netip.Prefix) {
+	if a.maxRooms > 0 {
+		a.release(key, func(s *addrState) { s.rooms-- })
+	}
+}
+
+func (a *addrLimits) release(key netip.Prefix, update func(*addrState)) {
+	if !a.enabled() {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if s := a.addrs[key]; s != nil {
+		update(s)
+		s.lastSeen = time.Now()
+	}
+}
+
+// stateLocked returns key's state, creating it, and forgets idle addresses
+// now and then.
+func (a *addrLimits) stateLocked(key netip.Prefix, now time.Time) *addrState {
+	if s := a.addrs[key]; s != nil {
+		s.lastSeen = now
+		return s
+	}
+	switch {
+	case len(a.addrs) >= maxTrackedAddrs:
+		a.sweepLocked(now, 0) // many addresses: forget every idle one at once
+	case now.Sub(a.lastSweep) >= a.idleAfter:
+		a.sweepLocked(now, a.idleAfter)
+	}
+	s := &addrState{lastSeen: now}
+	if a.perSecond > 0 {
+		s.limiter = rate.NewLimiter(a.perSecond, a.burst)
+	}
+	a.addrs[key] = s
+	return s
+}
+
+// sweepLocked forgets the addresses with nothing open that were last seen
+// more than idle ago; forgetting one only gives it a full bucket again.
+func (a *addrLimits) sweepLocked(now time.Time, idle time.Duration) {
+	a.lastSweep = now
+	for key, s := range a.addrs {
+		if s.conns <= 0 && s.rooms <= 0 && now.Sub(s.lastSeen) >= idle {
+			delete(a.addrs, key)
+		}
+	}
+}
+
+// tracked is how many addresses are remembered, for tests and metrics.
+func (a *addrLimits) tracked() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.addrs)
+}

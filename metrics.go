@@ -1,0 +1,192 @@
+package rtbroadcaster
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are a Manager's Prometheus metrics, in a registry of its own so
+// that several Managers in one process (tests, embedders) do not collide.
+type metrics struct {
+	registry *prometheus.Registry
+
+	viewers           prometheus.Gauge
+	messagesIn        prometheus.Counter
+	bytesIn           prometheus.Counter
+	messagesOut       prometheus.Counter
+	bytesOut          prometheus.Counter
+	fanout            prometheus.Histogram
+	slowConsumers     prometheus.Counter
+	errors            *prometheus.CounterVec
+	disconnects       *prometheus.CounterVec
+	upgradesRefused   *prometheus.CounterVec
+	messagesTotal     atomic.Uint64 // mirrors of the counters, for the admin API
+	messagesOutTotal  atomic.Uint64
+	viewersTotal      atomic.Int64
+	connectionsOpened atomic.Uint64
+}
+
+// brokerReadyTimeout bounds the engine check a scrape makes.
+const brokerReadyTimeout = time.Second
+
+func newMetrics(m *Manager) *metrics {
+	reg := prometheus.NewRegistry()
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	x := &metrics{registry: reg}
+	const ns = "rtbroadcaster"
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "connections", Help: "Open WebSocket connections."},
+		func() float64 { return float64(m.Stats().Connections) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "rooms", Help: "Rooms with a client on this node."},
+		func() float64 { return float64(m.Stats().Rooms) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "broker_up", Help: "1 when the room engine answers its health check, else 0."},
+		func() float64 { return boolFloat(m.brokerReady() == nil) }))
+	x.viewers = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "viewers", Help: "Viewers in rooms on this node."})
+	x.messagesIn = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "messages_received_total", Help: "WebSocket messages received from clients."})
+	x.bytesIn = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "received_bytes_total", Help: "Payload bytes of the messages received from clients."})
+	x.messagesOut = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "messages_sent_total", Help: "Messages queued for clients: broadcasts to each viewer, replies, replays, presence."})
+	x.bytesOut = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "sent_bytes_total", Help: "WebSocket frame bytes of the messages queued for clients."})
+	x.fanout = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: ns, Name: "fanout_seconds",
+		Help:    "From reading an owner's broadcast to its publication: on this node's viewers' queues (in-memory engine) or in the engine (Redis).",
+		Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+	})
+	x.slowConsumers = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "slow_consumer_disconnects_total", Help: "Connections closed with 4001 because their send queue passed its limit."})
+	x.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "errors_total", Help: "Error replies sent, by code."}, []string{"code"})
+	x.disconnects = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "disconnects_total", Help: "Connections ended, by reason."}, []string{"reason"})
+	x.upgradesRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "upgrades_refused_total", Help: "WebSocket upgrades refused before the handshake, by reason."}, []string{"reason"})
+	for _, c := range []prometheus.Collector{x.viewers, x.messagesIn, x.bytesIn, x.messagesOut, x.bytesOut, x.fanout, x.slowConsumers, x.errors, x.disconnects, x.upgradesRefused} {
+		f(c)
+	}
+	return x
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// MetricsHandler serves the Manager's metrics in the Prometheus text format.
+func (m *Manager) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(m.metrics.registry, promhttp.HandlerOpts{})
+}
+
+// readyChecker is what engines that can be down implement (broker.Checker).
+type readyChecker interface {
+	Ready(ctx context.Context) error
+}
+
+// brokerReady asks the room engine whether it can serve rooms now; engines
+// that cannot be down always can.
+func (m *Manager) brokerReady() error {
+	checker, ok := m.broker.(readyChecker)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), brokerReadyTimeout)
+	defer cancel()
+	return checker.Ready(ctx)
+}
+
+// received counts a message read from a client.
+func (x *metrics) received(n int) {
+	x.messagesIn.Inc()
+	x.bytesIn.Add(float64(n))
+	x.messagesTotal.Add(1)
+}
+
+// sent counts messages queued for clients: count frames of frameBytes each.
+func (x *metrics) sent(count, frameBytes int) {
+	if count <= 0 {
+		return
+	}
+	x.messagesOut.Add(float64(count))
+	x.bytesOut.Add(float64(count * frameBytes))
+	x.messagesOutTotal.Add(uint64(count))
+}
+
+func (x *metrics) viewerJoined() { x.viewers.Inc(); x.viewersTotal.Add(1) }
+func (x *metrics) viewerLeft()   { x.viewers.Dec(); x.viewersTotal.Add(-1) }
+
+// seqFrameLen is the length of the frame appendSeq makes of body and seq,
+// so that fan-out can be counted without touching the frames.
+func seqFrameLen(bodyLen int, seq uint64) int {
+	n := bodyLen + len(seqField) + len(strconv.FormatUint(seq, 10))
+	switch {
+	case n < 126:
+		return 2 + n
+	case n <= 0xFFFF:
+		return 4 + n
+	}
+	return 10 + n
+}
+
+// meteredRoom is what a room replica subscribes to the engine with: it
+// counts the room's traffic for the metrics and the admin API, and tells a
+// local owner when someone else (an operator) closed the room.
+type meteredRoom struct {
+	*room
+	openedAt     time.Time
+	localViewers atomic.Int64 // viewers on this node, as their clients count them
+	totalViewers atomic.Int64 // across the cluster, as the engine last said; -1 before it did
+	messages     atomic.Uint64
+}
+
+func newMeteredRoom(r *room) *meteredRoom {
+	mr := &meteredRoom{room: r, openedAt: time.Now()}
+	mr.totalViewers.Store(-1)
+	return mr
+}
+
+// Lost passes the interruption on, naming it as the reason its viewers end.
+func (mr *meteredRoom) Lost() {
+	_, viewers := mr.members()
+	for _, v := range viewers {
+		v.setEndReason("stream interrupted")
+	}
+	mr.room.Lost()
+}
+
+// members are the room's local owner (or nil) and a copy of its viewers.
+func (mr *meteredRoom) members() (*client, []*client) {
+	mr.room.mu.Lock()
+	defer mr.room.mu.Unlock()
+	return mr.room.owner, slices.Clone(mr.room.viewers)
+}
+
+// Deliver fans the message out and counts one frame per local viewer.
+func (mr *meteredRoom) Deliver(seq uint64, body []byte) {
+	mr.room.Deliver(seq, body)
+	mr.messages.Add(1)
+	mr.mgr.metrics.sent(int(mr.localViewers.Load()), seqFrameLen(len(body), seq))
+}
+
+// Viewers records the cluster's count before passing it to a local owner.
+func (mr *meteredRoom) Viewers(total int) {
+	mr.totalViewers.Store(int64(total))
+	mr.room.Viewers(total)
+}
+
+// Closed ends the room here. An owner on this node that did not close the
+// room itself is told with a status 0 message, as its viewers are.
+func (mr *meteredRoom) Closed(seq uint64) {
+	owner, viewers := mr.members()
+	for _, v := range viewers {
+		v.setEndReason("room closed")
+	}
+	mr.room.Closed(seq)
+	if owner != nil && !owner.closingRoom.Load() {
+		owner.send(textFrame(notConnectedMessage(mr.id)))
+	}
+}

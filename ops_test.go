@@ -1,0 +1,372 @@
+package rtbroadcaster_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	rtb "github.com/rtbroadcaster/rtbroadcaster"
+	"github.com/rtbroadcaster/rtbroadcaster/auth"
+	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
+)
+
+var testSecret = []byte("a test secret of thirty-two bytes")
+
+func startAuthServer(t *testing.T, opts ...rtb.Option) *testServer {
+	t.Helper()
+	v, err := auth.New(auth.Config{HMACSecret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startServer(t, append([]rtb.Option{rtb.WithTokenVerifier(v)}, opts...)...)
+}
+
+// token signs a grant that expires after ttl (negative: already expired).
+func token(t *testing.T, g auth.Grant, ttl time.Duration) string {
+	t.Helper()
+	g.Expires = time.Now().Add(ttl)
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, auth.Claims(g)).SignedString(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func withToken(m *rtb.Message, token string) *rtb.Message {
+	m.Token = token
+	return m
+}
+
+func TestAuthentication(t *testing.T) {
+	srv := startAuthServer(t)
+	creator := token(t, auth.Grant{Subject: "presenter", Create: true}, time.Hour)
+
+	owner := dial(t, srv.wsURL, nil)
+	owner.send(withToken(request(rtb.StatusNew, "", ""), creator))
+	roomA := owner.next().UUID
+	ownerB := dial(t, srv.wsURL, nil)
+	ownerB.send(withToken(request(rtb.StatusNew, "", ""), creator))
+	roomB := ownerB.next().UUID
+
+	t.Run("every refusal that closes the connection", func(t *testing.T) {
+		wrongKey, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, auth.Claims(auth.Grant{Create: true, Expires: time.Now().Add(time.Hour)})).
+			SignedString([]byte("some other secret of 32 bytes..."))
+		for name, req := range map[string]*rtb.Message{
+			"create without a token": request(rtb.StatusNew, "", ""),
+			"join without a token":   request(rtb.StatusJoin, roomA, ""),
+			"garbage token":          withToken(request(rtb.StatusJoin, roomA, ""), "not.a.token"),
+			"token of another key":   withToken(request(rtb.StatusNew, "", ""), wrongKey),
+			"expired token":          withToken(request(rtb.StatusJoin, roomA, ""), token(t, auth.Grant{Rooms: []string{roomA}}, -time.Minute)),
+		} {
+			t.Run(name, func(t *testing.T) {
+				c := dial(t, srv.wsURL, nil)
+				c.send(req)
+				if m := c.nextError(rtb.CodeUnauthorized); m.Status.Value != 0 {
+					t.Fatalf("status %d", m.Status.Value)
+				}
+				c.expectClose(rtb.CloseUnauthorized)
+			})
+		}
+	})
+
+	t.Run("a token for room A cannot join room B, nor create", func(t *testing.T) {
+		c := dial(t, srv.wsURL, nil)
+		onlyA := token(t, auth.Grant{Subject: "viewer", Rooms: []string{roomA}}, time.Hour)
+		c.send(withToken(request(rtb.StatusJoin, roomB, ""), onlyA))
+		c.nextError(rtb.CodeForbidden)
+		c.send(withToken(request(rtb.StatusNew, "", ""), onlyA))
+		c.nextError(rtb.CodeForbidden)
+		// The connection stays open and the same token joins room A.
+		c.send(withToken(request(rtb.StatusJoin, roomA, ""), onlyA))
+		if m := c.next(); m.Error != nil || m.UUID != roomA {
+			t.Fatalf("join A: %+v", m)
+		}
+	})
+
+	t.Run("a token in the subprotocol header", func(t *testing.T) {
+		header := http.Header{"Sec-WebSocket-Protocol": {rtb.SubProtocol + ", " + rtb.TokenProtocolPrefix + token(t, auth.Grant{Rooms: []string{auth.AnyRoom}}, time.Hour)}}
+		c := dial(t, srv.wsURL, header)
+		if got := c.conn.SubProtocol(); got != "" {
+			t.Logf("subprotocol %q", got) // the test client does not ask for one back
+		}
+		c.joinRoom(roomB)
+	})
+
+	t.Run("a token in the query string", func(t *testing.T) {
+		c := dial(t, srv.wsURL+"?token="+token(t, auth.Grant{Create: true}, time.Hour), nil)
+		c.createRoom()
+	})
+
+	t.Run("the message's token wins over the handshake's", func(t *testing.T) {
+		c := dial(t, srv.wsURL+"?token="+token(t, auth.Grant{Rooms: []string{roomA}}, time.Hour), nil)
+		c.send(withToken(request(rtb.StatusJoin, roomA, ""), "expired-or-not-it-is-garbage"))
+		c.nextError(rtb.CodeUnauthorized)
+		c.expectClose(rtb.CloseUnauthorized)
+	})
+
+	t.Run("owner rights stay with the owner's connection", func(t *testing.T) {
+		c := dial(t, srv.wsURL, nil)
+		c.send(withToken(request(rtb.StatusJoin, roomA, ""), token(t, auth.Grant{Create: true, Rooms: []string{auth.AnyRoom}}, time.Hour)))
+		c.next()
+		c.send(request(rtb.StatusConnected, roomA, "hijack"))
+		c.nextError(rtb.CodeNotOwner)
+	})
+}
+
+func TestTokenThatExpiresWhileInTheRoom(t *testing.T) {
+	srv := startAuthServer(t)
+	owner := dial(t, srv.wsURL+"?token="+token(t, auth.Grant{Create: true}, time.Hour), nil)
+	room := owner.createRoom()
+	short := token(t, auth.Grant{Rooms: []string{room}}, 1500*time.Millisecond)
+	viewer := dial(t, srv.wsURL+"?token="+short, nil)
+	viewer.joinRoom(room)
+	time.Sleep(2 * time.Second) // JWT times have a resolution of one second
+	// A token is checked when a room is created or joined: the viewer stays.
+	owner.send(request(rtb.StatusConnected, room, "still", "here"))
+	if m := viewer.nextAction(); m.FuncKey != "still" {
+		t.Fatalf("got %+v", m)
+	}
+	// Rejoining with it, as after a reconnect, is refused.
+	again := dial(t, srv.wsURL+"?token="+short, nil)
+	again.send(request(rtb.StatusJoin, room, ""))
+	again.nextError(rtb.CodeUnauthorized)
+	again.expectClose(rtb.CloseUnauthorized)
+}
+
+func TestConnectionLimits(t *testing.T) {
+	t.Run("total connections: 503 before the upgrade", func(t *testing.T) {
+		srv := startServer(t, rtb.WithLimits(rtb.Limits{MaxConnections: 2}))
+		first := dial(t, srv.wsURL, nil)
+		dial(t, srv.wsURL, nil)
+		if _, err := tryDial(t, srv.wsURL, nil); err == nil || !strings.Contains(err.Error(), "HTTP 503") {
+			t.Fatalf("third connection: %v, want HTTP 503", err)
+		}
+		_ = first.conn.NetConn().Close()
+		<-first.closed
+		waitUntil(t, "a slot is free again", func() bool { return srv.Stats().Connections == 1 })
+		dial(t, srv.wsURL, nil)
+	})
+
+	t.Run("new connections per second per address: 429, then recovery", func(t *testing.T) {
+		srv := startServer(t, rtb.WithLimits(rtb.Limits{ConnectionsPerSecondPerIP: 2, ConnectionBurstPerIP: 3}))
+		for range 3 {
+			dial(t, srv.wsURL, nil)
+		}
+		if _, err := tryDial(t, srv.wsURL, nil); err == nil || !strings.Contains(err.Error(), "HTTP 429") {
+			t.Fatalf("fourth connection: %v, want HTTP 429", err)
+		}
+		time.Sleep(600 * time.Millisecond) // the bucket refills at 2 per second
+		dial(t, srv.wsURL, nil)
+	})
+}
+
+func TestRoomsPerAddressBehindTrustedProxies(t *testing.T) {
+	limits := rtb.WithLimits(rtb.Limits{MaxRoomsPerIP: 1})
+	from := func(addr string) http.Header { return http.Header{"X-Forwarded-For": {addr}} }
+
+	t.Run("X-Forwarded-For from a trusted proxy tells clients apart", func(t *testing.T) {
+		srv := startServer(t, limits, rtb.WithTrustedProxies(netip.MustParsePrefix("127.0.0.0/8")))
+		dial(t, srv.wsURL, from("198.51.100.7")).createRoom()
+		dial(t, srv.wsURL, from("203.0.113.9, 198.51.100.8")).createRoom()
+		c := dial(t, srv.wsURL, from("198.51.100.7"))
+		c.send(request(rtb.StatusNew, "", ""))
+		c.nextError(rtb.CodeTooManyRooms)
+	})
+
+	t.Run("from anyone else it is ignored", func(t *testing.T) {
+		srv := startServer(t, limits)
+		owner := dial(t, srv.wsURL, from("198.51.100.7"))
+		room := owner.createRoom()
+		c := dial(t, srv.wsURL, from("198.51.100.8"))
+		c.send(request(rtb.StatusNew, "", ""))
+		c.nextError(rtb.CodeTooManyRooms)
+		// Closing the room gives the address its room back.
+		owner.send(request(rtb.StatusClose, room, ""))
+		owner.next()
+		c.createRoom()
+	})
+}
+
+func TestRateLimitRecoveryAndDisconnect(t *testing.T) {
+	srv := startServer(t, rtb.WithLimits(rtb.Limits{MessagesPerSecond: 5, MessageBurst: 5, RateLimitStrikes: 10}))
+	owner := dial(t, srv.wsURL, nil)
+	room := owner.createRoom() // one token of five
+	viewer := dial(t, srv.wsURL, nil)
+	viewer.joinRoom(room)
+	for i := range 6 {
+		owner.send(request(rtb.StatusConnected, room, "n", strconv.Itoa(i)))
+	}
+	owner.nextError(rtb.CodeRateLimited)
+	time.Sleep(time.Second) // the bucket refills
+	owner.send(request(rtb.StatusConnected, room, "after"))
+	for {
+		if m := viewer.nextAction(); m.FuncKey == "after" {
+			break
+		}
+	}
+
+	for range 30 { // goes on far past the limit
+		owner.send(request(rtb.StatusConnected, room, "flood"))
+	}
+	owner.expectClose(rtb.ClosePolicyViolation)
+	viewer.expectClose(rtb.CloseNormal) // the owner left: its room closed
+}
+
+func TestMetricsAfterKnownTraffic(t *testing.T) {
+	srv := startServer(t)
+	owner := dial(t, srv.wsURL, nil)
+	room := owner.createRoom()
+	viewers := []*wsClient{dial(t, srv.wsURL, nil), dial(t, srv.wsURL, nil)}
+	for _, v := range viewers {
+		v.joinRoom(room)
+	}
+	for i := range 10 {
+		owner.send(request(rtb.StatusConnected, room, "n", strconv.Itoa(i)))
+	}
+	for _, v := range viewers {
+		if err := expectSequence(v, "n", 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	viewers[0].send(request(rtb.StatusConnected, room, "not mine"))
+	viewers[0].nextError(rtb.CodeNotOwner)
+
+	var got map[string]float64
+	waitUntil(t, "the counters settle", func() bool {
+		got = scrape(t, srv.MetricsHandler())
+		return got["rtbroadcaster_messages_sent_total"] >= 20
+	})
+	want := map[string]float64{
+		"rtbroadcaster_connections":                     3,
+		"rtbroadcaster_rooms":                           1,
+		"rtbroadcaster_viewers":                         2,
+		"rtbroadcaster_messages_received_total":         1 + 2 + 10 + 1,
+		"rtbroadcaster_fanout_seconds_count":            10,
+		`rtbroadcaster_errors_total{code="not_owner"}`:  1,
+		"rtbroadcaster_broker_up":                       1,
+		"rtbroadcaster_slow_consumer_disconnects_total": 0,
+	}
+	for name, value := range want {
+		if got[name] != value {
+			t.Errorf("%s = %v, want %v", name, got[name], value)
+		}
+	}
+	// Out: 10 broadcasts to each of 2 viewers, the create and join replies
+	// and the refusal; presence reports may add more.
+	if n := got["rtbroadcaster_messages_sent_total"]; n < 24 {
+		t.Errorf("messages sent %v, want at least 24", n)
+	}
+	if b := got["rtbroadcaster_sent_bytes_total"]; b < 20*40 {
+		t.Errorf("bytes sent %v: too few for 20 broadcasts", b)
+	}
+	if b := got["rtbroadcaster_received_bytes_total"]; b < 10*60 {
+		t.Errorf("bytes received %v: too few for 10 broadcasts", b)
+	}
+
+	viewers[1].conn.WriteClose(1000, nil)
+	waitUntil(t, "the disconnect is counted", func() bool {
+		got = scrape(t, srv.MetricsHandler())
+		return got[`rtbroadcaster_disconnects_total{reason="client closed"}`] == 1 && got["rtbroadcaster_viewers"] == 1
+	})
+}
+
+// scrape reads a metrics endpoint into name{labels} → value.
+func scrape(t *testing.T, h http.Handler) map[string]float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("GET /metrics: %d", rec.Code)
+	}
+	values := map[string]float64{}
+	sc := bufio.NewScanner(rec.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || line == "" {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		values[line[:i]] = v
+	}
+	return values
+}
+
+func TestAdminClosesARoomOnEveryNode(t *testing.T) {
+	engine := memory.New()
+	nodeA := startServer(t, rtb.WithBroker(engine), rtb.WithAdminToken("s3cret"))
+	nodeB := startServer(t, rtb.WithBroker(engine), rtb.WithAdminToken("s3cret"))
+	owner := dial(t, nodeA.wsURL, nil)
+	room := owner.createRoom()
+	viewer := dial(t, nodeB.wsURL, nil)
+	viewer.joinRoom(room)
+	owner.send(request(rtb.StatusConnected, room, "hello"))
+	viewer.nextAction()
+
+	admin := func(node *testServer, method, path, bearer string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		rec := httptest.NewRecorder()
+		node.AdminHandler().ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := admin(nodeB, "GET", "/admin/api/rooms", ""); rec.Code != 401 {
+		t.Fatalf("without a token: %d", rec.Code)
+	}
+	if rec := admin(nodeB, "GET", "/admin/api/rooms", "guess"); rec.Code != 401 {
+		t.Fatalf("with a wrong token: %d", rec.Code)
+	}
+	var snap rtb.AdminSnapshot
+	waitUntil(t, "node B lists the room with its viewer", func() bool {
+		rec := admin(nodeB, "GET", "/admin/api/rooms", "s3cret")
+		snap = rtb.AdminSnapshot{}
+		_ = json.Unmarshal(rec.Body.Bytes(), &snap)
+		return len(snap.Rooms) == 1 && snap.Rooms[0].ID == room && snap.Rooms[0].Viewers == 1
+	})
+	if snap.Rooms[0].Messages != 1 || snap.Rooms[0].OwnerHere || snap.Connections != 1 {
+		t.Fatalf("snapshot %+v", snap)
+	}
+
+	// Closed from the node without the owner.
+	if rec := admin(nodeB, "POST", "/admin/api/rooms/"+room+"/close", "s3cret"); rec.Code != 204 {
+		t.Fatalf("close: %d %s", rec.Code, rec.Body)
+	}
+	if m := viewer.nextAction(); m.Status.Value != 0 || m.UUID != room {
+		t.Fatalf("viewer got %+v", m)
+	}
+	viewer.expectClose(rtb.CloseNormal)
+	if m := owner.nextAction(); m.Status.Value != 0 || m.UUID != room {
+		t.Fatalf("owner got %+v", m)
+	}
+	owner.createRoom() // the owner's connection stays, in no room
+
+	off := startServer(t)
+	rec := httptest.NewRecorder()
+	off.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/admin/api/rooms", nil))
+	if rec.Code != 404 {
+		t.Fatalf("without an admin token the API answers %d, want 404", rec.Code)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
