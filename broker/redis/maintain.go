@@ -93,6 +93,13 @@ func (b *Broker) renewViewerCounts(ctx context.Context) {
 // ends subscriptions whose room was closed while its close did not arrive
 // here (during an outage, say).
 func (b *Broker) checkOwners(ctx context.Context) {
+	defer b.dropClosed()
+	b.mu.Lock()
+	grace := time.Now().Before(b.noOrphansUntil)
+	b.mu.Unlock()
+	if grace {
+		return
+	}
 	for _, rs := range b.liveRooms() {
 		result, seq, err := b.close(ctx, rs.room, true)
 		if err != nil {
@@ -106,7 +113,6 @@ func (b *Broker) checkOwners(ctx context.Context) {
 			b.closedUnseen(rs, seq)
 		}
 	}
-	b.dropClosed()
 }
 
 // liveRooms lists the subscriptions that are confirmed and not closed.

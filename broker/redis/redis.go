@@ -91,8 +91,12 @@ type Broker struct {
 
 	down      atomic.Bool // the pub/sub connection is lost
 	downSince time.Time   // guarded by mu
-	outages   atomic.Uint64
-	gaps      atomic.Uint64
+	// noOrphansUntil is, after an outage, when this node may again close
+	// rooms whose lease expired: their owners' nodes first get a lease
+	// period to renew leases that ran out while Redis was unreachable.
+	noOrphansUntil time.Time // guarded by mu
+	outages        atomic.Uint64
+	gaps           atomic.Uint64
 
 	done chan struct{}
 	wg   sync.WaitGroup

@@ -321,6 +321,7 @@ func (b *Broker) connectionUp() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.down.Swap(false) {
+		b.noOrphansUntil = time.Now().Add(b.opts.LeaseTTL)
 		b.log.Info("redis pub/sub connection back; rooms that were subscribed ask their viewers to rejoin", "after", time.Since(b.downSince).Round(time.Millisecond), "rooms", len(b.rooms))
 	}
 }
