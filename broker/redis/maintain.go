@@ -3,6 +3,8 @@ package redis
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
@@ -26,6 +28,7 @@ func (b *Broker) maintain() {
 		ctx, cancel := context.WithTimeout(context.Background(), every)
 		b.pingPubSub(ctx)
 		b.renewLeases(ctx)
+		b.retryCloses(ctx)
 		b.renewViewerCounts(ctx)
 		b.checkOwners(ctx)
 		cancel()
@@ -62,11 +65,24 @@ func (b *Broker) renewLeases(ctx context.Context) {
 func (b *Broker) ownedRooms() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	rooms := make([]string, 0, len(b.owned))
-	for room := range b.owned {
-		rooms = append(rooms, room)
+	return slices.Collect(maps.Keys(b.owned))
+}
+
+// retryCloses closes the rooms whose CloseRoom failed.
+func (b *Broker) retryCloses(ctx context.Context) {
+	b.mu.Lock()
+	rooms := slices.Collect(maps.Keys(b.unclosed))
+	b.mu.Unlock()
+	for _, room := range rooms {
+		if _, _, err := b.close(ctx, room, false); err != nil {
+			b.log.Debug("room close retry failed", "room", room, "err", err)
+			continue
+		}
+		b.log.Info("closed a room whose close had failed", "room", room)
+		b.mu.Lock()
+		delete(b.unclosed, room)
+		b.mu.Unlock()
 	}
-	return rooms
 }
 
 // renewViewerCounts keeps this node's viewer counts from expiring, and lets

@@ -87,6 +87,7 @@ type Broker struct {
 	rooms    map[string]*roomSub                  // by channel name
 	inflight map[string]int                       // by channel: (un)subscribe replies due
 	owned    map[string]struct{}                  // rooms created here, not closed yet
+	unclosed map[string]struct{}                  // rooms whose CloseRoom failed: retried
 	counts   map[string]map[broker.Subscriber]int // by room: viewers per subscriber
 
 	down      atomic.Bool // the pub/sub connection is lost
@@ -121,6 +122,7 @@ func New(client *goredis.Client, opts Options) *Broker {
 		rooms:    map[string]*roomSub{},
 		inflight: map[string]int{},
 		owned:    map[string]struct{}{},
+		unclosed: map[string]struct{}{},
 		counts:   map[string]map[broker.Subscriber]int{},
 		done:     make(chan struct{}),
 	}
@@ -253,14 +255,19 @@ func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication)
 	return uint64(res), nil
 }
 
+// CloseRoom closes the room. When Redis cannot be reached, the engine stops
+// renewing the room's lease and retries the close until it is done, so
+// that a room whose owner left during an outage closes soon after it.
 func (b *Broker) CloseRoom(ctx context.Context, room string) error {
 	_, _, err := b.close(ctx, room, false)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.owned, room)
 	if err != nil {
+		b.unclosed[room] = struct{}{}
 		return err
 	}
-	b.mu.Lock()
-	delete(b.owned, room)
-	b.mu.Unlock()
+	delete(b.unclosed, room)
 	return nil
 }
 

@@ -241,3 +241,31 @@ func TestRoomKeysLost(t *testing.T) {
 		t.Fatal("subscriber not told Closed after Redis lost the room")
 	}
 }
+
+// TestCloseDuringOutage: a close that failed while Redis was down is done
+// once Redis is back, so that a room whose owner left then does not linger.
+func TestCloseDuringOutage(t *testing.T) {
+	srv := redistest.StartServer(t)
+	engine := redistest.Engine(t, srv.Addr, redis.Options{LeaseTTL: 600 * time.Millisecond, Logger: quiet()})
+	room := uuid.NewString()
+	if err := engine.CreateRoom(ctx(t), room); err != nil {
+		t.Fatal(err)
+	}
+	sub := newEvents()
+	if err := engine.Subscribe(ctx(t), room, sub); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	if err := engine.CloseRoom(ctx(t), room); !errors.Is(err, broker.ErrUnavailable) {
+		t.Fatalf("CloseRoom while Redis is down: %v, want ErrUnavailable", err)
+	}
+	srv.Start()
+	select {
+	case seq := <-sub.closed:
+		if seq != 1 {
+			t.Fatalf("Closed(%d), want Closed(1)", seq)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("room not closed after Redis came back")
+	}
+}
