@@ -78,7 +78,7 @@ func TestRedisThreeNodes(t *testing.T) {
 	owner.send(stateRequest(room, "slide", "", "1"))
 	owner.send(stateRequest(room, "draw", "s1", "a"))
 	owner.send(stateRequest(room, "slide", "", "2")) // replaces the first, moves to the end
-	owner.send(request(3, room, "laser", "x"))        // not kept
+	owner.send(request(3, room, "laser", "x"))       // not kept
 
 	var viewers []*wsClient
 	for range 2 {
