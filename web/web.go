@@ -34,6 +34,19 @@ func Handler() http.Handler {
 	})
 }
 
+// AdminPage serves the operators' dashboard, admin.html, at the URL it is
+// mounted on (/admin). The page holds no secret: it asks for the admin token
+// and sends it to the admin API.
+func AdminPage() http.Handler {
+	pages := Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page := r.Clone(r.Context())
+		page.URL.Path = "/admin.html"
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+		pages.ServeHTTP(w, page)
+	})
+}
+
 func computeETags(fsys embed.FS) map[string]string {
 	tags := map[string]string{}
 	entries, err := fs.ReadDir(fsys, ".")

@@ -45,3 +45,21 @@ func TestUnknownPathIsNotFound(t *testing.T) {
 		t.Errorf("GET /web.go: %d, want 404", rec.Code)
 	}
 }
+
+func TestServesTheAdminPage(t *testing.T) {
+	rec := httptest.NewRecorder()
+	AdminPage().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/admin", nil))
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("GET /admin: %d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	if rec.Header().Get("Content-Security-Policy") == "" {
+		t.Error("GET /admin: no Content-Security-Policy")
+	}
+	for _, path := range []string{"/admin.js", "/admin.css"} {
+		rec := httptest.NewRecorder()
+		Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusOK {
+			t.Errorf("GET %s: %d", path, rec.Code)
+		}
+	}
+}

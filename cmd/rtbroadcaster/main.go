@@ -70,6 +70,7 @@ type serveConfig struct {
 	logLevel        string
 	logFormat       string
 	limits          rtbroadcaster.Limits
+	ops             opsConfig
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
@@ -96,6 +97,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.DurationVar(&l.PingInterval, "ping-interval", l.PingInterval, "how often to ping each client")
 	fs.DurationVar(&l.PongTimeout, "pong-timeout", l.PongTimeout, "how long past a ping interval a silent client is kept")
 	fs.DurationVar(&l.WriteTimeout, "write-timeout", l.WriteTimeout, "deadline of one write to a client")
+	registerOpsFlags(fs, &cfg.ops, l)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: rtbroadcaster [serve] [flags]\n\nServes the WebSocket endpoint on /broadcast and /broadcasting, the demo on /, the JavaScript SDK on /sdk/, /healthz and /readyz.\nEvery flag has an environment twin: -max-viewers is RTB_MAX_VIEWERS, and so on.\n\n")
 		fs.PrintDefaults()
@@ -164,18 +166,23 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.origins != "" {
 		origins = strings.Split(cfg.origins, ",")
 	}
+	opsOptions, err := cfg.ops.managerOptions()
+	if err != nil {
+		return err
+	}
 	engine, closeEngine, err := openBroker(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer closeEngine() // after the Manager has drained: owners' rooms are closed by then
-	mgr := rtbroadcaster.NewManager(
+	mgr := rtbroadcaster.NewManager(append([]rtbroadcaster.Option{
 		rtbroadcaster.WithLimits(cfg.limits),
 		rtbroadcaster.WithLogger(log),
 		rtbroadcaster.WithAllowedOrigins(origins...),
 		rtbroadcaster.WithBroker(engine),
-	)
+	}, opsOptions...)...)
 	mux := newMux(mgr)
+	mountOps(mux, mgr)
 	mux.Handle("/readyz", readyz(engine))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
@@ -183,12 +190,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("listening", "url", "http://"+ln.Addr().String()+"/")
+	log.Info("listening", "url", cfg.ops.scheme()+"://"+ln.Addr().String()+"/")
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- cfg.ops.serveHTTP(srv, ln) }()
 
 	if cfg.adminAddr != "" {
-		admin, err := serveAdmin(cfg.adminAddr, log)
+		admin, err := serveAdmin(cfg.adminAddr, log, mgr.MetricsHandler())
 		if err != nil {
 			return err
 		}
@@ -248,9 +255,9 @@ func readyz(engine broker.Broker) http.HandlerFunc {
 	}
 }
 
-// serveAdmin serves the profiler on its own listener, so that it is never
-// exposed with the public endpoints.
-func serveAdmin(addr string, log *slog.Logger) (*http.Server, error) {
+// serveAdmin serves the profiler, and the metrics too, on its own listener,
+// so that the profiler is never exposed with the public endpoints.
+func serveAdmin(addr string, log *slog.Logger, metrics http.Handler) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("-admin-addr: %w", err)
@@ -261,6 +268,7 @@ func serveAdmin(addr string, log *slog.Logger) (*http.Server, error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/metrics", metrics)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("admin listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	go func() { _ = srv.Serve(ln) }() // ends when serve closes it
