@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/lxzan/gws"
+	"github.com/rtbroadcaster/rtbroadcaster"
 )
 
 // role is what the connection is in its room.
@@ -90,10 +92,14 @@ func (c *Client) connect(ctx context.Context) (*gws.Conn, *link, error) {
 	if deadline, ok := ctx.Deadline(); ok {
 		handshake = time.Until(deadline)
 	}
+	header, err := c.handshakeHeader(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	d := &ctxDialer{ctx: ctx}
 	conn, resp, err := gws.NewClient(l, &gws.ClientOption{
 		Addr:             c.url,
-		RequestHeader:    c.opts.Header,
+		RequestHeader:    header,
 		HandshakeTimeout: handshake,
 		Logger:           gwsLogger{c.log},
 		NewDialer:        func() (gws.Dialer, error) { return d, nil },
@@ -110,6 +116,24 @@ func (c *Client) connect(ctx context.Context) (*gws.Conn, *link, error) {
 	}
 	c.touch(conn, true)
 	return conn, l, nil
+}
+
+// handshakeHeader is the header of one dial: Options.Header, plus a fresh
+// token from Options.Token offered as a subprotocol beside the server's own.
+func (c *Client) handshakeHeader(ctx context.Context) (http.Header, error) {
+	if c.opts.Token == nil {
+		return c.opts.Header, nil
+	}
+	token, err := c.opts.Token(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rtbroadcaster client: dial %s: token: %w", c.url, err)
+	}
+	header := c.opts.Header.Clone()
+	if header == nil {
+		header = http.Header{}
+	}
+	header.Set("Sec-WebSocket-Protocol", rtbroadcaster.SubProtocol+", "+rtbroadcaster.TokenProtocolPrefix+token)
+	return header, nil
 }
 
 // run reads conn until it drops, then reconnects, until the client stops.

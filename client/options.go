@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,12 @@ type Options struct {
 	Header http.Header
 	// Origin, when set, is sent as the Origin header, for servers that check it.
 	Origin string
+	// Token, when set, is asked for a token before every dial, reconnects
+	// included, for servers that require one (PROTOCOL.md, Authentication):
+	// return a fresh token when the last may have expired. It is sent in the
+	// handshake as the subprotocol "rtb-token.<token>"; the server checks it
+	// at each Create and Join. An error fails the dial.
+	Token func(ctx context.Context) (string, error)
 	// Logger receives what the client does (reconnects, dropped connections).
 	// Nil discards it.
 	Logger *slog.Logger

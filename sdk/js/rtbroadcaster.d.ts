@@ -4,7 +4,7 @@
 export declare const Status: Readonly<{ NOT_CONNECTED: 0; CREATE: 1; JOIN: 2; CONNECTED: 3; CLOSE: 4 }>;
 
 /** WebSocket close codes the server uses. */
-export declare const CloseCode: Readonly<{ ROOM_CLOSED: 1000; GOING_AWAY: 1001; TOO_BIG: 1009; SLOW_CONSUMER: 4001 }>;
+export declare const CloseCode: Readonly<{ ROOM_CLOSED: 1000; GOING_AWAY: 1001; TOO_BIG: 1009; SLOW_CONSUMER: 4001; UNAUTHORIZED: 4401 }>;
 
 /** Codes the server puts in a refusal. */
 export type ServerErrorCode =
@@ -15,7 +15,11 @@ export type ServerErrorCode =
   | 'already_in_room'
   | 'room_full'
   | 'state_full'
-  | 'rate_limited';
+  | 'rate_limited'
+  | 'unavailable'
+  | 'unauthorized' // no token, or an invalid or expired one: the server closes with 4401 next
+  | 'forbidden' // a valid token that does not allow this create or join
+  | 'too_many_rooms';
 
 /** Codes the SDK itself uses. */
 export type ClientErrorCode =
@@ -26,6 +30,7 @@ export type ClientErrorCode =
   | 'timeout' // no reply within requestTimeout
   | 'closed' // the client was stopped (disconnect, room closed, reconnect gave up)
   | 'handler_failed' // an action handler threw (reported as an "error" event)
+  | 'token_failed' // the token provider threw or rejected
   | 'bad_message'; // the server sent a frame that is not JSON
 
 export declare class BroadcastError extends Error {
@@ -67,6 +72,12 @@ export interface BroadcasterOptions {
   /** How long createRoom, joinRoom and closeRoom wait for their reply once sent, in ms. Default 10000. */
   requestTimeout?: number;
   reconnect?: ReconnectOptions;
+  /**
+   * For servers that require tokens: sent with every createRoom and joinRoom. A function is asked
+   * before each of them, including a viewer's rejoin after every reconnect, so it can return a
+   * fresh token when the last one expired. A static token the server refuses ends the client.
+   */
+  token?: string | (() => string | Promise<string>);
 }
 
 export type Role = 'owner' | 'viewer';

@@ -10,7 +10,7 @@
 const Status = Object.freeze({ NOT_CONNECTED: 0, CREATE: 1, JOIN: 2, CONNECTED: 3, CLOSE: 4 });
 
 /** WebSocket close codes the server uses (PROTOCOL.md, "Connection closes"). */
-const CloseCode = Object.freeze({ ROOM_CLOSED: 1000, GOING_AWAY: 1001, TOO_BIG: 1009, SLOW_CONSUMER: 4001 });
+const CloseCode = Object.freeze({ ROOM_CLOSED: 1000, GOING_AWAY: 1001, TOO_BIG: 1009, SLOW_CONSUMER: 4001, UNAUTHORIZED: 4401 });
 
 /** The close code this client uses to drop a connection it wants to replace (a stuck rejoin). */
 const CLOSE_TO_RETRY = 4000;
@@ -89,6 +89,7 @@ class Broadcaster extends EventTarget {
     this.#options = {
       requestTimeout: options.requestTimeout ?? DEFAULT_OPTIONS.requestTimeout,
       reconnect: { ...DEFAULT_OPTIONS.reconnect, ...options.reconnect },
+      token: options.token,
     };
     this.#openSocket();
   }
@@ -231,7 +232,9 @@ class Broadcaster extends EventTarget {
     // The server closes a viewer with 1000 after its room closed: nothing to rejoin. (When this
     // client closed the connection itself, 1000 is its own code and the room goes on.)
     if (this.role === 'viewer' && !this.#stopped && code === CloseCode.ROOM_CLOSED) this.#leaveRoom('closed');
-    if (this.#stopped || code === CloseCode.ROOM_CLOSED || !this.#canRetry()) {
+    // A token refused once is refused again, unless a provider can hand out a new one.
+    const hopeless = code === CloseCode.UNAUTHORIZED && typeof this.#options.token !== 'function';
+    if (this.#stopped || code === CloseCode.ROOM_CLOSED || hopeless || !this.#canRetry()) {
       this.#stopped = true;
       this.#forgetRoom();
       this.#rejectOpenWaiters(closedError());
@@ -269,13 +272,30 @@ class Broadcaster extends EventTarget {
 
   async #sendRequest(kind, fields, rejoin) {
     await this.ready();
+    const token = kind === 'close' ? undefined : await this.#currentToken();
+    if (!this.isOpen) throw new BroadcastError('disconnected', `rtbroadcaster: the connection closed before ${kind} was sent`);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#failPending(new BroadcastError('timeout', `rtbroadcaster: no reply to ${kind} within ${this.#options.requestTimeout} ms`));
       }, this.#options.requestTimeout);
       this.#pending = { kind, rejoin, resolve, reject, timer };
-      this.#socket.send(JSON.stringify(envelope(fields)));
+      this.#socket.send(JSON.stringify(envelope({ ...fields, token })));
     });
+  }
+
+  /**
+   * The token for a create or join: options.token as it is, or what it returns when it is a
+   * function. A function is asked before every create and join, a viewer's rejoin after each
+   * reconnect included, so that it can hand out a fresh token when the last one has expired.
+   */
+  async #currentToken() {
+    const { token } = this.#options;
+    if (typeof token !== 'function') return token;
+    try {
+      return await token();
+    } catch (cause) {
+      throw new BroadcastError('token_failed', `rtbroadcaster: the token provider failed: ${cause?.message ?? cause}`, { cause });
+    }
   }
 
   #settlePending() {
@@ -352,8 +372,8 @@ class Broadcaster extends EventTarget {
       const { resolve } = this.#settlePending();
       this.#leaveRoom('closed');
       resolve();
-    } else if (this.role === 'viewer' && message.uuid === this.roomId) {
-      this.#leaveRoom('closed');
+    } else if (this.role !== null && message.uuid === this.roomId) {
+      this.#leaveRoom('closed'); // for an owner: an operator closed its room
     }
   }
 
@@ -436,9 +456,10 @@ function backoffDelay(attempt, { initialDelay, maxDelay }, random = Math.random)
   return Math.floor(random() * ceiling);
 }
 
-function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessage = false, stateKey }) {
+function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessage = false, stateKey, token }) {
   const message = { uuid, status: { value: status, text: statusText(status) }, funcKey, funcParams, stateMessage };
   if (stateKey) message.stateKey = stateKey;
+  if (token) message.token = token;
   return message;
 }
 

@@ -1,0 +1,93 @@
+// The operators' dashboard at /admin in headless Chromium: it asks for the admin token, shows a
+// room the test created with its viewer count and charts, and closes it. Skipped without Chromium
+// or playwright-core, except under CI=true, like the other browser tests.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
+import { connect } from '../rtbroadcaster.mjs';
+import { artifactsDir, launchBrowser, loadPlaywright } from './helpers/browser.mjs';
+import { startServer } from './helpers/server.mjs';
+import { nextEvent } from './helpers/wait.mjs';
+
+const { chromium, missing } = await loadPlaywright();
+const ADMIN_TOKEN = 'dashboard test token';
+const STEP_TIMEOUT = 15_000;
+
+if (missing && process.env.CI === 'true') {
+  test('admin browser tests can run in CI', () => assert.fail(`browser tests cannot run: ${missing}`));
+} else if (missing) {
+  console.log(`skipping the admin browser tests: ${missing}`);
+  test('admin dashboard in a browser', { skip: missing }, () => {});
+} else {
+  describe('the admin dashboard in a browser', dashboardTests);
+}
+
+function dashboardTests() {
+  let server, browser, page, owner, viewer, roomId;
+  const pageErrors = [];
+
+  before(async () => {
+    server = await startServer(['-admin-token', ADMIN_TOKEN]);
+    browser = await launchBrowser(chromium);
+    owner = await connect(server.wsURL, { WebSocket });
+    roomId = await owner.createRoom();
+    viewer = await connect(server.wsURL, { WebSocket });
+    await viewer.joinRoom(roomId);
+  });
+
+  after(async () => {
+    owner?.disconnect();
+    viewer?.disconnect();
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('the dashboard asks for the admin token and refuses a wrong one', async () => {
+    page = await browser.context.newPage();
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(new URL('/admin', server.httpURL).href);
+    await page.waitForSelector('body[data-state="locked"] #login:not([hidden])', { timeout: STEP_TIMEOUT });
+    await page.fill('#token', 'not the token');
+    await page.click('#login button[type="submit"]');
+    await page.waitForFunction(() => /refused/.test(document.querySelector('#status').textContent), null, { timeout: STEP_TIMEOUT });
+    assert.equal(await page.getAttribute('body', 'data-state'), 'locked');
+  });
+
+  test('with the token it shows the room, its viewer and live charts', async () => {
+    await page.fill('#token', ADMIN_TOKEN);
+    await page.click('#login button[type="submit"]');
+    await page.waitForSelector('body[data-state="live"]', { timeout: STEP_TIMEOUT });
+    const row = `tr[data-room="${roomId}"]`;
+    await page.waitForSelector(`${row} td.viewers:text-is("1")`, { timeout: STEP_TIMEOUT });
+    for (let i = 0; i < 20; i++) owner.broadcast('tick', i);
+    await page.waitForFunction((selector) => Number(document.querySelector(`${selector} td.rate`)?.textContent) > 0, row, { timeout: STEP_TIMEOUT });
+    assert.equal(await page.textContent('#connections'), '2');
+    assert.equal(await page.textContent('#broker'), 'up');
+    const inked = await page.evaluate(() => {
+      const canvas = document.querySelector('#chart-people');
+      const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+      let count = 0;
+      for (let i = 3; i < data.length; i += 4) if (data[i] > 0) count++;
+      return count;
+    });
+    assert.ok(inked > 0, 'the chart is drawn');
+    await page.screenshot({ path: path.join(artifactsDir, '10-admin-dashboard.png') });
+  });
+
+  test('closing the room from the dashboard ends it for the viewer and tells the owner', async () => {
+    const viewerClosed = nextEvent(viewer, 'roomclosed', STEP_TIMEOUT);
+    const ownerClosed = nextEvent(owner, 'roomclosed', STEP_TIMEOUT);
+    page.once('dialog', (dialog) => dialog.accept());
+    await page.click(`tr[data-room="${roomId}"] button.close-room`);
+    assert.deepEqual(await viewerClosed, { roomId, reason: 'closed' });
+    assert.deepEqual(await ownerClosed, { roomId, reason: 'closed' });
+    assert.equal(owner.isOpen, true, "the owner's connection stays open");
+    await page.waitForSelector(`tr[data-room="${roomId}"]`, { state: 'detached', timeout: STEP_TIMEOUT });
+    await page.waitForSelector('#no-rooms:not([hidden])', { timeout: STEP_TIMEOUT });
+  });
+
+  test('the dashboard had no script error', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+}
