@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -398,7 +399,7 @@ func (b *Broker) dispatch(channel, payload string) {
 			}
 		}
 	case 'd':
-		num, body, ok := cut(rest)
+		num, body, ok := strings.Cut(rest, " ")
 		seq, err := strconv.ParseUint(num, 10, 64)
 		if ok && err == nil && b.inOrder(rs, seq) {
 			for _, s := range rs.subs {
@@ -410,15 +411,6 @@ func (b *Broker) dispatch(channel, payload string) {
 			rs.deliverClose(seq)
 		}
 	}
-}
-
-func cut(s string) (before, after string, ok bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ' ' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return "", "", false
 }
 
 // inOrder checks seq against the last one delivered: it drops a repeat, and
