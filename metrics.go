@@ -53,7 +53,7 @@ func newMetrics(m *Manager) *metrics {
 	x.viewers = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "viewers", Help: "Viewers in rooms on this node."})
 	x.messagesIn = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "messages_received_total", Help: "WebSocket messages received from clients."})
 	x.bytesIn = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "received_bytes_total", Help: "Payload bytes of the messages received from clients."})
-	x.messagesOut = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "messages_sent_total", Help: "Messages queued for clients: broadcasts to each viewer, replies, state replays, room-closed notices."})
+	x.messagesOut = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "messages_sent_total", Help: "Messages queued for clients: each viewer's copy of a broadcast, replies and error replies, join replies with their state replay."})
 	x.bytesOut = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "sent_bytes_total", Help: "WebSocket frame bytes of the messages queued for clients."})
 	x.fanout = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: ns, Name: "fanout_seconds",
