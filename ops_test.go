@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/lxzan/gws"
 	rtb "github.com/rtbroadcaster/rtbroadcaster"
 	"github.com/rtbroadcaster/rtbroadcaster/auth"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
@@ -212,8 +213,11 @@ func TestRateLimitRecoveryAndDisconnect(t *testing.T) {
 		}
 	}
 
-	for range 30 { // goes on far past the limit
-		owner.send(request(rtb.StatusConnected, room, "flood"))
+	flood, _ := json.Marshal(request(rtb.StatusConnected, room, "flood"))
+	for range 30 { // goes on far past the limit, until the server hangs up
+		if err := owner.conn.WriteMessage(gws.OpcodeText, flood); err != nil {
+			break
+		}
 	}
 	owner.expectClose(rtb.ClosePolicyViolation)
 	viewer.expectClose(rtb.CloseNormal) // the owner left: its room closed
