@@ -4,6 +4,7 @@
 # against it with -server-pid, and writes the medians of the repeated runs.
 #
 #   scripts/bench.sh                                  # 15 s runs, 3 of each
+#   RTB_BENCH_REDIS=redis://127.0.0.1:6379/0          # where the three-node scenarios share rooms
 #   RTB_BENCH_DURATION=3s RTB_BENCH_REPEAT=1 scripts/bench.sh   # a quick look
 #
 # Needs Go and python3. Loads only 127.0.0.1.
@@ -13,9 +14,8 @@ duration=${RTB_BENCH_DURATION:-15s}
 repeat=${RTB_BENCH_REPEAT:-3}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
-server_pid=
 cleanup() {
-	if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+	[[ ${#server_pids[@]} -eq 0 ]] || stop_servers
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -24,35 +24,59 @@ trap cleanup EXIT
 bin=$work/rtbroadcaster
 ulimit -n "$(ulimit -Hn)"
 
-# Each scenario: a name, then the bench flags.
+# Each scenario: a name, where it runs (one: one in-memory node; three: three
+# nodes sharing rooms on Redis at $RTB_BENCH_REDIS), then the bench flags.
+redis=${RTB_BENCH_REDIS:-redis://127.0.0.1:6379/0}
 scenarios=(
-	"1x1000 max|-rooms 1 -viewers 1000 -duration $duration"
-	"1x10000 max|-rooms 1 -viewers 10000 -duration $duration"
-	"1x10000 5/s|-rooms 1 -viewers 10000 -rate 5 -duration $duration"
-	"100x100 5/s|-rooms 100 -viewers 100 -rate 5 -duration $duration"
-	"10000 idle|-rooms 1 -viewers 10000 -duration 0"
-	"19000 held|-rooms 19 -viewers 999 -rate 1 -duration $duration"
+	"1x1000 max|one|-rooms 1 -viewers 1000 -duration $duration"
+	"1x10000 max|one|-rooms 1 -viewers 10000 -duration $duration"
+	"1x10000 5/s|one|-rooms 1 -viewers 10000 -rate 5 -duration $duration"
+	"100x100 5/s|one|-rooms 100 -viewers 100 -rate 5 -duration $duration"
+	"10000 idle|one|-rooms 1 -viewers 10000 -duration 0"
+	"19000 held|one|-rooms 19 -viewers 999 -rate 1 -duration $duration"
+	"1x999 max, one node|one|-rooms 1 -viewers 999 -duration $duration"
+	"1x999 max, three nodes|three|-rooms 1 -viewers 999 -duration $duration"
+	"10x99 10/s, one node|one|-rooms 10 -viewers 99 -rate 10 -duration $duration"
+	"10x99 10/s, three nodes|three|-rooms 10 -viewers 99 -rate 10 -duration $duration"
 )
 
-port=18200
-for i in "${!scenarios[@]}"; do
-	name=${scenarios[$i]%%|*}
-	flags=${scenarios[$i]#*|}
-	for run in $(seq 1 "$repeat"); do
+server_pids=()
+# start_servers starts the scenario's nodes on fresh ports and sets urls.
+start_servers() {
+	local topology=$1 count=1 flags=()
+	if [[ $topology == three ]]; then
+		count=3
+		flags=(-broker "$redis" -redis-key-prefix "bench-$$-$port:")
+	fi
+	urls=
+	for _ in $(seq "$count"); do
 		port=$((port + 1)) # a new port each run: no TIME_WAIT left from the last one
-		"$bin" serve -addr "127.0.0.1:$port" -log-level warn 2>"$work/server.log" &
-		server_pid=$!
+		"$bin" serve -addr "127.0.0.1:$port" -log-level warn "${flags[@]}" 2>>"$work/server.log" &
+		server_pids+=($!)
 		for _ in $(seq 100); do
 			curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
 			sleep 0.05
 		done
+		urls=${urls:+$urls,}ws://127.0.0.1:$port/broadcast
+	done
+}
+
+stop_servers() {
+	kill "${server_pids[@]}" 2>/dev/null || true
+	wait "${server_pids[@]}" 2>/dev/null || true
+	server_pids=()
+}
+
+port=18200
+for i in "${!scenarios[@]}"; do
+	IFS='|' read -r name topology flags <<<"${scenarios[$i]}"
+	for run in $(seq 1 "$repeat"); do
+		start_servers "$topology"
 		echo "== $name, run $run: bench $flags" >&2
 		# shellcheck disable=SC2086 # flags are words
-		"$bin" bench -url "ws://127.0.0.1:$port/broadcast" -server-pid "$server_pid" -json -progress 5s $flags \
+		"$bin" bench -url "$urls" -server-pid "${server_pids[0]}" -json -progress 5s $flags \
 			>"$work/$i-$run.json"
-		kill "$server_pid"
-		wait "$server_pid" 2>/dev/null || true
-		server_pid=
+		stop_servers
 	done
 done
 
@@ -70,7 +94,7 @@ print("|---|---|---|---|---|---|---|---|---|---|---|")
 targets = ["≥ 900k/s", "≥ 300k/s", "p99 ≤ 50 ms", "p99 ≤ 3 ms", None, "no errors"]
 labels = ["1 room × 1,000 viewers, as fast as possible", "1 room × 10,000 viewers, as fast as possible",
           "1 room × 10,000 viewers, 5 msg/s", "100 rooms × 100 viewers, 5 msg/s", None, "19 rooms × 999 viewers (19,019 connections), 1 msg/s"]
-for i, rs in enumerate(runs):
+for i, rs in enumerate(runs[:6]):
     if labels[i] is None:
         continue
     bad = sum(r["lost"] + r["duplicated"] + r["outOfOrder"] for r in rs)
@@ -85,6 +109,20 @@ print("|---|---|---|")
 print(f"| server memory per idle viewer (10,000 joined) | {med(idle, lambda r: r['serverBytesPerConn']) / 1024:.1f} KiB | ≤ 4 KiB |")
 print(f"| 10,000 viewers connect and join | {med(idle, lambda r: r['connectJoinSeconds']):.2f} s | ≤ 1 s |")
 print(f"| 19,019 connections: connect and join | {med(runs[5], lambda r: r['connectJoinSeconds']):.2f} s, {med(runs[5], lambda r: r['serverBytesPerConn']) / 1024:.1f} KiB each | held without errors |")
+print()
+print("Several nodes (issue 5): the same load on one in-memory node and on three nodes sharing rooms on")
+print("Redis, viewers spread round-robin, the owner on the first node; run side by side.")
+print()
+print("| scenario | one node | three nodes on Redis | ratio or difference | target |")
+print("|---|---|---|---|---|")
+one, three = runs[6], runs[7]
+d1, d3 = med(one, lambda r: r['deliveriesPerSec']), med(three, lambda r: r['deliveriesPerSec'])
+print(f"| 1 room × 999 viewers, as fast as possible | {d1:,.0f}/s | {d3:,.0f}/s | {d3 / d1:.2f}× | ≥ 0.5× |")
+one, three = runs[8], runs[9]
+p1, p3 = med(one, lambda r: r['latencyMs']['P99']), med(three, lambda r: r['latencyMs']['P99'])
+print(f"| 10 rooms × 99 viewers, 10 msg/s: p99 | {p1:.2f} ms | {p3:.2f} ms | +{p3 - p1:.2f} ms | ≤ +5 ms |")
+bad = sum(r["lost"] + r["duplicated"] + r["outOfOrder"] for rs in runs[6:] for r in rs)
+print(f"| lost / duplicated / out of order, all runs above | | | {bad} | 0 |")
 PY
 
 # Replace what lies between the markers in BENCHMARKS.md.
