@@ -108,7 +108,7 @@ func (c *client) handle(data []byte) {
 	case StatusNew:
 		refused = c.createRoom(m.Token)
 	case StatusJoin:
-		refused = c.joinRoom(m.UUID, m.Token)
+		refused = c.joinRoom(m.UUID, m.Token, m.Seq)
 	case StatusConnected:
 		if refused = c.broadcast(m); refused == nil {
 			c.mgr.metrics.fanout.Observe(time.Since(read).Seconds())
@@ -203,8 +203,9 @@ func (c *client) createRoom(token string) *Error {
 
 // joinRoom places c in the room's stream: it subscribes this node to the
 // room, holds what arrives, takes a snapshot, and then sends c the join
-// reply, the snapshot's state and the held messages numbered after it.
-func (c *client) joinRoom(id, token string) *Error {
+// reply, the snapshot's state (or, recovering from lastSeen > 0, the
+// messages missed since) and the held messages numbered after it.
+func (c *client) joinRoom(id, token string, lastSeen uint64) *Error {
 	if r := c.currentRoom(); r != nil {
 		return newError(CodeAlreadyInRoom, "join: this connection is already in room %q; open another connection for another room", r.id)
 	}
@@ -225,14 +226,14 @@ func (c *client) joinRoom(id, token string) *Error {
 		c.mgr.detach(r)
 		return refused
 	}
-	snap, err := c.mgr.broker.Snapshot(ctx, id)
+	snap, err := c.mgr.broker.Snapshot(ctx, id, lastSeen)
 	if err != nil {
 		r.leave(c)
 		c.mgr.detach(r)
 		return brokerError("join", id, err)
 	}
-	r.finishJoin(c, snap)
-	c.mgr.metrics.sent(1+len(snap.State), 0) // the reply and the replay; their bytes are not worth adding up
+	r.finishJoin(c, snap, lastSeen)
+	c.mgr.metrics.sent(1+len(snap.State)+len(snap.Missed), 0) // the reply and the replay; their bytes are not worth adding up
 	c.room, c.meter, c.owner = r, mr, false
 	mr.localViewers.Add(1)
 	c.mgr.metrics.viewerJoined()
@@ -267,8 +268,10 @@ func (c *client) broadcast(m *Message) *Error {
 	out := connectedMessage(r.id)
 	out.FuncKey, out.FuncParams, out.StateMessage = m.FuncKey, m.FuncParams, m.StateMessage
 	pub := broker.Publication{
-		MaxStateMessages: c.mgr.limits.MaxStateMessages,
-		MaxStateBytes:    c.mgr.limits.MaxStateBytes,
+		MaxStateMessages:   c.mgr.limits.MaxStateMessages,
+		MaxStateBytes:      c.mgr.limits.MaxStateBytes,
+		MaxHistoryMessages: c.mgr.limits.HistoryMessages,
+		MaxHistoryBytes:    c.mgr.limits.HistoryBytes,
 	}
 	if m.StateMessage {
 		out.StateKey = m.StateKey

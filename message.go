@@ -45,8 +45,12 @@ type Message struct {
 	// Viewers, sent to the owner only, is the room's viewer count.
 	Viewers *int `json:"viewers,omitempty"`
 	// Seq numbers the messages of a room's stream; a join reply carries the
-	// number of the last message its state replay covers.
+	// number of the last message its state replay covers. In a join request
+	// it is the last seq the viewer saw, asking to recover what followed.
 	Seq uint64 `json:"seq,omitempty"`
+	// Recovered, in the reply to a join that carried a seq, says whether the
+	// missed messages follow (true) or a fresh state replay does (false).
+	Recovered *bool `json:"recovered,omitempty"`
 	// Error is set on the reply to a refused request.
 	Error *Error `json:"error,omitempty"`
 	// Token, in a create or join request, authenticates it when the server

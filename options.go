@@ -44,6 +44,12 @@ type Limits struct {
 	MaxStateMessages int
 	// MaxStateBytes bounds the encoded size of a room's kept state. Default 8 MiB.
 	MaxStateBytes int
+	// HistoryMessages and HistoryBytes bound each room's history: its
+	// latest messages, from which a viewer that rejoins with the last seq
+	// it saw is sent exactly what it missed (PROTOCOL.md, Recovery).
+	// Defaults 1,000 messages and 1 MiB.
+	HistoryMessages int
+	HistoryBytes    int
 	// SendQueueBytes is how many encoded bytes may wait for one connection
 	// before it is closed as a slow consumer (4001). Default 1 MiB.
 	SendQueueBytes int
@@ -86,6 +92,8 @@ func DefaultLimits() Limits {
 		MaxViewersPerRoom: 100_000,
 		MaxStateMessages:  10_000,
 		MaxStateBytes:     8 << 20,
+		HistoryMessages:   1000,
+		HistoryBytes:      1 << 20,
 		SendQueueBytes:    1 << 20,
 		PingInterval:      25 * time.Second,
 		PongTimeout:       10 * time.Second,
@@ -101,6 +109,8 @@ func (l Limits) withDefaults() Limits {
 	setDefault(&l.MaxViewersPerRoom, d.MaxViewersPerRoom)
 	setDefault(&l.MaxStateMessages, d.MaxStateMessages)
 	setDefault(&l.MaxStateBytes, d.MaxStateBytes)
+	setDefault(&l.HistoryMessages, d.HistoryMessages)
+	setDefault(&l.HistoryBytes, d.HistoryBytes)
 	setDefault(&l.SendQueueBytes, d.SendQueueBytes)
 	setDefault(&l.PingInterval, d.PingInterval)
 	setDefault(&l.PongTimeout, d.PongTimeout)

@@ -73,9 +73,10 @@ func (r *room) addJoiner(v *client) *Error {
 	return nil
 }
 
-// finishJoin queues v's join reply, the state replay of snap, and what the
-// stream delivered after snap while v waited; from then on v is live.
-func (r *room) finishJoin(v *client, snap broker.Snapshot) {
+// finishJoin queues v's join reply, the state replay of snap (or the
+// messages it recovered after lastSeen), and what the stream delivered after
+// snap while v waited; from then on v is live.
+func (r *room) finishJoin(v *client, snap broker.Snapshot, lastSeen uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	held := v.joining
@@ -87,10 +88,11 @@ func (r *room) finishJoin(v *client, snap broker.Snapshot) {
 		v.out.cutSlow()
 		return
 	}
-	reply := connectedMessage(r.id)
-	reply.StateCount = len(snap.State)
-	v.out.push(appendSeq(reply.Encode(), snap.Seq))
+	v.out.push(joinReply(r.id, snap, lastSeen))
 	for _, e := range snap.State {
+		v.out.push(appendSeq(e.Body, e.Seq))
+	}
+	for _, e := range snap.Missed {
 		v.out.push(appendSeq(e.Body, e.Seq))
 	}
 	for i, frame := range held.frames {
@@ -102,6 +104,24 @@ func (r *room) finishJoin(v *client, snap broker.Snapshot) {
 		v.joining = &joiner{replayedTo: snap.Seq}
 	}
 	r.schedulePresenceLocked()
+}
+
+// joinReply frames the reply to a join. Its seq is the last message the
+// viewer holds once the replay that follows is done: the snapshot's, or,
+// recovering, the lastSeen it asked from, so that the missed messages
+// continue its numbering. Only a join that asked to recover is told whether
+// it did.
+func joinReply(id string, snap broker.Snapshot, lastSeen uint64) []byte {
+	reply := connectedMessage(id)
+	reply.StateCount = len(snap.State)
+	seq := snap.Seq
+	if lastSeen > 0 {
+		reply.Recovered = &snap.Recovered
+	}
+	if snap.Recovered {
+		seq = lastSeen
+	}
+	return appendSeq(reply.Encode(), seq)
 }
 
 // leave removes viewer v.

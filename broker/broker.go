@@ -46,9 +46,12 @@ type Broker interface {
 	Unsubscribe(room string, sub Subscriber)
 
 	// Snapshot returns the room's latest sequence number and its kept state
-	// messages, oldest first, as of one point in its stream. It fails with
-	// ErrRoomNotFound when the room is closed or unknown.
-	Snapshot(ctx context.Context, room string) (Snapshot, error)
+	// messages, oldest first, as of one point in its stream. With after > 0
+	// it recovers instead, when it can: if the room's history still holds
+	// every message numbered above after, it returns those (Recovered, Missed)
+	// and no state. It fails with ErrRoomNotFound when the room is closed or
+	// unknown.
+	Snapshot(ctx context.Context, room string, after uint64) (Snapshot, error)
 
 	// SetViewers records that sub's node has count viewers in the room;
 	// subscribers then receive the room's total through Viewers.
@@ -75,12 +78,22 @@ type Publication struct {
 	// The room's state bounds, applied to this message.
 	MaxStateMessages int
 	MaxStateBytes    int
+	// The room's history bounds: the engine keeps the latest messages, up
+	// to this many and this many bytes of bodies, for viewers that recover
+	// (see Snapshot). Zero keeps none.
+	MaxHistoryMessages int
+	MaxHistoryBytes    int
 }
 
-// Snapshot is a room's kept state as of sequence number Seq.
+// Snapshot is a room's kept state as of sequence number Seq, or, when
+// Recovered, the messages a recovering viewer missed up to Seq.
 type Snapshot struct {
 	Seq   uint64
 	State []Entry
+	// Recovered says Missed holds every message numbered above the after
+	// given to Snapshot, up to Seq, in order; State is then empty.
+	Recovered bool
+	Missed    []Entry
 }
 
 // Entry is one kept state message.

@@ -33,6 +33,8 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 		{"StateReplaceMovesToEnd", testStateReplaceMovesToEnd},
 		{"StateBounds", testStateBounds},
 		{"SnapshotMeetsStream", testSnapshotMeetsStream},
+		{"HistoryRecovers", testHistoryRecovers},
+		{"HistoryBounds", testHistoryBounds},
 		{"Close", testClose},
 		{"Unsubscribe", testUnsubscribe},
 		{"Viewers", testViewers},
@@ -91,7 +93,7 @@ func testUnknownRoom(t *testing.T, b broker.Broker) {
 	if _, err := b.Publish(ctx, room, publication(body(1))); !errors.Is(err, broker.ErrRoomNotFound) {
 		t.Errorf("Publish: %v, want ErrRoomNotFound", err)
 	}
-	if _, err := b.Snapshot(ctx, room); !errors.Is(err, broker.ErrRoomNotFound) {
+	if _, err := b.Snapshot(ctx, room, 0); !errors.Is(err, broker.ErrRoomNotFound) {
 		t.Errorf("Snapshot: %v, want ErrRoomNotFound", err)
 	}
 	if err := b.Subscribe(ctx, room, sub); !errors.Is(err, broker.ErrRoomNotFound) {
@@ -156,7 +158,7 @@ func testStateReplaceMovesToEnd(t *testing.T, b broker.Broker) {
 	mustPublish(t, b, room, publication(`{"action":1}`)) // not kept
 	mustPublish(t, b, room, statePublication("c", `{"c":1}`))
 	mustPublish(t, b, room, statePublication("a", `{"a":2}`))
-	snap, err := b.Snapshot(ctxFor(t), room)
+	snap, err := b.Snapshot(ctxFor(t), room, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +227,7 @@ func testSnapshotMeetsStream(t *testing.T, b broker.Broker) {
 		if err := b.Subscribe(ctxFor(t), room, sub); err != nil {
 			t.Fatal(err)
 		}
-		snap, err := b.Snapshot(ctxFor(t), room)
+		snap, err := b.Snapshot(ctxFor(t), room, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,6 +238,68 @@ func testSnapshotMeetsStream(t *testing.T, b broker.Broker) {
 	for j, sub := range joiners {
 		checkJoin(t, j, snaps[j], sub, total, keyOf)
 	}
+}
+
+func historyPublication(key, body string, maxMessages, maxBytes int) broker.Publication {
+	p := statePublication(key, body)
+	p.MaxHistoryMessages, p.MaxHistoryBytes = maxMessages, maxBytes
+	return p
+}
+
+// recoverString shows what Snapshot(after) returned, to compare.
+func recoverString(s broker.Snapshot) string {
+	out := fmt.Sprintf("seq %d recovered %v:", s.Seq, s.Recovered)
+	for _, e := range s.Missed {
+		out += fmt.Sprintf(" %d=%s", e.Seq, e.Body)
+	}
+	return out + " state " + snapString(broker.Snapshot{State: s.State})
+}
+
+func mustRecover(t *testing.T, b broker.Broker, room string, after uint64, want string) {
+	t.Helper()
+	snap, err := b.Snapshot(ctxFor(t), room, after)
+	if err != nil {
+		t.Fatalf("Snapshot after %d: %v", after, err)
+	}
+	if got := recoverString(snap); got != want {
+		t.Fatalf("Snapshot after %d:\n got %s\nwant %s", after, got, want)
+	}
+}
+
+// testHistoryRecovers asks for the messages after each seq: those the
+// history holds come back exactly, in order; anything else is a state
+// snapshot.
+func testHistoryRecovers(t *testing.T, b broker.Broker) {
+	room := newRoom(t, b)
+	for i := 1; i <= 3; i++ {
+		p := historyPublication("", body(i), 10, 1<<10)
+		if i == 2 {
+			p.StateKey = "k"
+		}
+		mustPublish(t, b, room, p)
+	}
+	mustRecover(t, b, room, 1, `seq 3 recovered true: 2={"n":2} 3={"n":3} state seq 0:`)
+	mustRecover(t, b, room, 3, `seq 3 recovered true: state seq 0:`)
+	mustRecover(t, b, room, 4, `seq 3 recovered false: state seq 0: 2={"n":2}`)
+	mustRecover(t, b, room, 0, `seq 3 recovered false: state seq 0: 2={"n":2}`)
+}
+
+// testHistoryBounds checks that the history drops its oldest messages past
+// either bound, and that a room without history recovers nothing.
+func testHistoryBounds(t *testing.T, b broker.Broker) {
+	room := newRoom(t, b)
+	for i := 1; i <= 5; i++ {
+		mustPublish(t, b, room, historyPublication("", body(i), 3, 1<<10))
+	}
+	mustRecover(t, b, room, 2, `seq 5 recovered true: 3={"n":3} 4={"n":4} 5={"n":5} state seq 0:`)
+	mustRecover(t, b, room, 1, `seq 5 recovered false: state seq 0:`)
+	// Each body is 7 bytes: 15 bytes hold the last two.
+	mustPublish(t, b, room, historyPublication("", body(6), 3, 15))
+	mustRecover(t, b, room, 4, `seq 6 recovered true: 5={"n":5} 6={"n":6} state seq 0:`)
+	mustRecover(t, b, room, 3, `seq 6 recovered false: state seq 0:`)
+	mustPublish(t, b, room, publication(body(7))) // no history bounds: keeps none
+	mustRecover(t, b, room, 6, `seq 7 recovered false: state seq 0:`)
+	mustRecover(t, b, room, 7, `seq 7 recovered true: state seq 0:`)
 }
 
 // flood publishes until joined is closed and 100 more, every other message
@@ -319,7 +383,7 @@ func testClose(t *testing.T, b broker.Broker) {
 	if _, err := b.Publish(ctx, room, publication(body(11))); !errors.Is(err, broker.ErrRoomNotFound) {
 		t.Errorf("Publish after close: %v, want ErrRoomNotFound", err)
 	}
-	if _, err := b.Snapshot(ctx, room); !errors.Is(err, broker.ErrRoomNotFound) {
+	if _, err := b.Snapshot(ctx, room, 0); !errors.Is(err, broker.ErrRoomNotFound) {
 		t.Errorf("Snapshot after close: %v, want ErrRoomNotFound", err)
 	}
 	if err := b.Subscribe(ctx, room, newRecorder()); !errors.Is(err, broker.ErrRoomNotFound) {

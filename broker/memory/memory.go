@@ -24,6 +24,7 @@ type room struct {
 	mu      sync.Mutex
 	seq     uint64
 	state   *stateStore
+	history history
 	subs    []broker.Subscriber
 	viewers map[broker.Subscriber]int
 }
@@ -74,6 +75,7 @@ func (b *Broker) Publish(_ context.Context, id string, p broker.Publication) (ui
 	if p.StateKey != "" {
 		r.state.put(p.StateKey, broker.Entry{Seq: r.seq, Body: p.Body})
 	}
+	r.history.add(r.seq, p.Body, p.MaxHistoryMessages, p.MaxHistoryBytes)
 	for _, s := range r.subs {
 		s.Deliver(r.seq, p.Body)
 	}
@@ -95,6 +97,7 @@ func (b *Broker) CloseRoom(_ context.Context, id string) error {
 	}
 	r.seq++
 	r.state = nil // marks it closed
+	r.history = history{}
 	subs := r.subs
 	r.subs = nil
 	for _, s := range subs {
@@ -131,12 +134,17 @@ func (b *Broker) Unsubscribe(id string, sub broker.Subscriber) {
 	}
 }
 
-func (b *Broker) Snapshot(_ context.Context, id string) (broker.Snapshot, error) {
+func (b *Broker) Snapshot(_ context.Context, id string, after uint64) (broker.Snapshot, error) {
 	r := b.lookup(id)
 	if r == nil {
 		return broker.Snapshot{}, broker.ErrRoomNotFound
 	}
 	defer r.mu.Unlock()
+	if after > 0 {
+		if missed, ok := r.history.after(after, r.seq); ok {
+			return broker.Snapshot{Seq: r.seq, Recovered: true, Missed: missed}, nil
+		}
+	}
 	return broker.Snapshot{Seq: r.seq, State: r.state.entries()}, nil
 }
 

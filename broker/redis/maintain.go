@@ -48,7 +48,7 @@ func (b *Broker) pingPubSub(ctx context.Context) {
 func (b *Broker) renewLeases(ctx context.Context) {
 	for _, room := range b.ownedRooms() {
 		k := b.keys(room)
-		open, err := leaseScript.Run(ctx, b.client, []string{k.meta, k.lease, k.state, k.order, k.viewers},
+		open, err := leaseScript.Run(ctx, b.client, []string{k.meta, k.lease, k.state, k.order, k.viewers, k.history},
 			b.node, ms(b.opts.LeaseTTL), ms(b.opts.IdleTTL)).Int()
 		if err != nil {
 			b.log.Debug("owner lease not renewed", "room", room, "err", err)

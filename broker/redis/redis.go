@@ -203,14 +203,15 @@ func (b *Broker) Stats() Stats {
 
 // roomKeys names a room's keys and channel; see scripts.go.
 type roomKeys struct {
-	meta, state, order, viewers, lease, channel string
+	meta, state, order, viewers, lease, history, channel string
 }
 
 func (b *Broker) keys(room string) roomKeys {
 	base := b.opts.KeyPrefix + "{" + room + "}:"
 	return roomKeys{
 		meta: base + "meta", state: base + "state", order: base + "order",
-		viewers: base + "viewers", lease: base + "lease", channel: base + "stream",
+		viewers: base + "viewers", lease: base + "lease", history: base + "history",
+		channel: base + "stream",
 	}
 }
 
@@ -239,8 +240,9 @@ func (b *Broker) CreateRoom(ctx context.Context, room string) error {
 
 func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication) (uint64, error) {
 	k := b.keys(room)
-	res, err := publishScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease},
-		p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes, ms(b.opts.IdleTTL), k.channel).Int64()
+	res, err := publishScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
+		p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes, ms(b.opts.IdleTTL), k.channel,
+		p.MaxHistoryMessages, p.MaxHistoryBytes).Int64()
 	if err != nil {
 		return 0, unavailable("publish to", room, err)
 	}
@@ -279,7 +281,7 @@ func (b *Broker) close(ctx context.Context, room string, onlyOrphaned bool) (res
 	if onlyOrphaned {
 		flag = "1"
 	}
-	res, err := closeScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease},
+	res, err := closeScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
 		ms(b.opts.ClosedTTL), k.channel, flag).Int64Slice()
 	if err != nil {
 		return 0, 0, unavailable("close", room, err)
@@ -290,9 +292,9 @@ func (b *Broker) close(ctx context.Context, room string, onlyOrphaned bool) (res
 	return res[0], uint64(res[1]), nil
 }
 
-func (b *Broker) Snapshot(ctx context.Context, room string) (broker.Snapshot, error) {
+func (b *Broker) Snapshot(ctx context.Context, room string, after uint64) (broker.Snapshot, error) {
 	k := b.keys(room)
-	reply, err := snapshotScript.Run(ctx, b.client, []string{k.meta, k.state, k.order}).StringSlice()
+	reply, err := snapshotScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.history}, after).StringSlice()
 	if errors.Is(err, goredis.Nil) {
 		return broker.Snapshot{}, broker.ErrRoomNotFound
 	}
@@ -302,27 +304,30 @@ func (b *Broker) Snapshot(ctx context.Context, room string) (broker.Snapshot, er
 	return parseSnapshot(room, reply)
 }
 
-// parseSnapshot decodes snapshotScript's {seq, seq1, body1, ...}.
+// parseSnapshot decodes snapshotScript's {seq, recovered, seq1, body1, ...}.
 func parseSnapshot(room string, reply []string) (broker.Snapshot, error) {
 	bad := func(err error) (broker.Snapshot, error) {
 		return broker.Snapshot{}, fmt.Errorf("redis engine: snapshot of room %q: malformed script reply: %w", room, err)
 	}
-	if len(reply)%2 != 1 {
+	if len(reply) < 2 || len(reply)%2 != 0 {
 		return bad(fmt.Errorf("%d elements", len(reply)))
 	}
 	seq, err := strconv.ParseUint(reply[0], 10, 64)
 	if err != nil {
 		return bad(err)
 	}
-	snap := broker.Snapshot{Seq: seq, State: make([]broker.Entry, 0, len(reply)/2)}
-	for i := 1; i < len(reply); i += 2 {
+	entries := make([]broker.Entry, 0, len(reply)/2-1)
+	for i := 2; i < len(reply); i += 2 {
 		entrySeq, err := strconv.ParseUint(reply[i], 10, 64)
 		if err != nil {
 			return bad(err)
 		}
-		snap.State = append(snap.State, broker.Entry{Seq: entrySeq, Body: []byte(reply[i+1])})
+		entries = append(entries, broker.Entry{Seq: entrySeq, Body: []byte(reply[i+1])})
 	}
-	return snap, nil
+	if reply[1] == "1" {
+		return broker.Snapshot{Seq: seq, Recovered: true, Missed: entries}, nil
+	}
+	return broker.Snapshot{Seq: seq, State: entries}, nil
 }
 
 func (b *Broker) SetViewers(ctx context.Context, room string, sub broker.Subscriber, count int) error {

@@ -2,7 +2,7 @@ package redis
 
 import goredis "github.com/redis/go-redis/v9"
 
-// A room lives in five keys that share one hash tag, so that every script
+// A room lives in six keys that share one hash tag, so that every script
 // touches one cluster slot:
 //
 //	meta    hash: status (open|closed), seq (last number given), bytes (kept
@@ -12,6 +12,9 @@ import goredis "github.com/redis/go-redis/v9"
 //	        ZRANGE gives the replay order (replacing a key moves it to the end)
 //	viewers hash: node id -> "count:expiresAtMs"
 //	lease   string: the owner's node id, with the lease TTL
+//	history list: the bodies of the room's latest messages, consecutive in
+//	        seq, so the first is numbered seq - LLEN + 1; meta's hbytes is
+//	        their size. Bounded by count and bytes at every publish
 //
 // Every change to a room runs in one script, so Redis applies it at once and
 // its PUBLISH takes the pub/sub stream's order from the seq it just gave.
@@ -36,10 +39,12 @@ const (
 	publishTooLargeState = -3
 )
 
-// publishScript numbers a message, keeps it when it is a state message and
-// publishes it. KEYS: meta, state, order, viewers, lease. ARGV: stateKey
-// (empty: not kept), body, maxMessages, maxBytes, idleMs, channel. Returns
-// the seq, or one of the negative publish* results with nothing changed.
+// publishScript numbers a message, keeps it when it is a state message,
+// appends it to the history and publishes it. KEYS: meta, state, order,
+// viewers, lease, history. ARGV: stateKey (empty: not kept), body,
+// maxMessages, maxBytes, idleMs, channel, maxHistoryMessages,
+// maxHistoryBytes. Returns the seq, or one of the negative publish* results
+// with nothing changed.
 var publishScript = goredis.NewScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
 local key, body = ARGV[1], ARGV[2]
@@ -60,17 +65,40 @@ if key ~= '' then
   redis.call('ZADD', KEYS[3], seq, key)
   redis.call('HSET', KEYS[1], 'bytes', bytes)
 end
+redis.call('RPUSH', KEYS[6], body)
+local hlen = redis.call('LLEN', KEYS[6])
+local hbytes = redis.call('HINCRBY', KEYS[1], 'hbytes', #body)
+while hlen > 0 and (hlen > tonumber(ARGV[7]) or hbytes > tonumber(ARGV[8])) do
+  hbytes = hbytes - #redis.call('LPOP', KEYS[6])
+  hlen = hlen - 1
+end
+redis.call('HSET', KEYS[1], 'hbytes', hbytes)
 redis.call('PUBLISH', ARGV[6], 'd' .. seq .. ' ' .. body)
-for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
+for _, i in ipairs({1, 2, 3, 4, 6}) do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
 return seq
 `)
 
-// snapshotScript reads the last seq and the kept state, oldest first, at one
-// point of the stream. KEYS: meta, state, order. Returns nil when the room
-// is not open, else {seq, seq1, body1, seq2, body2, ...}.
+// snapshotScript reads the last seq and, at that point of the stream, either
+// the history after ARGV[1] (when ARGV[1] > 0 and the history still holds
+// all of it) or the kept state, oldest first. KEYS: meta, state, order,
+// history. ARGV: after. Returns nil when the room is not open, else
+// {seq, recovered ("1" or "0"), seq1, body1, seq2, body2, ...}.
 var snapshotScript = goredis.NewScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return false end
-local out = {redis.call('HGET', KEYS[1], 'seq')}
+local last = redis.call('HGET', KEYS[1], 'seq')
+local seq, after = tonumber(last), tonumber(ARGV[1])
+if after > 0 and after <= seq then
+  local first = seq - redis.call('LLEN', KEYS[4]) + 1
+  if after + 1 >= first then
+    local out = {last, '1'}
+    for i, body in ipairs(redis.call('LRANGE', KEYS[4], after + 1 - first, -1)) do
+      out[#out + 1] = string.format('%d', after + i)
+      out[#out + 1] = body
+    end
+    return out
+  end
+end
+local out = {last, '0'}
 local keys = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
 for i = 1, #keys, 2 do
   out[#out + 1] = keys[i + 1]
@@ -88,7 +116,7 @@ const (
 
 // closeScript closes an open room: it takes the next seq for the close,
 // publishes it and lets the room's keys expire after closedMs. KEYS: meta,
-// state, order, viewers, lease. ARGV: closedMs, channel, onlyWithoutLease
+// state, order, viewers, lease, history. ARGV: closedMs, channel, onlyWithoutLease
 // ("1": close only when the owner's lease has expired). Returns {result, seq}.
 var closeScript = goredis.NewScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then
@@ -97,7 +125,7 @@ end
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[5]) == 1 then return {1, 0} end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'status', 'closed')
-redis.call('DEL', KEYS[5])
+redis.call('DEL', KEYS[5], KEYS[6])
 redis.call('PUBLISH', ARGV[2], 'c' .. seq)
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
 return {2, seq}
@@ -137,12 +165,12 @@ return total
 
 // leaseScript renews the owner's lease of an open room and keeps the room's
 // keys from expiring while its owner is alive. KEYS: meta, lease, state,
-// order, viewers. ARGV: node, leaseMs, idleMs. Returns 1, or 0 when the room
+// order, viewers, history. ARGV: node, leaseMs, idleMs. Returns 1, or 0 when the room
 // is not open.
 var leaseScript = goredis.NewScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return 0 end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-for i = 3, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+for i = 3, 6 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
 return 1
 `)

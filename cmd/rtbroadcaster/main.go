@@ -91,6 +91,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&l.MaxViewersPerRoom, "max-viewers", l.MaxViewersPerRoom, "most viewers in one room")
 	fs.IntVar(&l.MaxStateMessages, "max-state-messages", l.MaxStateMessages, "most state messages a room keeps")
 	fs.IntVar(&l.MaxStateBytes, "max-state-bytes", l.MaxStateBytes, "most `bytes` of state messages a room keeps")
+	fs.IntVar(&l.HistoryMessages, "history-messages", l.HistoryMessages, "most recent messages a room keeps for viewers that rejoin and recover")
+	fs.IntVar(&l.HistoryBytes, "history-bytes", l.HistoryBytes, "most `bytes` of recent messages a room keeps for viewers that rejoin and recover")
 	fs.IntVar(&l.SendQueueBytes, "send-queue-bytes", l.SendQueueBytes, "`bytes` that may wait for one connection before it is closed as a slow consumer (4001)")
 	fs.Float64Var(&l.MessagesPerSecond, "rate", 0, "messages per second one connection may send; 0 is unlimited")
 	fs.IntVar(&l.MessageBurst, "rate-burst", 0, "burst for -rate (default: one second's worth)")
