@@ -114,11 +114,17 @@ func (b *run) connect(ctx context.Context) error {
 	for i := range cfg.rooms {
 		r := &room{index: i}
 		b.rooms = append(b.rooms, r)
-		if err := r.create(ctx, b, i); err != nil {
+		expectFrom := uint64(1)
+		if cfg.join != "" {
+			r.id, r.prefix = cfg.join, broadcastPrefix(cfg.join)
+			expectFrom = 0 // the owner may have started: count from the first message received
+		} else if err := r.create(ctx, b, i); err != nil {
 			return fmt.Errorf("room %d: %w", i, err)
+		} else {
+			b.progress.printf("room %d: %s", i, r.id)
 		}
 		for j := range cfg.viewers {
-			b.viewers = append(b.viewers, &viewer{index: cfg.rooms + j*cfg.rooms + i, room: r, expectFrom: 1})
+			b.viewers = append(b.viewers, &viewer{index: cfg.rooms + j*cfg.rooms + i, room: r, expectFrom: expectFrom})
 		}
 	}
 	for _, r := range b.rooms {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -175,3 +176,42 @@ func BenchmarkHistogramRecord(b *testing.B) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestJoinListensToAnotherRunsRoom spreads one room over two runs, as over
+// two processes: the first owns it and prints its uuid, the second joins it
+// with -join and only listens, checking order from its first message on.
+func TestJoinListensToAnotherRunsRoom(t *testing.T) {
+	url := startServer(t)
+	logR, logW := io.Pipe()
+	owned := make(chan error, 1)
+	go func() { // the owning run: sends for 3 s
+		var stdout bytes.Buffer
+		owned <- Run(context.Background(), []string{"-url", url, "-viewers", "2", "-rate", "100", "-duration", "3s", "-progress", "100ms"}, &stdout, logW)
+		logW.Close()
+	}()
+	room := make(chan string, 1)
+	go func() { // reads the owning run's log: its room's uuid, then the rest
+		lines := bufio.NewScanner(logR)
+		for lines.Scan() {
+			if id, ok := strings.CutPrefix(lines.Text(), "room 0: "); ok {
+				room <- id
+			}
+		}
+	}()
+	var id string
+	select {
+	case id = <-room:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the owning run never printed its room")
+	}
+	rep := runBench(t, url, "-join", id, "-viewers", "3", "-duration", "1s")
+	if rep.Deliveries == 0 || rep.Connections != 3 || rep.Sent != 0 {
+		t.Fatalf("listening run: %d deliveries over %d connections, %d sent; want some, 3, none", rep.Deliveries, rep.Connections, rep.Sent)
+	}
+	if rep.Lost != 0 || rep.Duplicated != 0 || rep.OutOfOrder != 0 || rep.Dropped != 0 {
+		t.Fatalf("listening run: lost %d, dup %d, reordered %d, dropped %d (%q)", rep.Lost, rep.Duplicated, rep.OutOfOrder, rep.Dropped, rep.ViewerErrors)
+	}
+	if err := <-owned; err != nil {
+		t.Fatalf("owning run: %v", err)
+	}
+}

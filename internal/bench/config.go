@@ -30,6 +30,7 @@ type config struct {
 	concurrency int
 	readBuffer  int
 	progress    time.Duration
+	join        string // a room another bench process owns; this one only listens
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -53,6 +54,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.concurrency, "connect-concurrency", 64, "connections being opened at once")
 	fs.IntVar(&cfg.readBuffer, "read-buffer", 4096, "`bytes` of each viewer's read buffer")
 	fs.DurationVar(&cfg.progress, "progress", time.Second, "how often the progress line updates")
+	fs.StringVar(&cfg.join, "join", "", "`uuid` of a room that another bench process owns: open -viewers viewers of it and only listen (one room spread over several bench processes, past one process's open-files limit; the owning process prints its rooms' uuids)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: rtbroadcaster bench [flags]\n\nOpens -rooms rooms with -viewers viewers each, broadcasts for -duration and reports\nconnect+join time, deliveries/s, latency, loss, duplicates, reordering and, with -server-pid,\nthe server's memory per connection and CPU. Load only servers you run yourself.\n\n")
 		fs.PrintDefaults()
@@ -88,6 +90,8 @@ func (cfg *config) check() error {
 		return errors.New("-churn needs -rate: a window run waits for every viewer, and a churned one misses messages")
 	case cfg.stateEvery > 0 && cfg.stateKeys < 1:
 		return errors.New("-state-keys must be at least 1")
+	case cfg.join != "" && (cfg.rooms != 1 || cfg.churn > 0):
+		return errors.New("-join listens to one room: -rooms must be 1, and -churn is not available")
 	case cfg.concurrency < 1 || cfg.readBuffer < 256:
 		return errors.New("-connect-concurrency must be at least 1 and -read-buffer at least 256")
 	}
@@ -105,4 +109,10 @@ func (cfg *config) loopbackOnly() bool {
 	return true
 }
 
-func (cfg *config) connections() int { return cfg.rooms * (1 + cfg.viewers) }
+// connections counts the viewers and the owners this process opens.
+func (cfg *config) connections() int {
+	if cfg.join != "" {
+		return cfg.viewers
+	}
+	return cfg.rooms * (1 + cfg.viewers)
+}

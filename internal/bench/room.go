@@ -99,6 +99,10 @@ var errStalled = errors.New("no message completed for 5 s: a viewer stopped rece
 // send is the room's sender goroutine: it broadcasts until ctx ends, at the
 // configured rate or as fast as the window allows.
 func (r *room) send(ctx context.Context, cfg *config, start time.Time) error {
+	if r.owner == nil { // -join: another process sends
+		<-ctx.Done()
+		return nil
+	}
 	buf := make([]byte, 0, cfg.size+64)
 	var interval time.Duration
 	if cfg.rate > 0 {
