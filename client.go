@@ -37,6 +37,7 @@ type client struct {
 	room            *room
 	meter           *meteredRoom // the room's counters
 	owner           bool
+	ownerEpoch      uint64 // the engine's number of this ownership, when owner
 	subject         string // the sub claim of the token that let it in
 	deadlineRefresh time.Time
 	strikes         int       // messages refused as rate_limited in this window
@@ -108,7 +109,11 @@ func (c *client) handle(data []byte) {
 	case StatusNew:
 		refused = c.createRoom(m.Token)
 	case StatusJoin:
-		refused = c.joinRoom(m.UUID, m.Token, m.Seq)
+		if m.OwnerKey != "" {
+			refused = c.resumeRoom(m.UUID, m.OwnerKey, m.Token)
+		} else {
+			refused = c.joinRoom(m.UUID, m.Token, m.Seq)
+		}
 	case StatusConnected:
 		if refused = c.broadcast(m); refused == nil {
 			c.mgr.metrics.fanout.Observe(time.Since(read).Seconds())
@@ -185,7 +190,8 @@ func (c *client) createRoom(token string) *Error {
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
 	id := uuid.NewString()
-	if err := c.mgr.broker.CreateRoom(ctx, id); err != nil {
+	key, keyHash := newOwnerKey()
+	if err := c.mgr.broker.CreateRoom(ctx, id, broker.Owner{KeyHash: keyHash, Grace: c.mgr.ownerGrace}); err != nil {
 		c.mgr.addrLimits.releaseRoom(c.limitKey)
 		return brokerError("create", id, err)
 	}
@@ -195,9 +201,11 @@ func (c *client) createRoom(token string) *Error {
 		_ = c.mgr.broker.CloseRoom(ctx, id)
 		return brokerError("create", id, err)
 	}
-	mr.setOwner(c)
-	c.room, c.meter, c.owner = mr.room, mr, true
-	c.send(textFrame(connectedMessage(mr.id)))
+	mr.takeOwner(c)
+	c.room, c.meter, c.owner, c.ownerEpoch = mr.room, mr, true, 1
+	reply := connectedMessage(mr.id)
+	reply.OwnerKey = key
+	c.send(textFrame(reply))
 	return nil
 }
 
@@ -267,20 +275,20 @@ func (c *client) broadcast(m *Message) *Error {
 	}
 	out := connectedMessage(r.id)
 	out.FuncKey, out.FuncParams, out.StateMessage = m.FuncKey, m.FuncParams, m.StateMessage
-	pub := broker.Publication{
-		MaxStateMessages:   c.mgr.limits.MaxStateMessages,
-		MaxStateBytes:      c.mgr.limits.MaxStateBytes,
-		MaxHistoryMessages: c.mgr.limits.HistoryMessages,
-		MaxHistoryBytes:    c.mgr.limits.HistoryBytes,
-	}
 	if m.StateMessage {
 		out.StateKey = m.StateKey
+	}
+	pub := c.publication(out)
+	if m.StateMessage {
 		pub.StateKey = out.key()
 	}
-	pub.Body = out.Encode()
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
-	if _, err := c.mgr.broker.Publish(ctx, r.id, pub); err != nil {
+	_, err := c.mgr.broker.Publish(ctx, r.id, pub)
+	if errors.Is(err, broker.ErrNotOwner) {
+		c.leaveRoom() // another connection took the room back with the owner key
+	}
+	if err != nil {
 		return brokerError("broadcast", r.id, err)
 	}
 	return nil
@@ -311,7 +319,7 @@ func (c *client) leaveRoom() {
 		return
 	}
 	if c.owner {
-		r.setOwner(nil)
+		r.dropOwner(c)
 		c.mgr.addrLimits.releaseRoom(c.limitKey)
 	} else {
 		r.leave(c)
@@ -355,11 +363,7 @@ func (c *client) finish(reason error) {
 		role = "viewer"
 		if c.owner {
 			role = "owner"
-			ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
-			if err := c.mgr.broker.CloseRoom(ctx, r.id); err != nil {
-				c.mgr.log.Warn("room not closed after its owner left", "room", r.id, "err", err)
-			}
-			cancel()
+			c.ownerLeft(r)
 		}
 		c.leaveRoom()
 	}

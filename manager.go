@@ -41,6 +41,7 @@ type Manager struct {
 	verifier            TokenVerifier // nil: no authentication
 	trustedProxies      []netip.Prefix
 	adminToken          string
+	ownerGrace          time.Duration
 	addrLimits          *addrLimits
 	metrics             *metrics
 	open                atomic.Int64 // connections admitted, upgraded or upgrading
@@ -61,7 +62,7 @@ type Manager struct {
 // NewManager returns a Manager with the given options; with none, it has the
 // default limits, logs to slog.Default() and accepts same-origin browsers.
 func NewManager(options ...Option) *Manager {
-	cfg := config{logger: slog.Default()}
+	cfg := config{logger: slog.Default(), ownerGrace: DefaultOwnerGrace}
 	for _, opt := range options {
 		opt(&cfg)
 	}
@@ -76,6 +77,7 @@ func NewManager(options ...Option) *Manager {
 		verifier:       cfg.verifier,
 		trustedProxies: cfg.trustedProxies,
 		adminToken:     cfg.adminToken,
+		ownerGrace:     cfg.ownerGrace,
 		rooms:          map[string]*room{},
 		metered:        map[*room]*meteredRoom{},
 		clients:        map[*client]struct{}{},
@@ -334,6 +336,8 @@ func brokerError(verb, id string, err error) *Error {
 		return newError(CodeStateFull, "%s: %v", verb, full)
 	case errors.Is(err, broker.ErrRoomNotFound):
 		return newError(CodeRoomNotFound, "%s: no open room has uuid %q", verb, id)
+	case errors.Is(err, broker.ErrNotOwner):
+		return newError(CodeNotOwner, "%s: not the owner of room %q: a wrong ownerKey, or another connection took the room back with it", verb, id)
 	default:
 		return newError(CodeUnavailable, "%s: the room engine is unavailable: %v", verb, err)
 	}

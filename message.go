@@ -51,6 +51,13 @@ type Message struct {
 	// Recovered, in the reply to a join that carried a seq, says whether the
 	// missed messages follow (true) or a fresh state replay does (false).
 	Recovered *bool `json:"recovered,omitempty"`
+	// OwnerKey is the secret the create reply gives the owner; a join that
+	// carries it takes the room back as its owner (PROTOCOL.md, Owner resume).
+	OwnerKey string `json:"ownerKey,omitempty"`
+	// Owner tells viewers, and a resumed owner, that the owner is "away" or
+	// "back". GraceMs, with "away", is how long the room waits for it.
+	Owner   string `json:"owner,omitempty"`
+	GraceMs int64  `json:"graceMs,omitempty"`
 	// Error is set on the reply to a refused request.
 	Error *Error `json:"error,omitempty"`
 	// Token, in a create or join request, authenticates it when the server

@@ -196,7 +196,8 @@ func TestRoomsPerAddressBehindTrustedProxies(t *testing.T) {
 }
 
 func TestRateLimitRecoveryAndDisconnect(t *testing.T) {
-	srv := startServer(t, rtb.WithLimits(rtb.Limits{MessagesPerSecond: 5, MessageBurst: 5, RateLimitStrikes: 10}))
+	// Without a grace, the owner's room closes as soon as it is hung up on.
+	srv := startServer(t, rtb.WithLimits(rtb.Limits{MessagesPerSecond: 5, MessageBurst: 5, RateLimitStrikes: 10}), rtb.WithOwnerGrace(0))
 	owner := dial(t, srv.wsURL, nil)
 	room := owner.createRoom() // one token of five
 	viewer := dial(t, srv.wsURL, nil)

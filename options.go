@@ -142,6 +142,18 @@ type config struct {
 	verifier       TokenVerifier
 	trustedProxies []netip.Prefix
 	adminToken     string
+	ownerGrace     time.Duration
+}
+
+// DefaultOwnerGrace is how long a room outlives its owner's connection
+// unless WithOwnerGrace says otherwise.
+const DefaultOwnerGrace = 30 * time.Second
+
+// WithOwnerGrace sets how long a room stays open after its owner's
+// connection ends, for the owner to take it back (PROTOCOL.md, Owner
+// resume); 0 closes it at once, as the seed did. Default DefaultOwnerGrace.
+func WithOwnerGrace(d time.Duration) Option {
+	return func(c *config) { c.ownerGrace = max(d, 0) }
 }
 
 // TokenVerifier checks the token a client presents and says what it allows.

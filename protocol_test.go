@@ -243,8 +243,10 @@ func TestStateMessages(t *testing.T) {
 	}
 }
 
+// TestOwnerLeavingClosesRoom: without a grace, as in the seed, the room
+// closes when its owner's connection ends.
 func TestOwnerLeavingClosesRoom(t *testing.T) {
-	srv := startServer(t)
+	srv := startServer(t, rtb.WithOwnerGrace(0))
 	owner := dial(t, srv.wsURL, nil)
 	room := owner.createRoom()
 	viewer := dial(t, srv.wsURL, nil)

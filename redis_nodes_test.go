@@ -23,13 +23,13 @@ type redisNode struct {
 
 // startRedisNodes starts n nodes on the Redis at addr, sharing the test's
 // own key prefix.
-func startRedisNodes(t *testing.T, addr string, n int, leaseTTL time.Duration) []redisNode {
+func startRedisNodes(t *testing.T, addr string, n int, leaseTTL time.Duration, serverOpts ...rtb.Option) []redisNode {
 	t.Helper()
 	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: leaseTTL, Logger: quietLogger()}
 	nodes := make([]redisNode, n)
 	for i := range nodes {
 		engine := redistest.Engine(t, addr, opts)
-		nodes[i] = redisNode{testServer: startServer(t, rtb.WithBroker(engine)), engine: engine}
+		nodes[i] = redisNode{testServer: startServer(t, append([]rtb.Option{rtb.WithBroker(engine)}, serverOpts...)...), engine: engine}
 	}
 	return nodes
 }
@@ -174,7 +174,7 @@ func TestRedisJoinDuringFlood(t *testing.T) {
 // TestRedisOwnerLeaves: the owner's connection ends; viewers on every node
 // get the last broadcast, then the close.
 func TestRedisOwnerLeaves(t *testing.T) {
-	nodes := startRedisNodes(t, redistest.Addr(t), 3, 0)
+	nodes := startRedisNodes(t, redistest.Addr(t), 3, 0, rtb.WithOwnerGrace(0))
 	owner := dial(t, nodes[1].wsURL, nil)
 	room := owner.createRoom()
 	viewers := joinEach(t, nodes, room, 0, 0)
@@ -188,11 +188,11 @@ func TestRedisOwnerLeaves(t *testing.T) {
 	}
 }
 
-// TestRedisOwnersNodeKilled: the node hosting the owner dies; the room
-// closes on the other nodes once its lease expires.
+// TestRedisOwnersNodeKilled: the node hosting the owner dies; without a
+// grace, the room closes on the other nodes once its lease expires.
 func TestRedisOwnersNodeKilled(t *testing.T) {
 	const lease = time.Second
-	nodes := startRedisNodes(t, redistest.Addr(t), 3, lease)
+	nodes := startRedisNodes(t, redistest.Addr(t), 3, lease, rtb.WithOwnerGrace(0))
 	owner := dial(t, nodes[0].wsURL, nil)
 	room := owner.createRoom()
 	viewers := joinEach(t, nodes[1:], room, 0, 0)

@@ -224,10 +224,31 @@ func (r *room) Viewers(total int) {
 	r.owner.out.push(textFrame(m))
 }
 
-func (r *room) setOwner(c *client) {
+// takeOwner makes c the room's owner here.
+func (r *room) takeOwner(c *client) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.owner = c
+}
+
+// askViewerCount reports this node's viewer count soon, which the engine
+// answers with the room's total: an owner that resumed learns it so.
+func (r *room) askViewerCount() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed.Load() {
+		r.schedulePresenceLocked()
+	}
+}
+
+// dropOwner forgets c as the room's owner here, unless another connection
+// took the room back since.
+func (r *room) dropOwner(c *client) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.owner == c {
+		r.owner = nil
+	}
 }
 
 // schedulePresenceLocked arranges for the broker to learn this node's viewer

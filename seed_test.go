@@ -80,7 +80,9 @@ func TestSeedExamplesVerbatim(t *testing.T) {
 	if u, err := uuid.Parse(room); err != nil || u.Version() != 4 || len(room) != 36 {
 		t.Fatalf("room uuid %q is not a random version-4 UUID (%v)", room, err)
 	}
-	wantExact(t, created, `{"uuid":"`+room+`","status":{"value":3,"text":"connected"},"funcKey":"","funcParams":[],"stateMessage":false}`)
+	// The create reply adds the ownerKey extension (PROTOCOL.md, Owner resume).
+	key := decode(t, created).OwnerKey
+	wantExact(t, created, `{"uuid":"`+room+`","status":{"value":3,"text":"connected"},"funcKey":"","funcParams":[],"stateMessage":false,"ownerKey":"`+key+`"}`)
 
 	// Viewers get the seq extension (PROTOCOL.md): the join reply names the
 	// last message its replay covers, and the room's messages are numbered.

@@ -16,13 +16,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Broker is a room engine. Its methods are safe for concurrent use.
 type Broker interface {
-	// CreateRoom registers a new, open room. It fails with ErrRoomExists
-	// when the id is taken.
-	CreateRoom(ctx context.Context, room string) error
+	// CreateRoom registers a new, open room whose owner holds epoch 1. It
+	// fails with ErrRoomExists when the id is taken.
+	CreateRoom(ctx context.Context, room string, owner Owner) error
+
+	// ClaimOwner gives the room to whoever proves to hold its owner key,
+	// by the key's hash: it ends a grace period started by ReleaseOwner and
+	// returns the new owner's epoch. The previous epoch can then neither
+	// publish (ErrNotOwner) nor release the room. It fails with
+	// ErrRoomNotFound when the room is closed or unknown and with
+	// ErrNotOwner when the hash is not the room's.
+	ClaimOwner(ctx context.Context, room, keyHash string) (epoch uint64, err error)
+
+	// ReleaseOwner says the owner holding epoch is gone: the room stays
+	// open for its Owner.Grace, then closes as by CloseRoom unless claimed
+	// meanwhile. It fails with ErrNotOwner when epoch is no longer the
+	// room's owner and with ErrRoomNotFound when the room is closed.
+	ReleaseOwner(ctx context.Context, room string, epoch uint64) error
 
 	// Publish appends a message to the room's stream: it gives it the next
 	// sequence number, keeps it when it is a state message, and delivers it
@@ -67,10 +82,24 @@ type Checker interface {
 	Ready(ctx context.Context) error
 }
 
+// Owner is how a room's owner is known to the engine.
+type Owner struct {
+	// KeyHash is the hex SHA-256 of the secret key the room's creator was
+	// given; ClaimOwner compares it. The engine never sees the key.
+	KeyHash string
+	// Grace is how long the room outlives its owner: after ReleaseOwner,
+	// and, on engines with several nodes, after the owner's node stopped
+	// (then it is at least the engine's own lease). 0 closes at once.
+	Grace time.Duration
+}
+
 // Publication is a message to publish.
 type Publication struct {
 	// Body is the message's canonical JSON object, without its seq field.
 	Body []byte
+	// OwnerEpoch, when not 0, publishes only while it is the room's owner
+	// epoch (see ClaimOwner); otherwise Publish fails with ErrNotOwner.
+	OwnerEpoch uint64
 	// StateKey, when not empty, makes the message a state message kept
 	// under that key: it replaces the one kept under the same key, and
 	// moves to the end of the replay order.
@@ -121,6 +150,9 @@ type Subscriber interface {
 var (
 	ErrRoomNotFound = errors.New("room not found")
 	ErrRoomExists   = errors.New("room id already in use")
+	// ErrNotOwner refuses an owner key that is not the room's, or an owner
+	// epoch that another connection's claim replaced.
+	ErrNotOwner = errors.New("not the room's owner")
 	// ErrUnavailable wraps errors reaching the engine, such as a Redis outage.
 	ErrUnavailable = errors.New("broker unavailable")
 )

@@ -246,7 +246,7 @@ func TestViewerReconnectsAndRejoins(t *testing.T) {
 }
 
 func TestRejoinOfAGoneRoomStops(t *testing.T) {
-	url := startServer(t)
+	url := startServer(t, rtbroadcaster.WithOwnerGrace(0)) // the room ends with its owner's connection
 	ctx := testContext(t)
 	owner := dial(t, url, newRecorder())
 	room, err := owner.Create(ctx)
@@ -278,7 +278,7 @@ func TestRejoinOfAGoneRoomStops(t *testing.T) {
 }
 
 func TestOwnerLosesItsRoomWithItsConnection(t *testing.T) {
-	url := startServer(t)
+	url := startServer(t, rtbroadcaster.WithOwnerGrace(0)) // the room ends with its owner's connection
 	ctx := testContext(t)
 	p, proxied := startProxy(t, url)
 	events := newRecorder()
@@ -384,7 +384,7 @@ func TestDialFailures(t *testing.T) {
 }
 
 func TestCloseEndsOwnersRoom(t *testing.T) {
-	url := startServer(t)
+	url := startServer(t, rtbroadcaster.WithOwnerGrace(0)) // the room ends with its owner's connection
 	ctx := testContext(t)
 	owner, err := client.Dial(ctx, url, nil)
 	must(t, err)

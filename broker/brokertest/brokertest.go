@@ -38,6 +38,8 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 		{"Close", testClose},
 		{"Unsubscribe", testUnsubscribe},
 		{"Viewers", testViewers},
+		{"OwnerClaim", testOwnerClaim},
+		{"OwnerGraceEnds", testOwnerGraceEnds},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, newBroker(t)) })
@@ -54,7 +56,7 @@ func ctxFor(t *testing.T) context.Context {
 func newRoom(t *testing.T, b broker.Broker) string {
 	t.Helper()
 	id := uuid.NewString()
-	if err := b.CreateRoom(ctxFor(t), id); err != nil {
+	if err := b.CreateRoom(ctxFor(t), id, broker.Owner{}); err != nil {
 		t.Fatalf("CreateRoom: %v", err)
 	}
 	return id
@@ -83,7 +85,7 @@ func mustPublish(t *testing.T, b broker.Broker, room string, p broker.Publicatio
 
 func testCreateTwice(t *testing.T, b broker.Broker) {
 	room := newRoom(t, b)
-	if err := b.CreateRoom(ctxFor(t), room); !errors.Is(err, broker.ErrRoomExists) {
+	if err := b.CreateRoom(ctxFor(t), room, broker.Owner{}); !errors.Is(err, broker.ErrRoomExists) {
 		t.Fatalf("second CreateRoom: %v, want ErrRoomExists", err)
 	}
 }
@@ -506,4 +508,76 @@ func (r *recorder) waitDeliveries(t *testing.T, n int) []delivery {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]delivery(nil), r.deliveries...)
+}
+
+// ownerGrace is the grace of the owner tests' rooms: their owners come back
+// well within it, or not at all.
+const ownerGrace = 300 * time.Millisecond
+
+func newOwnedRoom(t *testing.T, b broker.Broker) string {
+	t.Helper()
+	id := uuid.NewString()
+	if err := b.CreateRoom(ctxFor(t), id, broker.Owner{KeyHash: "hash", Grace: ownerGrace}); err != nil {
+		t.Fatalf("CreateRoom: %v", err)
+	}
+	return id
+}
+
+// testOwnerClaim: only the key's hash claims a room; each claim fences the
+// epochs before it, and ends a grace.
+func testOwnerClaim(t *testing.T, b broker.Broker) {
+	ctx, room := ctxFor(t), newOwnedRoom(t, b)
+	if _, err := b.ClaimOwner(ctx, room, "other"); !errors.Is(err, broker.ErrNotOwner) {
+		t.Fatalf("claim with another hash: %v, want ErrNotOwner", err)
+	}
+	if _, err := b.ClaimOwner(ctx, uuid.NewString(), "hash"); !errors.Is(err, broker.ErrRoomNotFound) {
+		t.Fatalf("claim of an unknown room: %v, want ErrRoomNotFound", err)
+	}
+	epoch, err := b.ClaimOwner(ctx, room, "hash")
+	if err != nil || epoch != 2 {
+		t.Fatalf("claim: epoch %d, %v; want 2", epoch, err)
+	}
+	stale := publication(body(1))
+	stale.OwnerEpoch = 1
+	if _, err := b.Publish(ctx, room, stale); !errors.Is(err, broker.ErrNotOwner) {
+		t.Fatalf("publish as epoch 1 after a claim: %v, want ErrNotOwner", err)
+	}
+	if err := b.ReleaseOwner(ctx, room, 1); !errors.Is(err, broker.ErrNotOwner) {
+		t.Fatalf("release as epoch 1 after a claim: %v, want ErrNotOwner", err)
+	}
+	if err := b.ReleaseOwner(ctx, room, 2); err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	if epoch, err = b.ClaimOwner(ctx, room, "hash"); err != nil || epoch != 3 {
+		t.Fatalf("claim in the grace: epoch %d, %v; want 3", epoch, err)
+	}
+	time.Sleep(3 * ownerGrace)
+	current := publication(body(2))
+	current.OwnerEpoch = 3
+	if seq, err := b.Publish(ctx, room, current); err != nil || seq != 1 {
+		t.Fatalf("publish after the grace of a claimed room: seq %d, %v; want 1", seq, err)
+	}
+}
+
+// testOwnerGraceEnds: a released room that nobody claims closes after its
+// grace, as by CloseRoom.
+func testOwnerGraceEnds(t *testing.T, b broker.Broker) {
+	ctx, room, sub := ctxFor(t), newOwnedRoom(t, b), newRecorder()
+	if err := b.Subscribe(ctx, room, sub); err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, b, room, publication(body(1)))
+	released := time.Now()
+	if err := b.ReleaseOwner(ctx, room, 1); err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	sub.waitUntil(t, func(r *recorder) bool { return r.closedSeq != 0 })
+	if waited := time.Since(released); waited < ownerGrace {
+		t.Fatalf("closed %v after the release, before the grace of %v", waited, ownerGrace)
+	}
+	sub.waitUntil(t, func(r *recorder) bool { return r.closedSeq == 2 })
+	if _, err := b.ClaimOwner(ctx, room, "hash"); !errors.Is(err, broker.ErrRoomNotFound) {
+		t.Fatalf("claim after the grace: %v, want ErrRoomNotFound", err)
+	}
+	b.Unsubscribe(room, sub)
 }

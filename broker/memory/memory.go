@@ -4,7 +4,9 @@ package memory
 
 import (
 	"context"
+	"crypto/subtle"
 	"sync"
+	"time"
 
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
@@ -27,6 +29,9 @@ type room struct {
 	history history
 	subs    []broker.Subscriber
 	viewers map[broker.Subscriber]int
+	owner   broker.Owner
+	epoch   uint64      // of the room's current owner
+	grace   *time.Timer // closes the room when its owner is not back in time
 }
 
 var _ broker.Broker = (*Broker)(nil)
@@ -34,13 +39,50 @@ var _ broker.Broker = (*Broker)(nil)
 // New returns an empty engine.
 func New() *Broker { return &Broker{rooms: map[string]*room{}} }
 
-func (b *Broker) CreateRoom(_ context.Context, id string) error {
+func (b *Broker) CreateRoom(_ context.Context, id string, owner broker.Owner) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, taken := b.rooms[id]; taken {
 		return broker.ErrRoomExists
 	}
-	b.rooms[id] = &room{state: newStateStore(), viewers: map[broker.Subscriber]int{}}
+	b.rooms[id] = &room{state: newStateStore(), viewers: map[broker.Subscriber]int{}, owner: owner, epoch: 1}
+	return nil
+}
+
+func (b *Broker) ClaimOwner(_ context.Context, id, keyHash string) (uint64, error) {
+	r := b.lookup(id)
+	if r == nil {
+		return 0, broker.ErrRoomNotFound
+	}
+	defer r.mu.Unlock()
+	if subtle.ConstantTimeCompare([]byte(keyHash), []byte(r.owner.KeyHash)) != 1 {
+		return 0, broker.ErrNotOwner
+	}
+	if r.grace != nil {
+		r.grace.Stop()
+		r.grace = nil
+	}
+	r.epoch++
+	return r.epoch, nil
+}
+
+func (b *Broker) ReleaseOwner(_ context.Context, id string, epoch uint64) error {
+	r := b.lookup(id)
+	if r == nil {
+		return broker.ErrRoomNotFound
+	}
+	if r.epoch != epoch {
+		r.mu.Unlock()
+		return broker.ErrNotOwner
+	}
+	if r.owner.Grace <= 0 {
+		r.mu.Unlock()
+		return b.closeRoom(id, epoch)
+	}
+	defer r.mu.Unlock()
+	if r.grace == nil {
+		r.grace = time.AfterFunc(r.owner.Grace, func() { _ = b.closeRoom(id, epoch) })
+	}
 	return nil
 }
 
@@ -66,6 +108,9 @@ func (b *Broker) Publish(_ context.Context, id string, p broker.Publication) (ui
 		return 0, broker.ErrRoomNotFound
 	}
 	defer r.mu.Unlock()
+	if p.OwnerEpoch != 0 && p.OwnerEpoch != r.epoch {
+		return 0, broker.ErrNotOwner
+	}
 	if p.StateKey != "" {
 		if err := r.state.check(p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes); err != nil {
 			return 0, err
@@ -82,18 +127,24 @@ func (b *Broker) Publish(_ context.Context, id string, p broker.Publication) (ui
 	return r.seq, nil
 }
 
-func (b *Broker) CloseRoom(_ context.Context, id string) error {
-	b.mu.Lock()
-	r := b.rooms[id]
-	delete(b.rooms, id)
-	b.mu.Unlock()
+func (b *Broker) CloseRoom(_ context.Context, id string) error { return b.closeRoom(id, 0) }
+
+// closeRoom closes the room, only while its owner holds epoch unless that
+// is 0.
+func (b *Broker) closeRoom(id string, epoch uint64) error {
+	r := b.lookup(id)
 	if r == nil {
 		return nil
 	}
-	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.state == nil {
-		return nil
+	if epoch != 0 && epoch != r.epoch {
+		return broker.ErrNotOwner
+	}
+	b.mu.Lock()
+	delete(b.rooms, id)
+	b.mu.Unlock()
+	if r.grace != nil {
+		r.grace.Stop()
 	}
 	r.seq++
 	r.state = nil // marks it closed

@@ -28,6 +28,7 @@ func (b *Broker) maintain() {
 		ctx, cancel := context.WithTimeout(context.Background(), every)
 		b.pingPubSub(ctx)
 		b.renewLeases(ctx)
+		b.closeAbandoned(ctx)
 		b.retryCloses(ctx)
 		b.renewViewerCounts(ctx)
 		b.checkOwners(ctx)
@@ -46,26 +47,52 @@ func (b *Broker) pingPubSub(ctx context.Context) {
 // renewLeases keeps the rooms this node owns alive; a room found closed is
 // forgotten.
 func (b *Broker) renewLeases(ctx context.Context) {
-	for _, room := range b.ownedRooms() {
+	for room, epoch := range b.roomEpochs(b.owned) {
 		k := b.keys(room)
 		open, err := leaseScript.Run(ctx, b.client, []string{k.meta, k.lease, k.state, k.order, k.viewers, k.history},
-			b.node, ms(b.opts.LeaseTTL), ms(b.opts.IdleTTL)).Int()
+			b.node, ms(b.opts.LeaseTTL), ms(b.opts.IdleTTL), epoch).Int()
 		if err != nil {
 			b.log.Debug("owner lease not renewed", "room", room, "err", err)
 			continue
 		}
 		if open == 0 {
-			b.mu.Lock()
-			delete(b.owned, room)
-			b.mu.Unlock()
+			b.forget(b.owned, room, epoch)
 		}
 	}
 }
 
-func (b *Broker) ownedRooms() []string {
+// closeAbandoned closes the rooms released here whose grace ran out, and
+// forgets those that were claimed or closed meanwhile.
+func (b *Broker) closeAbandoned(ctx context.Context) {
+	for room, epoch := range b.roomEpochs(b.away) {
+		result, _, err := b.close(ctx, room, true, epoch)
+		if err != nil {
+			b.log.Debug("abandoned room not checked", "room", room, "err", err)
+			continue
+		}
+		if result == closeDone {
+			b.log.Info("closed a room whose owner did not come back in its grace", "room", room)
+		}
+		if result != closeOwnerAlive {
+			b.forget(b.away, room, epoch)
+		}
+	}
+}
+
+// roomEpochs copies owned or away.
+func (b *Broker) roomEpochs(rooms map[string]uint64) map[string]uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return slices.Collect(maps.Keys(b.owned))
+	return maps.Clone(rooms)
+}
+
+// forget drops room from owned or away, unless its epoch changed meanwhile.
+func (b *Broker) forget(rooms map[string]uint64, room string, epoch uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if rooms[room] == epoch {
+		delete(rooms, room)
+	}
 }
 
 // retryCloses closes the rooms whose CloseRoom failed.
@@ -74,7 +101,7 @@ func (b *Broker) retryCloses(ctx context.Context) {
 	rooms := slices.Collect(maps.Keys(b.unclosed))
 	b.mu.Unlock()
 	for _, room := range rooms {
-		if _, _, err := b.close(ctx, room, false); err != nil {
+		if _, _, err := b.close(ctx, room, false, 0); err != nil {
 			b.log.Debug("room close retry failed", "room", room, "err", err)
 			continue
 		}
@@ -117,7 +144,7 @@ func (b *Broker) checkOwners(ctx context.Context) {
 		return
 	}
 	for _, rs := range b.liveRooms() {
-		result, seq, err := b.close(ctx, rs.room, true)
+		result, seq, err := b.close(ctx, rs.room, true, 0)
 		if err != nil {
 			b.log.Debug("owner lease not checked", "room", rs.room, "err", err)
 			continue

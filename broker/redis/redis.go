@@ -86,7 +86,8 @@ type Broker struct {
 	mu       sync.Mutex
 	rooms    map[string]*roomSub                  // by channel name
 	inflight map[string]int                       // by channel: (un)subscribe replies due
-	owned    map[string]struct{}                  // rooms created here, not closed yet
+	owned    map[string]uint64                    // rooms owned here, not closed yet: the owner's epoch
+	away     map[string]uint64                    // rooms released here, in their grace: the epoch released
 	unclosed map[string]struct{}                  // rooms whose CloseRoom failed: retried
 	counts   map[string]map[broker.Subscriber]int // by room: viewers per subscriber
 
@@ -121,7 +122,8 @@ func New(client *goredis.Client, opts Options) *Broker {
 		log:      opts.Logger.With("engine", "redis"),
 		rooms:    map[string]*roomSub{},
 		inflight: map[string]int{},
-		owned:    map[string]struct{}{},
+		owned:    map[string]uint64{},
+		away:     map[string]uint64{},
 		unclosed: map[string]struct{}{},
 		counts:   map[string]map[broker.Subscriber]int{},
 		done:     make(chan struct{}),
@@ -222,10 +224,10 @@ func unavailable(op, room string, err error) error {
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }
 
-func (b *Broker) CreateRoom(ctx context.Context, room string) error {
+func (b *Broker) CreateRoom(ctx context.Context, room string, owner broker.Owner) error {
 	k := b.keys(room)
 	created, err := createScript.Run(ctx, b.client, []string{k.meta, k.lease},
-		b.node, ms(b.opts.LeaseTTL), ms(b.opts.IdleTTL)).Int()
+		b.node, ms(b.opts.LeaseTTL), ms(b.opts.IdleTTL), owner.KeyHash, ms(max(owner.Grace, 0))).Int()
 	if err != nil {
 		return unavailable("create", room, err)
 	}
@@ -233,8 +235,52 @@ func (b *Broker) CreateRoom(ctx context.Context, room string) error {
 		return broker.ErrRoomExists
 	}
 	b.mu.Lock()
-	b.owned[room] = struct{}{}
+	b.owned[room] = 1
 	b.mu.Unlock()
+	return nil
+}
+
+func (b *Broker) ClaimOwner(ctx context.Context, room, keyHash string) (uint64, error) {
+	k := b.keys(room)
+	epoch, err := claimScript.Run(ctx, b.client, []string{k.meta, k.lease}, keyHash, b.node, ms(b.opts.LeaseTTL)).Int64()
+	if err != nil {
+		return 0, unavailable("claim", room, err)
+	}
+	switch epoch {
+	case ownerNotOpen:
+		return 0, broker.ErrRoomNotFound
+	case ownerRefused:
+		return 0, broker.ErrNotOwner
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.owned[room] = uint64(epoch)
+	delete(b.away, room)
+	return uint64(epoch), nil
+}
+
+// ReleaseOwner starts the room's grace in Redis, where every node sees it:
+// the room closes when its lease, now "away", expires unless it is claimed.
+// This node stops renewing the lease, and closes the room itself then, in
+// case no other node has it.
+func (b *Broker) ReleaseOwner(ctx context.Context, room string, epoch uint64) error {
+	k := b.keys(room)
+	res, err := releaseScript.Run(ctx, b.client, []string{k.meta, k.lease}, epoch).Int64()
+	if err != nil {
+		return unavailable("release", room, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.owned[room] == epoch {
+		delete(b.owned, room)
+	}
+	switch res {
+	case ownerNotOpen:
+		return broker.ErrRoomNotFound
+	case ownerRefused:
+		return broker.ErrNotOwner
+	}
+	b.away[room] = epoch
 	return nil
 }
 
@@ -242,7 +288,7 @@ func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication)
 	k := b.keys(room)
 	res, err := publishScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
 		p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes, ms(b.opts.IdleTTL), k.channel,
-		p.MaxHistoryMessages, p.MaxHistoryBytes).Int64()
+		p.MaxHistoryMessages, p.MaxHistoryBytes, p.OwnerEpoch).Int64()
 	if err != nil {
 		return 0, unavailable("publish to", room, err)
 	}
@@ -253,6 +299,8 @@ func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication)
 		return 0, &broker.StateFullError{Messages: p.MaxStateMessages}
 	case publishTooLargeState:
 		return 0, &broker.StateFullError{Bytes: p.MaxStateBytes}
+	case publishNotOwner:
+		return 0, broker.ErrNotOwner
 	}
 	return uint64(res), nil
 }
@@ -261,10 +309,11 @@ func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication)
 // renewing the room's lease and retries the close until it is done, so
 // that a room whose owner left during an outage closes soon after it.
 func (b *Broker) CloseRoom(ctx context.Context, room string) error {
-	_, _, err := b.close(ctx, room, false)
+	_, _, err := b.close(ctx, room, false, 0)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.owned, room)
+	delete(b.away, room)
 	if err != nil {
 		b.unclosed[room] = struct{}{}
 		return err
@@ -274,15 +323,16 @@ func (b *Broker) CloseRoom(ctx context.Context, room string) error {
 }
 
 // close runs closeScript; onlyOrphaned closes the room only when its
-// owner's lease has expired.
-func (b *Broker) close(ctx context.Context, room string, onlyOrphaned bool) (result int64, seq uint64, err error) {
+// owner's lease has expired, and an epoch other than 0 only while the
+// owner holds it.
+func (b *Broker) close(ctx context.Context, room string, onlyOrphaned bool, epoch uint64) (result int64, seq uint64, err error) {
 	k := b.keys(room)
 	flag := "0"
 	if onlyOrphaned {
 		flag = "1"
 	}
 	res, err := closeScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
-		ms(b.opts.ClosedTTL), k.channel, flag).Int64Slice()
+		ms(b.opts.ClosedTTL), k.channel, flag, epoch).Int64Slice()
 	if err != nil {
 		return 0, 0, unavailable("close", room, err)
 	}

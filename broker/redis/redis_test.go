@@ -27,7 +27,8 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 func TestConformance(t *testing.T) {
 	addr := redistest.Addr(t)
 	brokertest.Run(t, func(t *testing.T) broker.Broker {
-		return redistest.Engine(t, addr, redis.Options{KeyPrefix: redistest.Prefix(t, addr), Logger: quiet()})
+		// A short lease makes the nodes look for rooms past their grace often.
+		return redistest.Engine(t, addr, redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: 1500 * time.Millisecond, Logger: quiet()})
 	})
 }
 
@@ -88,7 +89,7 @@ func TestOwnerNodeStops(t *testing.T) {
 	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: time.Second, Logger: quiet()}
 	owner, viewer := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
 	room := uuid.NewString()
-	if err := owner.CreateRoom(ctx(t), room); err != nil {
+	if err := owner.CreateRoom(ctx(t), room, broker.Owner{}); err != nil {
 		t.Fatal(err)
 	}
 	sub := newEvents()
@@ -122,7 +123,7 @@ func TestViewerCountOfStoppedNode(t *testing.T) {
 	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: time.Second, Logger: quiet()}
 	a, b := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
 	room := uuid.NewString()
-	if err := b.CreateRoom(ctx(t), room); err != nil {
+	if err := b.CreateRoom(ctx(t), room, broker.Owner{}); err != nil {
 		t.Fatal(err)
 	}
 	subA, subB := newEvents(), newEvents()
@@ -150,7 +151,7 @@ func TestRedisRestart(t *testing.T) {
 	srv := redistest.StartServer(t)
 	engine := redistest.Engine(t, srv.Addr, redis.Options{LeaseTTL: 3 * time.Second, Logger: quiet()})
 	room := uuid.NewString()
-	if err := engine.CreateRoom(ctx(t), room); err != nil {
+	if err := engine.CreateRoom(ctx(t), room, broker.Owner{}); err != nil {
 		t.Fatal(err)
 	}
 	sub := newEvents()
@@ -216,7 +217,7 @@ func TestRoomKeysLost(t *testing.T) {
 	srv := redistest.StartServer(t)
 	engine := redistest.Engine(t, srv.Addr, redis.Options{LeaseTTL: 600 * time.Millisecond, Logger: quiet()})
 	room := uuid.NewString()
-	if err := engine.CreateRoom(ctx(t), room); err != nil {
+	if err := engine.CreateRoom(ctx(t), room, broker.Owner{}); err != nil {
 		t.Fatal(err)
 	}
 	sub := newEvents()
@@ -248,7 +249,7 @@ func TestCloseDuringOutage(t *testing.T) {
 	srv := redistest.StartServer(t)
 	engine := redistest.Engine(t, srv.Addr, redis.Options{LeaseTTL: 600 * time.Millisecond, Logger: quiet()})
 	room := uuid.NewString()
-	if err := engine.CreateRoom(ctx(t), room); err != nil {
+	if err := engine.CreateRoom(ctx(t), room, broker.Owner{}); err != nil {
 		t.Fatal(err)
 	}
 	sub := newEvents()

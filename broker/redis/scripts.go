@@ -6,12 +6,15 @@ import goredis "github.com/redis/go-redis/v9"
 // touches one cluster slot:
 //
 //	meta    hash: status (open|closed), seq (last number given), bytes (kept
-//	        state size), viewers (last total published), owner (node id)
+//	        state size), viewers (last total published), owner (node id),
+//	        ownerkey (hash of the owner's key), epoch (the owner's, raised by
+//	        each claim), grace (ms a room outlives its owner)
 //	state   hash: state key -> message body
 //	order   sorted set: state key scored by the seq it was last set at, so
 //	        ZRANGE gives the replay order (replacing a key moves it to the end)
 //	viewers hash: node id -> "count:expiresAtMs"
-//	lease   string: the owner's node id, with the lease TTL
+//	lease   string: the owner's node id, with a TTL of the longer of the
+//	        lease and the grace; "away" while the owner is gone, for the grace
 //	history list: the bodies of the room's latest messages, consecutive in
 //	        seq, so the first is numbered seq - LLEN + 1; meta's hbytes is
 //	        their size. Bounded by count and bytes at every publish
@@ -22,14 +25,53 @@ import goredis "github.com/redis/go-redis/v9"
 // "c<seq>" (the close) and "v<total>" (the viewer count).
 
 // createScript registers an open room and its owner's lease, unless the id
-// is taken. KEYS: meta, lease. ARGV: node, leaseMs, idleMs. Returns 1 when
-// created, 0 when the id exists.
+// is taken. KEYS: meta, lease. ARGV: node, leaseMs, idleMs, keyHash,
+// graceMs. Returns 1 when created, 0 when the id exists.
 var createScript = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'open', 'seq', 0, 'bytes', 0, 'viewers', 0, 'owner', ARGV[1])
+redis.call('HSET', KEYS[1], 'status', 'open', 'seq', 0, 'bytes', 0, 'viewers', 0, 'owner', ARGV[1],
+  'ownerkey', ARGV[4], 'epoch', 1, 'grace', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', math.max(tonumber(ARGV[2]), tonumber(ARGV[5])))
 return 1
+`)
+
+// Results of claimScript and releaseScript besides an epoch.
+const (
+	ownerNotOpen = -1
+	ownerRefused = -2 // the key hash, or the epoch, is not the room's
+)
+
+// claimScript gives an open room to the holder of its owner key: it raises
+// the epoch and takes the lease for this node. KEYS: meta, lease. ARGV:
+// keyHash, node, leaseMs. Returns the new epoch, or ownerNotOpen or
+// ownerRefused.
+var claimScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
+if redis.call('HGET', KEYS[1], 'ownerkey') ~= ARGV[1] then return -2 end
+-- Past its grace, the room is as good as closed: its nodes close it soon.
+if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+redis.call('HSET', KEYS[1], 'owner', ARGV[2])
+local grace = tonumber(redis.call('HGET', KEYS[1], 'grace') or '0')
+redis.call('SET', KEYS[2], ARGV[2], 'PX', math.max(tonumber(ARGV[3]), grace))
+return epoch
+`)
+
+// releaseScript starts an open room's grace: its lease becomes "away" for
+// the grace, and then the nodes close it as orphaned unless claimScript ran.
+// KEYS: meta, lease. ARGV: epoch. Returns the epoch, or ownerNotOpen, or
+// ownerRefused when another owner claimed the room since.
+var releaseScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return -2 end
+local grace = tonumber(redis.call('HGET', KEYS[1], 'grace') or '0')
+if grace > 0 then
+  redis.call('SET', KEYS[2], 'away', 'PX', grace)
+else
+  redis.call('DEL', KEYS[2])
+end
+return tonumber(ARGV[1])
 `)
 
 // Results of publishScript besides a seq.
@@ -37,16 +79,18 @@ const (
 	publishNotOpen       = -1
 	publishTooManyState  = -2
 	publishTooLargeState = -3
+	publishNotOwner      = -4
 )
 
 // publishScript numbers a message, keeps it when it is a state message,
 // appends it to the history and publishes it. KEYS: meta, state, order,
 // viewers, lease, history. ARGV: stateKey (empty: not kept), body,
 // maxMessages, maxBytes, idleMs, channel, maxHistoryMessages,
-// maxHistoryBytes. Returns the seq, or one of the negative publish* results
-// with nothing changed.
+// maxHistoryBytes, ownerEpoch ("0": any). Returns the seq, or one of the
+// negative publish* results with nothing changed.
 var publishScript = goredis.NewScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
+if ARGV[9] ~= '0' and redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[9] then return -4 end
 local key, body = ARGV[1], ARGV[2]
 local bytes = 0
 if key ~= '' then
@@ -112,16 +156,19 @@ const (
 	closeNotOpen    = 0 // closed before, or unknown (then seq is 0)
 	closeOwnerAlive = 1 // only when the lease was required gone
 	closeDone       = 2
+	closeNewOwner   = 3 // only when an epoch was given: it is not the room's
 )
 
 // closeScript closes an open room: it takes the next seq for the close,
 // publishes it and lets the room's keys expire after closedMs. KEYS: meta,
 // state, order, viewers, lease, history. ARGV: closedMs, channel, onlyWithoutLease
-// ("1": close only when the owner's lease has expired). Returns {result, seq}.
+// ("1": close only when the owner's lease has expired), epoch ("0": any;
+// else close only while the owner holds it). Returns {result, seq}.
 var closeScript = goredis.NewScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then
   return {0, tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')}
 end
+if ARGV[4] ~= '0' and redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[4] then return {3, 0} end
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[5]) == 1 then return {1, 0} end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'status', 'closed')
@@ -163,13 +210,16 @@ end
 return total
 `)
 
-// leaseScript renews the owner's lease of an open room and keeps the room's
-// keys from expiring while its owner is alive. KEYS: meta, lease, state,
-// order, viewers, history. ARGV: node, leaseMs, idleMs. Returns 1, or 0 when the room
-// is not open.
+// leaseScript renews the owner's lease of an open room, for the longer of
+// the lease and the room's grace, and keeps the room's keys from expiring
+// while its owner is alive. KEYS: meta, lease, state, order, viewers,
+// history. ARGV: node, leaseMs, idleMs, epoch. Returns 1, or 0 when the room
+// is not open or another owner claimed it since epoch.
 var leaseScript = goredis.NewScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return 0 end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[4] then return 0 end
+local grace = tonumber(redis.call('HGET', KEYS[1], 'grace') or '0')
+redis.call('SET', KEYS[2], ARGV[1], 'PX', math.max(tonumber(ARGV[2]), grace))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 for i = 3, 6 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
 return 1

@@ -67,6 +67,7 @@ type serveConfig struct {
 	redisPrefix     string
 	origins         string
 	shutdownTimeout time.Duration
+	ownerGrace      time.Duration
 	logLevel        string
 	logFormat       string
 	limits          rtbroadcaster.Limits
@@ -84,6 +85,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.redisPrefix, "redis-key-prefix", "rtb:", "`prefix` of every Redis key and channel: clusters that share one Redis need one each")
 	fs.StringVar(&cfg.origins, "allowed-origins", "", "comma-separated browser `origins` allowed besides same-origin, e.g. https://app.example.com; * allows all")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for connections to close before cutting them")
+	fs.DurationVar(&cfg.ownerGrace, "owner-grace", rtbroadcaster.DefaultOwnerGrace, "how long a room stays open after its owner's connection ends, for the owner to resume it; 0 closes it at once")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log `format`: text or json")
 	fs.IntVar(&l.ReadLimit, "read-limit", l.ReadLimit, "largest frame a client may send, in `bytes` (larger: close 1009)")
@@ -182,6 +184,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		rtbroadcaster.WithLogger(log),
 		rtbroadcaster.WithAllowedOrigins(origins...),
 		rtbroadcaster.WithBroker(engine),
+		rtbroadcaster.WithOwnerGrace(cfg.ownerGrace),
 	}, opsOptions...)...)
 	mux := newMux(mgr)
 	mountOps(mux, mgr)

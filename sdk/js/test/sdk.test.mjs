@@ -295,14 +295,20 @@ describe('reconnecting', () => {
     assert.equal(viewer.isOpen, false);
   });
 
-  test('an owner whose connection drops loses its room: roomclosed, sends throw, the viewers are told', async () => {
-    const owner = await client(proxy.wsURL);
+  test('without a grace, an owner whose connection drops loses its room: roomclosed, sends throw, the viewers are told', async (t) => {
+    const graceless = await startServer(['-owner-grace', '0']);
+    const gracelessProxy = await startProxy(graceless.port);
+    t.after(async () => {
+      gracelessProxy.close();
+      await graceless.stop();
+    });
+    const owner = await client(gracelessProxy.wsURL);
     const roomId = await owner.createRoom();
-    const viewer = await client();
+    const viewer = await client(graceless.wsURL);
     await viewer.joinRoom(roomId);
     const ownerLost = nextEvent(owner, 'roomclosed');
     const viewerClosed = nextEvent(viewer, 'roomclosed');
-    proxy.cut();
+    gracelessProxy.cut();
     assert.deepEqual(await ownerLost, { roomId, reason: 'connection_lost' });
     assert.throws(() => owner.broadcast('x'), { code: 'not_connected' });
     assert.deepEqual(await viewerClosed, { roomId, reason: 'closed' });

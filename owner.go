@@ -1,0 +1,127 @@
+package rtbroadcaster
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+
+	"github.com/google/uuid"
+	"github.com/rtbroadcaster/rtbroadcaster/auth"
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
+)
+
+// What viewers are told of their room's owner (Message.Owner).
+const (
+	ownerAway = "away"
+	ownerBack = "back"
+)
+
+// newOwnerKey returns a room's owner key, 256 random bits for the owner to
+// keep, and the hash of it for the engine to keep.
+func newOwnerKey() (key, keyHash string) {
+	var secret [32]byte
+	_, _ = rand.Read(secret[:]) // crypto/rand.Read never fails
+	key = base64.RawURLEncoding.EncodeToString(secret[:])
+	return key, hashOwnerKey(key)
+}
+
+// hashOwnerKey is what the engine compares: a leak of its copy gives no
+// one the key.
+func hashOwnerKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// resumeRoom makes c the owner of room id again, on the proof of its owner
+// key, from any node: the engine ends the room's grace and fences off the
+// previous owner connection, in case it is still open somewhere; viewers are
+// told the owner is back.
+func (c *client) resumeRoom(id, key, token string) *Error {
+	if r := c.currentRoom(); r != nil {
+		return newError(CodeAlreadyInRoom, "resume: this connection is already in room %q; open another connection for another room", r.id)
+	}
+	if refused := c.authorize("resume", token, func(g auth.Grant) bool { return g.Create }); refused != nil {
+		return refused
+	}
+	if _, err := uuid.Parse(id); err != nil {
+		return newError(CodeRoomNotFound, "resume: no open room has uuid %q", id)
+	}
+	if !c.mgr.addrLimits.reserveRoom(c.limitKey) {
+		return newError(CodeTooManyRooms, "resume: your address already owns %d open rooms, the most allowed; close one first", c.mgr.limits.MaxRoomsPerIP)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	epoch, err := c.mgr.broker.ClaimOwner(ctx, id, hashOwnerKey(key))
+	if err != nil {
+		c.mgr.addrLimits.releaseRoom(c.limitKey)
+		return brokerError("resume", id, err)
+	}
+	mr, err := c.mgr.attach(ctx, id)
+	if err != nil {
+		c.mgr.addrLimits.releaseRoom(c.limitKey)
+		// Give the room its grace back rather than hold it with no one here.
+		_ = c.mgr.broker.ReleaseOwner(ctx, id, epoch)
+		return brokerError("resume", id, err)
+	}
+	mr.takeOwner(c)
+	mr.askViewerCount()
+	c.room, c.meter, c.owner, c.ownerEpoch = mr.room, mr, true, epoch
+	reply := connectedMessage(id)
+	reply.Owner = ownerBack
+	c.send(textFrame(reply))
+	c.announceOwner(ctx, ownerBack)
+	return nil
+}
+
+// ownerLeft runs when the owner's connection ended without closing its
+// room: the room waits for the owner for the grace, and its viewers are told
+// the owner is away. Without a grace, the room closes now.
+func (c *client) ownerLeft(r *room) {
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	if c.mgr.ownerGrace <= 0 {
+		if err := c.mgr.broker.CloseRoom(ctx, r.id); err != nil {
+			c.mgr.log.Warn("room not closed after its owner left", "room", r.id, "err", err)
+		}
+		return
+	}
+	err := c.mgr.broker.ReleaseOwner(ctx, r.id, c.ownerEpoch)
+	switch {
+	case errors.Is(err, broker.ErrNotOwner), errors.Is(err, broker.ErrRoomNotFound):
+		return // taken back by another connection already, or closed
+	case err != nil:
+		c.mgr.log.Warn("owner's grace not started: the room closes when its owner's lease runs out", "room", r.id, "err", err)
+		return
+	}
+	c.announceOwner(ctx, ownerAway)
+}
+
+// announceOwner tells the room's viewers that its owner is away or back, in
+// the room's stream, so that the message has its place in the order and in
+// the history. It is published as c's epoch: if another connection took the
+// room back meanwhile, the news is stale and is not sent.
+func (c *client) announceOwner(ctx context.Context, status string) {
+	m := connectedMessage(c.room.id)
+	m.Owner = status
+	if status == ownerAway {
+		m.GraceMs = c.mgr.ownerGrace.Milliseconds()
+	}
+	if _, err := c.mgr.broker.Publish(ctx, c.room.id, c.publication(m)); err != nil && !errors.Is(err, broker.ErrNotOwner) {
+		c.mgr.log.Warn("viewers not told of their room's owner", "room", c.room.id, "owner", status, "err", err)
+	}
+}
+
+// publication is what c, the owner, publishes as m.
+func (c *client) publication(m *Message) broker.Publication {
+	return broker.Publication{
+		Body:               m.Encode(),
+		OwnerEpoch:         c.ownerEpoch,
+		MaxStateMessages:   c.mgr.limits.MaxStateMessages,
+		MaxStateBytes:      c.mgr.limits.MaxStateBytes,
+		MaxHistoryMessages: c.mgr.limits.HistoryMessages,
+		MaxHistoryBytes:    c.mgr.limits.HistoryBytes,
+	}
+}

@@ -1,0 +1,204 @@
+package rtbroadcaster_test
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	rtb "github.com/rtbroadcaster/rtbroadcaster"
+	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
+	"github.com/rtbroadcaster/rtbroadcaster/broker/redis/redistest"
+)
+
+// createOwned makes c an owner and returns the room's uuid and owner key.
+func (c *wsClient) createOwned() (room, key string) {
+	c.t.Helper()
+	c.send(request(rtb.StatusNew, "", ""))
+	m := c.next()
+	if m.Error != nil || m.UUID == "" || len(m.OwnerKey) < 40 {
+		c.t.Fatalf("create: got %+v, want a room and an owner key", m)
+	}
+	return m.UUID, m.OwnerKey
+}
+
+// resume sends c's request to take room back with key and returns the reply.
+func (c *wsClient) resume(room, key string) *rtb.Message {
+	c.t.Helper()
+	m := request(rtb.StatusJoin, room, "")
+	m.OwnerKey = key
+	c.send(m)
+	return c.nextAction()
+}
+
+// expectOwner checks that v's next message says the owner is status,
+// numbered seq.
+func expectOwner(t *testing.T, v *wsClient, status string, seq uint64) {
+	t.Helper()
+	m := v.nextAction()
+	if m.Owner != status || m.FuncKey != "" || m.Seq != seq {
+		t.Fatalf("got %+v, want owner %q numbered %d with an empty funcKey", m, status, seq)
+	}
+	if status == "away" && m.GraceMs <= 0 {
+		t.Fatalf("owner away without graceMs: %+v", m)
+	}
+}
+
+// expectNumbered checks that v receives action "n" with params from..to-1,
+// numbered from firstSeq on.
+func expectNumbered(t *testing.T, v *wsClient, from, to int, firstSeq uint64) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		m := v.nextAction()
+		if m.FuncKey != "n" || m.FuncParams[0] != strconv.Itoa(i) || m.Seq != firstSeq+uint64(i-from) {
+			t.Fatalf("got %+v, want n[%d] numbered %d", m, i, firstSeq+uint64(i-from))
+		}
+	}
+}
+
+// TestOwnerResumesWithinGrace: the owner's connection drops and it takes
+// its room back on another node within the grace. Viewers on both nodes
+// see everything in order, told the owner was away and is back, and stay
+// connected; the resumed owner hears the viewer count.
+func TestOwnerResumesWithinGrace(t *testing.T) {
+	engine := memory.New()
+	nodeA := startServer(t, rtb.WithBroker(engine), rtb.WithOwnerGrace(5*time.Second))
+	nodeB := startServer(t, rtb.WithBroker(engine), rtb.WithOwnerGrace(5*time.Second))
+	owner := dial(t, nodeA.wsURL, nil)
+	room, key := owner.createOwned()
+	viewers := []*wsClient{dial(t, nodeA.wsURL, nil), dial(t, nodeB.wsURL, nil)}
+	for _, v := range viewers {
+		v.joinRoom(room)
+	}
+	sendRange(t, owner, room, 0, 10)
+	for _, v := range viewers {
+		expectNumbered(t, v, 0, 10, 1)
+	}
+	_ = owner.conn.NetConn().Close()
+	for _, v := range viewers {
+		expectOwner(t, v, "away", 11)
+	}
+
+	back := dial(t, nodeB.wsURL, nil)
+	if reply := back.resume(room, key); reply.Error != nil || reply.UUID != room || reply.Owner != "back" {
+		t.Fatalf("resume: got %+v (error %+v)", reply, reply.Error)
+	}
+	waitViewers(t, back, 2)
+	sendRange(t, back, room, 10, 20)
+	for _, v := range viewers {
+		expectOwner(t, v, "back", 12)
+		expectNumbered(t, v, 10, 20, 13)
+		v.expectNothing(50 * time.Millisecond)
+	}
+}
+
+// TestOwnerResumeRefused: a wrong key, or a room past its grace, is not
+// taken back; the room closes after the grace as on status 4.
+func TestOwnerResumeRefused(t *testing.T) {
+	const grace = 300 * time.Millisecond
+	srv := startServer(t, rtb.WithOwnerGrace(grace))
+	owner := dial(t, srv.wsURL, nil)
+	room, key := owner.createOwned()
+	viewer := dial(t, srv.wsURL, nil)
+	viewer.joinRoom(room)
+
+	thief := dial(t, srv.wsURL, nil)
+	thief.send(&rtb.Message{UUID: room, Status: rtb.Status{Value: rtb.StatusJoin}, OwnerKey: key + "x"})
+	if m := thief.nextError(rtb.CodeNotOwner); m.Status.Value != rtb.StatusNotConnected {
+		t.Fatalf("refused resume: %+v, want status 0", m)
+	}
+
+	left := time.Now()
+	_ = owner.conn.NetConn().Close()
+	expectOwner(t, viewer, "away", 1)
+	expectEnd(t, viewer, room, 2)
+	if waited := time.Since(left); waited < grace {
+		t.Fatalf("room closed %v after its owner left, before its grace of %v", waited, grace)
+	}
+	late := dial(t, srv.wsURL, nil)
+	late.send(&rtb.Message{UUID: room, Status: rtb.Status{Value: rtb.StatusJoin}, OwnerKey: key})
+	late.nextError(rtb.CodeRoomNotFound)
+}
+
+// TestOwnerResumeFencesOldConnection: the owner takes its room back while
+// its old connection, which the server has not seen die, is still open.
+// The old connection can no longer broadcast, and its end starts no grace.
+func TestOwnerResumeFencesOldConnection(t *testing.T) {
+	srv := startServer(t, rtb.WithOwnerGrace(200*time.Millisecond))
+	old := dial(t, srv.wsURL, nil)
+	room, key := old.createOwned()
+	viewer := dial(t, srv.wsURL, nil)
+	viewer.joinRoom(room)
+
+	current := dial(t, srv.wsURL, nil)
+	if reply := current.resume(room, key); reply.Owner != "back" {
+		t.Fatalf("resume: %+v", reply)
+	}
+	expectOwner(t, viewer, "back", 1)
+	old.send(request(rtb.StatusConnected, room, "stale"))
+	if m := old.nextError(rtb.CodeNotOwner); m.Status.Value != rtb.StatusNotConnected {
+		t.Fatalf("old owner's broadcast: %+v, want not_owner with status 0", m)
+	}
+	_ = old.conn.NetConn().Close()
+	<-old.closed
+	time.Sleep(400 * time.Millisecond) // past the grace, had one started
+	current.send(request(rtb.StatusConnected, room, "n", "0"))
+	expectNumbered(t, viewer, 0, 1, 2)
+}
+
+// TestRedisOwnerResumesAfterNodeKilled: three nodes on Redis; the owner's
+// node dies mid-broadcast, and the owner takes the room back on another node
+// within the grace. The viewers, on the other nodes, stay connected and see
+// every message in order.
+func TestRedisOwnerResumesAfterNodeKilled(t *testing.T) {
+	const lease, grace = time.Second, 5 * time.Second
+	nodes := startRedisNodes(t, redistest.Addr(t), 3, lease, rtb.WithOwnerGrace(grace))
+	owner := dial(t, nodes[0].wsURL, nil)
+	room, key := owner.createOwned()
+	viewers := joinEach(t, nodes[1:], room, 0, 0)
+	sendRange(t, owner, room, 0, 10)
+	for _, v := range viewers {
+		expectNumbered(t, v, 0, 10, 1)
+	}
+	nodes[0].kill(t)
+	time.Sleep(2 * lease) // the dead node's lease runs out; the grace does not
+
+	back := dial(t, nodes[1].wsURL, nil)
+	if reply := back.resume(room, key); reply.Error != nil || reply.Owner != "back" {
+		t.Fatalf("resume on another node: %+v (error %+v)", reply, reply.Error)
+	}
+	sendRange(t, back, room, 10, 20)
+	for _, v := range viewers {
+		expectOwner(t, v, "back", 11)
+		expectNumbered(t, v, 10, 20, 12)
+	}
+	time.Sleep(2 * lease) // the other nodes' lease checks leave the room open
+	back.send(request(rtb.StatusConnected, room, "n", "20"))
+	for _, v := range viewers {
+		expectNumbered(t, v, 20, 21, 22)
+	}
+}
+
+// TestRedisOwnerDropsAndResumes: on Redis, the owner's connection drops and
+// it resumes on another node: viewers on every node see away, back, and
+// every message in order.
+func TestRedisOwnerDropsAndResumes(t *testing.T) {
+	nodes := startRedisNodes(t, redistest.Addr(t), 3, time.Second, rtb.WithOwnerGrace(5*time.Second))
+	owner := dial(t, nodes[0].wsURL, nil)
+	room, key := owner.createOwned()
+	viewers := joinEach(t, nodes, room, 0, 0)
+	sendRange(t, owner, room, 0, 5)
+	_ = owner.conn.NetConn().Close()
+	for _, v := range viewers {
+		expectNumbered(t, v, 0, 5, 1)
+		expectOwner(t, v, "away", 6)
+	}
+	back := dial(t, nodes[2].wsURL, nil)
+	if reply := back.resume(room, key); reply.Owner != "back" {
+		t.Fatalf("resume: %+v", reply)
+	}
+	sendRange(t, back, room, 5, 10)
+	for _, v := range viewers {
+		expectOwner(t, v, "back", 7)
+		expectNumbered(t, v, 5, 10, 8)
+	}
+}
