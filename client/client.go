@@ -44,6 +44,7 @@ type Client struct {
 	up         chan struct{} // closed once conn is usable
 	role       role
 	room       string
+	ownerKey   string // the owner's secret for resuming its room after a drop
 	viewers    int
 	pending    []*pending // requests sent whose pong has not come back, oldest first
 	armed      *pending   // the request whose reply is the next reply received
@@ -55,6 +56,7 @@ type Client struct {
 	fallback   func(funcKey string, params []string)
 
 	// Owned by the goroutine that runs the connection.
+	lastSeq                 uint64 // of the last message of its room a viewer received
 	replayLeft, replayCount int
 	failures                int // reconnect tries that failed in a row
 	deadlineSet             time.Time
@@ -153,7 +155,8 @@ func (c *Client) run(conn *gws.Conn, l *link) {
 }
 
 // dropped forgets the connection that just ended and decides what comes
-// next: the room to rejoin ("" for none), or why the client stops.
+// next: the room to rejoin, as its viewer or, with the owner key, as its
+// owner ("" for none), or why the client stops.
 func (c *Client) dropped(cause error) (rejoin string, stop error) {
 	var ce *gws.CloseError
 	roomEnded := errors.As(cause, &ce) && ce.Code == 1000
@@ -162,16 +165,19 @@ func (c *Client) dropped(cause error) (rejoin string, stop error) {
 	c.conn = nil
 	c.up = make(chan struct{})
 	c.failPendingLocked(ErrDisconnected)
-	wasOwner := c.role == roleOwner
-	if c.role == roleViewer {
+	lostRoom := c.role == roleOwner && c.ownerKey == "" // from a server that gives no key
+	switch c.role {
+	case roleViewer:
 		rejoin = c.room
 		if roomEnded {
 			c.roomClosed = true
 		}
+	case roleOwner:
+		rejoin = c.room
 	}
 	closedRoom := c.roomClosed
-	if wasOwner || closedRoom {
-		c.role, c.room = roleNone, ""
+	if lostRoom || closedRoom {
+		c.role, c.room, rejoin = roleNone, "", ""
 	}
 	c.mu.Unlock()
 
@@ -182,7 +188,7 @@ func (c *Client) dropped(cause error) (rejoin string, stop error) {
 	case closedRoom:
 		return "", ErrRoomClosed
 	}
-	if wasOwner {
+	if lostRoom {
 		c.emitRoomClosed(ReasonConnectionLost)
 	}
 	if c.opts.Reconnect.Disabled {
@@ -191,7 +197,8 @@ func (c *Client) dropped(cause error) (rejoin string, stop error) {
 	return rejoin, nil
 }
 
-// reconnect dials again with backoff; a viewer's new connection rejoins room.
+// reconnect dials again with backoff; the new connection rejoins room, as
+// the viewer or the owner the client was.
 func (c *Client) reconnect(cause error, room string) (*gws.Conn, *link, error) {
 	p := c.opts.Reconnect
 	for {
@@ -226,19 +233,25 @@ func (c *Client) reconnect(cause error, room string) (*gws.Conn, *link, error) {
 	}
 }
 
-// install makes conn the connection; a viewer's rejoin request is sent
-// before anyone else may use it.
+// install makes conn the connection; the request that takes the client
+// back into room is sent before anyone else may use it: an owner's resume
+// with its key, or a viewer's join from the last seq it received.
 func (c *Client) install(conn *gws.Conn, room string) {
 	c.mu.Lock()
 	c.conn = conn
 	var p *pending
-	if room != "" {
-		p = c.enqueueLocked(kindRejoin, conn)
+	var rejoin *rtbroadcaster.Message
+	switch {
+	case room != "" && c.role == roleOwner:
+		p, rejoin = c.enqueueLocked(kindResume, conn), resumeRequest(room, c.ownerKey)
+	case room != "":
+		p, rejoin = c.enqueueLocked(kindRejoin, conn), joinRequest(room)
+		rejoin.Seq = c.lastSeq
 	}
 	up := c.up
 	c.mu.Unlock()
 	if p != nil {
-		_ = c.send(conn, p, joinRequest(room)) // a failure ends the read loop, which retries
+		_ = c.send(conn, p, rejoin) // a failure ends the read loop, which retries
 	} else {
 		c.failures = 0
 		if fn := c.opts.Events.OnReconnected; fn != nil {
@@ -256,15 +269,20 @@ func (c *Client) finish(err error) {
 	c.failPendingLocked(err)
 }
 
-// Close stops the client for good: it closes the connection (an owner's room
-// closes with it) and does not reconnect. It waits until the reading
-// goroutine has ended; after it, Err returns ErrClosed.
+// Close stops the client for good: it closes the connection and an owner's
+// room (which would otherwise wait for the owner's return), and does not
+// reconnect. It waits until the reading goroutine has ended; after it, Err
+// returns ErrClosed.
 func (c *Client) Close() error {
 	c.stopNow()
 	c.mu.Lock()
-	conn := c.conn
+	conn, owned := c.conn, c.role == roleOwner
+	room := c.room
 	c.mu.Unlock()
 	if conn != nil {
+		if owned {
+			_ = c.write(conn, closeRequest(room).Encode())
+		}
 		_ = conn.WriteClose(1000, nil)
 	}
 	<-c.done

@@ -24,6 +24,9 @@ func recordingOptions(r *recorder) *client.Options {
 			OnRoomClosed:   func(reason client.CloseReason) { r.add("roomclosed:" + string(reason)) },
 			OnReconnecting: func(int, time.Duration, error) { r.add("reconnecting") },
 			OnReconnected:  func() { r.add("reconnected") },
+			OnRecovered:    func(ok bool) { r.add(fmt.Sprint("recovered:", ok)) },
+			OnOwnerAway:    func(time.Duration) { r.add("owneraway") },
+			OnOwnerBack:    func() { r.add("ownerback") },
 			OnError: func(err error) {
 				var e *rtbroadcaster.Error
 				if errors.As(err, &e) {
@@ -234,12 +237,20 @@ func TestViewerReconnectsAndRejoins(t *testing.T) {
 	events.waitFor(t, "replaydone:1", 1)
 
 	p.cut()
-	events.waitFor(t, "replaydone:1", 2) // rejoined, and the state replayed again
-	if events.count("reconnecting") < 1 || events.count("reconnected") != 1 || events.count("goToSlide:7") != 2 {
-		t.Fatalf("events %q: want reconnecting, one reconnected, the state twice", events.snapshot())
+	for i := range 5 { // while the viewer is away, or just back: it gets each once either way
+		must(t, owner.Broadcast("laser", fmt.Sprint(i)))
 	}
+	events.waitFor(t, "reconnected", 1)
 	must(t, owner.Broadcast("laser", "9"))
 	events.waitFor(t, "laser:9", 1)
+	if events.count("reconnecting") < 1 || events.count("recovered:true") != 1 || events.count("goToSlide:7") != 1 {
+		t.Fatalf("events %q: want reconnecting, recovered, the state once", events.snapshot())
+	}
+	for i := range 5 {
+		if n := events.count(fmt.Sprint("laser:", i)); n != 1 {
+			t.Fatalf("laser:%d received %d times; events %q", i, n, events.snapshot())
+		}
+	}
 	if viewer.Room() != room {
 		t.Fatalf("viewer in room %q after rejoin, want %q", viewer.Room(), room)
 	}
@@ -383,8 +394,9 @@ func TestDialFailures(t *testing.T) {
 	}
 }
 
+// TestCloseEndsOwnersRoom: Close ends the owner's room at once, grace or not.
 func TestCloseEndsOwnersRoom(t *testing.T) {
-	url := startServer(t, rtbroadcaster.WithOwnerGrace(0)) // the room ends with its owner's connection
+	url := startServer(t)
 	ctx := testContext(t)
 	owner, err := client.Dial(ctx, url, nil)
 	must(t, err)
@@ -433,5 +445,36 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOwnerResumesAfterDrop: the owner's connection drops; it reconnects and
+// takes its room back. The viewer is told away and back, keeps its room and
+// gets what the owner sends next.
+func TestOwnerResumesAfterDrop(t *testing.T) {
+	url := startServer(t)
+	ctx := testContext(t)
+	p, proxied := startProxy(t, url)
+	ownerEvents := newRecorder()
+	owner := dial(t, proxied, ownerEvents)
+	room, err := owner.Create(ctx)
+	must(t, err)
+	viewerEvents := newRecorder()
+	viewer := dial(t, url, viewerEvents)
+	recordActions(viewer, viewerEvents)
+	_, err = viewer.Join(ctx, room)
+	must(t, err)
+
+	p.cut()
+	viewerEvents.waitFor(t, "owneraway", 1)
+	ownerEvents.waitFor(t, "reconnected", 1)
+	viewerEvents.waitFor(t, "ownerback", 1)
+	if !owner.IsOwner() || owner.Room() != room || ownerEvents.count("roomclosed:connection_lost") != 0 {
+		t.Fatalf("owner after the resume: owner %v of %q; events %q", owner.IsOwner(), owner.Room(), ownerEvents.snapshot())
+	}
+	must(t, owner.Broadcast("laser", "1"))
+	viewerEvents.waitFor(t, "laser:1", 1)
+	if viewerEvents.count("roomclosed:closed") != 0 {
+		t.Fatalf("viewer events %q: the room closed", viewerEvents.snapshot())
 	}
 }

@@ -43,17 +43,21 @@
 // ("full jitter", so that thousands of viewers dropped at once do not return
 // at the same instant), and reports each try to Events.OnReconnecting.
 //
-//   - A viewer rejoins its room and receives the state replay again, then
-//     OnReplayDone. Handlers of state actions must therefore be idempotent.
-//     Live actions sent while it was away are lost: put what a viewer must not
-//     miss in state.
+//   - A viewer rejoins its room from the last message it received
+//     (PROTOCOL.md, Recovery). When the server still has everything sent
+//     since, exactly those messages follow, and OnRecovered(true) reports it;
+//     otherwise OnRecovered(false), and the state replay follows, then
+//     OnReplayDone: reset the view before it. Handlers of state actions must
+//     be idempotent all the same.
 //   - A viewer does not reconnect once its room is closed (the server sends
 //     status 0, then close code 1000), nor when a rejoin finds the room gone:
 //     it reports OnRoomClosed and stops (Done is closed, Err is ErrRoomClosed).
-//   - An owner's room ends with its connection: the server closes the room
-//     and tells the viewers. The owner gets OnRoomClosed(ReasonConnectionLost);
-//     its connection comes back in no room, and it may Create a new room,
-//     which has a new id.
+//   - An owner takes its room back with the owner key of its create reply
+//     (PROTOCOL.md, Owner resume); its viewers meanwhile get OnOwnerAway,
+//     then OnOwnerBack. If the room's grace passed first, the owner gets
+//     OnRoomClosed(ReasonConnectionLost); its connection comes back in no
+//     room, and it may Create a new room, which has a new id. Close ends the
+//     owner's room at once.
 //
 // Broadcast and SetState fail with ErrNotConnected while the connection is
 // down: there is no queue, because the room they were meant for may be gone.

@@ -66,8 +66,19 @@ type Events struct {
 	// (from 1), the delay before it, and why the connection is down.
 	OnReconnecting func(attempt int, delay time.Duration, cause error)
 	// OnReconnected runs when a new connection is open; for a viewer, after it
-	// has rejoined its room (its replay follows).
+	// has rejoined its room (its replay follows); for an owner, after it has
+	// taken its room back (or, when that failed, after OnRoomClosed).
 	OnReconnected func()
+	// OnRecovered (viewer) runs after a rejoin from the last message
+	// received: true when exactly the messages missed meanwhile follow, false
+	// when they were too many and a fresh state replay follows instead
+	// (reset what the view shows before it).
+	OnRecovered func(recovered bool)
+	// OnOwnerAway (viewer) reports that the owner's connection dropped: the
+	// room waits grace for it to come back, then closes.
+	OnOwnerAway func(grace time.Duration)
+	// OnOwnerBack (viewer) reports that the owner took the room back.
+	OnOwnerBack func()
 	// OnError reports a refusal no request waited for: a Broadcast or
 	// SetState the server refused (state_full, rate_limited, ...). The error
 	// is a *rtbroadcaster.Error.
@@ -80,7 +91,8 @@ type CloseReason string
 const (
 	// ReasonClosed: the owner closed the room, or its owner left.
 	ReasonClosed CloseReason = "closed"
-	// ReasonConnectionLost: the owner's own connection dropped, and its room with it.
+	// ReasonConnectionLost: the owner's own connection dropped, and it could
+	// not take its room back after reconnecting (the grace had passed).
 	ReasonConnectionLost CloseReason = "connection_lost"
 	// ReasonRoomNotFound: a viewer's rejoin after a reconnect found the room gone.
 	ReasonRoomNotFound CloseReason = "room_not_found"

@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/lxzan/gws"
 	"github.com/rtbroadcaster/rtbroadcaster"
@@ -63,6 +64,7 @@ func (c *Client) pong(token string) {
 
 // receive handles one message from the server.
 func (c *Client) receive(m *rtbroadcaster.Message) {
+	c.lastSeq = max(c.lastSeq, m.Seq)
 	if m.Viewers != nil { // presence is never a reply
 		c.mu.Lock()
 		c.viewers = *m.Viewers
@@ -81,6 +83,8 @@ func (c *Client) receive(m *rtbroadcaster.Message) {
 		c.refused(m.Error)
 	case m.FuncKey != "":
 		c.dispatch(m)
+	case m.Owner != "":
+		c.ownerNews(m)
 	case m.Status.Value == rtbroadcaster.StatusNotConnected:
 		c.roomGone(ReasonClosed)
 	}
@@ -105,7 +109,7 @@ func isReplyTo(kind requestKind, m *rtbroadcaster.Message) bool {
 		return true
 	}
 	switch kind {
-	case kindCreate, kindJoin, kindRejoin:
+	case kindCreate, kindJoin, kindRejoin, kindResume:
 		return m.Status.Value == rtbroadcaster.StatusConnected && m.FuncKey == ""
 	case kindClose:
 		return m.Status.Value == rtbroadcaster.StatusNotConnected
@@ -116,8 +120,11 @@ func isReplyTo(kind requestKind, m *rtbroadcaster.Message) bool {
 // answer applies a reply to the client's state and hands it to its waiter.
 func (c *Client) answer(p *pending, m *rtbroadcaster.Message) {
 	if m.Error != nil {
-		if p.kind == kindRejoin {
+		switch p.kind {
+		case kindRejoin:
 			c.rejoinRefused(m.Error)
+		case kindResume:
+			c.resumeRefused(m.Error)
 		}
 		p.reply <- result{err: m.Error}
 		return
@@ -125,22 +132,60 @@ func (c *Client) answer(p *pending, m *rtbroadcaster.Message) {
 	c.mu.Lock()
 	switch p.kind {
 	case kindCreate:
-		c.role, c.room, c.viewers = roleOwner, m.UUID, 0
+		c.role, c.room, c.viewers, c.ownerKey = roleOwner, m.UUID, 0, m.OwnerKey
 	case kindJoin, kindRejoin:
 		c.role, c.room = roleViewer, m.UUID
+		c.lastSeq = m.Seq
 	case kindClose:
-		c.role, c.room = roleNone, ""
+		c.role, c.room, c.ownerKey = roleNone, "", ""
 	}
 	c.mu.Unlock()
 	p.reply <- result{msg: m}
-	if p.kind == kindRejoin {
-		c.failures = 0
-		if fn := c.opts.Events.OnReconnected; fn != nil {
-			fn()
+	if p.kind == kindRejoin && m.Recovered != nil {
+		if fn := c.opts.Events.OnRecovered; fn != nil {
+			fn(*m.Recovered)
 		}
+	}
+	if p.kind == kindRejoin || p.kind == kindResume {
+		c.reconnected()
 	}
 	if p.kind == kindJoin || p.kind == kindRejoin {
 		c.startReplay(m.StateCount)
+	}
+}
+
+func (c *Client) reconnected() {
+	c.failures = 0
+	if fn := c.opts.Events.OnReconnected; fn != nil {
+		fn()
+	}
+}
+
+// resumeRefused handles an owner whose room could not be taken back: gone
+// (its grace passed) or given to another connection with the owner key, the
+// room is lost, and the connection stays open in no room. Any other refusal
+// is reported and the connection dropped, so that the resume is tried
+// again after a backoff.
+func (c *Client) resumeRefused(e *rtbroadcaster.Error) {
+	if e.Code != rtbroadcaster.CodeRoomNotFound && e.Code != rtbroadcaster.CodeNotOwner {
+		c.refused(e)
+		c.dropConn()
+		return
+	}
+	c.mu.Lock()
+	c.role, c.room, c.ownerKey = roleNone, "", ""
+	c.mu.Unlock()
+	c.emitRoomClosed(ReasonConnectionLost)
+	c.reconnected()
+}
+
+// ownerNews tells a viewer's events that its room's owner is away or back.
+func (c *Client) ownerNews(m *rtbroadcaster.Message) {
+	switch ev := c.opts.Events; {
+	case m.Owner == "away" && ev.OnOwnerAway != nil:
+		ev.OnOwnerAway(time.Duration(m.GraceMs) * time.Millisecond)
+	case m.Owner == "back" && ev.OnOwnerBack != nil:
+		ev.OnOwnerBack()
 	}
 }
 
@@ -156,6 +201,11 @@ func (c *Client) rejoinRefused(e *rtbroadcaster.Error) {
 	} else {
 		c.refused(e)
 	}
+	c.dropConn()
+}
+
+// dropConn cuts the connection; the client then reconnects or stops.
+func (c *Client) dropConn() {
 	c.mu.Lock()
 	conn := c.conn
 	c.mu.Unlock()

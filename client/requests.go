@@ -18,6 +18,7 @@ const (
 	kindCreate requestKind = iota
 	kindJoin
 	kindRejoin // a viewer's join after a reconnect; nobody waits for it
+	kindResume // an owner's resume after a reconnect; nobody waits for it
 	kindClose
 	kindSync // answered by its pong alone
 )
@@ -65,8 +66,12 @@ func (c *Client) Join(ctx context.Context, room string) (*JoinReply, error) {
 // CloseRoom closes the client's room (owner only): every viewer is told and
 // disconnected. The connection stays open, in no room.
 func (c *Client) CloseRoom(ctx context.Context) error {
-	_, err := c.request(ctx, kindClose, &rtbroadcaster.Message{UUID: c.Room(), Status: rtbroadcaster.Status{Value: rtbroadcaster.StatusClose, Text: "close connection"}})
+	_, err := c.request(ctx, kindClose, closeRequest(c.Room()))
 	return err
+}
+
+func closeRequest(room string) *rtbroadcaster.Message {
+	return &rtbroadcaster.Message{UUID: room, Status: rtbroadcaster.Status{Value: rtbroadcaster.StatusClose, Text: "close connection"}}
 }
 
 // Sync waits until the server has handled everything this client sent
@@ -216,6 +221,13 @@ func (c *Client) failPendingLocked(err error) {
 
 func joinRequest(room string) *rtbroadcaster.Message {
 	return &rtbroadcaster.Message{UUID: room, Status: rtbroadcaster.Status{Value: rtbroadcaster.StatusJoin, Text: "join connection"}}
+}
+
+// resumeRequest takes room back as its owner (PROTOCOL.md, Owner resume).
+func resumeRequest(room, ownerKey string) *rtbroadcaster.Message {
+	m := joinRequest(room)
+	m.Status.Text, m.OwnerKey = "resume", ownerKey
+	return m
 }
 
 func isClosed(ch chan struct{}) bool {

@@ -88,6 +88,12 @@ export interface BroadcasterEventMap {
   replaydone: CustomEvent<{ roomId: string; count: number }>;
   viewers: CustomEvent<{ roomId: string; count: number }>;
   roomclosed: CustomEvent<{ roomId: string; reason: 'closed' | 'connection_lost' | 'room_not_found' }>;
+  /** Viewer, after a rejoin: true when exactly the missed messages follow, false when a fresh state replay does. */
+  recovered: CustomEvent<{ roomId: string; recovered: boolean }>;
+  /** Viewer: the owner's connection dropped; the room waits `grace` ms for it. */
+  owneraway: CustomEvent<{ roomId: string; grace: number }>;
+  /** Viewer: the owner took the room back. */
+  ownerback: CustomEvent<{ roomId: string }>;
   reconnecting: CustomEvent<{ attempt: number; delay: number; code: number }>;
   error: CustomEvent<{ error: BroadcastError }>;
   closed: CustomEvent<{ code: number; reason: string }>;

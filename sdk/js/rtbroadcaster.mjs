@@ -45,8 +45,14 @@ class BroadcastError extends Error {
  *   replaydone    {roomId, count}          the join's state messages have all been handled
  *   viewers       {roomId, count}          owner only: the room's viewer count changed
  *   roomclosed    {roomId, reason}         reason: "closed" (the owner closed it or left),
- *                                          "connection_lost" (the owner's own connection dropped),
+ *                                          "connection_lost" (the owner's own connection dropped and
+ *                                          it could not take the room back),
  *                                          "room_not_found" (a viewer's rejoin found it gone)
+ *   recovered     {roomId, recovered}      viewer, after a rejoin: true when exactly the missed
+ *                                          messages follow, false when a fresh state replay does
+ *   owneraway     {roomId, grace}          viewer: the owner's connection dropped; the room waits
+ *                                          `grace` ms for it
+ *   ownerback     {roomId}                 viewer: the owner took the room back
  *   reconnecting  {attempt, delay, code}   the connection dropped; the next try is in `delay` ms
  *   error         {error}                  a refusal no request is waiting for, or a handler threw
  *   closed        {code, reason}           final: the client will not reconnect any more
@@ -66,6 +72,8 @@ class Broadcaster extends EventTarget {
   #stopped = false;
   #replayLeft = 0;
   #replayTotal = 0;
+  #ownerKey = null; // the owner's secret for taking its room back after a drop
+  #lastSeq = 0; // of the last message of its room a viewer received
 
   /** The room this connection owns or views, or null. */
   roomId = null;
@@ -169,13 +177,17 @@ class Broadcaster extends EventTarget {
     return true;
   }
 
-  /** Stops for good: closes the connection (which closes an owned room) and never reconnects. */
+  /**
+   * Stops for good: closes the connection and an owned room (which would otherwise wait for its
+   * owner to come back), and never reconnects.
+   */
   disconnect() {
     if (this.#stopped) return;
     this.#stopped = true;
     clearTimeout(this.#reconnectTimer);
     this.#rejectOpenWaiters(closedError());
     this.#failPending(closedError());
+    if (this.role === 'owner' && this.isOpen) this.#socket.send(JSON.stringify(envelope({ status: Status.CLOSE, uuid: this.roomId })));
     if (this.#socket) this.#socket.close(1000, 'client disconnect');
     else this.#emit('closed', { code: 1000, reason: 'client disconnect' });
   }
@@ -200,15 +212,39 @@ class Broadcaster extends EventTarget {
     for (const waiter of this.#openWaiters) waiter.resolve();
     this.#openWaiters.clear();
     if (this.role === 'viewer') this.#rejoin();
+    else if (this.role === 'owner') this.#resume();
     else this.#attempt = 0;
   }
 
-  /** A viewer whose connection dropped joins its room again and receives the state replay again. */
+  /**
+   * A viewer whose connection dropped joins its room again from the last message it received:
+   * the server sends what it missed, or, when that is gone, the state replay (PROTOCOL.md, Recovery).
+   */
   #rejoin() {
-    this.#request('join', { status: Status.JOIN, uuid: this.roomId }, { rejoin: true }).then(
+    this.#request('join', { status: Status.JOIN, uuid: this.roomId, seq: this.#lastSeq }, { rejoin: true }).then(
       () => (this.#attempt = 0),
       (error) => this.#onRejoinFailed(error),
     );
+  }
+
+  /** An owner whose connection dropped takes its room back with its key (PROTOCOL.md, Owner resume). */
+  #resume() {
+    this.#request('resume', { status: Status.JOIN, uuid: this.roomId, ownerKey: this.#ownerKey }, { rejoin: true }).then(
+      () => (this.#attempt = 0),
+      (error) => this.#onResumeFailed(error),
+    );
+  }
+
+  /** The room's grace passed, or another connection took it: it is lost, this connection stays. */
+  #onResumeFailed(error) {
+    if (error.code === 'room_not_found' || error.code === 'not_owner') {
+      this.#attempt = 0;
+      this.#leaveRoom('connection_lost');
+      return;
+    }
+    if (error.code === 'disconnected' || error.code === 'closed') return; // #onClose handles these
+    this.#emit('error', { error });
+    this.#socket?.close(CLOSE_TO_RETRY, 'resume failed');
   }
 
   /** The room is gone: stop. A refusal such as room_full or a timeout: report it, retry later. */
@@ -227,8 +263,9 @@ class Broadcaster extends EventTarget {
     if (socket !== this.#socket) return;
     this.#socket = null;
     this.#failPending(new BroadcastError('disconnected', `rtbroadcaster: connection closed (${code})`));
-    // An owned room closes with its owner's connection (PROTOCOL.md), so it cannot be resumed.
-    if (this.role === 'owner') this.#leaveRoom(this.#stopped ? 'closed' : 'connection_lost');
+    // An owned room waits for its owner, which takes it back after reconnecting; without a key
+    // (an older server) the room closed with the connection.
+    if (this.role === 'owner' && (this.#stopped || !this.#ownerKey)) this.#leaveRoom(this.#stopped ? 'closed' : 'connection_lost');
     // The server closes a viewer with 1000 after its room closed: nothing to rejoin. (When this
     // client closed the connection itself, 1000 is its own code and the room goes on.)
     if (this.role === 'viewer' && !this.#stopped && code === CloseCode.ROOM_CLOSED) this.#leaveRoom('closed');
@@ -329,12 +366,21 @@ class Broadcaster extends EventTarget {
 
   #route(message) {
     const value = message.status?.value;
+    if (typeof message.seq === 'number' && message.seq > this.#lastSeq) this.#lastSeq = message.seq;
     if (message.error) this.#onRefusal(message.error);
     else if (value === Status.NOT_CONNECTED) this.#onNotConnected(message);
     else if (value !== Status.CONNECTED) return;
     else if (typeof message.viewers === 'number') this.#onPresence(message);
     else if (message.funcKey) this.#onAction(message);
-    else if (this.#pending?.kind === 'create' || this.#pending?.kind === 'join') this.#onJoinReply(message);
+    else if (message.owner && typeof message.seq === 'number') this.#onOwnerNews(message);
+    else if (['create', 'join', 'resume'].includes(this.#pending?.kind)) this.#onJoinReply(message);
+  }
+
+  /** A viewer hears that the owner's connection dropped, or that the owner took the room back. */
+  #onOwnerNews(message) {
+    if (this.role !== 'viewer') return;
+    if (message.owner === 'away') this.#emit('owneraway', { roomId: this.roomId, grace: message.graceMs ?? 0 });
+    if (message.owner === 'back') this.#emit('ownerback', { roomId: this.roomId });
   }
 
   /**
@@ -350,14 +396,19 @@ class Broadcaster extends EventTarget {
   #onJoinReply(message) {
     const { kind, rejoin, resolve } = this.#settlePending();
     this.roomId = message.uuid;
-    if (kind === 'create') {
+    if (kind === 'create' || kind === 'resume') {
       this.role = 'owner';
-      this.viewers = 0;
-      this.#emit('joined', { roomId: this.roomId, role: 'owner', stateCount: 0, rejoined: false });
-      resolve(this.roomId);
+      if (kind === 'create') {
+        this.viewers = 0;
+        this.#ownerKey = message.ownerKey ?? null;
+      }
+      this.#emit('joined', { roomId: this.roomId, role: 'owner', stateCount: 0, rejoined: kind === 'resume' });
+      resolve(kind === 'create' ? this.roomId : { roomId: this.roomId, stateCount: 0 });
       return;
     }
     this.role = 'viewer';
+    this.#lastSeq = message.seq ?? 0;
+    if (rejoin && typeof message.recovered === 'boolean') this.#emit('recovered', { roomId: this.roomId, recovered: message.recovered });
     const stateCount = message.stateCount ?? 0;
     this.#replayLeft = stateCount;
     this.#replayTotal = stateCount;
@@ -418,6 +469,8 @@ class Broadcaster extends EventTarget {
     this.roomId = null;
     this.viewers = null;
     this.#replayLeft = 0;
+    this.#ownerKey = null;
+    this.#lastSeq = 0;
   }
 
   // ---- Outgoing actions ----
@@ -456,10 +509,12 @@ function backoffDelay(attempt, { initialDelay, maxDelay }, random = Math.random)
   return Math.floor(random() * ceiling);
 }
 
-function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessage = false, stateKey, token }) {
+function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessage = false, stateKey, token, seq, ownerKey }) {
   const message = { uuid, status: { value: status, text: statusText(status) }, funcKey, funcParams, stateMessage };
   if (stateKey) message.stateKey = stateKey;
   if (token) message.token = token;
+  if (seq) message.seq = seq;
+  if (ownerKey) message.ownerKey = ownerKey;
   return message;
 }
 

@@ -73,11 +73,10 @@ test('a token provider is asked again when a viewer reconnects after its token e
 
   await new Promise((resolve) => setTimeout(resolve, 2100)); // the first token expires
   proxy.cut();
-  await nextEvent(viewer, 'joined', 10_000); // rejoined
+  await nextEvent(viewer, 'joined', 10_000); // rejoined: nothing was missed, so nothing is replayed
   assert.equal(issued.length, 2, 'the provider was asked again');
-  await until(() => calls.get('slide').length === 2, { what: 'the replay after the rejoin' });
   owner.broadcast('slide', 2);
-  await until(() => calls.get('slide').length === 3, { what: 'live traffic after the rejoin' });
+  await until(() => calls.get('slide').length === 2, { what: 'live traffic after the rejoin' });
 
   // The expired token itself is refused.
   const stale = await client(server.wsURL, { token: issued[0], reconnect: { enabled: false } });

@@ -249,7 +249,7 @@ describe('reconnecting', () => {
   });
   after(() => proxy.close());
 
-  test('a dropped viewer reconnects with backoff, rejoins and replays the state again', async () => {
+  test('a dropped viewer reconnects with backoff, rejoins and recovers exactly what it missed', async () => {
     const { owner, roomId } = await ownerWithRoom();
     owner.setState('goToSlide', 1);
     const viewer = await client(proxy.wsURL);
@@ -268,10 +268,11 @@ describe('reconnecting', () => {
     owner.setState('goToSlide', 2); // while the viewer is away
     await nextEvent(viewer, 'reconnecting'); // the refused retry
     const rejoined = nextEvent(viewer, 'joined');
-    const replayDone = nextEvent(viewer, 'replaydone');
+    const recovered = nextEvent(viewer, 'recovered');
     proxy.refuse(false);
-    assert.deepEqual(await rejoined, { roomId, role: 'viewer', stateCount: 1, rejoined: true });
-    await replayDone;
+    assert.deepEqual(await rejoined, { roomId, role: 'viewer', stateCount: 0, rejoined: true });
+    assert.deepEqual(await recovered, { roomId, recovered: true });
+    await until(() => calls.get('goToSlide').length === 2, { what: 'the missed state message' });
     assert.deepEqual(calls.get('goToSlide'), [['1'], ['2']]);
 
     owner.broadcast('live', 'after');
@@ -309,12 +310,33 @@ describe('reconnecting', () => {
     const ownerLost = nextEvent(owner, 'roomclosed');
     const viewerClosed = nextEvent(viewer, 'roomclosed');
     gracelessProxy.cut();
-    assert.deepEqual(await ownerLost, { roomId, reason: 'connection_lost' });
-    assert.throws(() => owner.broadcast('x'), { code: 'not_connected' });
     assert.deepEqual(await viewerClosed, { roomId, reason: 'closed' });
-    // The owner's socket comes back, in no room: it may create a new one.
-    await nextEvent(owner, 'open', 5000);
+    // The owner's socket comes back and its resume finds the room gone: it is in no room, and
+    // may create a new one.
+    assert.deepEqual(await ownerLost, { roomId, reason: 'connection_lost' });
+    assert.throws(() => owner.broadcast('x'), { code: 'not_in_room' });
     assert.match(await owner.createRoom(), UUID);
+  });
+
+  test('an owner whose connection drops takes its room back; its viewers hear away and back', async () => {
+    const owner = await client(proxy.wsURL);
+    const roomId = await owner.createRoom();
+    const viewer = await client();
+    const calls = recordCalls(viewer, 'live');
+    await viewer.joinRoom(roomId);
+    const away = nextEvent(viewer, 'owneraway');
+    const back = nextEvent(viewer, 'ownerback');
+    const resumed = nextEvent(owner, 'joined', 5000);
+    let roomClosed = false;
+    owner.addEventListener('roomclosed', () => (roomClosed = true));
+    proxy.cut();
+    assert.ok((await away).grace > 0, 'owneraway carries the grace');
+    assert.deepEqual(await resumed, { roomId, role: 'owner', stateCount: 0, rejoined: true });
+    await back;
+    owner.broadcast('live', 'after');
+    await until(() => calls.get('live').length === 1, { what: 'the resumed owner\'s broadcast' });
+    assert.equal(owner.role, 'owner');
+    assert.equal(roomClosed, false);
   });
 
   test('a server shutting down (1001) makes clients reconnect', async () => {
