@@ -42,6 +42,7 @@ type Manager struct {
 	trustedProxies      []netip.Prefix
 	adminToken          string
 	ownerGrace          time.Duration
+	drainSpread         time.Duration
 	addrLimits          *addrLimits
 	metrics             *metrics
 	open                atomic.Int64 // connections admitted, upgraded or upgrading
@@ -62,7 +63,7 @@ type Manager struct {
 // NewManager returns a Manager with the given options; with none, it has the
 // default limits, logs to slog.Default() and accepts same-origin browsers.
 func NewManager(options ...Option) *Manager {
-	cfg := config{logger: slog.Default(), ownerGrace: DefaultOwnerGrace}
+	cfg := config{logger: slog.Default(), ownerGrace: DefaultOwnerGrace, drainSpread: DefaultDrainSpread}
 	for _, opt := range options {
 		opt(&cfg)
 	}
@@ -78,6 +79,7 @@ func NewManager(options ...Option) *Manager {
 		trustedProxies: cfg.trustedProxies,
 		adminToken:     cfg.adminToken,
 		ownerGrace:     cfg.ownerGrace,
+		drainSpread:    cfg.drainSpread,
 		rooms:          map[string]*room{},
 		metered:        map[*room]*meteredRoom{},
 		clients:        map[*client]struct{}{},
@@ -151,7 +153,7 @@ func (m *Manager) CreateNewClient(w http.ResponseWriter, r *http.Request) {
 	c.limitKey, c.connToken = key, connectionToken(r)
 	conn.Session().(*session).client = c
 	if !m.addClient(c) {
-		c.closeWith(CloseGoingAway, "server shutting down")
+		c.drain()
 	}
 	c.start()
 	go conn.ReadLoop() // the connection's one goroutine: reads and runs its requests
@@ -179,7 +181,9 @@ func (m *Manager) originAllowed(r *http.Request) bool {
 }
 
 // Shutdown drains the Manager: it refuses new connections, sends every
-// client a close frame 1001 after what is already queued for it, and waits
+// client a close frame 1001 after what is already queued for it, whose
+// reason names a random delay within the drain spread to reconnect after
+// (owners then resume their rooms elsewhere within their grace), and waits
 // until all connections have ended. When ctx ends first, it closes the
 // remaining connections at once, waits for them to be cleaned up, and
 // returns ctx's error.
@@ -196,7 +200,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	m.mu.Unlock()
 
 	for _, c := range clients {
-		c.closeWith(CloseGoingAway, "server shutting down")
+		c.drain()
 	}
 	select {
 	case <-m.drained:

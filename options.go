@@ -143,6 +143,14 @@ type config struct {
 	trustedProxies []netip.Prefix
 	adminToken     string
 	ownerGrace     time.Duration
+	drainSpread    time.Duration
+}
+
+// WithDrainSpread sets the window over which Shutdown spreads its clients'
+// reconnects: each is told a random delay within it (PROTOCOL.md, Drain).
+// 0 tells every client to reconnect at once. Default DefaultDrainSpread.
+func WithDrainSpread(d time.Duration) Option {
+	return func(c *config) { c.drainSpread = max(d, 0) }
 }
 
 // DefaultOwnerGrace is how long a room outlives its owner's connection

@@ -207,6 +207,9 @@ func (c *Client) reconnect(cause error, room string) (*gws.Conn, *link, error) {
 			return nil, nil, fmt.Errorf("%w after %d tries: %w", ErrGaveUp, p.MaxAttempts, cause)
 		}
 		delay := Backoff(c.failures, p.InitialDelay, p.MaxDelay)
+		if suggested, ok := drainDelay(cause); ok {
+			delay = suggested // the draining server spread its clients' returns
+		}
 		if fn := c.opts.Events.OnReconnecting; fn != nil {
 			fn(c.failures, delay, cause)
 		}

@@ -4,11 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lxzan/gws"
 	"github.com/rtbroadcaster/rtbroadcaster"
 	"github.com/rtbroadcaster/rtbroadcaster/client"
 )
@@ -476,5 +482,52 @@ func TestOwnerResumesAfterDrop(t *testing.T) {
 	viewerEvents.waitFor(t, "laser:1", 1)
 	if viewerEvents.count("roomclosed:closed") != 0 {
 		t.Fatalf("viewer events %q: the room closed", viewerEvents.snapshot())
+	}
+}
+
+// TestDrainDelayHonoured: a server that shuts down names each client's
+// reconnect delay; the client's first try waits exactly that long.
+func TestDrainDelayHonoured(t *testing.T) {
+	mgr := rtbroadcaster.NewManager(rtbroadcaster.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), rtbroadcaster.WithDrainSpread(time.Second))
+	srv := httptest.NewServer(mgr)
+	defer srv.Close()
+	type try struct {
+		delay time.Duration
+		cause error
+	}
+	tries := make(chan try, 1)
+	opts := &client.Options{
+		Reconnect: client.ReconnectPolicy{InitialDelay: time.Millisecond, MaxAttempts: 1},
+		Events: client.Events{OnReconnecting: func(_ int, delay time.Duration, cause error) {
+			select {
+			case tries <- try{delay, cause}:
+			default:
+			}
+		}},
+	}
+	c, err := client.Dial(testContext(t), "ws"+strings.TrimPrefix(srv.URL, "http"), opts)
+	must(t, err)
+	defer c.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	must(t, mgr.Shutdown(ctx))
+	var first try
+	select {
+	case first = <-tries:
+	case <-time.After(waitFor):
+		t.Fatal("no reconnect after the server shut down")
+	}
+	var ce *gws.CloseError
+	if !errors.As(first.cause, &ce) || ce.Code != 1001 {
+		t.Fatalf("reconnect cause %v, want close 1001", first.cause)
+	}
+	named := regexp.MustCompile(`reconnect in (\d+) ms`).FindSubmatch(ce.Reason)
+	if named == nil {
+		t.Fatalf("close reason %q names no delay", ce.Reason)
+	}
+	ms, _ := strconv.Atoi(string(named[1]))
+	if want := time.Duration(ms) * time.Millisecond; first.delay != want || want >= time.Second {
+		t.Fatalf("first reconnect after %v; the server named %v within a spread of 1s", first.delay, want)
 	}
 }

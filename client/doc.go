@@ -41,7 +41,9 @@
 // close code 1001, a slow consumer closed with 4001), the client dials again
 // after a random delay between 0 and min(MaxDelay, InitialDelay × 2^attempt)
 // ("full jitter", so that thousands of viewers dropped at once do not return
-// at the same instant), and reports each try to Events.OnReconnecting.
+// at the same instant), and reports each try to Events.OnReconnecting. A
+// server that shuts down names the delay of the first try itself, spread
+// over its clients (PROTOCOL.md, Drain), and the client waits that long.
 //
 //   - A viewer rejoins its room from the last message it received
 //     (PROTOCOL.md, Recovery). When the server still has everything sent

@@ -68,6 +68,7 @@ type serveConfig struct {
 	origins         string
 	shutdownTimeout time.Duration
 	ownerGrace      time.Duration
+	drainSpread     time.Duration
 	logLevel        string
 	logFormat       string
 	limits          rtbroadcaster.Limits
@@ -85,6 +86,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.redisPrefix, "redis-key-prefix", "rtb:", "`prefix` of every Redis key and channel: clusters that share one Redis need one each")
 	fs.StringVar(&cfg.origins, "allowed-origins", "", "comma-separated browser `origins` allowed besides same-origin, e.g. https://app.example.com; * allows all")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for connections to close before cutting them")
+	fs.DurationVar(&cfg.drainSpread, "drain-spread", rtbroadcaster.DefaultDrainSpread, "on shutdown, each client is told to reconnect after a random delay within this window")
 	fs.DurationVar(&cfg.ownerGrace, "owner-grace", rtbroadcaster.DefaultOwnerGrace, "how long a room stays open after its owner's connection ends, for the owner to resume it; 0 closes it at once")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "log `format`: text or json")
@@ -185,6 +187,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		rtbroadcaster.WithAllowedOrigins(origins...),
 		rtbroadcaster.WithBroker(engine),
 		rtbroadcaster.WithOwnerGrace(cfg.ownerGrace),
+		rtbroadcaster.WithDrainSpread(cfg.drainSpread),
 	}, opsOptions...)...)
 	mux := newMux(mgr)
 	mountOps(mux, mgr)

@@ -94,7 +94,8 @@ export interface BroadcasterEventMap {
   owneraway: CustomEvent<{ roomId: string; grace: number }>;
   /** Viewer: the owner took the room back. */
   ownerback: CustomEvent<{ roomId: string }>;
-  reconnecting: CustomEvent<{ attempt: number; delay: number; code: number }>;
+  /** `delay` is the server's own when it shut down (close 1001 naming a delay). */
+  reconnecting: CustomEvent<{ attempt: number; delay: number; code: number; reason: string }>;
   error: CustomEvent<{ error: BroadcastError }>;
   closed: CustomEvent<{ code: number; reason: string }>;
 }

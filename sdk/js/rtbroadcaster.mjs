@@ -53,7 +53,8 @@ class BroadcastError extends Error {
  *   owneraway     {roomId, grace}          viewer: the owner's connection dropped; the room waits
  *                                          `grace` ms for it
  *   ownerback     {roomId}                 viewer: the owner took the room back
- *   reconnecting  {attempt, delay, code}   the connection dropped; the next try is in `delay` ms
+ *   reconnecting  {attempt, delay, code, reason}  the connection dropped; the next try is in
+ *                                          `delay` ms (the server's own when it shut down)
  *   error         {error}                  a refusal no request is waiting for, or a handler threw
  *   closed        {code, reason}           final: the client will not reconnect any more
  */
@@ -278,7 +279,7 @@ class Broadcaster extends EventTarget {
       this.#emit('closed', { code, reason });
       return;
     }
-    this.#scheduleReconnect(code);
+    this.#scheduleReconnect(code, reason);
   }
 
   #canRetry() {
@@ -286,10 +287,11 @@ class Broadcaster extends EventTarget {
     return enabled && this.#attempt < maxAttempts;
   }
 
-  #scheduleReconnect(code) {
-    const delay = backoffDelay(this.#attempt, this.#options.reconnect);
+  /** A server that shuts down names the delay itself, spread over its clients (PROTOCOL.md, Drain). */
+  #scheduleReconnect(code, reason) {
+    const delay = drainDelay(code, reason) ?? backoffDelay(this.#attempt, this.#options.reconnect);
     this.#attempt += 1;
-    this.#emit('reconnecting', { attempt: this.#attempt, delay, code });
+    this.#emit('reconnecting', { attempt: this.#attempt, delay, code, reason });
     this.#reconnectTimer = setTimeout(() => this.#openSocket(), delay);
   }
 
@@ -507,6 +509,12 @@ async function connect(url, options) {
 function backoffDelay(attempt, { initialDelay, maxDelay }, random = Math.random) {
   const ceiling = Math.min(maxDelay, initialDelay * 2 ** attempt);
   return Math.floor(random() * ceiling);
+}
+
+/** The delay in the reason of a draining server's close 1001, or undefined. */
+function drainDelay(code, reason) {
+  const match = code === CloseCode.GOING_AWAY ? /reconnect in (\d+) ms/.exec(reason ?? '') : null;
+  return match ? Number(match[1]) : undefined;
 }
 
 function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessage = false, stateKey, token, seq, ownerKey }) {

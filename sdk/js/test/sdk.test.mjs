@@ -339,17 +339,22 @@ describe('reconnecting', () => {
     assert.equal(roomClosed, false);
   });
 
-  test('a server shutting down (1001) makes clients reconnect', async () => {
-    const doomed = await startServer();
+  test('a server shutting down (1001) makes clients reconnect after the delay it names', async () => {
+    const doomed = await startServer(['-drain-spread', '3s']);
     const viewer = await client(doomed.wsURL);
     const reconnecting = nextEvent(viewer, 'reconnecting');
     await doomed.stop();
-    assert.equal((await reconnecting).code, 1001);
+    const { code, reason, delay } = await reconnecting;
+    assert.equal(code, 1001);
+    const named = /reconnect in (\d+) ms/.exec(reason);
+    assert.ok(named, `close reason ${JSON.stringify(reason)} names no delay`);
+    assert.equal(delay, Number(named[1]));
+    assert.ok(delay >= 0 && delay < 3000, `delay ${delay} outside the spread`);
     viewer.disconnect();
   });
 
   test('reconnect gives up after maxAttempts and emits closed', async () => {
-    const doomed = await startServer();
+    const doomed = await startServer(['-drain-spread', '0s']);
     const viewer = await client(doomed.wsURL, { reconnect: { ...FAST_RECONNECT, maxAttempts: 2 } });
     const closed = nextEvent(viewer, 'closed');
     await doomed.stop();
