@@ -47,13 +47,22 @@ async function present() {
   const broadcaster = new Broadcaster(ENDPOINT);
   broadcaster.addEventListener('viewers', ({ detail }) => showViewerCount(detail.count));
   broadcaster.addEventListener('roomclosed', ({ detail }) => {
-    // The room closes with the presenter's connection, so a dropped connection ends the session too.
-    showEnded(detail.reason === 'closed' ? 'You ended the session; your viewers have been told.' : 'Your connection dropped, which ended the session for your viewers.');
+    // A dropped connection takes the room back when it reconnects in time; past the grace, the
+    // session has ended for the viewers.
+    showEnded(detail.reason === 'closed' ? 'You ended the session; your viewers have been told.' : 'Your connection was lost for too long, which ended the session for your viewers.');
     broadcaster.disconnect();
+  });
+  broadcaster.addEventListener('reconnecting', ({ detail }) => {
+    if (document.body.dataset.status !== 'ended') setStatus('reconnecting', `Connection lost; reconnecting (try ${detail.attempt})…`);
   });
   const id = await broadcaster.createRoom();
   showShareLink(id);
   const presenter = new Presenter(broadcaster, stage);
+  broadcaster.addEventListener('joined', ({ detail }) => {
+    if (!detail.rejoined) return;
+    presenter.resync(); // what changed here while the connection was down did not reach the viewers
+    setStatus('live', 'Live');
+  });
   presenter.start();
   bindControls(presenter, broadcaster);
   setStatus('live', 'Live');
@@ -129,6 +138,8 @@ function follow(id) {
     stage.hideLaser(); // its laserOff may come while this viewer is away
     if (document.body.dataset.status !== 'ended') setStatus('reconnecting', `Connection lost; reconnecting (try ${detail.attempt})…`);
   });
+  broadcaster.addEventListener('owneraway', () => setStatus('presenter-away', 'The presenter is reconnecting…'));
+  broadcaster.addEventListener('ownerback', () => setStatus('live', 'Live'));
   broadcaster.addEventListener('roomclosed', () => showEnded('The presenter ended this session.'));
   broadcaster.addEventListener('closed', () => {
     if (document.body.dataset.status !== 'ended') setStatus('offline', 'Disconnected');

@@ -32,6 +32,11 @@ export class Presenter {
     this.#perform('slide', index);
   }
 
+  /** Sends the current slide again: after a reconnect, viewers may have missed a change. */
+  resync() {
+    this.goToSlide(this.#stage.slideIndex);
+  }
+
   step(delta) {
     this.goToSlide(this.#stage.slideIndex + delta);
   }

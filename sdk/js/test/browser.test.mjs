@@ -18,6 +18,7 @@ if (missing && process.env.CI === 'true') {
   test('browser tests', { skip: missing }, () => {});
 } else {
   describe('the demo in a browser', demoTests);
+  describe('a presenter whose connection drops', presenterReconnectTests);
   describe('a page written for the original SDK', legacyTests);
 }
 
@@ -185,6 +186,65 @@ function demoTests() {
   });
 
   test('no page had a script error', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+}
+
+/** Records every data-status the page's body takes from now on, in window.statusHistory. */
+const recordStatuses = (page) =>
+  page.evaluate(() => {
+    window.statusHistory = [document.body.dataset.status];
+    new MutationObserver(() => window.statusHistory.push(document.body.dataset.status)).observe(document.body, {
+      attributes: true,
+      attributeFilter: ['data-status'],
+    });
+  });
+
+function presenterReconnectTests() {
+  let server, proxy, browser, presenter, viewer;
+  const pageErrors = [];
+
+  before(async () => {
+    server = await startServer();
+    proxy = await startProxy(server.port);
+    browser = await launchBrowser(chromium);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await proxy?.close();
+    await server?.stop();
+  });
+
+  test('the presenter, through a connection the test can cut, starts a session; a viewer follows', async () => {
+    presenter = await openPage(browser, proxy.httpURL, pageErrors);
+    await presenter.click('#start');
+    await waitForStatus(presenter, 'live');
+    const shareLink = new URL(new URL(await presenter.inputValue('#share-link')).search, server.httpURL).href;
+    viewer = await openPage(browser, shareLink, pageErrors);
+    await waitForStatus(viewer, 'live');
+    await presenter.click('#next');
+    await draw(presenter, [0.2, 0.6], [0.8, 0.6]);
+    await waitForStage(viewer, { slide: 1, strokes: 1 });
+  });
+
+  test('the presenter comes back; the viewer only saw the "presenter reconnecting" hint', async () => {
+    await recordStatuses(viewer);
+    proxy.refuse(true);
+    proxy.cut();
+    await waitForStatus(presenter, 'reconnecting');
+    await waitForStatus(viewer, 'presenter-away');
+    await screenshot(viewer, '11-viewer-presenter-away');
+
+    proxy.refuse(false);
+    await waitForStatus(presenter, 'live');
+    await waitForStatus(viewer, 'live');
+    await presenter.click('#next');
+    await draw(presenter, [0.3, 0.5], [0.6, 0.9]);
+    await waitForStage(viewer, { slide: 2, strokes: 1 });
+    await screenshot(viewer, '12-viewer-presenter-back');
+    const statuses = await viewer.evaluate(() => window.statusHistory);
+    assert.deepEqual([...new Set(statuses)], ['live', 'presenter-away'], `viewer statuses ${statuses}`);
     assert.deepEqual(pageErrors, []);
   });
 }
