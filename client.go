@@ -112,7 +112,7 @@ func (c *client) handle(data []byte) {
 		if m.OwnerKey != "" {
 			refused = c.resumeRoom(m.UUID, m.OwnerKey, m.Token)
 		} else {
-			refused = c.joinRoom(m.UUID, m.Token, m.Seq)
+			refused = c.joinRoom(m.UUID, m.Token, lastSeen(m))
 		}
 	case StatusConnected:
 		if refused = c.broadcast(m); refused == nil {
@@ -211,9 +211,9 @@ func (c *client) createRoom(token string) *Error {
 
 // joinRoom places c in the room's stream: it subscribes this node to the
 // room, holds what arrives, takes a snapshot, and then sends c the join
-// reply, the snapshot's state (or, recovering from lastSeen > 0, the
-// messages missed since) and the held messages numbered after it.
-func (c *client) joinRoom(id, token string, lastSeen uint64) *Error {
+// reply, the snapshot's state (or, recovering from lastSeen when not nil,
+// the messages missed since) and the held messages numbered after it.
+func (c *client) joinRoom(id, token string, lastSeen *uint64) *Error {
 	if r := c.currentRoom(); r != nil {
 		return newError(CodeAlreadyInRoom, "join: this connection is already in room %q; open another connection for another room", r.id)
 	}
@@ -246,6 +246,14 @@ func (c *client) joinRoom(id, token string, lastSeen uint64) *Error {
 	mr.localViewers.Add(1)
 	c.mgr.metrics.viewerJoined()
 	return nil
+}
+
+// lastSeen is the seq a join asks to recover from, or nil.
+func lastSeen(m *Message) *uint64 {
+	if !m.HasSeq {
+		return nil
+	}
+	return &m.Seq
 }
 
 // ownRoom is the room the client may broadcast to or close as uuid id.

@@ -46,8 +46,11 @@ type Message struct {
 	Viewers *int `json:"viewers,omitempty"`
 	// Seq numbers the messages of a room's stream; a join reply carries the
 	// number of the last message its state replay covers. In a join request
-	// it is the last seq the viewer saw, asking to recover what followed.
+	// it is the last seq the viewer saw, asking to recover what followed
+	// (0 included: HasSeq tells whether a request carried one).
 	Seq uint64 `json:"seq,omitempty"`
+	// HasSeq is set by DecodeMessage when the frame had a seq field.
+	HasSeq bool `json:"-"`
 	// Recovered, in the reply to a join that carried a seq, says whether the
 	// missed messages follow (true) or a fresh state replay does (false).
 	Recovered *bool `json:"recovered,omitempty"`
@@ -97,22 +100,33 @@ func DecodeMessage(data []byte) (*Message, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("empty frame: expected one JSON object")
 	}
-	var m Message
-	err := json.Unmarshal(data, &m)
+	var w wireMessage
+	err := json.Unmarshal(data, &w)
 	var syntaxErr *json.SyntaxError
 	if errors.As(err, &syntaxErr) {
 		if stripped, ok := stripComments(data); ok {
-			m = Message{}
-			err = json.Unmarshal(stripped, &m)
+			w = wireMessage{}
+			err = json.Unmarshal(stripped, &w)
 		}
 	}
 	if err != nil {
 		return nil, describeDecodeError(err)
 	}
+	m := w.Message
+	if w.Seq != nil {
+		m.Seq, m.HasSeq = *w.Seq, true
+	}
 	if m.FuncParams == nil {
 		m.FuncParams = []string{}
 	}
 	return &m, nil
+}
+
+// wireMessage is a Message as read from a client: its seq, outside the
+// embedded Message, can tell 0 from absent.
+type wireMessage struct {
+	Message
+	Seq *uint64 `json:"seq"`
 }
 
 func describeDecodeError(err error) error {

@@ -1,6 +1,7 @@
 package rtbroadcaster_test
 
 import (
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -80,9 +81,7 @@ func checkRecovery(t *testing.T, urls []string, wantRecovered bool) {
 	expectSeqs(t, watcher, 12, 21)
 
 	back := dial(t, urls[2], nil)
-	join := request(rtb.StatusJoin, room, "")
-	join.Seq = 11
-	back.send(join)
+	back.send(rejoinRequest(room, 11))
 	reply := back.next()
 	if reply.Error != nil || reply.Recovered == nil || *reply.Recovered != wantRecovered {
 		t.Fatalf("join reply %+v (recovered %v), want recovered %v", reply, reply.Recovered, wantRecovered)
@@ -105,6 +104,12 @@ func checkRecovery(t *testing.T, urls []string, wantRecovered bool) {
 	back.expectNothing(50 * time.Millisecond)
 }
 
+// rejoinRequest joins room asking to recover after lastSeen, 0 included
+// (a Message omits a seq of 0).
+func rejoinRequest(room string, lastSeen uint64) string {
+	return fmt.Sprintf(`{"uuid":%q,"status":{"value":2,"text":"join connection"},"funcKey":"","funcParams":[],"stateMessage":false,"seq":%d}`, room, lastSeen)
+}
+
 // sendRange broadcasts action "n" with params from..to-1.
 func sendRange(t *testing.T, owner *wsClient, room string, from, to int) {
 	t.Helper()
@@ -120,5 +125,67 @@ func expectSeqs(t *testing.T, v *wsClient, from, to uint64) {
 		if m := v.nextAction(); m.Seq != want {
 			t.Fatalf("got %+v, want the message numbered %d", m, want)
 		}
+	}
+}
+
+// TestRedisViewersNodeKilledRecover: three nodes on Redis; the node of some
+// viewers dies while the owner broadcasts. They reconnect to another node
+// with the last seq they saw and recover: in the end each has every
+// message exactly once, in order.
+func TestRedisViewersNodeKilledRecover(t *testing.T) {
+	const total, viewersOnDoomedNode = 300, 3
+	nodes := startRedisNodes(t, redistest.Addr(t), 3, time.Second)
+	owner := dial(t, nodes[0].wsURL, nil)
+	room := owner.createRoom()
+	watcher := dial(t, nodes[1].wsURL, nil)
+	watcher.joinRoom(room)
+	var doomed []*wsClient
+	for range viewersOnDoomedNode {
+		v := dial(t, nodes[2].wsURL, nil)
+		v.joinRoom(room)
+		doomed = append(doomed, v)
+	}
+
+	flooding := make(chan struct{})
+	go func() { // the owner broadcasts through the node's death
+		defer close(flooding)
+		for i := range total {
+			owner.send(request(rtb.StatusConnected, room, "n", strconv.Itoa(i)))
+			if i == total/3 {
+				nodes[2].kill(t)
+			}
+		}
+	}()
+	for i, v := range doomed {
+		last := receiveUntilCut(t, v)
+		back := dial(t, nodes[1].wsURL, nil)
+		back.send(rejoinRequest(room, last))
+		reply := back.nextAction()
+		if reply.Error != nil || reply.Recovered == nil || !*reply.Recovered || reply.Seq != last {
+			t.Fatalf("viewer %d rejoining from seq %d: %+v (recovered %v)", i, last, reply, reply.Recovered)
+		}
+		expectSeqs(t, back, last+1, total)
+	}
+	<-flooding
+	expectSeqs(t, watcher, 1, total)
+}
+
+// receiveUntilCut reads v's messages, each numbered one more than the
+// last, until its connection ends; it returns the last seq received.
+func receiveUntilCut(t *testing.T, v *wsClient) uint64 {
+	t.Helper()
+	var last uint64
+	for {
+		m, err := v.recv()
+		if err != nil {
+			return last
+		}
+		if m.Viewers != nil {
+			continue
+		}
+		if m.Seq != last+1 {
+			t.Fatalf("after seq %d: %+v", last, m)
+		}
+		last = m.Seq
 	}
 }

@@ -76,7 +76,7 @@ func (r *room) addJoiner(v *client) *Error {
 // finishJoin queues v's join reply, the state replay of snap (or the
 // messages it recovered after lastSeen), and what the stream delivered after
 // snap while v waited; from then on v is live.
-func (r *room) finishJoin(v *client, snap broker.Snapshot, lastSeen uint64) {
+func (r *room) finishJoin(v *client, snap broker.Snapshot, lastSeen *uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	held := v.joining
@@ -111,15 +111,15 @@ func (r *room) finishJoin(v *client, snap broker.Snapshot, lastSeen uint64) {
 // recovering, the lastSeen it asked from, so that the missed messages
 // continue its numbering. Only a join that asked to recover is told whether
 // it did.
-func joinReply(id string, snap broker.Snapshot, lastSeen uint64) []byte {
+func joinReply(id string, snap broker.Snapshot, lastSeen *uint64) []byte {
 	reply := connectedMessage(id)
 	reply.StateCount = len(snap.State)
 	seq := snap.Seq
-	if lastSeen > 0 {
+	if lastSeen != nil {
 		reply.Recovered = &snap.Recovered
 	}
 	if snap.Recovered {
-		seq = lastSeen
+		seq = *lastSeen
 	}
 	return appendSeq(reply.Encode(), seq)
 }

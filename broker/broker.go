@@ -61,12 +61,12 @@ type Broker interface {
 	Unsubscribe(room string, sub Subscriber)
 
 	// Snapshot returns the room's latest sequence number and its kept state
-	// messages, oldest first, as of one point in its stream. With after > 0
-	// it recovers instead, when it can: if the room's history still holds
-	// every message numbered above after, it returns those (Recovered, Missed)
-	// and no state. It fails with ErrRoomNotFound when the room is closed or
-	// unknown.
-	Snapshot(ctx context.Context, room string, after uint64) (Snapshot, error)
+	// messages, oldest first, as of one point in its stream. Given the last
+	// seq a viewer saw (lastSeen not nil), it recovers instead when it can:
+	// if the room's history still holds every message numbered above it, it
+	// returns those (Recovered, Missed) and no state. It fails with
+	// ErrRoomNotFound when the room is closed or unknown.
+	Snapshot(ctx context.Context, room string, lastSeen *uint64) (Snapshot, error)
 
 	// SetViewers records that sub's node has count viewers in the room;
 	// subscribers then receive the room's total through Viewers.
@@ -119,7 +119,7 @@ type Publication struct {
 type Snapshot struct {
 	Seq   uint64
 	State []Entry
-	// Recovered says Missed holds every message numbered above the after
+	// Recovered says Missed holds every message numbered above the lastSeen
 	// given to Snapshot, up to Seq, in order; State is then empty.
 	Recovered bool
 	Missed    []Entry

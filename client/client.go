@@ -243,13 +243,12 @@ func (c *Client) install(conn *gws.Conn, room string) {
 	c.mu.Lock()
 	c.conn = conn
 	var p *pending
-	var rejoin *rtbroadcaster.Message
+	var rejoin []byte
 	switch {
 	case room != "" && c.role == roleOwner:
-		p, rejoin = c.enqueueLocked(kindResume, conn), resumeRequest(room, c.ownerKey)
+		p, rejoin = c.enqueueLocked(kindResume, conn), resumeRequest(room, c.ownerKey).Encode()
 	case room != "":
-		p, rejoin = c.enqueueLocked(kindRejoin, conn), joinRequest(room)
-		rejoin.Seq = c.lastSeq
+		p, rejoin = c.enqueueLocked(kindRejoin, conn), rejoinFrame(room, c.lastSeq)
 	}
 	up := c.up
 	c.mu.Unlock()

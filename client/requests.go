@@ -140,7 +140,11 @@ func (c *Client) request(ctx context.Context, kind requestKind, m *rtbroadcaster
 	if err != nil {
 		return nil, err
 	}
-	if err := c.send(p.conn, p, m); err != nil {
+	var frame []byte // a Sync sends none
+	if m != nil {
+		frame = m.Encode()
+	}
+	if err := c.send(p.conn, p, frame); err != nil {
 		return nil, err
 	}
 	select {
@@ -182,15 +186,15 @@ func (c *Client) enqueueLocked(kind requestKind, conn *gws.Conn) *pending {
 	return p
 }
 
-// send writes p's ping and then m, if any.
-func (c *Client) send(conn *gws.Conn, p *pending, m *rtbroadcaster.Message) error {
+// send writes p's ping and then frame, if any.
+func (c *Client) send(conn *gws.Conn, p *pending, frame []byte) error {
 	if err := c.writeFrame(conn, gws.OpcodePing, []byte(p.token)); err != nil {
 		return err
 	}
-	if m == nil {
+	if frame == nil {
 		return nil
 	}
-	return c.write(conn, m.Encode())
+	return c.write(conn, frame)
 }
 
 func (c *Client) write(conn *gws.Conn, data []byte) error {
@@ -221,6 +225,14 @@ func (c *Client) failPendingLocked(err error) {
 
 func joinRequest(room string) *rtbroadcaster.Message {
 	return &rtbroadcaster.Message{UUID: room, Status: rtbroadcaster.Status{Value: rtbroadcaster.StatusJoin, Text: "join connection"}}
+}
+
+// rejoinFrame joins room again, recovering what followed lastSeq, 0
+// included, which an encoded Message would omit (PROTOCOL.md, Recovery).
+func rejoinFrame(room string, lastSeq uint64) []byte {
+	join := joinRequest(room).Encode()
+	join = append(join[:len(join)-1], `,"seq":`...)
+	return append(strconv.AppendUint(join, lastSeq, 10), '}')
 }
 
 // resumeRequest takes room back as its owner (PROTOCOL.md, Owner resume).

@@ -95,7 +95,7 @@ func testUnknownRoom(t *testing.T, b broker.Broker) {
 	if _, err := b.Publish(ctx, room, publication(body(1))); !errors.Is(err, broker.ErrRoomNotFound) {
 		t.Errorf("Publish: %v, want ErrRoomNotFound", err)
 	}
-	if _, err := b.Snapshot(ctx, room, 0); !errors.Is(err, broker.ErrRoomNotFound) {
+	if _, err := b.Snapshot(ctx, room, nil); !errors.Is(err, broker.ErrRoomNotFound) {
 		t.Errorf("Snapshot: %v, want ErrRoomNotFound", err)
 	}
 	if err := b.Subscribe(ctx, room, sub); !errors.Is(err, broker.ErrRoomNotFound) {
@@ -160,7 +160,7 @@ func testStateReplaceMovesToEnd(t *testing.T, b broker.Broker) {
 	mustPublish(t, b, room, publication(`{"action":1}`)) // not kept
 	mustPublish(t, b, room, statePublication("c", `{"c":1}`))
 	mustPublish(t, b, room, statePublication("a", `{"a":2}`))
-	snap, err := b.Snapshot(ctxFor(t), room, 0)
+	snap, err := b.Snapshot(ctxFor(t), room, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func testSnapshotMeetsStream(t *testing.T, b broker.Broker) {
 		if err := b.Subscribe(ctxFor(t), room, sub); err != nil {
 			t.Fatal(err)
 		}
-		snap, err := b.Snapshot(ctxFor(t), room, 0)
+		snap, err := b.Snapshot(ctxFor(t), room, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +259,7 @@ func recoverString(s broker.Snapshot) string {
 
 func mustRecover(t *testing.T, b broker.Broker, room string, after uint64, want string) {
 	t.Helper()
-	snap, err := b.Snapshot(ctxFor(t), room, after)
+	snap, err := b.Snapshot(ctxFor(t), room, &after)
 	if err != nil {
 		t.Fatalf("Snapshot after %d: %v", after, err)
 	}
@@ -283,7 +283,7 @@ func testHistoryRecovers(t *testing.T, b broker.Broker) {
 	mustRecover(t, b, room, 1, `seq 3 recovered true: 2={"n":2} 3={"n":3} state seq 0:`)
 	mustRecover(t, b, room, 3, `seq 3 recovered true: state seq 0:`)
 	mustRecover(t, b, room, 4, `seq 3 recovered false: state seq 0: 2={"n":2}`)
-	mustRecover(t, b, room, 0, `seq 3 recovered false: state seq 0: 2={"n":2}`)
+	mustRecover(t, b, room, 0, `seq 3 recovered true: 1={"n":1} 2={"n":2} 3={"n":3} state seq 0:`)
 }
 
 // testHistoryBounds checks that the history drops its oldest messages past
@@ -295,6 +295,7 @@ func testHistoryBounds(t *testing.T, b broker.Broker) {
 	}
 	mustRecover(t, b, room, 2, `seq 5 recovered true: 3={"n":3} 4={"n":4} 5={"n":5} state seq 0:`)
 	mustRecover(t, b, room, 1, `seq 5 recovered false: state seq 0:`)
+	mustRecover(t, b, room, 0, `seq 5 recovered false: state seq 0:`)
 	// Each body is 7 bytes: 15 bytes hold the last two.
 	mustPublish(t, b, room, historyPublication("", body(6), 3, 15))
 	mustRecover(t, b, room, 4, `seq 6 recovered true: 5={"n":5} 6={"n":6} state seq 0:`)
@@ -385,7 +386,7 @@ func testClose(t *testing.T, b broker.Broker) {
 	if _, err := b.Publish(ctx, room, publication(body(11))); !errors.Is(err, broker.ErrRoomNotFound) {
 		t.Errorf("Publish after close: %v, want ErrRoomNotFound", err)
 	}
-	if _, err := b.Snapshot(ctx, room, 0); !errors.Is(err, broker.ErrRoomNotFound) {
+	if _, err := b.Snapshot(ctx, room, nil); !errors.Is(err, broker.ErrRoomNotFound) {
 		t.Errorf("Snapshot after close: %v, want ErrRoomNotFound", err)
 	}
 	if err := b.Subscribe(ctx, room, newRecorder()); !errors.Is(err, broker.ErrRoomNotFound) {

@@ -185,14 +185,14 @@ func (b *Broker) Unsubscribe(id string, sub broker.Subscriber) {
 	}
 }
 
-func (b *Broker) Snapshot(_ context.Context, id string, after uint64) (broker.Snapshot, error) {
+func (b *Broker) Snapshot(_ context.Context, id string, lastSeen *uint64) (broker.Snapshot, error) {
 	r := b.lookup(id)
 	if r == nil {
 		return broker.Snapshot{}, broker.ErrRoomNotFound
 	}
 	defer r.mu.Unlock()
-	if after > 0 {
-		if missed, ok := r.history.after(after, r.seq); ok {
+	if lastSeen != nil {
+		if missed, ok := r.history.after(*lastSeen, r.seq); ok {
 			return broker.Snapshot{Seq: r.seq, Recovered: true, Missed: missed}, nil
 		}
 	}

@@ -342,8 +342,12 @@ func (b *Broker) close(ctx context.Context, room string, onlyOrphaned bool, epoc
 	return res[0], uint64(res[1]), nil
 }
 
-func (b *Broker) Snapshot(ctx context.Context, room string, after uint64) (broker.Snapshot, error) {
+func (b *Broker) Snapshot(ctx context.Context, room string, lastSeen *uint64) (broker.Snapshot, error) {
 	k := b.keys(room)
+	after := "" // no recovery
+	if lastSeen != nil {
+		after = strconv.FormatUint(*lastSeen, 10)
+	}
 	reply, err := snapshotScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.history}, after).StringSlice()
 	if errors.Is(err, goredis.Nil) {
 		return broker.Snapshot{}, broker.ErrRoomNotFound

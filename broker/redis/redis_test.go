@@ -100,7 +100,7 @@ func TestOwnerNodeStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * opts.LeaseTTL) // renewed meanwhile: still open
-	if _, err := viewer.Snapshot(ctx(t), room, 0); err != nil {
+	if _, err := viewer.Snapshot(ctx(t), room, nil); err != nil {
 		t.Fatalf("room closed while its owner's node renewed the lease: %v", err)
 	}
 	stopped := time.Now()

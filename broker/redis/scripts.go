@@ -123,15 +123,15 @@ return seq
 `)
 
 // snapshotScript reads the last seq and, at that point of the stream, either
-// the history after ARGV[1] (when ARGV[1] > 0 and the history still holds
+// the history after ARGV[1] (when it is given and the history still holds
 // all of it) or the kept state, oldest first. KEYS: meta, state, order,
-// history. ARGV: after. Returns nil when the room is not open, else
+// history. ARGV: after ("": no recovery). Returns nil when the room is not open, else
 // {seq, recovered ("1" or "0"), seq1, body1, seq2, body2, ...}.
 var snapshotScript = goredis.NewScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return false end
 local last = redis.call('HGET', KEYS[1], 'seq')
 local seq, after = tonumber(last), tonumber(ARGV[1])
-if after > 0 and after <= seq then
+if after and after <= seq then
   local first = seq - redis.call('LLEN', KEYS[4]) + 1
   if after + 1 >= first then
     local out = {last, '1'}

@@ -521,7 +521,7 @@ function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessa
   const message = { uuid, status: { value: status, text: statusText(status) }, funcKey, funcParams, stateMessage };
   if (stateKey) message.stateKey = stateKey;
   if (token) message.token = token;
-  if (seq) message.seq = seq;
+  if (seq !== undefined) message.seq = seq; // 0 too: a rejoin that saw nothing still recovers
   if (ownerKey) message.ownerKey = ownerKey;
   return message;
 }
