@@ -180,7 +180,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer closeEngine() // after the Manager has drained: owners' rooms are closed by then
+	defer closeEngine() // after the Manager has drained: owners' rooms are in their grace in the engine by then
 	mgr := rtbroadcaster.NewManager(append([]rtbroadcaster.Option{
 		rtbroadcaster.WithLimits(cfg.limits),
 		rtbroadcaster.WithLogger(log),
