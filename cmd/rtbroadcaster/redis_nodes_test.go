@@ -115,6 +115,14 @@ func TestBinaryNodesOnRedis(t *testing.T) {
 // process gets SIGTERM when the test ends and must exit cleanly.
 func startNode(t *testing.T, bin string, args ...string) string {
 	t.Helper()
+	base, _ := startKillableNode(t, bin, args...)
+	return base
+}
+
+// startKillableNode is startNode, and returns a function that kills the
+// process with SIGKILL, as a crash would.
+func startKillableNode(t *testing.T, bin string, args ...string) (base string, kill9 func()) {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "-addr", "127.0.0.1:0", "-shutdown-timeout", "5s"}, args...)...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -122,7 +130,16 @@ func startNode(t *testing.T, bin string, args ...string) string {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	killed := false
+	kill9 = func() {
+		killed = true
+		_ = cmd.Process.Kill()
+		<-exited
+	}
 	t.Cleanup(func() {
+		if killed {
+			return
+		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-exited:
@@ -134,7 +151,7 @@ func startNode(t *testing.T, bin string, args ...string) string {
 			t.Errorf("node still running 10 s after SIGTERM")
 		}
 	})
-	return readListeningURL(t, stderr)
+	return readListeningURL(t, stderr), kill9
 }
 
 // nodeClient is a WebSocket client of a node: it queues the messages it
@@ -156,6 +173,12 @@ type nodeMessage struct {
 	StateCount int    `json:"stateCount"`
 	Seq        uint64 `json:"seq"`
 	Viewers    *int   `json:"viewers"`
+	OwnerKey   string `json:"ownerKey"`
+	Owner      string `json:"owner"`
+	Recovered  *bool  `json:"recovered"`
+	Error      *struct {
+		Code string `json:"code"`
+	} `json:"error"`
 }
 
 func dialNode(t *testing.T, base string) *nodeClient {
@@ -220,5 +243,113 @@ func (c *nodeClient) expectClose(t *testing.T, code uint16) {
 	var ce *gws.CloseError
 	if !errors.As(c.err, &ce) || ce.Code != code {
 		t.Fatalf("ended with %v, want close %d", c.err, code)
+	}
+}
+
+// TestBinaryNodesKilled9 runs three processes of the binary on one Redis and
+// kills two of them with SIGKILL mid-session: first the node of a viewer,
+// which rejoins on another node from the last seq it saw and recovers what it
+// missed; then the owner's node, whose owner resumes the room on another
+// node within the grace. Both viewers end with every message exactly once,
+// in order.
+func TestBinaryNodesKilled9(t *testing.T) {
+	addr := redistest.Addr(t)
+	prefix := redistest.Prefix(t, addr)
+	bin := filepath.Join(t.TempDir(), "rtbroadcaster")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var bases []string
+	var kills []func()
+	for range 3 {
+		base, kill9 := startKillableNode(t, bin, "-broker", "redis://"+addr+"/0", "-redis-key-prefix", prefix, "-owner-grace", "20s")
+		bases, kills = append(bases, base), append(kills, kill9)
+	}
+	owner := dialNode(t, bases[0])
+	owner.send(t, `{"status":{"value":1}}`)
+	created := owner.next(t)
+	room, key := created.UUID, created.OwnerKey
+	stays, moves := dialNode(t, bases[1]), dialNode(t, bases[2])
+	for _, v := range []*nodeClient{stays, moves} {
+		v.send(t, `{"uuid":"`+room+`","status":{"value":2}}`)
+		if m := v.next(t); m.Seq != 0 {
+			t.Fatalf("join reply %+v", m)
+		}
+	}
+	broadcast := func(c *nodeClient, from, to int) {
+		for i := from; i < to; i++ {
+			c.send(t, `{"uuid":"`+room+`","status":{"value":3},"funcKey":"n","funcParams":["`+strconv.Itoa(i)+`"]}`)
+		}
+	}
+
+	broadcast(owner, 0, 50)
+	expectSeqRange(t, moves, 1, 10)
+	kills[2]() // the moving viewer's node, while the owner broadcasts
+	broadcast(owner, 50, 100)
+	last := lastSeqBeforeEnd(t, moves, 10)
+	moved := dialNode(t, bases[1])
+	moved.send(t, `{"uuid":"`+room+`","status":{"value":2},"seq":`+strconv.FormatUint(last, 10)+`}`)
+	if m := moved.next(t); m.Recovered == nil || !*m.Recovered || m.Seq != last {
+		t.Fatalf("rejoin from seq %d: %+v", last, m)
+	}
+	expectSeqRange(t, stays, 1, 100)
+	expectSeqRange(t, moved, last+1, 100)
+
+	kills[0]() // the owner's node: everything the owner sent is in, as the viewers saw
+	back := dialNode(t, bases[1])
+	back.send(t, `{"uuid":"`+room+`","status":{"value":2},"ownerKey":"`+key+`"}`)
+	if m := back.next(t); m.Error != nil || m.Owner != "back" {
+		t.Fatalf("resume on another node: %+v (error %+v)", m, m.Error)
+	}
+	broadcast(back, 100, 150)
+	back.send(t, `{"uuid":"`+room+`","status":{"value":4}}`)
+	for _, v := range []*nodeClient{stays, moved} {
+		if m := v.next(t); m.Owner != "back" || m.Seq != 101 {
+			t.Fatalf("after the owner's node died: %+v, want owner back numbered 101", m)
+		}
+		expectSeqRange(t, v, 102, 151)
+		if m := v.next(t); m.Status.Value != 0 || m.Seq != 152 {
+			t.Fatalf("%+v, want the close notice numbered 152", m)
+		}
+		v.expectClose(t, 1000)
+	}
+}
+
+// expectSeqRange checks that c's next messages are numbered from..to.
+func expectSeqRange(t *testing.T, c *nodeClient, from, to uint64) {
+	t.Helper()
+	for want := from; want <= to; want++ {
+		if m := c.next(t); m.Seq != want || m.FuncKey != "n" {
+			t.Fatalf("%+v, want action n numbered %d", m, want)
+		}
+	}
+}
+
+// lastSeqBeforeEnd reads c's consecutive messages after seq until its
+// connection ends, and returns the last seq it received.
+func lastSeqBeforeEnd(t *testing.T, c *nodeClient, seq uint64) uint64 {
+	t.Helper()
+	select {
+	case <-c.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection still open after its node was killed")
+	}
+	for {
+		select {
+		case f := <-c.frames:
+			var m nodeMessage
+			if err := json.Unmarshal(f, &m); err != nil {
+				t.Fatalf("invalid JSON %q: %v", f, err)
+			}
+			if m.Viewers != nil {
+				continue
+			}
+			if m.Seq != seq+1 {
+				t.Fatalf("after seq %d: %+v", seq, m)
+			}
+			seq = m.Seq
+		default:
+			return seq
+		}
 	}
 }
