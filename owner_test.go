@@ -78,11 +78,17 @@ func TestOwnerResumesWithinGrace(t *testing.T) {
 		expectOwner(t, v, "away", 11)
 	}
 
+	late := dial(t, nodeB.wsURL, nil)
+	if reply := late.joinRoom(room); reply.Owner != "away" || reply.Seq != 11 {
+		t.Fatalf("join while the owner is away: %+v, want owner away and seq 11", reply)
+	}
+	viewers = append(viewers, late)
+
 	back := dial(t, nodeB.wsURL, nil)
 	if reply := back.resume(room, key); reply.Error != nil || reply.UUID != room || reply.Owner != "back" {
 		t.Fatalf("resume: got %+v (error %+v)", reply, reply.Error)
 	}
-	waitViewers(t, back, 2)
+	waitViewers(t, back, 3)
 	sendRange(t, back, room, 10, 20)
 	for _, v := range viewers {
 		expectOwner(t, v, "back", 12)

@@ -110,10 +110,13 @@ func (r *room) finishJoin(v *client, snap broker.Snapshot, lastSeen *uint64) {
 // viewer holds once the replay that follows is done: the snapshot's, or,
 // recovering, the lastSeen it asked from, so that the missed messages
 // continue its numbering. Only a join that asked to recover is told whether
-// it did.
+// it did. A viewer that joins while the owner is away is told so here.
 func joinReply(id string, snap broker.Snapshot, lastSeen *uint64) []byte {
 	reply := connectedMessage(id)
 	reply.StateCount = len(snap.State)
+	if snap.OwnerAway {
+		reply.Owner = ownerAway
+	}
 	seq := snap.Seq
 	if lastSeen != nil {
 		reply.Recovered = &snap.Recovered

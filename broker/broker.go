@@ -123,6 +123,9 @@ type Snapshot struct {
 	// given to Snapshot, up to Seq, in order; State is then empty.
 	Recovered bool
 	Missed    []Entry
+	// OwnerAway says the room is in its grace: ReleaseOwner was called and
+	// no ClaimOwner since.
+	OwnerAway bool
 }
 
 // Entry is one kept state message.

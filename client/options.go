@@ -75,7 +75,8 @@ type Events struct {
 	// (reset what the view shows before it).
 	OnRecovered func(recovered bool)
 	// OnOwnerAway (viewer) reports that the owner's connection dropped: the
-	// room waits grace for it to come back, then closes.
+	// room waits grace for it to come back, then closes. grace is 0 when the
+	// viewer joined while the owner was away: how much is left is unknown.
 	OnOwnerAway func(grace time.Duration)
 	// OnOwnerBack (viewer) reports that the owner took the room back.
 	OnOwnerBack func()

@@ -150,6 +150,7 @@ func (c *Client) answer(p *pending, m *rtbroadcaster.Message) {
 		c.reconnected()
 	}
 	if p.kind == kindJoin || p.kind == kindRejoin {
+		c.ownerNews(m) // a join while the owner is away says so
 		c.startReplay(m.StateCount)
 	}
 }

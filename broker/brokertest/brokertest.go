@@ -549,8 +549,14 @@ func testOwnerClaim(t *testing.T, b broker.Broker) {
 	if err := b.ReleaseOwner(ctx, room, 2); err != nil {
 		t.Fatalf("release: %v", err)
 	}
+	if snap, err := b.Snapshot(ctx, room, nil); err != nil || !snap.OwnerAway {
+		t.Fatalf("snapshot in the grace: OwnerAway %v, %v; want true", snap.OwnerAway, err)
+	}
 	if epoch, err = b.ClaimOwner(ctx, room, "hash"); err != nil || epoch != 3 {
 		t.Fatalf("claim in the grace: epoch %d, %v; want 3", epoch, err)
+	}
+	if snap, err := b.Snapshot(ctx, room, nil); err != nil || snap.OwnerAway {
+		t.Fatalf("snapshot after the claim: OwnerAway %v, %v; want false", snap.OwnerAway, err)
 	}
 	time.Sleep(3 * ownerGrace)
 	current := publication(body(2))

@@ -191,12 +191,13 @@ func (b *Broker) Snapshot(_ context.Context, id string, lastSeen *uint64) (broke
 		return broker.Snapshot{}, broker.ErrRoomNotFound
 	}
 	defer r.mu.Unlock()
+	away := r.grace != nil
 	if lastSeen != nil {
 		if missed, ok := r.history.after(*lastSeen, r.seq); ok {
-			return broker.Snapshot{Seq: r.seq, Recovered: true, Missed: missed}, nil
+			return broker.Snapshot{Seq: r.seq, Recovered: true, Missed: missed, OwnerAway: away}, nil
 		}
 	}
-	return broker.Snapshot{Seq: r.seq, State: r.state.entries()}, nil
+	return broker.Snapshot{Seq: r.seq, State: r.state.entries(), OwnerAway: away}, nil
 }
 
 func (b *Broker) SetViewers(_ context.Context, id string, sub broker.Subscriber, count int) error {

@@ -348,7 +348,7 @@ func (b *Broker) Snapshot(ctx context.Context, room string, lastSeen *uint64) (b
 	if lastSeen != nil {
 		after = strconv.FormatUint(*lastSeen, 10)
 	}
-	reply, err := snapshotScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.history}, after).StringSlice()
+	reply, err := snapshotScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.history, k.lease}, after).StringSlice()
 	if errors.Is(err, goredis.Nil) {
 		return broker.Snapshot{}, broker.ErrRoomNotFound
 	}
@@ -358,12 +358,12 @@ func (b *Broker) Snapshot(ctx context.Context, room string, lastSeen *uint64) (b
 	return parseSnapshot(room, reply)
 }
 
-// parseSnapshot decodes snapshotScript's {seq, recovered, seq1, body1, ...}.
+// parseSnapshot decodes snapshotScript's {seq, recovered, ownerAway, seq1, body1, ...}.
 func parseSnapshot(room string, reply []string) (broker.Snapshot, error) {
 	bad := func(err error) (broker.Snapshot, error) {
 		return broker.Snapshot{}, fmt.Errorf("redis engine: snapshot of room %q: malformed script reply: %w", room, err)
 	}
-	if len(reply) < 2 || len(reply)%2 != 0 {
+	if len(reply) < 3 || len(reply)%2 != 1 {
 		return bad(fmt.Errorf("%d elements", len(reply)))
 	}
 	seq, err := strconv.ParseUint(reply[0], 10, 64)
@@ -371,17 +371,18 @@ func parseSnapshot(room string, reply []string) (broker.Snapshot, error) {
 		return bad(err)
 	}
 	entries := make([]broker.Entry, 0, len(reply)/2-1)
-	for i := 2; i < len(reply); i += 2 {
+	for i := 3; i < len(reply); i += 2 {
 		entrySeq, err := strconv.ParseUint(reply[i], 10, 64)
 		if err != nil {
 			return bad(err)
 		}
 		entries = append(entries, broker.Entry{Seq: entrySeq, Body: []byte(reply[i+1])})
 	}
+	away := reply[2] == "1"
 	if reply[1] == "1" {
-		return broker.Snapshot{Seq: seq, Recovered: true, Missed: entries}, nil
+		return broker.Snapshot{Seq: seq, Recovered: true, Missed: entries, OwnerAway: away}, nil
 	}
-	return broker.Snapshot{Seq: seq, State: entries}, nil
+	return broker.Snapshot{Seq: seq, State: entries, OwnerAway: away}, nil
 }
 
 func (b *Broker) SetViewers(ctx context.Context, room string, sub broker.Subscriber, count int) error {

@@ -125,16 +125,18 @@ return seq
 // snapshotScript reads the last seq and, at that point of the stream, either
 // the history after ARGV[1] (when it is given and the history still holds
 // all of it) or the kept state, oldest first. KEYS: meta, state, order,
-// history. ARGV: after ("": no recovery). Returns nil when the room is not open, else
-// {seq, recovered ("1" or "0"), seq1, body1, seq2, body2, ...}.
+// history, lease. ARGV: after ("": no recovery). Returns nil when the room is not open, else
+// {seq, recovered ("1" or "0"), ownerAway ("1" or "0"), seq1, body1, seq2, body2, ...}.
 var snapshotScript = goredis.NewScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return false end
 local last = redis.call('HGET', KEYS[1], 'seq')
 local seq, after = tonumber(last), tonumber(ARGV[1])
+local away = '0'
+if redis.call('GET', KEYS[5]) == 'away' then away = '1' end
 if after and after <= seq then
   local first = seq - redis.call('LLEN', KEYS[4]) + 1
   if after + 1 >= first then
-    local out = {last, '1'}
+    local out = {last, '1', away}
     for i, body in ipairs(redis.call('LRANGE', KEYS[4], after + 1 - first, -1)) do
       out[#out + 1] = string.format('%d', after + i)
       out[#out + 1] = body
@@ -142,7 +144,7 @@ if after and after <= seq then
     return out
   end
 end
-local out = {last, '0'}
+local out = {last, '0', away}
 local keys = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
 for i = 1, #keys, 2 do
   out[#out + 1] = keys[i + 1]

@@ -90,8 +90,8 @@ export interface BroadcasterEventMap {
   roomclosed: CustomEvent<{ roomId: string; reason: 'closed' | 'connection_lost' | 'room_not_found' }>;
   /** Viewer, after a rejoin: true when exactly the missed messages follow, false when a fresh state replay does. */
   recovered: CustomEvent<{ roomId: string; recovered: boolean }>;
-  /** Viewer: the owner's connection dropped; the room waits `grace` ms for it. */
-  owneraway: CustomEvent<{ roomId: string; grace: number }>;
+  /** Viewer: the owner's connection dropped; the room waits `grace` ms for it (null: joined meanwhile, unknown). */
+  owneraway: CustomEvent<{ roomId: string; grace: number | null }>;
   /** Viewer: the owner took the room back. */
   ownerback: CustomEvent<{ roomId: string }>;
   /** `delay` is the server's own when it shut down (close 1001 naming a delay). */

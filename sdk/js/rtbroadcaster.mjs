@@ -51,7 +51,7 @@ class BroadcastError extends Error {
  *   recovered     {roomId, recovered}      viewer, after a rejoin: true when exactly the missed
  *                                          messages follow, false when a fresh state replay does
  *   owneraway     {roomId, grace}          viewer: the owner's connection dropped; the room waits
- *                                          `grace` ms for it
+ *                                          `grace` ms for it (null when it joined meanwhile)
  *   ownerback     {roomId}                 viewer: the owner took the room back
  *   reconnecting  {attempt, delay, code, reason}  the connection dropped; the next try is in
  *                                          `delay` ms (the server's own when it shut down)
@@ -374,14 +374,14 @@ class Broadcaster extends EventTarget {
     else if (value !== Status.CONNECTED) return;
     else if (typeof message.viewers === 'number') this.#onPresence(message);
     else if (message.funcKey) this.#onAction(message);
-    else if (message.owner && typeof message.seq === 'number') this.#onOwnerNews(message);
     else if (['create', 'join', 'resume'].includes(this.#pending?.kind)) this.#onJoinReply(message);
+    else if (message.owner) this.#onOwnerNews(message);
   }
 
   /** A viewer hears that the owner's connection dropped, or that the owner took the room back. */
   #onOwnerNews(message) {
     if (this.role !== 'viewer') return;
-    if (message.owner === 'away') this.#emit('owneraway', { roomId: this.roomId, grace: message.graceMs ?? 0 });
+    if (message.owner === 'away') this.#emit('owneraway', { roomId: this.roomId, grace: message.graceMs ?? null });
     if (message.owner === 'back') this.#emit('ownerback', { roomId: this.roomId });
   }
 
@@ -411,6 +411,7 @@ class Broadcaster extends EventTarget {
     this.role = 'viewer';
     this.#lastSeq = message.seq ?? 0;
     if (rejoin && typeof message.recovered === 'boolean') this.#emit('recovered', { roomId: this.roomId, recovered: message.recovered });
+    this.#onOwnerNews(message); // a join while the owner is away says so
     const stateCount = message.stateCount ?? 0;
     this.#replayLeft = stateCount;
     this.#replayTotal = stateCount;
