@@ -95,6 +95,9 @@ const (
 	// ReasonConnectionLost: the owner's own connection dropped, and it could
 	// not take its room back after reconnecting (the grace had passed).
 	ReasonConnectionLost CloseReason = "connection_lost"
+	// ReasonReplaced: another connection took the owner's room back with its
+	// owner key (PROTOCOL.md, Owner resume).
+	ReasonReplaced CloseReason = "replaced"
 	// ReasonRoomNotFound: a viewer's rejoin after a reconnect found the room gone.
 	ReasonRoomNotFound CloseReason = "room_not_found"
 )

@@ -81,6 +81,7 @@ func (c *Client) receive(m *rtbroadcaster.Message) {
 	switch {
 	case m.Error != nil:
 		c.refused(m.Error)
+		c.replacedIfFenced(m)
 	case m.FuncKey != "":
 		c.dispatch(m)
 	case m.Owner != "":
@@ -178,6 +179,23 @@ func (c *Client) resumeRefused(e *rtbroadcaster.Error) {
 	c.mu.Unlock()
 	c.emitRoomClosed(ReasonConnectionLost)
 	c.reconnected()
+}
+
+// replacedIfFenced handles the not_owner refusal, with status 0, of a
+// broadcast from an owner whose room another connection took back with the
+// owner key: this client is in no room any more.
+func (c *Client) replacedIfFenced(m *rtbroadcaster.Message) {
+	if m.Error.Code != rtbroadcaster.CodeNotOwner || m.Status.Value != rtbroadcaster.StatusNotConnected {
+		return
+	}
+	c.mu.Lock()
+	if c.role != roleOwner {
+		c.mu.Unlock()
+		return
+	}
+	c.role, c.room, c.ownerKey = roleNone, "", ""
+	c.mu.Unlock()
+	c.emitRoomClosed(ReasonReplaced)
 }
 
 // ownerNews tells a viewer's events that its room's owner is away or back.

@@ -87,7 +87,7 @@ export interface BroadcasterEventMap {
   joined: CustomEvent<{ roomId: string; role: Role; stateCount: number; rejoined: boolean }>;
   replaydone: CustomEvent<{ roomId: string; count: number }>;
   viewers: CustomEvent<{ roomId: string; count: number }>;
-  roomclosed: CustomEvent<{ roomId: string; reason: 'closed' | 'connection_lost' | 'room_not_found' }>;
+  roomclosed: CustomEvent<{ roomId: string; reason: 'closed' | 'connection_lost' | 'room_not_found' | 'replaced' }>;
   /** Viewer, after a rejoin: true when exactly the missed messages follow, false when a fresh state replay does. */
   recovered: CustomEvent<{ roomId: string; recovered: boolean }>;
   /** Viewer: the owner's connection dropped; the room waits `grace` ms for it (null: joined meanwhile, unknown). */

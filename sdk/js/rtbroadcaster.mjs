@@ -47,7 +47,9 @@ class BroadcastError extends Error {
  *   roomclosed    {roomId, reason}         reason: "closed" (the owner closed it or left),
  *                                          "connection_lost" (the owner's own connection dropped and
  *                                          it could not take the room back),
- *                                          "room_not_found" (a viewer's rejoin found it gone)
+ *                                          "room_not_found" (a viewer's rejoin found it gone),
+ *                                          "replaced" (another connection took the room back with
+ *                                          the owner key)
  *   recovered     {roomId, recovered}      viewer, after a rejoin: true when exactly the missed
  *                                          messages follow, false when a fresh state replay does
  *   owneraway     {roomId, grace}          viewer: the owner's connection dropped; the room waits
@@ -369,7 +371,7 @@ class Broadcaster extends EventTarget {
   #route(message) {
     const value = message.status?.value;
     if (typeof message.seq === 'number' && message.seq > this.#lastSeq) this.#lastSeq = message.seq;
-    if (message.error) this.#onRefusal(message.error);
+    if (message.error) this.#onRefusal(message.error, value);
     else if (value === Status.NOT_CONNECTED) this.#onNotConnected(message);
     else if (value !== Status.CONNECTED) return;
     else if (typeof message.viewers === 'number') this.#onPresence(message);
@@ -389,10 +391,15 @@ class Broadcaster extends EventTarget {
    * A refusal goes to the waiting request, except state_full, which only a state message gets.
    * Broadcasts are not acknowledged, so a refusal of one can only be reported as an event.
    */
-  #onRefusal({ code, message }) {
+  #onRefusal({ code, message }, status) {
     const error = new BroadcastError(code, message);
-    if (this.#pending && code !== 'state_full') this.#settlePending().reject(error);
-    else this.#emit('error', { error });
+    if (this.#pending && code !== 'state_full') {
+      this.#settlePending().reject(error);
+      return;
+    }
+    this.#emit('error', { error });
+    // Another connection took this owner's room back with the owner key: this one is in no room.
+    if (code === 'not_owner' && status === Status.NOT_CONNECTED && this.role === 'owner') this.#leaveRoom('replaced');
   }
 
   #onJoinReply(message) {

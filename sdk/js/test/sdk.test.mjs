@@ -339,6 +339,31 @@ describe('reconnecting', () => {
     assert.equal(roomClosed, false);
   });
 
+  test('an owner whose room another connection took back with the owner key learns it is in no room', async () => {
+    let ownerKey;
+    class KeyRecordingWebSocket extends WebSocket {
+      constructor(url) {
+        super(url);
+        this.addEventListener('message', ({ data }) => (ownerKey ??= JSON.parse(data).ownerKey));
+      }
+    }
+    const owner = await client(server.wsURL, { WebSocket: KeyRecordingWebSocket });
+    const roomId = await owner.createRoom();
+    assert.ok(ownerKey, 'the create reply carries an ownerKey');
+
+    const other = new WebSocket(server.wsURL);
+    await new Promise((resolve) => other.once('open', resolve));
+    const resumed = new Promise((resolve) => other.once('message', (data) => resolve(JSON.parse(data))));
+    other.send(JSON.stringify({ uuid: roomId, status: { value: 2, text: 'resume' }, ownerKey }));
+    assert.equal((await resumed).owner, 'back');
+
+    const replaced = nextEvent(owner, 'roomclosed');
+    owner.broadcast('stale');
+    assert.deepEqual(await replaced, { roomId, reason: 'replaced' });
+    assert.equal(owner.role, null);
+    other.close();
+  });
+
   test('a server shutting down (1001) makes clients reconnect after the delay it names', async () => {
     const doomed = await startServer(['-drain-spread', '3s']);
     const viewer = await client(doomed.wsURL);
