@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: Go (format, vet, race detector, a short fuzz run),
+# Runs the whole test suite: Go (format, vet, race detector, short fuzz runs),
 # then the JavaScript SDK's tests, browser tests included.
 #
 # Browser tests need Chromium (/usr/bin/chromium, Debian's `chromium` package).
@@ -22,8 +22,9 @@ go vet ./...
 step "go test -race"
 go test -race -count=1 -timeout 20m ./...
 
-step "fuzz the message decoder (${RTB_FUZZTIME:=15s})"
+step "fuzz the message decoder and the protocol handler (${RTB_FUZZTIME:=15s} each)"
 go test -run '^$' -fuzz '^FuzzDecodeMessage$' -fuzztime "$RTB_FUZZTIME" .
+go test -run '^$' -fuzz '^FuzzHandle$' -fuzztime "$RTB_FUZZTIME" .
 
 step "JavaScript SDK and browser tests"
 bin_dir=$(mktemp -d)
