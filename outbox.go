@@ -135,6 +135,7 @@ func (o *outbox) drain() {
 			closing := o.closing
 			o.closing = nil
 			o.running = false
+			o.releaseIdleLocked()
 			o.mu.Unlock()
 			if closing != nil {
 				o.writeClose(closing)
@@ -158,6 +159,22 @@ func (o *outbox) drain() {
 		if err != nil {
 			_ = o.conn.NetConn().Close() // the read loop sees it and cleans up
 		}
+	}
+}
+
+// idleQueueCap is the most queue capacity an idle connection keeps: a burst
+// (a join's state replay, a flood) grows the queue, and ten thousand idle
+// viewers must not each keep their largest burst's slice.
+const idleQueueCap = 8
+
+// releaseIdleLocked drops the queue's slices when they grew past idleQueueCap;
+// the writer is exiting, so nothing holds them.
+func (o *outbox) releaseIdleLocked() {
+	if cap(o.queue) > idleQueueCap {
+		o.queue = nil
+	}
+	if cap(o.spare) > idleQueueCap {
+		o.spare = nil
 	}
 }
 

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"net/http"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -71,10 +68,7 @@ func TestHelpDocumentsEveryFlagsEnvironmentTwin(t *testing.T) {
 // every path it serves, then sends SIGTERM: the WebSocket client must get a
 // close frame 1001 and the process must exit cleanly.
 func TestBinaryServesAndDrains(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "rtbroadcaster")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	cmd := exec.Command(bin, "serve", "-addr", "127.0.0.1:0", "-shutdown-timeout", "5s")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -84,7 +78,7 @@ func TestBinaryServesAndDrains(t *testing.T) {
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 
-	base := readListeningURL(t, stderr)
+	base := waitForURLs(t, stderr, listeningURL)[0]
 	for path, wantType := range map[string]string{"/healthz": "text/plain", "/": "text/html", "/sdk/rtbroadcaster.mjs": "javascript", "/sdk/rtbroadcaster.js": "javascript"} {
 		resp, err := http.Get(base + strings.TrimPrefix(path, "/"))
 		if err != nil {
@@ -126,32 +120,6 @@ func TestBinaryServesAndDrains(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("still running 10 s after SIGTERM")
-	}
-}
-
-// readListeningURL reads the server's log until it says where it listens,
-// then keeps draining the log so that the server never blocks on it.
-func readListeningURL(t *testing.T, stderr io.Reader) string {
-	t.Helper()
-	found := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`url=(http://\S+/)`)
-		scanner := bufio.NewScanner(stderr)
-		for scanner.Scan() {
-			if m := re.FindStringSubmatch(scanner.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case u := <-found:
-		return u
-	case <-time.After(30 * time.Second):
-		t.Fatal("the server never logged its url")
-		return ""
 	}
 }
 

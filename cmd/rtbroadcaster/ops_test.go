@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +75,7 @@ func TestTLSWithAuthAdminAndMetrics(t *testing.T) {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	base := waitForURL(t, logs, `url=(https://\S+/)`)
+	base := waitForURLs(t, logs, `msg=listening url=(https://\S+/)`)[0]
 	tlsConfig := &tls.Config{RootCAs: roots}
 	httpClient := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}, Timeout: 10 * time.Second}
 	defer httpClient.CloseIdleConnections()
@@ -150,31 +148,6 @@ type replyRecorder struct {
 func (r *replyRecorder) OnMessage(_ *gws.Conn, m *gws.Message) {
 	r.replies <- m.Data.String()
 	m.Close()
-}
-
-// waitForURL reads the log until a line matches pattern, then drains it.
-func waitForURL(t *testing.T, logs io.Reader, pattern string) string {
-	t.Helper()
-	found := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(pattern)
-		sc := bufio.NewScanner(logs)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case u := <-found:
-		return u
-	case <-time.After(10 * time.Second):
-		t.Fatal("the server never logged its url")
-		return ""
-	}
 }
 
 // makeCertificate writes a self-signed certificate for 127.0.0.1 and its

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,10 +59,7 @@ func TestReadyz(t *testing.T) {
 func TestBinaryNodesOnRedis(t *testing.T) {
 	addr := redistest.Addr(t)
 	prefix := redistest.Prefix(t, addr)
-	bin := filepath.Join(t.TempDir(), "rtbroadcaster")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	var bases []string
 	for range 3 {
 		bases = append(bases, startNode(t, bin, "-broker", "redis://"+addr+"/0", "-redis-key-prefix", prefix))
@@ -151,7 +147,7 @@ func startKillableNode(t *testing.T, bin string, args ...string) (base string, k
 			t.Errorf("node still running 10 s after SIGTERM")
 		}
 	})
-	return readListeningURL(t, stderr), kill9
+	return waitForURLs(t, stderr, listeningURL)[0], kill9
 }
 
 // nodeClient is a WebSocket client of a node: it queues the messages it
@@ -255,10 +251,7 @@ func (c *nodeClient) expectClose(t *testing.T, code uint16) {
 func TestBinaryNodesKilled9(t *testing.T) {
 	addr := redistest.Addr(t)
 	prefix := redistest.Prefix(t, addr)
-	bin := filepath.Join(t.TempDir(), "rtbroadcaster")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	var bases []string
 	var kills []func()
 	for range 3 {
