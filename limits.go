@@ -136,10 +136,3 @@ func (a *addrLimits) sweepLocked(now time.Time, idle time.Duration) {
 		}
 	}
 }
-
-// tracked is how many addresses are remembered, for tests and metrics.
-func (a *addrLimits) tracked() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.addrs)
-}

@@ -18,20 +18,19 @@ import (
 type metrics struct {
 	registry *prometheus.Registry
 
-	viewers           prometheus.Gauge
-	messagesIn        prometheus.Counter
-	bytesIn           prometheus.Counter
-	messagesOut       prometheus.Counter
-	bytesOut          prometheus.Counter
-	fanout            prometheus.Histogram
-	slowConsumers     prometheus.Counter
-	errors            *prometheus.CounterVec
-	disconnects       *prometheus.CounterVec
-	upgradesRefused   *prometheus.CounterVec
-	messagesTotal     atomic.Uint64 // mirrors of the counters, for the admin API
-	messagesOutTotal  atomic.Uint64
-	viewersTotal      atomic.Int64
-	connectionsOpened atomic.Uint64
+	viewers          prometheus.Gauge
+	messagesIn       prometheus.Counter
+	bytesIn          prometheus.Counter
+	messagesOut      prometheus.Counter
+	bytesOut         prometheus.Counter
+	fanout           prometheus.Histogram
+	slowConsumers    prometheus.Counter
+	errors           *prometheus.CounterVec
+	disconnects      *prometheus.CounterVec
+	upgradesRefused  *prometheus.CounterVec
+	messagesTotal    atomic.Uint64 // mirrors of the counters, for the admin API
+	messagesOutTotal atomic.Uint64
+	viewersTotal     atomic.Int64
 }
 
 // brokerReadyTimeout bounds the engine check a scrape makes.
