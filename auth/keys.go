@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
@@ -136,33 +135,35 @@ func (k jwk) publicKey() (keyWithAlg, error) {
 		if k.Crv != "P-256" {
 			return keyWithAlg{}, fmt.Errorf("EC curve %q is not supported; use P-256", k.Crv)
 		}
-		x, errX := decodeBigInt(k.X)
-		y, errY := decodeBigInt(k.Y)
-		if err := errors.Join(errX, errY); err != nil {
+		key, err := p256Key(k.X, k.Y)
+		if err != nil {
 			return keyWithAlg{}, err
 		}
-		if err := checkOnP256(x, y); err != nil {
-			return keyWithAlg{}, err
-		}
-		return keyWithAlg{&ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y}, "ES256"}, nil
+		return keyWithAlg{key, "ES256"}, nil
 	}
 	return keyWithAlg{}, fmt.Errorf("key type %q is not supported; use RSA or EC", k.Kty)
 }
 
-// checkOnP256 refuses a point off the curve, which would make every
-// signature check meaningless.
-func checkOnP256(x, y *big.Int) error {
+// p256Key decodes a JWK's coordinates into a P-256 public key, refusing a
+// point off the curve, which would make every signature check meaningless.
+func p256Key(xB64, yB64 string) (*ecdsa.PublicKey, error) {
+	x, errX := decodeBigInt(xB64)
+	y, errY := decodeBigInt(yB64)
+	if err := errors.Join(errX, errY); err != nil {
+		return nil, err
+	}
 	if x.BitLen() > 256 || y.BitLen() > 256 {
-		return errors.New("EC point is not on P-256")
+		return nil, errors.New("EC point is not on P-256")
 	}
 	point := make([]byte, 65)
 	point[0] = 4 // uncompressed
 	x.FillBytes(point[1:33])
 	y.FillBytes(point[33:])
-	if _, err := ecdh.P256().NewPublicKey(point); err != nil {
-		return errors.New("EC point is not on P-256")
+	key, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+	if err != nil {
+		return nil, errors.New("EC point is not on P-256")
 	}
-	return nil
+	return key, nil
 }
 
 func decodeBigInt(s string) (*big.Int, error) {
