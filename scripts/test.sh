@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: Go (format, vet, race detector, short fuzz runs),
+# Runs the whole test suite: Go (format, vet, staticcheck, race detector, short fuzz runs),
 # then the JavaScript SDK's tests, browser tests included.
 #
 # Browser tests need Chromium (/usr/bin/chromium, Debian's `chromium` package).
@@ -18,6 +18,9 @@ fi
 
 step "go vet"
 go vet ./...
+
+step "staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 step "go test -race"
 go test -race -count=1 -timeout 20m ./...
