@@ -123,6 +123,10 @@ export declare class Broadcaster extends EventTarget {
 
   createRoom(): Promise<string>;
   joinRoom(roomId: string): Promise<{ roomId: string; stateCount: number }>;
+  /** Takes back a room an earlier connection owned, within its grace, with that owner's key. */
+  resumeRoom(roomId: string, ownerKey: string): Promise<{ roomId: string; stateCount: number }>;
+  /** Owner only: the secret that takes the room back after a drop, or null. Keep it private. */
+  readonly ownerKey: string | null;
   closeRoom(): Promise<void>;
 
   on(funcKey: string, handler: ActionHandler): () => void;

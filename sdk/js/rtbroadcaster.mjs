@@ -124,6 +124,30 @@ class Broadcaster extends EventTarget {
     return this.#request('create', { status: Status.CREATE });
   }
 
+  /**
+   * Takes back the room `roomId` that an earlier connection owned, with the `ownerKey` it was
+   * given (for example a presenter page that was reloaded within the room's grace); resolves to
+   * {roomId, stateCount: 0}. Rejects with room_not_found when the grace is over, or not_owner
+   * when the key is wrong.
+   */
+  resumeRoom(roomId, ownerKey) {
+    if (typeof roomId !== 'string' || roomId === '' || typeof ownerKey !== 'string' || ownerKey === '') {
+      return Promise.reject(new TypeError('rtbroadcaster: resumeRoom needs a room id and its owner key'));
+    }
+    return this.#request('resume', { status: Status.JOIN, uuid: roomId, ownerKey }).then((joined) => {
+      this.#ownerKey = ownerKey; // this connection may now resume after its own drops too
+      return joined;
+    });
+  }
+
+  /**
+   * Owner only: the secret that takes this room back after the connection is lost, or null.
+   * Keep it where only this presenter can read it (sessionStorage, not the share link).
+   */
+  get ownerKey() {
+    return this.#ownerKey;
+  }
+
   /** Joins the room `roomId` as a viewer; resolves to {roomId, stateCount}. */
   joinRoom(roomId) {
     if (typeof roomId !== 'string' || roomId === '') {

@@ -339,6 +339,30 @@ describe('reconnecting', () => {
     assert.equal(roomClosed, false);
   });
 
+  test('a new client takes back a room with the ownerKey of the one before, as a reloaded page does', async () => {
+    const first = await client(proxy.wsURL, { reconnect: { enabled: false } });
+    const roomId = await first.createRoom();
+    const { ownerKey } = first;
+    assert.ok(ownerKey, 'an owner has its key');
+    const viewer = await client();
+    const calls = recordCalls(viewer, 'live');
+    await viewer.joinRoom(roomId);
+    const away = nextEvent(viewer, 'owneraway');
+    proxy.cut(); // the page goes away without closing its room
+    await away;
+
+    const wrong = await client();
+    await assert.rejects(wrong.resumeRoom(roomId, 'not-the-key'), { code: 'not_owner' });
+    const second = await client();
+    const back = nextEvent(viewer, 'ownerback');
+    assert.deepEqual(await second.resumeRoom(roomId, ownerKey), { roomId, stateCount: 0 });
+    await back;
+    assert.equal(second.role, 'owner');
+    assert.equal(second.ownerKey, ownerKey);
+    second.broadcast('live', 'from the reloaded page');
+    await until(() => calls.get('live').length === 1, { what: 'the reloaded page\'s broadcast' });
+  });
+
   test('an owner whose room another connection took back with the owner key learns it is in no room', async () => {
     let ownerKey;
     class KeyRecordingWebSocket extends WebSocket {
