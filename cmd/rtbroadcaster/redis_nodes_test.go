@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"github.com/rtbroadcaster/rtbroadcaster"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/redis/redistest"
@@ -160,21 +161,16 @@ type nodeClient struct {
 	err    error
 }
 
-type nodeMessage struct {
-	UUID   string `json:"uuid"`
-	Status struct {
-		Value int `json:"value"`
-	} `json:"status"`
-	FuncKey    string `json:"funcKey"`
-	StateCount int    `json:"stateCount"`
-	Seq        uint64 `json:"seq"`
-	Viewers    *int   `json:"viewers"`
-	OwnerKey   string `json:"ownerKey"`
-	Owner      string `json:"owner"`
-	Recovered  *bool  `json:"recovered"`
-	Error      *struct {
-		Code string `json:"code"`
-	} `json:"error"`
+// nodeMessage is what a node sends, read with the server's own type.
+type nodeMessage = rtbroadcaster.Message
+
+func decodeNodeMessage(t *testing.T, frame []byte) *nodeMessage {
+	t.Helper()
+	var m nodeMessage
+	if err := json.Unmarshal(frame, &m); err != nil {
+		t.Fatalf("invalid JSON %q: %v", frame, err)
+	}
+	return &m
 }
 
 func dialNode(t *testing.T, base string) *nodeClient {
@@ -216,12 +212,9 @@ func (c *nodeClient) next(t *testing.T) *nodeMessage {
 	for {
 		select {
 		case f := <-c.frames:
-			var m nodeMessage
-			if err := json.Unmarshal(f, &m); err != nil {
-				t.Fatalf("invalid JSON %q: %v", f, err)
-			}
+			m := decodeNodeMessage(t, f)
 			if m.Viewers == nil {
-				return &m
+				return m
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("no message within 10 s")
@@ -330,10 +323,7 @@ func lastSeqBeforeEnd(t *testing.T, c *nodeClient, seq uint64) uint64 {
 	for {
 		select {
 		case f := <-c.frames:
-			var m nodeMessage
-			if err := json.Unmarshal(f, &m); err != nil {
-				t.Fatalf("invalid JSON %q: %v", f, err)
-			}
+			m := decodeNodeMessage(t, f)
 			if m.Viewers != nil {
 				continue
 			}
