@@ -66,12 +66,25 @@ func (c *client) resumeRoom(id, key, token string) *Error {
 		_ = c.mgr.broker.ReleaseOwner(ctx, id, epoch)
 		return brokerError("resume", id, err)
 	}
+	// The owner gets the room's kept state, as a joining viewer does: a
+	// presenter page that was reloaded has nothing else to restore from.
+	snap, err := c.mgr.broker.Snapshot(ctx, id, nil)
+	if err != nil {
+		c.mgr.detach(mr.room)
+		c.mgr.addrLimits.releaseRoom(c.limitKey)
+		_ = c.mgr.broker.ReleaseOwner(ctx, id, epoch)
+		return brokerError("resume", id, err)
+	}
 	mr.takeOwner(c)
 	mr.askViewerCount()
 	c.room, c.meter, c.owner, c.ownerEpoch = mr.room, mr, true, epoch
 	reply := connectedMessage(id)
 	reply.Owner = ownerBack
+	reply.StateCount = len(snap.State)
 	c.send(textFrame(reply))
+	for _, e := range snap.State {
+		c.send(appendSeq(e.Body, e.Seq))
+	}
 	c.announceOwner(ctx, ownerBack)
 	return nil
 }

@@ -208,3 +208,51 @@ func TestRedisOwnerDropsAndResumes(t *testing.T) {
 		expectNumbered(t, v, 5, 10, 8)
 	}
 }
+
+// TestOwnerResumeReplaysState: a resumed owner receives the room's kept
+// state after its reply, as a joining viewer does, so that a presenter page
+// that was reloaded can restore itself; actions are not replayed.
+func TestOwnerResumeReplaysState(t *testing.T) {
+	engines := map[string]func(t *testing.T) (ownerURL, resumeURL string){
+		"memory": func(t *testing.T) (string, string) {
+			srv := startServer(t, rtb.WithOwnerGrace(5*time.Second))
+			return srv.wsURL, srv.wsURL
+		},
+		"redis": func(t *testing.T) (string, string) {
+			nodes := startRedisNodes(t, redistest.Addr(t), 2, time.Second, rtb.WithOwnerGrace(5*time.Second))
+			return nodes[0].wsURL, nodes[1].wsURL
+		},
+	}
+	for name, start := range engines {
+		t.Run(name, func(t *testing.T) {
+			ownerURL, resumeURL := start(t)
+			owner := dial(t, ownerURL, nil)
+			room, key := owner.createOwned()
+			owner.send(stateRequest(room, "slide", "", "1"))
+			owner.send(stateRequest(room, "draw", "stroke-1", "a"))
+			owner.send(request(rtb.StatusConnected, room, "laser", "x"))
+			owner.send(stateRequest(room, "slide", "", "2")) // replaces slide 1, moves to the end
+			viewer := dial(t, resumeURL, nil)
+			if reply := viewer.joinRoom(room); reply.StateCount != 2 {
+				t.Fatalf("join: %+v, want stateCount 2", reply)
+			}
+			_ = owner.conn.NetConn().Close()
+
+			back := dial(t, resumeURL, nil)
+			reply := back.resume(room, key)
+			if reply.Owner != "back" || reply.StateCount != 2 {
+				t.Fatalf("resume: %+v, want owner back and stateCount 2", reply)
+			}
+			want := []struct {
+				funcKey, param string
+				seq            uint64
+			}{{"draw", "a", 2}, {"slide", "2", 4}}
+			for _, w := range want {
+				m := back.nextAction()
+				if m.FuncKey != w.funcKey || m.FuncParams[0] != w.param || !m.StateMessage || m.Seq != w.seq {
+					t.Fatalf("replayed to the owner: %+v, want state %s(%s) numbered %d", m, w.funcKey, w.param, w.seq)
+				}
+			}
+		})
+	}
+}
