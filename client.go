@@ -282,11 +282,12 @@ func (c *client) broadcast(m *Message) *Error {
 		return newError(CodeBadRequest, "broadcast: %d funcParams, more than the limit of %d", len(m.FuncParams), c.mgr.limits.MaxFuncParams)
 	}
 	out := connectedMessage(r.id)
-	out.FuncKey, out.FuncParams, out.StateMessage = m.FuncKey, m.FuncParams, m.StateMessage
+	out.FuncKey, out.FuncParams, out.StateMessage, out.ClearState = m.FuncKey, m.FuncParams, m.StateMessage, m.ClearState
 	if m.StateMessage {
 		out.StateKey = m.StateKey
 	}
 	pub := c.publication(out)
+	pub.ClearState = m.ClearState
 	if m.StateMessage {
 		pub.StateKey = out.key()
 	}

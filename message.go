@@ -40,6 +40,9 @@ type Message struct {
 
 	// StateKey keys a state message instead of its FuncKey.
 	StateKey string `json:"stateKey,omitempty"`
+	// ClearState, on a broadcast, empties the room's kept state first; viewers
+	// receive it so that they reset their view before applying the message.
+	ClearState bool `json:"clearState,omitempty"`
 	// StateCount, in a join reply, is how many state messages follow it.
 	StateCount int `json:"stateCount,omitempty"`
 	// Viewers, sent to the owner only, is the room's viewer count.

@@ -344,3 +344,38 @@ func TestOriginPolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestClearState: a broadcast with clearState empties the room's kept
+// state: viewers in the room receive the flag to reset their view, and a
+// viewer joining later replays only what was kept after it.
+func TestClearState(t *testing.T) {
+	srv := startServer(t)
+	owner := dial(t, srv.wsURL, nil)
+	room := owner.createRoom()
+	viewer := dial(t, srv.wsURL, nil)
+	viewer.joinRoom(room)
+	owner.send(stateRequest(room, "draw", "stroke-1", "a"))
+	owner.send(stateRequest(room, "draw", "stroke-2", "b"))
+	clear := stateRequest(room, "slide", "", "5")
+	clear.ClearState = true
+	owner.send(clear)
+	owner.send(stateRequest(room, "draw", "stroke-3", "c"))
+
+	for _, want := range []struct {
+		funcKey    string
+		clearState bool
+	}{{"draw", false}, {"draw", false}, {"slide", true}, {"draw", false}} {
+		if m := viewer.nextAction(); m.FuncKey != want.funcKey || m.ClearState != want.clearState {
+			t.Fatalf("viewer got %+v, want %s with clearState %v", m, want.funcKey, want.clearState)
+		}
+	}
+	late := dial(t, srv.wsURL, nil)
+	if reply := late.joinRoom(room); reply.StateCount != 2 || reply.Seq != 4 {
+		t.Fatalf("late join: %+v, want the 2 messages kept since the clear", reply)
+	}
+	for _, want := range []string{"5", "c"} {
+		if m := late.nextAction(); m.FuncParams[0] != want {
+			t.Fatalf("late viewer replayed %+v, want params [%s]", m, want)
+		}
+	}
+}

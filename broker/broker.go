@@ -104,6 +104,10 @@ type Publication struct {
 	// under that key: it replaces the one kept under the same key, and
 	// moves to the end of the replay order.
 	StateKey string
+	// ClearState empties the room's kept state before this message: it is
+	// then checked against the bounds, and kept, as in a room that keeps
+	// nothing. A refused message clears nothing.
+	ClearState bool
 	// The room's state bounds, applied to this message.
 	MaxStateMessages int
 	MaxStateBytes    int

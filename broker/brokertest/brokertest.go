@@ -32,6 +32,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 		{"SeqOrder", testSeqOrder},
 		{"StateReplaceMovesToEnd", testStateReplaceMovesToEnd},
 		{"StateBounds", testStateBounds},
+		{"ClearState", testClearState},
 		{"SnapshotMeetsStream", testSnapshotMeetsStream},
 		{"HistoryRecovers", testHistoryRecovers},
 		{"HistoryBounds", testHistoryBounds},
@@ -168,6 +169,44 @@ func testStateReplaceMovesToEnd(t *testing.T, b broker.Broker) {
 		{Seq: 2, Body: []byte(`{"b":1}`)}, {Seq: 4, Body: []byte(`{"c":1}`)}, {Seq: 5, Body: []byte(`{"a":2}`)},
 	}}
 	if fmt.Sprint(snapString(snap)) != fmt.Sprint(snapString(want)) {
+		t.Fatalf("snapshot %v, want %v", snapString(snap), snapString(want))
+	}
+}
+
+// testClearState: a message that clears the state is checked against the
+// bounds as if nothing were kept, and is kept alone when it is a state
+// message; one that is refused clears nothing.
+func testClearState(t *testing.T, b broker.Broker) {
+	room := newRoom(t, b)
+	bounded := func(p broker.Publication) broker.Publication {
+		p.MaxStateMessages, p.MaxStateBytes = 2, 20
+		return p
+	}
+	mustPublish(t, b, room, bounded(statePublication("a", "0123456789")))
+	mustPublish(t, b, room, bounded(statePublication("b", "0123456789")))
+	tooBig := bounded(statePublication("c", "012345678901234567890"))
+	tooBig.ClearState = true
+	var full *broker.StateFullError
+	if _, err := b.Publish(ctxFor(t), room, tooBig); !errors.As(err, &full) {
+		t.Fatalf("clearing with a message larger than the bounds: %v, want a StateFullError", err)
+	}
+	if snap, err := b.Snapshot(ctxFor(t), room, nil); err != nil || len(snap.State) != 2 {
+		t.Fatalf("after a refused clear: %v (%v), want a and b still kept", snapString(snap), err)
+	}
+	clearing := bounded(statePublication("c", "01234567890123456789")) // would not fit beside a and b
+	clearing.ClearState = true
+	mustPublish(t, b, room, clearing)
+	mustPublish(t, b, room, bounded(statePublication("d", "")))
+	wipe := publication(`{"wipe":1}`)
+	wipe.ClearState = true
+	seq := mustPublish(t, b, room, wipe)
+	mustPublish(t, b, room, statePublication("e", `{"e":1}`))
+	snap, err := b.Snapshot(ctxFor(t), room, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := broker.Snapshot{Seq: seq + 1, State: []broker.Entry{{Seq: seq + 1, Body: []byte(`{"e":1}`)}}}
+	if snapString(snap) != snapString(want) {
 		t.Fatalf("snapshot %v, want %v", snapString(snap), snapString(want))
 	}
 }

@@ -111,12 +111,17 @@ func (b *Broker) Publish(_ context.Context, id string, p broker.Publication) (ui
 	if p.OwnerEpoch != 0 && p.OwnerEpoch != r.epoch {
 		return 0, broker.ErrNotOwner
 	}
+	state := r.state
+	if p.ClearState {
+		state = newStateStore()
+	}
 	if p.StateKey != "" {
-		if err := r.state.check(p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes); err != nil {
+		if err := state.check(p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes); err != nil {
 			return 0, err
 		}
 	}
 	r.seq++
+	r.state = state
 	if p.StateKey != "" {
 		r.state.put(p.StateKey, broker.Entry{Seq: r.seq, Body: p.Body})
 	}

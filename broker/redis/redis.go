@@ -224,6 +224,14 @@ func unavailable(op, room string, err error) error {
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }
 
+// flag is how scripts take a boolean argument.
+func flag(on bool) string {
+	if on {
+		return "1"
+	}
+	return "0"
+}
+
 func (b *Broker) CreateRoom(ctx context.Context, room string, owner broker.Owner) error {
 	k := b.keys(room)
 	created, err := createScript.Run(ctx, b.client, []string{k.meta, k.lease},
@@ -288,7 +296,7 @@ func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication)
 	k := b.keys(room)
 	res, err := publishScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
 		p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes, ms(b.opts.IdleTTL), k.channel,
-		p.MaxHistoryMessages, p.MaxHistoryBytes, p.OwnerEpoch).Int64()
+		p.MaxHistoryMessages, p.MaxHistoryBytes, p.OwnerEpoch, flag(p.ClearState)).Int64()
 	if err != nil {
 		return 0, unavailable("publish to", room, err)
 	}
@@ -327,12 +335,8 @@ func (b *Broker) CloseRoom(ctx context.Context, room string) error {
 // owner holds it.
 func (b *Broker) close(ctx context.Context, room string, onlyOrphaned bool, epoch uint64) (result int64, seq uint64, err error) {
 	k := b.keys(room)
-	flag := "0"
-	if onlyOrphaned {
-		flag = "1"
-	}
 	res, err := closeScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
-		ms(b.opts.ClosedTTL), k.channel, flag, epoch).Int64Slice()
+		ms(b.opts.ClosedTTL), k.channel, flag(onlyOrphaned), epoch).Int64Slice()
 	if err != nil {
 		return 0, 0, unavailable("close", room, err)
 	}
@@ -402,12 +406,8 @@ func (b *Broker) SetViewers(ctx context.Context, room string, sub broker.Subscri
 // room's total: always, or with onlyIfChanged only when it changed.
 func (b *Broker) reportViewers(ctx context.Context, room string, nodeCount int, onlyIfChanged bool) error {
 	k := b.keys(room)
-	flag := "0"
-	if onlyIfChanged {
-		flag = "1"
-	}
 	total, err := viewersScript.Run(ctx, b.client, []string{k.meta, k.viewers},
-		b.node, nodeCount, ms(b.opts.LeaseTTL), k.channel, flag, ms(b.opts.IdleTTL)).Int64()
+		b.node, nodeCount, ms(b.opts.LeaseTTL), k.channel, flag(onlyIfChanged), ms(b.opts.IdleTTL)).Int64()
 	if err != nil {
 		return unavailable("count viewers of", room, err)
 	}

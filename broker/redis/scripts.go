@@ -86,24 +86,33 @@ const (
 // appends it to the history and publishes it. KEYS: meta, state, order,
 // viewers, lease, history. ARGV: stateKey (empty: not kept), body,
 // maxMessages, maxBytes, idleMs, channel, maxHistoryMessages,
-// maxHistoryBytes, ownerEpoch ("0": any). Returns the seq, or one of the
-// negative publish* results with nothing changed.
+// maxHistoryBytes, ownerEpoch ("0": any), clearState ("1": empty the kept
+// state first). Returns the seq, or one of the negative publish* results with
+// nothing changed.
 var publishScript = goredis.NewScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
 if ARGV[9] ~= '0' and redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[9] then return -4 end
-local key, body = ARGV[1], ARGV[2]
+local key, body, clear = ARGV[1], ARGV[2], ARGV[10] == '1'
 local bytes = 0
 if key ~= '' then
-  bytes = tonumber(redis.call('HGET', KEYS[1], 'bytes')) + #body
-  local count = redis.call('HLEN', KEYS[2]) + 1
-  if redis.call('HEXISTS', KEYS[2], key) == 1 then
-    bytes = bytes - redis.call('HSTRLEN', KEYS[2], key)
-    count = count - 1
+  bytes = #body
+  local count = 1
+  if not clear then
+    bytes = bytes + tonumber(redis.call('HGET', KEYS[1], 'bytes'))
+    count = count + redis.call('HLEN', KEYS[2])
+    if redis.call('HEXISTS', KEYS[2], key) == 1 then
+      bytes = bytes - redis.call('HSTRLEN', KEYS[2], key)
+      count = count - 1
+    end
   end
   if count > tonumber(ARGV[3]) then return -2 end
   if bytes > tonumber(ARGV[4]) then return -3 end
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+if clear then
+  redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('HSET', KEYS[1], 'bytes', 0)
+end
 if key ~= '' then
   redis.call('HSET', KEYS[2], key, body)
   redis.call('ZADD', KEYS[3], seq, key)
