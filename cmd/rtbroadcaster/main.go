@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/rtbroadcaster/rtbroadcaster"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
@@ -235,6 +236,7 @@ func openBroker(ctx context.Context, cfg *serveConfig, log *slog.Logger) (broker
 	if !strings.HasPrefix(url, "redis://") && !strings.HasPrefix(url, "rediss://") {
 		return nil, nil, fmt.Errorf("-broker: %q is neither memory nor a redis:// or rediss:// URL", url)
 	}
+	goredis.SetLogger(redisClientLog{log.With("engine", "redis")})
 	openCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	engine, err := redisbroker.Open(openCtx, url, redisbroker.Options{KeyPrefix: cfg.redisPrefix, Logger: log})
@@ -242,6 +244,15 @@ func openBroker(ctx context.Context, cfg *serveConfig, log *slog.Logger) (broker
 		return nil, nil, fmt.Errorf("-broker: %w", err)
 	}
 	return engine, func() { _ = engine.Close() }, nil
+}
+
+// redisClientLog routes the Redis client library's own lines (a failed
+// dial on every retry during an outage) to the server's log at debug level:
+// the engine already logs each outage once, as a warning.
+type redisClientLog struct{ log *slog.Logger }
+
+func (l redisClientLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
 
 // readyz answers 200 while the room engine can serve rooms, and 503 with
