@@ -13,6 +13,21 @@
 // close it, as if its owner had left. When the pub/sub connection drops and
 // comes back, every subscriber of every room subscribed meanwhile is told
 // Lost: messages may have been published while it was away.
+//
+// A Redis run without persistence loses every room when it restarts. So the
+// node that owns a room (it created or claimed it, or released it and its
+// grace runs) keeps a restore copy of it in memory: owner key hash, grace,
+// epoch, last seq and kept state, up to the room's state bounds; not the
+// history. When a script finds the room's keys missing, as opposed to the
+// room closed, that node restores the room from its copy: at once when its
+// pub/sub connection comes back, at its next lease renewal, or at the
+// owner's next broadcast. Numbering goes on from the copy's seq, so no
+// viewer sees a number twice. Other nodes answer calls about a missing
+// room with ErrUnavailable for LeaseTTL after their own pub/sub connection
+// came back (even for a room that never existed), so that clients retry
+// instead of concluding that the room ended, and do not close their
+// subscriptions to it before then. A room whose owner's node is gone too
+// has no copy left: it ends as a closed room does.
 package redis
 
 import (

@@ -47,7 +47,7 @@ func (b *Broker) orRestore(ctx context.Context, room string, epoch uint64, op st
 // ended. A room that never existed gets that too during the window.
 func (b *Broker) missingError(op, room string) error {
 	if b.restoring() {
-		return unavailable(op, room, errors.New("Redis restarted and rooms are being restored by their owners' nodes: retry"))
+		return unavailable(op, room, errors.New("room missing right after a redis outage: redis restarted and rooms are being restored by their owners' nodes; retry"))
 	}
 	return broker.ErrRoomNotFound
 }
