@@ -23,6 +23,14 @@ import (
 // state messages; not the history, which is what recovering viewers would
 // use. It is bounded by the room's state bounds, which Publish enforces
 // before anything reaches the copy.
+//
+// A copy is as good as what this node saw. Two cases are left open, both
+// needing Redis to restart within moments of something else: a room
+// claimed on another node less than LeaseTTL/3 before the restart may be
+// restored from the releasing node's older copy (the new owner is then
+// refused as not the owner); and a broadcast numbered by Redis just
+// before it died, whose reply and delivery had not been recorded here yet,
+// may have its number given again.
 type ownedRooms struct {
 	mu    sync.Mutex
 	rooms map[string]*ownedRoom
@@ -30,9 +38,9 @@ type ownedRooms struct {
 
 // ownedRoom is one room in ownedRooms.
 type ownedRoom struct {
-	epoch      uint64    // the owner's, as this node last knew it
-	away       bool      // released here: in its grace since releasedAt
-	releasedAt time.Time //
+	epoch      uint64 // the owner's, as this node last knew it
+	away       bool   // released here: in its grace since releasedAt
+	releasedAt time.Time
 	// complete says the copy below holds the whole room, so that it may be
 	// restored; it is not when the snapshot after a claim failed.
 	complete bool
