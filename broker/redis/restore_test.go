@@ -223,6 +223,11 @@ func TestRedisRestartOwnerGone(t *testing.T) {
 	srv.Kill()
 	srv.Start()
 	waitLost(t, sub)
+	// Right after its pub/sub connection came back, the node cannot tell a
+	// room that was never there from one its owner's node is restoring.
+	if _, err := other.Snapshot(ctx(t), uuid.NewString(), nil); !errors.Is(err, broker.ErrUnavailable) {
+		t.Fatalf("snapshot of an unknown room right after the restart: %v, want ErrUnavailable", err)
+	}
 	select {
 	case <-sub.closed: // its seq means nothing to a subscriber told Lost
 	case <-time.After(10 * time.Second):
