@@ -248,52 +248,15 @@ func TestRedisRestartedMidBroadcast(t *testing.T) {
 	room := owner.createRoom()
 	viewers := joinEach(t, nodes, room, 0, 0)
 
-	var refused atomic.Int64
-	ownerReplies := make(chan struct{})
-	go func() { // counts the owner's unavailable replies until its connection ends
-		defer close(ownerReplies)
-		for {
-			m, err := owner.recv()
-			if err != nil {
-				return
-			}
-			if m.Error != nil && m.Error.Code == rtb.CodeUnavailable {
-				refused.Add(1)
-			}
-		}
-	}()
-	stop := make(chan struct{})
-	broadcasting := make(chan int)
-	go func() { // broadcasts every 2 ms until stopped, then says how many
-		i := 0
-		defer func() { broadcasting <- i }()
-		for ; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-			owner.send(request(3, room, "n", strconv.Itoa(i)))
-		}
-	}()
-
+	b := startBroadcasting(owner, room)
 	time.Sleep(200 * time.Millisecond)
-	srv.Kill()
-	deadline := time.Now().Add(waitFor)
-	for refused.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if refused.Load() == 0 {
-		t.Fatal("the owner's broadcasts were not refused while Redis was down")
-	}
-	srv.Start()
+	restartWhileBroadcasting(t, srv, b)
 	time.Sleep(500 * time.Millisecond)
-	close(stop)
-	sent := <-broadcasting
-	t.Logf("owner sent %d broadcasts, %d refused as unavailable", sent, refused.Load())
+	sent := b.stop()
+	t.Logf("owner sent %d broadcasts, %d refused as unavailable", sent, b.refused.Load())
 
 	for i, v := range viewers {
-		if rejoined := checkGapFreeOrRejoin(t, v); rejoined {
+		if _, rejoined := checkGapFreeOrRejoin(t, v); rejoined {
 			t.Logf("viewer on node %d was asked to rejoin (1012)", i)
 		}
 	}
@@ -306,6 +269,224 @@ func TestRedisRestartedMidBroadcast(t *testing.T) {
 	owner.send(request(3, room, "after"))
 	for i, v := range fresh {
 		expectUntil(t, v, "after", fmt.Sprintf("fresh viewer on node %d", i))
+	}
+}
+
+// TestRedisRestartedWithoutPersistence is TestRedisRestartedMidBroadcast
+// on a Redis that comes back empty, as one run without persistence does:
+// the owner's node restores the room, so that the broadcast goes on. The
+// owner keeps its connection and its broadcasts reach every viewer; each
+// viewer keeps a gap-free stream or is asked to rejoin with 1012, and
+// rejoining with its last seq it recovers (true or false) and then gets
+// live messages numbered on, once each; a viewer joining after the restart
+// gets the state kept before it.
+func TestRedisRestartedWithoutPersistence(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.NoPersistence)
+	nodes := startRedisNodes(t, srv.Addr, 3, 2*time.Second)
+	owner := dial(t, nodes[0].wsURL, nil)
+	room := owner.createRoom()
+	viewers := joinEach(t, nodes, room, 0, 0)
+	watcher := dial(t, nodes[1].wsURL, nil) // says when the state below is numbered
+	watcher.joinRoom(room)
+	owner.send(stateRequest(room, "slide", "", "1"))
+	owner.send(stateRequest(room, "draw", "s1", "a"))
+	owner.send(request(3, room, "laser", "x"))
+	expectSeqs(t, watcher, 1, 3)
+
+	b := startBroadcasting(owner, room)
+	time.Sleep(200 * time.Millisecond)
+	restartWhileBroadcasting(t, srv, b)
+	// Once a join succeeds, the room is back. (This viewer may yet be asked
+	// to rejoin, by a node whose pub/sub connection was not back.)
+	probe, reply := joinRetrying(t, nodes[2].wsURL, request(2, room, ""))
+	checkKeptState(t, probe, reply)
+	time.Sleep(200 * time.Millisecond) // broadcasts go on after the restore
+	sent := b.stop()
+	t.Logf("owner sent %d broadcasts, %d refused as unavailable", sent, b.refused.Load())
+
+	type follower struct {
+		who  string
+		v    *wsClient
+		next uint64 // the seq its next live message must have
+	}
+	var followers []follower
+	for i, v := range viewers {
+		who := fmt.Sprintf("viewer on node %d", i)
+		last, rejoined := checkGapFreeOrRejoin(t, v)
+		if !rejoined {
+			followers = append(followers, follower{who, v, last + 1})
+			continue
+		}
+		back, reply := joinRetrying(t, nodes[i].wsURL, rejoinRequest(room, last))
+		seq := checkRejoinReply(t, back, reply, last)
+		t.Logf("%s was asked to rejoin (1012) after seq %d; rejoined with recovered %v at seq %d", who, last, *reply.Recovered, seq)
+		followers = append(followers, follower{who + ", rejoined", back, seq + 1})
+	}
+	for i, n := range nodes {
+		fresh, reply := joinRetrying(t, n.wsURL, request(2, room, ""))
+		checkKeptState(t, fresh, reply)
+		followers = append(followers, follower{fmt.Sprintf("fresh viewer on node %d", i), fresh, reply.Seq + 1})
+	}
+
+	owner.send(request(3, room, "after"))
+	for _, f := range followers {
+		expectLiveUntil(t, f.v, f.next, "after", f.who)
+	}
+	if err := b.ownerError(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-owner.closed:
+		t.Fatalf("the owner's connection ended: %v", owner.err)
+	default:
+	}
+	if s := nodes[0].engine.Stats(); s.Restored != 1 {
+		t.Fatalf("owner's node stats %+v, want 1 room restored", s)
+	}
+}
+
+// broadcaster has an owner broadcast action "n" every 2 ms, and reads the
+// owner's replies until its connection ends.
+type broadcaster struct {
+	refused    atomic.Int64 // unavailable replies
+	unexpected atomic.Value // the first other reply, a *rtb.Message
+	done       chan struct{}
+	sent       chan int
+}
+
+func startBroadcasting(owner *wsClient, room string) *broadcaster {
+	b := &broadcaster{done: make(chan struct{}), sent: make(chan int)}
+	go func() {
+		for {
+			m, err := owner.recv()
+			if err != nil {
+				return
+			}
+			switch {
+			case m.Error != nil && m.Error.Code == rtb.CodeUnavailable:
+				b.refused.Add(1)
+			case m.Error != nil || m.Viewers == nil:
+				b.unexpected.CompareAndSwap(nil, m)
+			}
+		}
+	}()
+	go func() {
+		i := 0
+		defer func() { b.sent <- i }()
+		for ; ; i++ {
+			select {
+			case <-b.done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			owner.send(request(3, room, "n", strconv.Itoa(i)))
+		}
+	}()
+	return b
+}
+
+// stop stops the broadcasts and returns how many were sent.
+func (b *broadcaster) stop() int {
+	close(b.done)
+	return <-b.sent
+}
+
+// ownerError reports a reply to the owner other than unavailable or presence.
+func (b *broadcaster) ownerError() error {
+	if m, ok := b.unexpected.Load().(*rtb.Message); ok {
+		return fmt.Errorf("the owner got %+v (error %+v)", m, m.Error)
+	}
+	return nil
+}
+
+// restartWhileBroadcasting kills Redis, waits for the owner's broadcasts to
+// be refused, and starts Redis again.
+func restartWhileBroadcasting(t *testing.T, srv *redistest.Server, b *broadcaster) {
+	t.Helper()
+	srv.Kill()
+	deadline := time.Now().Add(waitFor)
+	for b.refused.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if b.refused.Load() == 0 {
+		t.Fatal("the owner's broadcasts were not refused while Redis was down")
+	}
+	srv.Start()
+}
+
+// joinRetrying connects to url and sends join, again while the reply is
+// unavailable (as the SDKs do), and returns the connection and the reply.
+func joinRetrying(t *testing.T, url string, join any) (*wsClient, *rtb.Message) {
+	t.Helper()
+	v := dial(t, url, nil)
+	deadline := time.Now().Add(waitFor)
+	for {
+		v.send(join)
+		reply := v.nextAction()
+		if reply.Error == nil || reply.Error.Code != rtb.CodeUnavailable {
+			if reply.Error != nil || reply.Status.Value != rtb.StatusConnected {
+				t.Fatalf("join reply %+v (error %+v)", reply, reply.Error)
+			}
+			return v, reply
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("join still unavailable after %v: %s", waitFor, reply.Error.Message)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkKeptState reads the state replay after a join reply: the state the
+// test's owner kept before Redis restarted.
+func checkKeptState(t *testing.T, v *wsClient, reply *rtb.Message) {
+	t.Helper()
+	if reply.StateCount != 2 {
+		t.Fatalf("join reply %+v, want 2 state messages", reply)
+	}
+	for _, want := range []struct {
+		key, param string
+		seq        uint64
+	}{{"slide", "1", 1}, {"draw", "a", 2}} {
+		if m := v.nextAction(); m.FuncKey != want.key || m.Seq != want.seq || m.FuncParams[0] != want.param {
+			t.Fatalf("replay: %+v, want %s(%s) numbered %d", m, want.key, want.param, want.seq)
+		}
+	}
+}
+
+// checkRejoinReply checks the reply to a rejoin after seq last and reads
+// the state replay that follows one that did not recover. It returns the
+// seq the reply covers.
+func checkRejoinReply(t *testing.T, v *wsClient, reply *rtb.Message, last uint64) uint64 {
+	t.Helper()
+	if reply.Recovered == nil {
+		t.Fatalf("rejoin reply %+v has no recovered field", reply)
+	}
+	if *reply.Recovered {
+		if reply.Seq != last || reply.StateCount != 0 {
+			t.Fatalf("recovered rejoin reply %+v, want seq %d and no state", reply, last)
+		}
+		return last
+	}
+	if reply.Seq < last {
+		t.Fatalf("rejoin reply %+v covers seq %d, before the %d the viewer saw", reply, reply.Seq, last)
+	}
+	checkKeptState(t, v, reply)
+	return reply.Seq
+}
+
+// expectLiveUntil reads a viewer's live messages, which must be numbered
+// from next on consecutively, until one with funcKey.
+func expectLiveUntil(t *testing.T, v *wsClient, next uint64, funcKey, who string) {
+	t.Helper()
+	for {
+		m := v.nextAction()
+		if m.Seq != next {
+			t.Fatalf("%s: %+v, want the message numbered %d", who, m, next)
+		}
+		if m.FuncKey == funcKey {
+			return
+		}
+		next++
 	}
 }
 
@@ -328,10 +509,9 @@ func expectUntil(t *testing.T, v *wsClient, funcKey, who string) {
 
 // checkGapFreeOrRejoin reads a viewer's stream: its seqs must be
 // consecutive until it ends, and if it ends it must be with 1012. It
-// reports whether the viewer was asked to rejoin.
-func checkGapFreeOrRejoin(t *testing.T, v *wsClient) bool {
+// returns the last seq received and whether the viewer was asked to rejoin.
+func checkGapFreeOrRejoin(t *testing.T, v *wsClient) (last uint64, rejoined bool) {
 	t.Helper()
-	var last uint64
 	for {
 		select {
 		case <-v.closed:
@@ -339,10 +519,10 @@ func checkGapFreeOrRejoin(t *testing.T, v *wsClient) bool {
 				last = checkNext(t, v, last)
 			}
 			v.expectClose(1012)
-			return true
+			return last, true
 		case <-time.After(time.Second):
 			if len(v.frames) == 0 {
-				return false // quiet since the owner stopped, and still connected
+				return last, false // quiet since the owner stopped, and still connected
 			}
 		}
 		for len(v.frames) > 0 {

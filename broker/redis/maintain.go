@@ -10,10 +10,11 @@ import (
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
 
-// maintain is the engine's upkeep loop: every LeaseTTL/3 it pings the
-// pub/sub connection, renews the leases of the rooms this node owns and its
-// viewer counts, and closes the subscribed rooms whose owner's node stopped
-// renewing its lease.
+// maintain is the engine's upkeep loop: every LeaseTTL/3, and at once when
+// the pub/sub connection comes back from an outage, it pings the pub/sub
+// connection, renews the leases of the rooms this node owns (restoring
+// those Redis lost) and its viewer counts, and closes the subscribed rooms
+// whose owner's node stopped renewing its lease.
 func (b *Broker) maintain() {
 	defer b.wg.Done()
 	every := b.opts.LeaseTTL / 3
@@ -24,6 +25,7 @@ func (b *Broker) maintain() {
 		case <-b.done:
 			return
 		case <-ticker.C:
+		case <-b.kick:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), every)
 		b.pingPubSub(ctx)
@@ -44,54 +46,61 @@ func (b *Broker) pingPubSub(ctx context.Context) {
 	}
 }
 
-// renewLeases keeps the rooms this node owns alive; a room found closed is
-// forgotten.
+// renewLeases keeps the rooms this node owns alive: a room found closed, or
+// claimed by another owner, is forgotten; a room Redis lost is restored.
 func (b *Broker) renewLeases(ctx context.Context) {
-	for room, epoch := range b.roomEpochs(b.owned) {
+	for room, epoch := range b.owned.epochs(false) {
 		k := b.keys(room)
-		open, err := leaseScript.Run(ctx, b.client, []string{k.meta, k.lease, k.state, k.order, k.viewers, k.history},
+		res, err := leaseScript.Run(ctx, b.client, []string{k.meta, k.lease, k.state, k.order, k.viewers, k.history},
 			b.node, ms(b.opts.LeaseTTL), ms(b.opts.IdleTTL), epoch).Int()
 		if err != nil {
 			b.log.Debug("owner lease not renewed", "room", room, "err", err)
 			continue
 		}
-		if open == 0 {
-			b.forget(b.owned, room, epoch)
+		switch res {
+		case leaseGone:
+			b.owned.forget(room, epoch, false)
+		case leaseMissing:
+			b.restoreOrForget(ctx, room, epoch, false)
 		}
 	}
 }
 
 // closeAbandoned closes the rooms released here whose grace ran out, and
-// forgets those that were claimed or closed meanwhile.
+// forgets those that were claimed or closed meanwhile; a room Redis lost
+// during its grace is restored, still away.
 func (b *Broker) closeAbandoned(ctx context.Context) {
-	for room, epoch := range b.roomEpochs(b.away) {
+	for room, epoch := range b.owned.epochs(true) {
 		result, _, err := b.close(ctx, room, true, epoch)
 		if err != nil {
 			b.log.Debug("abandoned room not checked", "room", room, "err", err)
 			continue
 		}
-		if result == closeDone {
+		switch result {
+		case closeDone:
 			b.log.Info("closed a room whose owner did not come back in its grace", "room", room)
+		case closeMissing:
+			b.restoreOrForget(ctx, room, epoch, true)
+			continue
 		}
 		if result != closeOwnerAlive {
-			b.forget(b.away, room, epoch)
+			b.owned.forget(room, epoch, true)
 		}
 	}
 }
 
-// roomEpochs copies owned or away.
-func (b *Broker) roomEpochs(rooms map[string]uint64) map[string]uint64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return maps.Clone(rooms)
-}
-
-// forget drops room from owned or away, unless its epoch changed meanwhile.
-func (b *Broker) forget(rooms map[string]uint64, room string, epoch uint64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if rooms[room] == epoch {
-		delete(rooms, room)
+// restoreOrForget restores a room owned or away here that Redis lost, or
+// forgets it when this node cannot: it has no complete copy, or the grace
+// is over. The room then ends on every node, as it would have without
+// restores.
+func (b *Broker) restoreOrForget(ctx context.Context, room string, epoch uint64, away bool) {
+	restored, err := b.restore(ctx, room, epoch)
+	switch {
+	case err != nil:
+		b.log.Debug("room not restored", "room", room, "err", err)
+	case !restored:
+		b.log.Info("Redis lost a room that this node cannot restore: it ends", "room", room)
+		b.owned.forget(room, epoch, away)
 	}
 }
 
@@ -154,6 +163,10 @@ func (b *Broker) checkOwners(ctx context.Context) {
 			b.log.Info("closed a room whose owner's node stopped renewing its lease", "room", rs.room, "closeSeq", seq)
 		case closeNotOpen:
 			b.closedUnseen(rs, seq)
+		case closeMissing:
+			b.closedUnseen(rs, 0)
+		case closeOwnerAlive:
+			rs.seenOpen()
 		}
 	}
 }
@@ -175,19 +188,22 @@ func (b *Broker) liveRooms() []*roomSub {
 
 // closedUnseen handles a room that Redis says is closed (closeSeq; 0 when
 // its keys are gone) but whose close this node has not delivered. The close
-// may still be on its way behind earlier messages, so it waits one check;
-// then it reports the gap and delivers the close itself.
+// may still be on its way behind earlier messages, and a room whose keys
+// are gone may be about to be restored by its owner's node, which renews
+// its lease as often as this check runs: either way it waits one check;
+// then it reports a gap, if any, and delivers the close itself.
 func (b *Broker) closedUnseen(rs *roomSub, closeSeq uint64) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rs.state != subLive {
 		return
 	}
-	if closeSeq == 0 {
+	missing := closeSeq == 0
+	if missing {
 		closeSeq = rs.lastSeq + 1 // the room's keys expired or Redis lost them
 	}
 	caughtUp := rs.lastSeq+1 >= closeSeq
-	if !caughtUp && !rs.closeSeen {
+	if (missing || !caughtUp) && !rs.closeSeen {
 		rs.closeSeen = true
 		return
 	}

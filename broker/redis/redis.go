@@ -13,6 +13,21 @@
 // close it, as if its owner had left. When the pub/sub connection drops and
 // comes back, every subscriber of every room subscribed meanwhile is told
 // Lost: messages may have been published while it was away.
+//
+// A Redis run without persistence loses every room when it restarts. So the
+// node that owns a room (it created or claimed it, or released it and its
+// grace runs) keeps a restore copy of it in memory: owner key hash, grace,
+// epoch, last seq and kept state, up to the room's state bounds; not the
+// history. When a script finds the room's keys missing, as opposed to the
+// room closed, that node restores the room from its copy: at once when its
+// pub/sub connection comes back, at its next lease renewal, or at the
+// owner's next broadcast. Numbering goes on from the copy's seq, so no
+// viewer sees a number twice. Other nodes answer calls about a missing
+// room with ErrUnavailable for LeaseTTL after their own pub/sub connection
+// came back (even for a room that never existed), so that clients retry
+// instead of concluding that the room ended, and do not close their
+// subscriptions to it before then. A room whose owner's node is gone too
+// has no copy left: it ends as a closed room does.
 package redis
 
 import (
@@ -83,11 +98,13 @@ type Broker struct {
 	// rooms they stand for, so that Redis sees them in the same order.
 	subCmds sync.Mutex
 
+	// owned holds the rooms this node owns or released, with the copy of
+	// each that restores it when Redis loses it; it has its own lock.
+	owned *ownedRooms
+
 	mu       sync.Mutex
 	rooms    map[string]*roomSub                  // by channel name
 	inflight map[string]int                       // by channel: (un)subscribe replies due
-	owned    map[string]uint64                    // rooms owned here, not closed yet: the owner's epoch
-	away     map[string]uint64                    // rooms released here, in their grace: the epoch released
 	unclosed map[string]struct{}                  // rooms whose CloseRoom failed: retried
 	counts   map[string]map[broker.Subscriber]int // by room: viewers per subscriber
 
@@ -99,7 +116,12 @@ type Broker struct {
 	noOrphansUntil time.Time // guarded by mu
 	outages        atomic.Uint64
 	gaps           atomic.Uint64
+	restored       atomic.Uint64
 
+	// kick makes the upkeep loop run at once: when the pub/sub connection
+	// comes back, so that rooms Redis lost are restored before viewers'
+	// rejoins give up on them.
+	kick chan struct{}
 	done chan struct{}
 	wg   sync.WaitGroup
 }
@@ -122,10 +144,10 @@ func New(client *goredis.Client, opts Options) *Broker {
 		log:      opts.Logger.With("engine", "redis"),
 		rooms:    map[string]*roomSub{},
 		inflight: map[string]int{},
-		owned:    map[string]uint64{},
-		away:     map[string]uint64{},
+		owned:    newOwnedRooms(),
 		unclosed: map[string]struct{}{},
 		counts:   map[string]map[broker.Subscriber]int{},
+		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
 	b.pubsub = client.Subscribe(context.Background())
@@ -194,13 +216,14 @@ func (b *Broker) Ready(ctx context.Context) error {
 
 // Stats counts what went wrong since the engine started.
 type Stats struct {
-	Outages uint64 // times the pub/sub connection was lost
-	Gaps    uint64 // rooms whose stream was interrupted (Lost was called)
+	Outages  uint64 // times the pub/sub connection was lost
+	Gaps     uint64 // rooms whose stream was interrupted (Lost was called)
+	Restored uint64 // rooms put back into a Redis that lost them
 }
 
 // Stats returns the engine's counters.
 func (b *Broker) Stats() Stats {
-	return Stats{Outages: b.outages.Load(), Gaps: b.gaps.Load()}
+	return Stats{Outages: b.outages.Load(), Gaps: b.gaps.Load(), Restored: b.restored.Load()}
 }
 
 // roomKeys names a room's keys and channel; see scripts.go.
@@ -242,29 +265,48 @@ func (b *Broker) CreateRoom(ctx context.Context, room string, owner broker.Owner
 	if created == 0 {
 		return broker.ErrRoomExists
 	}
-	b.mu.Lock()
-	b.owned[room] = 1
-	b.mu.Unlock()
+	b.owned.created(room, owner)
 	return nil
 }
 
+// ClaimOwner claims the room for this node, then reads the room into its
+// copy, so that this node can restore the room should Redis lose it.
 func (b *Broker) ClaimOwner(ctx context.Context, room, keyHash string) (uint64, error) {
+	var epoch uint64
+	err := b.orRestore(ctx, room, 0, "claim", func() (err error) {
+		epoch, err = b.claim(ctx, room, keyHash)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	b.owned.claimed(room, epoch, keyHash, b.readCopy(ctx, room))
+	return epoch, nil
+}
+
+func (b *Broker) claim(ctx context.Context, room, keyHash string) (uint64, error) {
 	k := b.keys(room)
 	epoch, err := claimScript.Run(ctx, b.client, []string{k.meta, k.lease}, keyHash, b.node, ms(b.opts.LeaseTTL)).Int64()
 	if err != nil {
 		return 0, unavailable("claim", room, err)
 	}
-	switch epoch {
-	case ownerNotOpen:
-		return 0, broker.ErrRoomNotFound
-	case ownerRefused:
-		return 0, broker.ErrNotOwner
+	if err := ownerResult(epoch); err != nil {
+		return 0, err
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.owned[room] = uint64(epoch)
-	delete(b.away, room)
 	return uint64(epoch), nil
+}
+
+// ownerResult is the error of a claimScript or releaseScript result.
+func ownerResult(res int64) error {
+	switch res {
+	case ownerNotOpen:
+		return broker.ErrRoomNotFound
+	case ownerRefused:
+		return broker.ErrNotOwner
+	case ownerMissing:
+		return errMissing
+	}
+	return nil
 }
 
 // ReleaseOwner starts the room's grace in Redis, where every node sees it:
@@ -272,27 +314,41 @@ func (b *Broker) ClaimOwner(ctx context.Context, room, keyHash string) (uint64, 
 // This node stops renewing the lease, and closes the room itself then, in
 // case no other node has it.
 func (b *Broker) ReleaseOwner(ctx context.Context, room string, epoch uint64) error {
+	err := b.orRestore(ctx, room, epoch, "release", func() error { return b.release(ctx, room, epoch) })
+	switch {
+	case err == nil:
+		b.owned.released(room, epoch, time.Now())
+	case errors.Is(err, broker.ErrRoomNotFound), errors.Is(err, broker.ErrNotOwner):
+		b.owned.dropAt(room, epoch)
+	}
+	return err
+}
+
+func (b *Broker) release(ctx context.Context, room string, epoch uint64) error {
 	k := b.keys(room)
 	res, err := releaseScript.Run(ctx, b.client, []string{k.meta, k.lease}, epoch).Int64()
 	if err != nil {
 		return unavailable("release", room, err)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.owned[room] == epoch {
-		delete(b.owned, room)
-	}
-	switch res {
-	case ownerNotOpen:
-		return broker.ErrRoomNotFound
-	case ownerRefused:
-		return broker.ErrNotOwner
-	}
-	b.away[room] = epoch
-	return nil
+	return ownerResult(res)
 }
 
-func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication) (uint64, error) {
+// Publish publishes p, and keeps what it published in this node's copy of
+// the room when it has one. When Redis lost the room, the node that has its
+// copy restores it and publishes then.
+func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication) (seq uint64, err error) {
+	err = b.orRestore(ctx, room, p.OwnerEpoch, "publish to", func() (err error) {
+		seq, err = b.publish(ctx, room, p)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	b.owned.published(room, p.OwnerEpoch, seq, p.StateKey, p.Body)
+	return seq, nil
+}
+
+func (b *Broker) publish(ctx context.Context, room string, p broker.Publication) (uint64, error) {
 	k := b.keys(room)
 	res, err := publishScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
 		p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes, ms(b.opts.IdleTTL), k.channel,
@@ -309,6 +365,8 @@ func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication)
 		return 0, &broker.StateFullError{Bytes: p.MaxStateBytes}
 	case publishNotOwner:
 		return 0, broker.ErrNotOwner
+	case publishMissing:
+		return 0, errMissing
 	}
 	return uint64(res), nil
 }
@@ -318,10 +376,9 @@ func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication)
 // that a room whose owner left during an outage closes soon after it.
 func (b *Broker) CloseRoom(ctx context.Context, room string) error {
 	_, _, err := b.close(ctx, room, false, 0)
+	b.owned.drop(room)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.owned, room)
-	delete(b.away, room)
 	if err != nil {
 		b.unclosed[room] = struct{}{}
 		return err
@@ -346,7 +403,18 @@ func (b *Broker) close(ctx context.Context, room string, onlyOrphaned bool, epoc
 	return res[0], uint64(res[1]), nil
 }
 
-func (b *Broker) Snapshot(ctx context.Context, room string, lastSeen *uint64) (broker.Snapshot, error) {
+// Snapshot reads the room's snapshot. When Redis lost the room, the node
+// that has its copy restores it first; other nodes say the engine is
+// unavailable for as long as the owner's node may still restore it.
+func (b *Broker) Snapshot(ctx context.Context, room string, lastSeen *uint64) (snap broker.Snapshot, err error) {
+	err = b.orRestore(ctx, room, 0, "snapshot of", func() (err error) {
+		snap, err = b.snapshot(ctx, room, lastSeen)
+		return err
+	})
+	return snap, err
+}
+
+func (b *Broker) snapshot(ctx context.Context, room string, lastSeen *uint64) (broker.Snapshot, error) {
 	k := b.keys(room)
 	after := "" // no recovery
 	if lastSeen != nil {
@@ -358,6 +426,9 @@ func (b *Broker) Snapshot(ctx context.Context, room string, lastSeen *uint64) (b
 	}
 	if err != nil {
 		return broker.Snapshot{}, unavailable("snapshot of", room, err)
+	}
+	if len(reply) == 0 {
+		return broker.Snapshot{}, errMissing
 	}
 	return parseSnapshot(room, reply)
 }

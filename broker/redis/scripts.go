@@ -23,6 +23,13 @@ import goredis "github.com/redis/go-redis/v9"
 // its PUBLISH takes the pub/sub stream's order from the seq it just gave.
 // Messages on the room's channel are "d<seq> <body>" (a broadcast),
 // "c<seq>" (the close) and "v<total>" (the viewer count).
+//
+// A room whose meta key is missing is not the same as a closed one: a
+// closed room keeps its meta, with status closed, for the closed TTL. A
+// missing meta means Redis lost the room (it restarted without
+// persistence) or its keys expired; the scripts that the owner's node runs
+// say so with a result of their own, so that the node restores the room
+// from its copy (see restoreScript and owned.go).
 
 // createScript registers an open room and its owner's lease, unless the id
 // is taken. KEYS: meta, lease. ARGV: node, leaseMs, idleMs, keyHash,
@@ -40,13 +47,15 @@ return 1
 const (
 	ownerNotOpen = -1
 	ownerRefused = -2 // the key hash, or the epoch, is not the room's
+	ownerMissing = -3
 )
 
 // claimScript gives an open room to the holder of its owner key: it raises
 // the epoch and takes the lease for this node. KEYS: meta, lease. ARGV:
-// keyHash, node, leaseMs. Returns the new epoch, or ownerNotOpen or
-// ownerRefused.
+// keyHash, node, leaseMs. Returns the new epoch, or ownerNotOpen,
+// ownerRefused or ownerMissing.
 var claimScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -3 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
 if redis.call('HGET', KEYS[1], 'ownerkey') ~= ARGV[1] then return -2 end
 -- Past its grace, the room is as good as closed: its nodes close it soon.
@@ -61,8 +70,9 @@ return epoch
 // releaseScript starts an open room's grace: its lease becomes "away" for
 // the grace, and then the nodes close it as orphaned unless claimScript ran.
 // KEYS: meta, lease. ARGV: epoch. Returns the epoch, or ownerNotOpen, or
-// ownerRefused when another owner claimed the room since.
+// ownerRefused when another owner claimed the room since, or ownerMissing.
 var releaseScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -3 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return -2 end
 local grace = tonumber(redis.call('HGET', KEYS[1], 'grace') or '0')
@@ -80,6 +90,7 @@ const (
 	publishTooManyState  = -2
 	publishTooLargeState = -3
 	publishNotOwner      = -4
+	publishMissing       = -5
 )
 
 // publishScript numbers a message, keeps it when it is a state message,
@@ -90,6 +101,7 @@ const (
 // state first). Returns the seq, or one of the negative publish* results with
 // nothing changed.
 var publishScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -5 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
 if ARGV[9] ~= '0' and redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[9] then return -4 end
 local key, body, clear = ARGV[1], ARGV[2], ARGV[10] == '1'
@@ -134,9 +146,11 @@ return seq
 // snapshotScript reads the last seq and, at that point of the stream, either
 // the history after ARGV[1] (when it is given and the history still holds
 // all of it) or the kept state, oldest first. KEYS: meta, state, order,
-// history, lease. ARGV: after ("": no recovery). Returns nil when the room is not open, else
-// {seq, recovered ("1" or "0"), ownerAway ("1" or "0"), seq1, body1, seq2, body2, ...}.
+// history, lease. ARGV: after ("": no recovery). Returns an empty array when
+// the room is missing, nil when it is not open, else {seq, recovered ("1"
+// or "0"), ownerAway ("1" or "0"), seq1, body1, seq2, body2, ...}.
 var snapshotScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return false end
 local last = redis.call('HGET', KEYS[1], 'seq')
 local seq, after = tonumber(last), tonumber(ARGV[1])
@@ -168,6 +182,7 @@ const (
 	closeOwnerAlive = 1 // only when the lease was required gone
 	closeDone       = 2
 	closeNewOwner   = 3 // only when an epoch was given: it is not the room's
+	closeMissing    = 4
 )
 
 // closeScript closes an open room: it takes the next seq for the close,
@@ -176,6 +191,7 @@ const (
 // ("1": close only when the owner's lease has expired), epoch ("0": any;
 // else close only while the owner holds it). Returns {result, seq}.
 var closeScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return {4, 0} end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then
   return {0, tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')}
 end
@@ -221,12 +237,21 @@ end
 return total
 `)
 
+// Results of leaseScript.
+const (
+	leaseRenewed = 1
+	leaseGone    = 0
+	leaseMissing = -1
+)
+
 // leaseScript renews the owner's lease of an open room, for the longer of
 // the lease and the room's grace, and keeps the room's keys from expiring
 // while its owner is alive. KEYS: meta, lease, state, order, viewers,
-// history. ARGV: node, leaseMs, idleMs, epoch. Returns 1, or 0 when the room
-// is not open or another owner claimed it since epoch.
+// history. ARGV: node, leaseMs, idleMs, epoch. Returns leaseRenewed, or
+// leaseGone when the room is not open or another owner claimed it since
+// epoch, or leaseMissing.
 var leaseScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return 0 end
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[4] then return 0 end
 local grace = tonumber(redis.call('HGET', KEYS[1], 'grace') or '0')
@@ -234,4 +259,42 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', math.max(tonumber(ARGV[2]), grace))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 for i = 3, 6 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
 return 1
+`)
+
+// restoreScript puts back a room that Redis lost, from the copy kept by the
+// node that owns it (see owned.go): open, numbered on from the copy's seq,
+// with its owner key, epoch, grace and kept state, and an empty history. It
+// does nothing when the room's meta exists, so that it never overwrites a
+// room, even one restored meanwhile by another call. KEYS: meta, state,
+// order, lease, history. ARGV: node, lease value (the node, or "away"),
+// leaseMs, idleMs, keyHash, graceMs, epoch, seq, bytes, then for each state
+// message in replay order: key, seq, body. Returns 1 when restored, 0 when
+// the room exists.
+var restoreScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
+redis.call('HSET', KEYS[1], 'status', 'open', 'seq', ARGV[8], 'bytes', ARGV[9], 'hbytes', 0, 'viewers', 0,
+  'owner', ARGV[1], 'ownerkey', ARGV[5], 'epoch', ARGV[7], 'grace', ARGV[6])
+for i = 10, #ARGV, 3 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 2])
+  redis.call('ZADD', KEYS[3], ARGV[i + 1], ARGV[i])
+end
+redis.call('SET', KEYS[4], ARGV[2], 'PX', ARGV[3])
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
+return 1
+`)
+
+// copyScript reads what a node that claimed a room keeps to restore it.
+// KEYS: meta, state, order. Returns nil when the room is not open, else
+// {seq, graceMs, key1, seq1, body1, key2, seq2, body2, ...} in replay order.
+var copyScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return false end
+local out = {redis.call('HGET', KEYS[1], 'seq'), redis.call('HGET', KEYS[1], 'grace') or '0'}
+local keys = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
+for i = 1, #keys, 2 do
+  out[#out + 1] = keys[i]
+  out[#out + 1] = keys[i + 1]
+  out[#out + 1] = redis.call('HGET', KEYS[2], keys[i])
+end
+return out
 `)

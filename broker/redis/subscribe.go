@@ -27,9 +27,9 @@ type roomSub struct {
 	state   subState
 	subs    []broker.Subscriber
 	lastSeq uint64 // of the last message delivered; 0: none since (re)subscribing
-	// closeSeen is set when upkeep found the room closed in Redis before its
-	// close arrived here; if it still has not arrived at the next check, it
-	// was lost.
+	// closeSeen is set when upkeep found the room closed or missing in
+	// Redis before its close arrived here; if it still has not arrived, nor
+	// the room come back, at the next check, it was lost.
 	closeSeen bool
 }
 
@@ -57,7 +57,8 @@ func (b *Broker) Subscribe(ctx context.Context, room string, sub broker.Subscrib
 		b.Unsubscribe(room, sub)
 		return err
 	}
-	if err := b.checkOpen(ctx, room); err != nil {
+	err = b.orRestore(ctx, room, 0, "subscribe to", func() error { return b.checkOpen(ctx, room) })
+	if err != nil {
 		if rs.closedFor(sub) {
 			return nil // its Closed came through the stream: it is done already
 		}
@@ -134,12 +135,13 @@ func (b *Broker) awaitSettled(ctx context.Context, rs *roomSub) error {
 	}
 }
 
-// checkOpen fails with ErrRoomNotFound when the room is not open.
+// checkOpen fails with ErrRoomNotFound when the room is not open, and with
+// errMissing when Redis does not have it.
 func (b *Broker) checkOpen(ctx context.Context, room string) error {
 	status, err := b.client.HGet(ctx, b.keys(room).meta, "status").Result()
 	switch {
 	case errors.Is(err, goredis.Nil):
-		return broker.ErrRoomNotFound
+		return errMissing
 	case err != nil:
 		return unavailable("subscribe to", room, err)
 	case status != "open":
@@ -323,6 +325,10 @@ func (b *Broker) connectionUp() {
 	defer b.mu.Unlock()
 	if b.down.Swap(false) {
 		b.noOrphansUntil = time.Now().Add(b.opts.LeaseTTL)
+		select { // restore the rooms Redis may have lost without waiting for the next round
+		case b.kick <- struct{}{}:
+		default:
+		}
 		b.log.Info("redis pub/sub connection back; rooms that were subscribed ask their viewers to rejoin", "after", time.Since(b.downSince).Round(time.Millisecond), "rooms", len(b.rooms))
 	}
 }
@@ -370,6 +376,14 @@ func (rs *roomSub) subscribed() (resumed bool) {
 	return false
 }
 
+// seenOpen notes that upkeep found the room open: a room found missing
+// before was restored since.
+func (rs *roomSub) seenOpen() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.closeSeen = false
+}
+
 // lost tells every subscriber that the stream has a gap.
 func (rs *roomSub) lost() {
 	for _, s := range rs.subs {
@@ -402,6 +416,7 @@ func (b *Broker) dispatch(channel, payload string) {
 		num, body, ok := strings.Cut(rest, " ")
 		seq, err := strconv.ParseUint(num, 10, 64)
 		if ok && err == nil && b.inOrder(rs, seq) {
+			b.owned.delivered(rs.room, seq)
 			for _, s := range rs.subs {
 				s.Deliver(seq, []byte(body))
 			}

@@ -88,24 +88,41 @@ func Engine(t testing.TB, addr string, opts redis.Options) *redis.Broker {
 	return b
 }
 
-// Server is a redis-server of the test's own, which keeps its data on disk
-// across Kill and Start (append-only file, synced on every write), as a
-// production Redis with persistence would.
+// Server is a redis-server of the test's own, which the test may Kill and
+// Start again.
 type Server struct {
-	t    testing.TB
-	Addr string
-	dir  string
-	cmd  *exec.Cmd
+	t           testing.TB
+	Addr        string
+	dir         string
+	persistence Persistence
+	cmd         *exec.Cmd
 }
 
-// StartServer starts a redis-server on a free loopback port; it is killed
-// when the test ends.
-func StartServer(t testing.TB) *Server {
+// Persistence is what a Server keeps across Kill and Start.
+type Persistence int
+
+const (
+	// AppendOnly keeps every key on disk (append-only file, synced on
+	// every write), as a production Redis with persistence would. The
+	// default.
+	AppendOnly Persistence = iota
+	// NoPersistence keeps nothing: a restarted server is empty, as a
+	// production Redis run with --save "" --appendonly no is.
+	NoPersistence
+)
+
+// StartServer starts a redis-server on a free loopback port, with
+// AppendOnly persistence unless told otherwise; it is killed when the test
+// ends.
+func StartServer(t testing.TB, persistence ...Persistence) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		unreachable(t, "redis-server is not installed: %v", err)
 	}
 	s := &Server{t: t, Addr: "127.0.0.1:" + strconv.Itoa(freePort(t)), dir: t.TempDir()}
+	if len(persistence) > 0 {
+		s.persistence = persistence[0]
+	}
 	s.Start()
 	t.Cleanup(s.Kill)
 	return s
@@ -124,8 +141,13 @@ func freePort(t testing.TB) int {
 func (s *Server) Start() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	s.cmd = exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always", "--logfile", "redis.log")
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir, "--save", "", "--logfile", "redis.log"}
+	if s.persistence == NoPersistence {
+		args = append(args, "--appendonly", "no")
+	} else {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	}
+	s.cmd = exec.Command("redis-server", args...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}

@@ -1,0 +1,192 @@
+package redis
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
+)
+
+// ownedRooms is this node's record of the rooms it is responsible for: the
+// ones it owns (it created or claimed them), whose lease it renews, and the
+// ones it released and whose grace runs, which it closes when the grace
+// ends. It is the only owner of that record; its lock guards nothing else
+// and is never held across a Redis call.
+//
+// For each room it also keeps a restore copy: what a Redis that lost the
+// room (restarted without persistence, say) needs to carry it on, so that a
+// Redis restart does not end the broadcast. The copy is the room's owner
+// key hash, grace, owner epoch, the last seq this node knows and the kept
+// state messages; not the history, which is what recovering viewers would
+// use. It is bounded by the room's state bounds, which Publish enforces
+// before anything reaches the copy.
+//
+// A copy is as good as what this node saw. Two cases are left open, both
+// needing Redis to restart within moments of something else: a room
+// claimed on another node less than LeaseTTL/3 before the restart may be
+// restored from the releasing node's older copy (the new owner is then
+// refused as not the owner); and a broadcast numbered by Redis just
+// before it died, whose reply and delivery had not been recorded here yet,
+// may have its number given again.
+type ownedRooms struct {
+	mu    sync.Mutex
+	rooms map[string]*ownedRoom
+}
+
+// ownedRoom is one room in ownedRooms.
+type ownedRoom struct {
+	epoch      uint64 // the owner's, as this node last knew it
+	away       bool   // released here: in its grace since releasedAt
+	releasedAt time.Time
+	// complete says the copy below holds the whole room, so that it may be
+	// restored; it is not when the snapshot after a claim failed.
+	complete bool
+	keyHash  string
+	grace    time.Duration
+	seq      uint64                  // the last seq given, as far as this node knows
+	state    map[string]broker.Entry // by state key
+}
+
+// restoreCopy is an ownedRoom as restoreScript needs it.
+type restoreCopy struct {
+	epoch     uint64
+	keyHash   string
+	grace     time.Duration
+	seq       uint64
+	away      bool
+	graceLeft time.Duration // of a room away
+	keys      []string      // state keys, in replay order (by seq)
+	entries   []broker.Entry
+}
+
+func newOwnedRooms() *ownedRooms {
+	return &ownedRooms{rooms: map[string]*ownedRoom{}}
+}
+
+// created records a room this node just created: epoch 1, nothing published.
+func (o *ownedRooms) created(room string, owner broker.Owner) {
+	o.set(room, &ownedRoom{epoch: 1, complete: true, keyHash: owner.KeyHash, grace: max(owner.Grace, 0), state: map[string]broker.Entry{}})
+}
+
+// claimed records a room this node just claimed at epoch, with the copy
+// read from Redis after the claim (see readCopy), or an incomplete one when
+// it could not be read: the room is then owned but cannot be restored.
+func (o *ownedRooms) claimed(room string, epoch uint64, keyHash string, r *ownedRoom) {
+	r.epoch, r.keyHash = epoch, keyHash
+	o.set(room, r)
+}
+
+func (o *ownedRooms) set(room string, r *ownedRoom) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.rooms[room] = r
+}
+
+// released marks the room away from now, for its grace, when this node
+// holds it at epoch; otherwise it records the room away with no copy, so
+// that its grace is still watched.
+func (o *ownedRooms) released(room string, epoch uint64, now time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r := o.rooms[room]
+	if r == nil || r.epoch != epoch {
+		r = &ownedRoom{epoch: epoch}
+		o.rooms[room] = r
+	}
+	r.away, r.releasedAt = true, now
+}
+
+// published records a message the room numbered seq; a state message
+// (stateKey not empty) replaces the one kept under its key. The body is
+// copied: callers may reuse theirs.
+func (o *ownedRooms) published(room string, epoch, seq uint64, stateKey string, body []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r := o.rooms[room]
+	if r == nil || (epoch != 0 && epoch != r.epoch) {
+		return
+	}
+	r.seq = max(r.seq, seq)
+	if stateKey != "" && r.state != nil {
+		r.state[stateKey] = broker.Entry{Seq: seq, Body: slices.Clone(body)}
+	}
+}
+
+// delivered records that the room's stream reached seq, as seen by this
+// node's subscription: messages published by other nodes count too.
+func (o *ownedRooms) delivered(room string, seq uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if r := o.rooms[room]; r != nil {
+		r.seq = max(r.seq, seq)
+	}
+}
+
+// forget drops the room, unless its epoch or its being away changed
+// meanwhile: the caller found it closed, or claimed by another owner.
+func (o *ownedRooms) forget(room string, epoch uint64, away bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if r := o.rooms[room]; r != nil && r.epoch == epoch && r.away == away {
+		delete(o.rooms, room)
+	}
+}
+
+// drop forgets the room whatever its epoch: it was closed.
+func (o *ownedRooms) drop(room string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.rooms, room)
+}
+
+// dropAt forgets the room when it is held at epoch: a release at that
+// epoch failed, since the room was closed or claimed by another owner.
+func (o *ownedRooms) dropAt(room string, epoch uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if r := o.rooms[room]; r != nil && r.epoch == epoch {
+		delete(o.rooms, room)
+	}
+}
+
+// epochs lists the rooms owned here (away false) or away, with their epochs.
+func (o *ownedRooms) epochs(away bool) map[string]uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make(map[string]uint64, len(o.rooms))
+	for room, r := range o.rooms {
+		if r.away == away {
+			out[room] = r.epoch
+		}
+	}
+	return out
+}
+
+// copyOf returns what restoring the room needs, as of now, or false when
+// this node holds no complete copy of it (at epoch, unless epoch is 0), or
+// its grace has run out.
+func (o *ownedRooms) copyOf(room string, epoch uint64, now time.Time) (restoreCopy, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r := o.rooms[room]
+	if r == nil || !r.complete || (epoch != 0 && epoch != r.epoch) {
+		return restoreCopy{}, false
+	}
+	c := restoreCopy{epoch: r.epoch, keyHash: r.keyHash, grace: r.grace, seq: r.seq, away: r.away}
+	if r.away {
+		c.graceLeft = r.releasedAt.Add(r.grace).Sub(now)
+		if c.graceLeft <= 0 {
+			return restoreCopy{}, false
+		}
+	}
+	c.keys = slices.SortedFunc(maps.Keys(r.state), func(a, b string) int {
+		return cmp.Compare(r.state[a].Seq, r.state[b].Seq)
+	})
+	for _, k := range c.keys {
+		c.entries = append(c.entries, r.state[k]) // bodies are never changed in place: sharing them is safe
+	}
+	return c, true
+}
