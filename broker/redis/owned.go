@@ -99,19 +99,25 @@ func (o *ownedRooms) released(room string, epoch uint64, now time.Time) {
 	r.away, r.releasedAt = true, now
 }
 
-// published records a message the room numbered seq; a state message
-// (stateKey not empty) replaces the one kept under its key. The body is
-// copied: callers may reuse theirs.
-func (o *ownedRooms) published(room string, epoch, seq uint64, stateKey string, body []byte) {
+// published records p, which the room numbered seq: a message that clears
+// the state empties the copy's, and a state message replaces the one kept
+// under its key. The body is copied: callers may reuse theirs.
+func (o *ownedRooms) published(room string, seq uint64, p broker.Publication) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	r := o.rooms[room]
-	if r == nil || (epoch != 0 && epoch != r.epoch) {
+	if r == nil || (p.OwnerEpoch != 0 && p.OwnerEpoch != r.epoch) {
 		return
 	}
 	r.seq = max(r.seq, seq)
-	if stateKey != "" && r.state != nil {
-		r.state[stateKey] = broker.Entry{Seq: seq, Body: slices.Clone(body)}
+	if r.state == nil {
+		return // an incomplete copy: never restored
+	}
+	if p.ClearState {
+		clear(r.state)
+	}
+	if p.StateKey != "" {
+		r.state[p.StateKey] = broker.Entry{Seq: seq, Body: slices.Clone(p.Body)}
 	}
 }
 

@@ -344,7 +344,7 @@ func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication)
 	if err != nil {
 		return 0, err
 	}
-	b.owned.published(room, p.OwnerEpoch, seq, p.StateKey, p.Body)
+	b.owned.published(room, seq, p)
 	return seq, nil
 }
 

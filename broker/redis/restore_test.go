@@ -108,8 +108,11 @@ func TestRedisRestartRestoresRoom(t *testing.T) {
 	if err := other.Subscribe(ctx(t), room, sub); err != nil {
 		t.Fatal(err)
 	}
+	mustPublish(t, owner, room, statePub("old", `{"n":"old"}`))
 	body := []byte(`{"n":"slide 1"}`)
-	mustPublish(t, owner, room, statePub("slide", string(body)))
+	clearing := statePub("slide", string(body))
+	clearing.ClearState = true // the copy forgets "old" too
+	mustPublish(t, owner, room, clearing)
 	copy(body, `{"n":"changed"}`) // the engine must have copied it
 	mustPublish(t, owner, room, statePub("draw", `{"n":"a"}`))
 	mustPublish(t, owner, room, actionPub(`{"n":"laser"}`))
@@ -120,7 +123,7 @@ func TestRedisRestartRestoresRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := entriesString(before.State), `2:{"n":"a"} 4:{"n":"slide 2"} `; got != want {
+	if got, want := entriesString(before.State), `3:{"n":"a"} 5:{"n":"slide 2"} `; got != want {
 		t.Fatalf("state before the restart: %s, want %s", got, want)
 	}
 
