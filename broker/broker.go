@@ -161,6 +161,9 @@ var (
 	// epoch that another connection's claim replaced.
 	ErrNotOwner = errors.New("not the room's owner")
 	// ErrUnavailable wraps errors reaching the engine, such as a Redis outage.
+	// An engine may also return it, for a while, instead of ErrRoomNotFound
+	// for a room it cannot find yet: a Redis that restarted empty has rooms
+	// their owners' nodes are still putting back.
 	ErrUnavailable = errors.New("broker unavailable")
 )
 

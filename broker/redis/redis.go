@@ -312,11 +312,12 @@ func ownerResult(res int64) error {
 // ReleaseOwner starts the room's grace in Redis, where every node sees it:
 // the room closes when its lease, now "away", expires unless it is claimed.
 // This node stops renewing the lease, and closes the room itself then, in
-// case no other node has it.
+// case no other node has it. When Redis cannot be reached, the lease is not
+// renewed either: the room then closes once it runs out, unless claimed.
 func (b *Broker) ReleaseOwner(ctx context.Context, room string, epoch uint64) error {
 	err := b.orRestore(ctx, room, epoch, "release", func() error { return b.release(ctx, room, epoch) })
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, broker.ErrUnavailable):
 		b.owned.released(room, epoch, time.Now())
 	case errors.Is(err, broker.ErrRoomNotFound), errors.Is(err, broker.ErrNotOwner):
 		b.owned.dropAt(room, epoch)

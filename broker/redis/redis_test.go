@@ -237,3 +237,31 @@ func TestCloseDuringOutage(t *testing.T) {
 		t.Fatal("room not closed after Redis came back")
 	}
 }
+
+// TestReleaseDuringOutage: an owner that leaves while Redis is down cannot
+// start its grace in Redis; its node stops renewing the lease all the same,
+// so that the room closes once the lease runs out instead of lingering with
+// no owner.
+func TestReleaseDuringOutage(t *testing.T) {
+	srv := redistest.StartServer(t)
+	opts := redis.Options{LeaseTTL: 600 * time.Millisecond, Logger: quiet()}
+	owner, other := redistest.Engine(t, srv.Addr, opts), redistest.Engine(t, srv.Addr, opts)
+	room := uuid.NewString()
+	if err := owner.CreateRoom(ctx(t), room, broker.Owner{Grace: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	sub := newEvents()
+	if err := other.Subscribe(ctx(t), room, sub); err != nil {
+		t.Fatal(err)
+	}
+	srv.Kill()
+	if err := owner.ReleaseOwner(ctx(t), room, 1); !errors.Is(err, broker.ErrUnavailable) {
+		t.Fatalf("ReleaseOwner while Redis is down: %v, want ErrUnavailable", err)
+	}
+	srv.Start()
+	select {
+	case <-sub.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("room of an owner that left during the outage still open 10 s after Redis came back")
+	}
+}
