@@ -26,6 +26,9 @@ func (b *Broker) maintain() {
 			return
 		case <-ticker.C:
 		case <-b.kick:
+		case room := <-b.graceEnded:
+			b.closeAbandonedRoom(room)
+			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), every)
 		b.pingPubSub(ctx)
@@ -71,21 +74,37 @@ func (b *Broker) renewLeases(ctx context.Context) {
 // during its grace is restored, still away.
 func (b *Broker) closeAbandoned(ctx context.Context) {
 	for room, epoch := range b.owned.epochs(true) {
-		result, _, err := b.close(ctx, room, true, epoch)
-		if err != nil {
-			b.log.Debug("abandoned room not checked", "room", room, "err", err)
-			continue
-		}
-		switch result {
-		case closeDone:
-			b.log.Info("closed a room whose owner did not come back in its grace", "room", room)
-		case closeMissing:
-			b.restoreOrForget(ctx, room, epoch, true)
-			continue
-		}
-		if result != closeOwnerAlive {
-			b.owned.forget(room, epoch, true)
-		}
+		b.closeIfAbandoned(ctx, room, epoch)
+	}
+}
+
+// closeAbandonedRoom closes one room released here whose grace just ended,
+// unless it was claimed meanwhile.
+func (b *Broker) closeAbandonedRoom(room string) {
+	epoch, away := b.owned.awayAt(room)
+	if !away {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.LeaseTTL/3)
+	defer cancel()
+	b.closeIfAbandoned(ctx, room, epoch)
+}
+
+func (b *Broker) closeIfAbandoned(ctx context.Context, room string, epoch uint64) {
+	result, _, err := b.close(ctx, room, true, epoch)
+	if err != nil {
+		b.log.Debug("abandoned room not checked", "room", room, "err", err)
+		return
+	}
+	switch result {
+	case closeDone:
+		b.log.Info("closed a room whose owner did not come back in its grace", "room", room)
+	case closeMissing:
+		b.restoreOrForget(ctx, room, epoch, true)
+		return
+	}
+	if result != closeOwnerAlive {
+		b.owned.forget(room, epoch, true)
 	}
 }
 

@@ -87,8 +87,8 @@ func (o *ownedRooms) set(room string, r *ownedRoom) {
 
 // released marks the room away from now, for its grace, when this node
 // holds it at epoch; otherwise it records the room away with no copy, so
-// that its grace is still watched.
-func (o *ownedRooms) released(room string, epoch uint64, now time.Time) {
+// that its grace is still watched. It returns the grace, 0 when unknown.
+func (o *ownedRooms) released(room string, epoch uint64, now time.Time) (grace time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	r := o.rooms[room]
@@ -97,6 +97,18 @@ func (o *ownedRooms) released(room string, epoch uint64, now time.Time) {
 		o.rooms[room] = r
 	}
 	r.away, r.releasedAt = true, now
+	return r.grace
+}
+
+// awayAt returns the epoch of a room released here, or false when it is
+// not away (any more).
+func (o *ownedRooms) awayAt(room string) (epoch uint64, ok bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if r := o.rooms[room]; r != nil && r.away {
+		return r.epoch, true
+	}
+	return 0, false
 }
 
 // published records p, which the room numbered seq: a message that clears

@@ -122,8 +122,11 @@ type Broker struct {
 	// comes back, so that rooms Redis lost are restored before viewers'
 	// rejoins give up on them.
 	kick chan struct{}
-	done chan struct{}
-	wg   sync.WaitGroup
+	// graceEnded receives rooms released here whose grace just ran out, for
+	// the upkeep loop to close them at once rather than at its next round.
+	graceEnded chan string
+	done       chan struct{}
+	wg         sync.WaitGroup
 }
 
 var (
@@ -138,17 +141,18 @@ var (
 func New(client *goredis.Client, opts Options) *Broker {
 	opts = opts.withDefaults()
 	b := &Broker{
-		client:   client,
-		opts:     opts,
-		node:     uuid.NewString(),
-		log:      opts.Logger.With("engine", "redis"),
-		rooms:    map[string]*roomSub{},
-		inflight: map[string]int{},
-		owned:    newOwnedRooms(),
-		unclosed: map[string]struct{}{},
-		counts:   map[string]map[broker.Subscriber]int{},
-		kick:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		client:     client,
+		opts:       opts,
+		node:       uuid.NewString(),
+		log:        opts.Logger.With("engine", "redis"),
+		rooms:      map[string]*roomSub{},
+		inflight:   map[string]int{},
+		owned:      newOwnedRooms(),
+		unclosed:   map[string]struct{}{},
+		counts:     map[string]map[broker.Subscriber]int{},
+		kick:       make(chan struct{}, 1),
+		graceEnded: make(chan string, 64),
+		done:       make(chan struct{}),
 	}
 	b.pubsub = client.Subscribe(context.Background())
 	b.wg.Add(2)
@@ -317,13 +321,32 @@ func ownerResult(res int64) error {
 func (b *Broker) ReleaseOwner(ctx context.Context, room string, epoch uint64) error {
 	err := b.orRestore(ctx, room, epoch, "release", func() error { return b.release(ctx, room, epoch) })
 	switch {
-	case err == nil, errors.Is(err, broker.ErrUnavailable):
+	case err == nil:
+		if grace := b.owned.released(room, epoch, time.Now()); grace > 0 {
+			b.atGraceEnd(room, grace)
+		}
+	case errors.Is(err, broker.ErrUnavailable):
 		b.owned.released(room, epoch, time.Now())
 	case errors.Is(err, broker.ErrRoomNotFound), errors.Is(err, broker.ErrNotOwner):
 		b.owned.dropAt(room, epoch)
 	}
 	return err
 }
+
+// atGraceEnd hands room to the upkeep loop once its grace has run out: the
+// lease Redis holds for it then has expired. When the loop is busy, its next
+// round closes the room instead.
+func (b *Broker) atGraceEnd(room string, grace time.Duration) {
+	time.AfterFunc(grace+graceSlack, func() {
+		select {
+		case b.graceEnded <- room:
+		default:
+		}
+	})
+}
+
+// graceSlack covers the difference between Redis's clock and this node's.
+const graceSlack = 20 * time.Millisecond
 
 func (b *Broker) release(ctx context.Context, room string, epoch uint64) error {
 	k := b.keys(room)

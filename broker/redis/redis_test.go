@@ -265,3 +265,33 @@ func TestReleaseDuringOutage(t *testing.T) {
 		t.Fatal("room of an owner that left during the outage still open 10 s after Redis came back")
 	}
 }
+
+// TestGraceEndsOnTime: a room whose owner does not come back closes when its
+// grace ends, not at the engine's next upkeep round (every LeaseTTL/3, here
+// 10 s).
+func TestGraceEndsOnTime(t *testing.T) {
+	const grace = 300 * time.Millisecond
+	addr := redistest.Addr(t)
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: 30 * time.Second, Logger: quiet()}
+	owner, other := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+	room := uuid.NewString()
+	if err := owner.CreateRoom(ctx(t), room, broker.Owner{Grace: grace}); err != nil {
+		t.Fatal(err)
+	}
+	sub := newEvents()
+	if err := other.Subscribe(ctx(t), room, sub); err != nil {
+		t.Fatal(err)
+	}
+	released := time.Now()
+	if err := owner.ReleaseOwner(ctx(t), room, 1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sub.closed:
+		if waited := time.Since(released); waited < grace {
+			t.Fatalf("closed %v after the release, before the grace of %v", waited, grace)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatalf("room still open 3 s after a grace of %v", grace)
+	}
+}
