@@ -148,7 +148,9 @@ class Broadcaster extends EventTarget {
     if (typeof roomId !== 'string' || roomId === '' || typeof ownerKey !== 'string' || ownerKey === '') {
       return Promise.reject(new TypeError('rtbroadcaster: resumeRoom needs a room id and its owner key'));
     }
-    return this.#request('resume', { status: Status.JOIN, uuid: roomId, ownerKey });
+    // The reply settles the request, so that the next one (the SDK's own resume after a drop
+    // during the replay, say) is not held up; `replayed` settles once the replay has arrived.
+    return this.#request('resume', { status: Status.JOIN, uuid: roomId, ownerKey }).then(({ replayed }) => replayed);
   }
 
   /**
@@ -474,7 +476,7 @@ class Broadcaster extends EventTarget {
    * away goes first, before 'joined' lets the page send more; the room's kept state follows the
    * reply, and resumeRoom resolves once it has arrived.
    */
-  #onResumeReply(message, { rejoin, ownerKey, resolve, reject }) {
+  #onResumeReply(message, { rejoin, ownerKey, resolve }) {
     this.roomId = message.uuid;
     this.role = 'owner';
     this.#ownerKey = ownerKey; // this connection may now resume after its own drops too
@@ -482,8 +484,9 @@ class Broadcaster extends EventTarget {
     const queued = this.#flushOfflineQueue();
     const stateCount = message.stateCount ?? 0;
     this.#ownerReplay = { stateCount, queued, state: [] };
-    if (rejoin) resolve(); // the SDK's own resume: its caller only needs to know it worked
-    else this.#resumeWaiters.push({ resolve, reject });
+    // resumeRoom waits for the replay; the SDK's own resume after a drop only for the reply.
+    const replayed = rejoin ? null : new Promise((resolve, reject) => this.#resumeWaiters.push({ resolve, reject }));
+    resolve({ replayed });
     this.#emit('joined', { roomId: this.roomId, role: 'owner', stateCount, rejoined: true });
     this.#finishOwnerReplay();
   }

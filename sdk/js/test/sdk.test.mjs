@@ -384,7 +384,7 @@ describe('reconnecting', () => {
     await until(() => calls.get('live').length === 1, { what: 'the reloaded page\'s broadcast' });
   });
 
-  test('an owner sends while its connection is down: the messages reach viewers after the resume, in order, once', async () => {
+  test('an owner sends while its connection is down: the messages reach viewers after the resume, in order, once', { timeout: 15_000 }, async () => {
     const owner = await client(proxy.wsURL);
     const roomId = await owner.createRoom();
     const noHandlers = forbidHandlers(owner, 'goToSlide', 'draw', 'live');
@@ -424,7 +424,7 @@ describe('reconnecting', () => {
     ]);
   });
 
-  test('an owner that sends more than its offline queue holds gets queue_full; offlineQueue 0 throws not_connected', async () => {
+  test('an owner that sends more than its offline queue holds gets queue_full; offlineQueue 0 throws not_connected', { timeout: 15_000 }, async () => {
     const owner = await client(proxy.wsURL, { offlineQueue: 2 });
     await owner.createRoom();
     const unqueued = await client(proxy.wsURL, { offlineQueue: 0 });
@@ -445,7 +445,7 @@ describe('reconnecting', () => {
     owner.broadcast('room again'); // the queue is empty again and the room is back
   });
 
-  test('an owner that loses its room while messages are queued hears how many were dropped', async (t) => {
+  test('an owner that loses its room while messages are queued hears how many were dropped', { timeout: 15_000 }, async (t) => {
     const graceless = await startServer(['-owner-grace', '0']);
     const gracelessProxy = await startProxy(graceless.port);
     t.after(async () => {
@@ -470,7 +470,7 @@ describe('reconnecting', () => {
     assert.throws(() => owner.broadcast('x'), { code: 'not_in_room' });
   });
 
-  test('resumeRoom from a new client resolves to the kept state in replay order, and runs no handler', async () => {
+  test('resumeRoom from a new client resolves to the kept state in replay order, and runs no handler', { timeout: 15_000 }, async () => {
     const first = await client(proxy.wsURL, { reconnect: { enabled: false } });
     const roomId = await first.createRoom();
     const viewer = await client();
@@ -502,6 +502,51 @@ describe('reconnecting', () => {
     });
     assert.deepEqual(await resumedEvent, { roomId, queued: 0, stateCount: 3 });
     noHandlers();
+  });
+
+  test('a resumeRoom whose replay is cut short by a drop resolves with the replay of the resume that follows', { timeout: 15_000 }, async () => {
+    const first = await client(proxy.wsURL, { reconnect: { enabled: false } });
+    const roomId = await first.createRoom();
+    const viewer = await client();
+    const calls = recordCalls(viewer, 'goToSlide');
+    await viewer.joinRoom(roomId);
+    first.setState({ funcKey: 'draw', stateKey: 'stroke-1' }, 'a');
+    first.setState('goToSlide', 2);
+    await until(() => calls.get('goToSlide').length === 1, { what: 'the state' });
+    const { ownerKey } = first;
+    const away = nextEvent(viewer, 'owneraway');
+    proxy.cut();
+    await away;
+
+    // The first connection of the new client drops right after the resume reply, before the replay.
+    let cut = false;
+    let cutSocket = null;
+    class CutAfterResumeReply extends WebSocket {
+      set onmessage(handler) {
+        super.onmessage = (event) => {
+          if (cut && this === cutSocket) return; // what followed the reply never arrives
+          handler(event);
+          if (!cut && JSON.parse(event.data).owner === 'back') {
+            cut = true;
+            cutSocket = this;
+            this.terminate();
+          }
+        };
+      }
+    }
+    const second = await client(server.wsURL, { WebSocket: CutAfterResumeReply });
+    const reconnecting = nextEvent(second, 'reconnecting');
+    const resumed = second.resumeRoom(roomId, ownerKey);
+    await reconnecting;
+    assert.deepEqual(await resumed, {
+      roomId,
+      stateCount: 2,
+      state: [
+        { funcKey: 'draw', funcParams: ['a'], stateKey: 'stroke-1', seq: 1 },
+        { funcKey: 'goToSlide', funcParams: ['2'], seq: 2 },
+      ],
+    });
+    assert.equal(second.role, 'owner');
   });
 
   test('an owner whose room another connection took back with the owner key learns it is in no room', async () => {
