@@ -746,7 +746,10 @@ class RTBroadcaster {
     this.broadcaster?.off(key);
   }
 
-  /** Owner only: broadcasts `key(params)`, kept for late viewers when `isState`. Returns false when it cannot be sent. */
+  /**
+   * Owner only: broadcasts `key(params)`, kept for late viewers when `isState`. Returns true when it
+   * was sent or queued (an owner taking its room back), false when it can be neither.
+   */
   sendAction(key, params, isState) {
     const send = isState ? this.broadcaster?.setState : this.broadcaster?.broadcast;
     if (!send) return false;
