@@ -1,5 +1,6 @@
 // The demo's entry point. Without ?room= in the address the page offers to start a session (the
-// presenter); with ?room=<id> it follows that session (a viewer).
+// presenter); with ?room=<id> it follows that session (a viewer). A presenter page that is
+// reloaded takes its session back.
 import { Broadcaster } from '/sdk/rtbroadcaster.mjs';
 import { stageActions } from './actions.js';
 import { deck } from './deck.js';
@@ -7,18 +8,26 @@ import { Presenter } from './presenter.js';
 import { Stage } from './stage.js';
 
 const ENDPOINT = '/broadcast';
+/** sessionStorage key of {roomId, ownerKey}: the session this tab presents, kept across reloads. */
+const PRESENTING = 'rtb-demo-presenting';
 
 const $ = (selector) => document.querySelector(selector);
 const stage = new Stage($('#stage'), deck);
 
 const roomId = new URLSearchParams(location.search).get('room');
+const saved = roomId ? null : savedSession();
 if (roomId) follow(roomId);
+else if (saved) present(saved).catch((error) => setStatus('error', `Could not take the session back: ${error.message}`));
 else offerToPresent();
 
 /** body[data-status] is what styles and tests read; the text is for people. */
 function setStatus(status, text) {
   document.body.dataset.status = status;
   $('#status').textContent = text;
+}
+
+function setRoom(id) {
+  document.body.dataset.room = id;
 }
 
 function setRole(role) {
@@ -41,34 +50,74 @@ function offerToPresent() {
   $('#start').addEventListener('click', () => present().catch((error) => setStatus('error', `Could not start: ${error.message}`)), { once: true });
 }
 
-async function present() {
+/** Presents a new session, or takes back `saved` ({roomId, ownerKey}) after a reload. */
+async function present(saved = null) {
   setRole('presenter');
-  setStatus('connecting', 'Starting a session…');
+  setStatus('connecting', saved ? 'Taking your session back…' : 'Starting a session…');
   const broadcaster = new Broadcaster(ENDPOINT);
   broadcaster.addEventListener('viewers', ({ detail }) => showViewerCount(detail.count));
   broadcaster.addEventListener('roomclosed', ({ detail }) => {
     // A dropped connection takes the room back when it reconnects in time; past the grace, the
     // session has ended for the viewers.
+    forgetSession();
     showEnded(detail.reason === 'closed' ? 'You ended the session; your viewers have been told.' : 'Your connection was lost for too long, which ended the session for your viewers.');
     broadcaster.disconnect();
   });
   broadcaster.addEventListener('reconnecting', ({ detail }) => {
     if (document.body.dataset.status !== 'ended') setStatus('reconnecting', `Connection lost; reconnecting (try ${detail.attempt})…`);
   });
-  const id = await broadcaster.createRoom();
-  showShareLink(id);
   const presenter = new Presenter(broadcaster, stage);
+  const resumed = saved && (await resumeSession(broadcaster, saved));
+  if (resumed) presenter.restore(resumed.state);
+  else await broadcaster.createRoom();
+  saveSession(broadcaster);
+  showShareLink(broadcaster.roomId);
   broadcaster.addEventListener('joined', ({ detail }) => {
     if (!detail.rejoined) return;
-    presenter.resync(); // what changed here while the connection was down did not reach the viewers
+    // What was sent while the connection was down went out first; this covers a change the SDK's
+    // offline queue could not hold.
+    presenter.resync();
     setStatus('live', 'Live');
   });
-  presenter.start();
+  if (!resumed) presenter.start();
   bindControls(presenter, broadcaster);
   setStatus('live', 'Live');
 }
 
+/**
+ * The saved session's room with its kept state, or null when the room is gone (its grace passed)
+ * or refuses the key: the page then starts a new session. Other failures are the caller's.
+ */
+async function resumeSession(broadcaster, { roomId, ownerKey }) {
+  try {
+    return await broadcaster.resumeRoom(roomId, ownerKey);
+  } catch (error) {
+    if (error.code !== 'room_not_found' && error.code !== 'not_owner') throw error;
+    forgetSession();
+    return null;
+  }
+}
+
+/** Kept in sessionStorage: this tab only, and gone with it; the key never goes in the share link. */
+function saveSession(broadcaster) {
+  sessionStorage.setItem(PRESENTING, JSON.stringify({ roomId: broadcaster.roomId, ownerKey: broadcaster.ownerKey }));
+}
+
+function savedSession() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(PRESENTING) ?? 'null');
+    return typeof saved?.roomId === 'string' && typeof saved?.ownerKey === 'string' ? saved : null;
+  } catch {
+    return null; // unreadable: start afresh
+  }
+}
+
+function forgetSession() {
+  sessionStorage.removeItem(PRESENTING);
+}
+
 function showShareLink(id) {
+  setRoom(id);
   const link = new URL(location.href);
   link.search = new URLSearchParams({ room: id }).toString();
   link.hash = '';
@@ -129,16 +178,24 @@ function bindControls(presenter, broadcaster) {
 function follow(id) {
   setRole('viewer');
   setStatus('connecting', 'Joining…');
+  setRoom(id);
   const broadcaster = new Broadcaster(ENDPOINT);
   // Handlers first, so that the state replay that follows the join reaches them.
   for (const [funcKey, handler] of Object.entries(stageActions(stage))) broadcaster.on(funcKey, handler);
-  broadcaster.addEventListener('joined', () => setStatus('syncing', 'Catching up…'));
+  let joins = 0; // body[data-joins]: how often this page joined, a reconnect's rejoin included
+  broadcaster.addEventListener('joined', () => {
+    document.body.dataset.joins = String(++joins);
+    setStatus('syncing', 'Catching up…');
+  });
   broadcaster.addEventListener('replaydone', () => setStatus('live', 'Live'));
   broadcaster.addEventListener('reconnecting', ({ detail }) => {
     stage.hideLaser(); // its laserOff may come while this viewer is away
     if (document.body.dataset.status !== 'ended') setStatus('reconnecting', `Connection lost; reconnecting (try ${detail.attempt})…`);
   });
-  broadcaster.addEventListener('owneraway', () => setStatus('presenter-away', 'The presenter is reconnecting…'));
+  broadcaster.addEventListener('owneraway', () => {
+    stage.hideLaser(); // the presenter's pointer left with its connection
+    setStatus('presenter-away', 'The presenter is reconnecting…');
+  });
   broadcaster.addEventListener('ownerback', () => setStatus('live', 'Live'));
   broadcaster.addEventListener('roomclosed', () => showEnded('The presenter ended this session.'));
   broadcaster.addEventListener('closed', () => {

@@ -15,16 +15,31 @@ export class Presenter {
   #tool = 'pen';
   #laserPoint = null;
   #laserFrame = 0;
+  #away = false; // the connection is down: the SDK queues what is sent until the room is back
 
   constructor(broadcaster, stage) {
     this.#broadcaster = broadcaster;
     this.#stage = stage;
     this.#actions = stageActions(stage);
+    broadcaster.addEventListener('reconnecting', () => (this.#away = true));
+    broadcaster.addEventListener('joined', () => (this.#away = false));
   }
 
   /** Sends the opening state, so that every viewer, whenever they join, starts on the same slide. */
   start() {
     this.goToSlide(0);
+  }
+
+  /**
+   * Shows the room's kept state, as resumeRoom returns it to a reloaded page, and numbers new
+   * strokes after every stroke it holds: a reused number would replace a stroke the room keeps.
+   * Nothing is sent: the viewers show this already.
+   */
+  restore(state) {
+    for (const { funcKey, funcParams } of state) {
+      this.#actions[funcKey]?.(...funcParams);
+      this.#nextSeq = Math.max(this.#nextSeq, strokeSeqAfter(funcKey, funcParams));
+    }
   }
 
   goToSlide(index) {
@@ -120,14 +135,24 @@ export class Presenter {
     const strings = params.map(String);
     this.#actions[funcKey](...strings);
     const stateKey = stateKeyOf[funcKey]?.(...strings);
+    // A live-only moment (laser, a stroke's draft) would reach viewers late, and fill the queue.
+    if (!stateKey && this.#away) return;
     try {
       if (stateKey) this.#broadcaster.setState({ funcKey, stateKey }, ...strings);
       else this.#broadcaster.broadcast(funcKey, ...strings);
     } catch (error) {
-      // Not connected or no room any more: the session has ended and the page already says so.
+      // No room any more: the session has ended and the page already says so. Or the SDK's
+      // offline queue is full: the slide is sent again once the room is back (app.js).
       console.warn('rtbroadcaster demo: not sent:', error.message);
     }
   }
+}
+
+/** The first stroke number free after a kept stroke(seq, ...) or clear(slide, upToSeq). */
+function strokeSeqAfter(funcKey, params) {
+  if (funcKey === 'stroke') return Number(params[0]) + 1;
+  if (funcKey === 'clear') return Number(params[1]) + 1;
+  return 0;
 }
 
 function strokeParams(stroke, points) {

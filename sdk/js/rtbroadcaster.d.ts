@@ -23,7 +23,9 @@ export type ServerErrorCode =
 
 /** Codes the SDK itself uses. */
 export type ClientErrorCode =
-  | 'not_connected' // a send while the connection is down
+  | 'not_connected' // a send while the connection is down (and not queued: see offlineQueue)
+  | 'queue_full' // an owner's send while its offline queue is full
+  | 'queue_dropped' // an owner lost its room with messages still queued (an "error" event, with `dropped`)
   | 'not_in_room' // a send before createRoom
   | 'not_owner' // a send from a viewer
   | 'disconnected' // the connection dropped while a request waited for its reply
@@ -73,6 +75,13 @@ export interface BroadcasterOptions {
   requestTimeout?: number;
   reconnect?: ReconnectOptions;
   /**
+   * How many broadcasts and state messages an owner may send while its connection is down and it
+   * is taking its room back: they are sent, in order, right after the room is back, before anything
+   * sent later. Past it, sends throw "queue_full". 0: no queue, sends throw "not_connected".
+   * Default 256.
+   */
+  offlineQueue?: number;
+  /**
    * For servers that require tokens: sent with every createRoom and joinRoom. A function is asked
    * before each of them, including a viewer's rejoin after every reconnect, so it can return a
    * fresh token when the last one expired. A static token the server refuses ends the client.
@@ -82,9 +91,31 @@ export interface BroadcasterOptions {
 
 export type Role = 'owner' | 'viewer';
 
+/** One of the room's kept state messages, as resumeRoom returns it. */
+export interface StateEntry {
+  funcKey: string;
+  funcParams: string[];
+  /** Present when the message was sent with a stateKey. */
+  stateKey?: string;
+  /** Its number in the room's stream. */
+  seq: number;
+}
+
+export interface ResumedRoom {
+  roomId: string;
+  stateCount: number;
+  /** The room's kept state, oldest first (a replaced key moved to the end). */
+  state: StateEntry[];
+}
+
 export interface BroadcasterEventMap {
   open: CustomEvent<{ reconnected: boolean }>;
   joined: CustomEvent<{ roomId: string; role: Role; stateCount: number; rejoined: boolean }>;
+  /**
+   * Owner, once it took its room back (after a drop, or with resumeRoom) and the room's kept state
+   * has arrived; `queued` messages sent while it was away have just been sent.
+   */
+  resumed: CustomEvent<{ roomId: string; queued: number; stateCount: number }>;
   replaydone: CustomEvent<{ roomId: string; count: number }>;
   viewers: CustomEvent<{ roomId: string; count: number }>;
   roomclosed: CustomEvent<{ roomId: string; reason: 'closed' | 'connection_lost' | 'room_not_found' | 'replaced' }>;
@@ -96,7 +127,8 @@ export interface BroadcasterEventMap {
   ownerback: CustomEvent<{ roomId: string }>;
   /** `delay` is the server's own when it shut down (close 1001 naming a delay). */
   reconnecting: CustomEvent<{ attempt: number; delay: number; code: number; reason: string }>;
-  error: CustomEvent<{ error: BroadcastError }>;
+  /** `dropped`: with code "queue_dropped", how many queued messages were never sent. */
+  error: CustomEvent<{ error: BroadcastError; dropped?: number }>;
   closed: CustomEvent<{ code: number; reason: string }>;
 }
 
@@ -123,8 +155,12 @@ export declare class Broadcaster extends EventTarget {
 
   createRoom(): Promise<string>;
   joinRoom(roomId: string): Promise<{ roomId: string; stateCount: number }>;
-  /** Takes back a room an earlier connection owned, within its grace, with that owner's key. */
-  resumeRoom(roomId: string, ownerKey: string): Promise<{ roomId: string; stateCount: number }>;
+  /**
+   * Takes back a room an earlier connection owned, within its grace, with that owner's key.
+   * Resolves once the room's kept state has arrived, for the page to restore itself from: no
+   * handler runs for it.
+   */
+  resumeRoom(roomId: string, ownerKey: string): Promise<ResumedRoom>;
   /** Owner only: the secret that takes the room back after a drop, or null. Keep it private. */
   readonly ownerKey: string | null;
   closeRoom(): Promise<void>;

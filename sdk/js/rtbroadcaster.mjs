@@ -19,13 +19,14 @@ const WEBSOCKET_OPEN = 1;
 
 const DEFAULT_OPTIONS = Object.freeze({
   requestTimeout: 10_000,
+  offlineQueue: 256,
   reconnect: Object.freeze({ enabled: true, initialDelay: 500, maxDelay: 15_000, maxAttempts: Infinity }),
 });
 
 /**
  * An error that carries a stable, machine-readable code: either the server's (room_not_found,
  * not_owner, state_full, ...) or one of this SDK's own (not_connected, disconnected, timeout,
- * closed, handler_failed).
+ * closed, handler_failed, queue_full, queue_dropped).
  */
 class BroadcastError extends Error {
   constructor(code, message, options) {
@@ -42,6 +43,10 @@ class BroadcastError extends Error {
  * Lifecycle events (listen with addEventListener; the payload is event.detail):
  *   open          {reconnected}            the WebSocket is open
  *   joined        {roomId, role, stateCount, rejoined}
+ *   resumed       {roomId, queued, stateCount}  owner, after it took its room back (by itself
+ *                                          after a drop, or with resumeRoom) and the room's kept
+ *                                          state has arrived; `queued` messages sent while it was
+ *                                          away have just been sent
  *   replaydone    {roomId, count}          the join's state messages have all been handled
  *   viewers       {roomId, count}          owner only: the room's viewer count changed
  *   roomclosed    {roomId, reason}         reason: "closed" (the owner closed it or left),
@@ -57,7 +62,9 @@ class BroadcastError extends Error {
  *   ownerback     {roomId}                 viewer: the owner took the room back
  *   reconnecting  {attempt, delay, code, reason}  the connection dropped; the next try is in
  *                                          `delay` ms (the server's own when it shut down)
- *   error         {error}                  a refusal no request is waiting for, or a handler threw
+ *   error         {error, dropped?}        a refusal no request is waiting for, a handler threw,
+ *                                          or an owner's room was lost with `dropped` messages
+ *                                          still queued (code queue_dropped)
  *   closed        {code, reason}           final: the client will not reconnect any more
  */
 class Broadcaster extends EventTarget {
@@ -77,6 +84,10 @@ class Broadcaster extends EventTarget {
   #replayTotal = 0;
   #ownerKey = null; // the owner's secret for taking its room back after a drop
   #lastSeq = 0; // of the last message of its room a viewer received
+  #resuming = false; // an owner's connection dropped and it has not taken its room back yet
+  #offlineQueue = []; // frames an owner sent while #resuming, to send once it is back
+  #ownerReplay = null; // {stateCount, queued, state} while an owner's resume replay arrives
+  #resumeWaiters = []; // resumeRoom calls whose reply came, waiting for the replay that follows it
 
   /** The room this connection owns or views, or null. */
   roomId = null;
@@ -99,6 +110,7 @@ class Broadcaster extends EventTarget {
     }
     this.#options = {
       requestTimeout: options.requestTimeout ?? DEFAULT_OPTIONS.requestTimeout,
+      offlineQueue: options.offlineQueue ?? DEFAULT_OPTIONS.offlineQueue,
       reconnect: { ...DEFAULT_OPTIONS.reconnect, ...options.reconnect },
       token: options.token,
     };
@@ -126,18 +138,19 @@ class Broadcaster extends EventTarget {
 
   /**
    * Takes back the room `roomId` that an earlier connection owned, with the `ownerKey` it was
-   * given (for example a presenter page that was reloaded within the room's grace); resolves to
-   * {roomId, stateCount: 0}. Rejects with room_not_found when the grace is over, or not_owner
-   * when the key is wrong.
+   * given (for example a presenter page that was reloaded within the room's grace). Resolves, once
+   * the room's kept state has arrived, to {roomId, stateCount, state}: `state` holds the room's
+   * state messages, oldest first, as {funcKey, funcParams, stateKey?, seq}, for the page to restore
+   * its view from; no handler runs for them. Rejects with room_not_found when the grace is over,
+   * or not_owner when the key is wrong.
    */
   resumeRoom(roomId, ownerKey) {
     if (typeof roomId !== 'string' || roomId === '' || typeof ownerKey !== 'string' || ownerKey === '') {
       return Promise.reject(new TypeError('rtbroadcaster: resumeRoom needs a room id and its owner key'));
     }
-    return this.#request('resume', { status: Status.JOIN, uuid: roomId, ownerKey }).then((joined) => {
-      this.#ownerKey = ownerKey; // this connection may now resume after its own drops too
-      return joined;
-    });
+    // The reply settles the request, so that the next one (the SDK's own resume after a drop
+    // during the replay, say) is not held up; `replayed` settles once the replay has arrived.
+    return this.#request('resume', { status: Status.JOIN, uuid: roomId, ownerKey }).then(({ replayed }) => replayed);
   }
 
   /**
@@ -180,8 +193,10 @@ class Broadcaster extends EventTarget {
 
   /**
    * Owner only: every viewer runs `funcKey(...params)` now. Viewers who join later do not see it.
-   * Throws a BroadcastError (not_connected, not_in_room, not_owner) when it cannot be sent; the
-   * server acknowledges nothing, and a refusal arrives as an "error" event.
+   * While the owner's connection is down and it is taking its room back, the message is queued
+   * (options.offlineQueue) and sent right after the room is back.
+   * Throws a BroadcastError (not_connected, not_in_room, not_owner, queue_full) when it cannot be
+   * sent or queued; the server acknowledges nothing, and a refusal arrives as an "error" event.
    */
   broadcast(funcKey, ...params) {
     this.#sendAction({ funcKey, params, state: false });
@@ -266,6 +281,7 @@ class Broadcaster extends EventTarget {
   #onResumeFailed(error) {
     if (error.code === 'room_not_found' || error.code === 'not_owner') {
       this.#attempt = 0;
+      this.#failResumeWaiters(error);
       this.#leaveRoom('connection_lost');
       return;
     }
@@ -296,6 +312,8 @@ class Broadcaster extends EventTarget {
     // The server closes a viewer with 1000 after its room closed: nothing to rejoin. (When this
     // client closed the connection itself, 1000 is its own code and the room goes on.)
     if (this.role === 'viewer' && !this.#stopped && code === CloseCode.ROOM_CLOSED) this.#leaveRoom('closed');
+    // A replay cut short is sent again, whole, after the resume that follows.
+    this.#ownerReplay = null;
     // A token refused once is refused again, unless a provider can hand out a new one.
     const hopeless = code === CloseCode.UNAUTHORIZED && typeof this.#options.token !== 'function';
     if (this.#stopped || code === CloseCode.ROOM_CLOSED || hopeless || !this.#canRetry()) {
@@ -305,6 +323,7 @@ class Broadcaster extends EventTarget {
       this.#emit('closed', { code, reason });
       return;
     }
+    if (this.role === 'owner') this.#resuming = true; // until the room is back, sends are queued
     this.#scheduleReconnect(code, reason);
   }
 
@@ -343,7 +362,7 @@ class Broadcaster extends EventTarget {
       const timer = setTimeout(() => {
         this.#failPending(new BroadcastError('timeout', `rtbroadcaster: no reply to ${kind} within ${this.#options.requestTimeout} ms`));
       }, this.#options.requestTimeout);
-      this.#pending = { kind, rejoin, resolve, reject, timer };
+      this.#pending = { kind, rejoin, ownerKey: fields.ownerKey, resolve, reject, timer };
       this.#socket.send(JSON.stringify(envelope({ ...fields, token })));
     });
   }
@@ -399,6 +418,7 @@ class Broadcaster extends EventTarget {
     else if (value === Status.NOT_CONNECTED) this.#onNotConnected(message);
     else if (value !== Status.CONNECTED) return;
     else if (typeof message.viewers === 'number') this.#onPresence(message);
+    else if (message.funcKey && this.role === 'owner') this.#onOwnerReplay(message);
     else if (message.funcKey) this.#onAction(message);
     else if (['create', 'join', 'resume'].includes(this.#pending?.kind)) this.#onJoinReply(message);
     else if (message.owner) this.#onOwnerNews(message);
@@ -427,16 +447,16 @@ class Broadcaster extends EventTarget {
   }
 
   #onJoinReply(message) {
-    const { kind, rejoin, resolve } = this.#settlePending();
+    const pending = this.#settlePending();
+    if (pending.kind === 'resume') return this.#onResumeReply(message, pending);
+    const { kind, rejoin, resolve } = pending;
     this.roomId = message.uuid;
-    if (kind === 'create' || kind === 'resume') {
+    if (kind === 'create') {
       this.role = 'owner';
-      if (kind === 'create') {
-        this.viewers = 0;
-        this.#ownerKey = message.ownerKey ?? null;
-      }
-      this.#emit('joined', { roomId: this.roomId, role: 'owner', stateCount: 0, rejoined: kind === 'resume' });
-      resolve(kind === 'create' ? this.roomId : { roomId: this.roomId, stateCount: 0 });
+      this.viewers = 0;
+      this.#ownerKey = message.ownerKey ?? null;
+      this.#emit('joined', { roomId: this.roomId, role: 'owner', stateCount: 0, rejoined: false });
+      resolve(this.roomId);
       return;
     }
     this.role = 'viewer';
@@ -449,6 +469,54 @@ class Broadcaster extends EventTarget {
     this.#emit('joined', { roomId: this.roomId, role: 'viewer', stateCount, rejoined: rejoin });
     resolve({ roomId: this.roomId, stateCount });
     if (stateCount === 0) this.#emit('replaydone', { roomId: this.roomId, count: 0 });
+  }
+
+  /**
+   * The room is this connection's again (PROTOCOL.md, Owner resume). What was queued while it was
+   * away goes first, before 'joined' lets the page send more; the room's kept state follows the
+   * reply, and resumeRoom resolves once it has arrived.
+   */
+  #onResumeReply(message, { rejoin, ownerKey, resolve }) {
+    this.roomId = message.uuid;
+    this.role = 'owner';
+    this.#ownerKey = ownerKey; // this connection may now resume after its own drops too
+    this.#resuming = false;
+    const queued = this.#flushOfflineQueue();
+    const stateCount = message.stateCount ?? 0;
+    this.#ownerReplay = { stateCount, queued, state: [] };
+    // resumeRoom waits for the replay; the SDK's own resume after a drop only for the reply.
+    const replayed = rejoin ? null : new Promise((resolve, reject) => this.#resumeWaiters.push({ resolve, reject }));
+    resolve({ replayed });
+    this.#emit('joined', { roomId: this.roomId, role: 'owner', stateCount, rejoined: true });
+    this.#finishOwnerReplay();
+  }
+
+  /**
+   * The replay after a resume is the owner's own state: it is collected for resumeRoom and never
+   * runs handlers (an owner's page applied those actions itself when it sent them).
+   */
+  #onOwnerReplay(message) {
+    const replay = this.#ownerReplay;
+    if (!replay) return; // the server echoes nothing else to an owner
+    replay.state.push(stateEntry(message));
+    this.#finishOwnerReplay();
+  }
+
+  #finishOwnerReplay() {
+    const replay = this.#ownerReplay;
+    if (!replay || replay.state.length < replay.stateCount) return;
+    this.#ownerReplay = null;
+    const roomId = this.roomId;
+    const waiters = this.#resumeWaiters;
+    this.#resumeWaiters = [];
+    for (const { resolve } of waiters) resolve({ roomId, stateCount: replay.stateCount, state: replay.state });
+    this.#emit('resumed', { roomId, queued: replay.queued, stateCount: replay.stateCount });
+  }
+
+  #failResumeWaiters(error) {
+    const waiters = this.#resumeWaiters;
+    this.#resumeWaiters = [];
+    for (const { reject } of waiters) reject(error);
   }
 
   /** Status 0: the reply to our close, or, for a viewer, the owner closed the room or left. */
@@ -497,7 +565,10 @@ class Broadcaster extends EventTarget {
     this.#emit('roomclosed', { roomId, reason });
   }
 
-  /** Forgets the room without an event: a viewer that disconnects leaves a room that goes on. */
+  /**
+   * Forgets the room without a roomclosed event: a viewer that disconnects leaves a room that goes
+   * on. An owner's queued messages cannot be sent any more: the page hears how many were lost.
+   */
   #forgetRoom() {
     this.role = null;
     this.roomId = null;
@@ -505,6 +576,10 @@ class Broadcaster extends EventTarget {
     this.#replayLeft = 0;
     this.#ownerKey = null;
     this.#lastSeq = 0;
+    this.#resuming = false;
+    this.#ownerReplay = null;
+    this.#failResumeWaiters(closedError());
+    this.#dropOfflineQueue();
   }
 
   // ---- Outgoing actions ----
@@ -514,12 +589,45 @@ class Broadcaster extends EventTarget {
       throw new TypeError('rtbroadcaster: an action needs a non-empty funcKey');
     }
     const funcParams = params.map(toParam);
-    if (!this.isOpen) throw new BroadcastError('not_connected', 'rtbroadcaster: not connected; the action was not sent');
+    const frame = () => this.#actionFrame({ funcKey, stateKey, funcParams, state });
+    // While resuming the socket may be open already, but it is in no room until the reply.
+    if (this.#resuming) return this.#enqueue(funcKey, frame());
+    if (!this.isOpen) throw notConnectedError();
     if (this.role === null) throw new BroadcastError('not_in_room', 'rtbroadcaster: create a room before broadcasting');
     if (this.role !== 'owner') throw new BroadcastError('not_owner', 'rtbroadcaster: only the room owner can broadcast');
+    this.#socket.send(frame());
+  }
+
+  #actionFrame({ funcKey, stateKey, funcParams, state }) {
     const fields = { status: Status.CONNECTED, uuid: this.roomId, funcKey, funcParams, stateMessage: state };
     if (state && stateKey) fields.stateKey = stateKey;
-    this.#socket.send(JSON.stringify(envelope(fields)));
+    return JSON.stringify(envelope(fields));
+  }
+
+  /** Bounded, so that a presenter offline for long does not pile up without limit; 0 turns it off. */
+  #enqueue(funcKey, frame) {
+    const limit = this.#options.offlineQueue;
+    if (!(limit > 0)) throw notConnectedError();
+    if (this.#offlineQueue.length >= limit) {
+      throw new BroadcastError('queue_full', `rtbroadcaster: ${limit} messages are already waiting for the connection; "${funcKey}" was not queued`);
+    }
+    this.#offlineQueue.push(frame);
+  }
+
+  /** Sends what was queued, in order; returns how many. */
+  #flushOfflineQueue() {
+    const frames = this.#offlineQueue;
+    this.#offlineQueue = [];
+    for (const frame of frames) this.#socket.send(frame);
+    return frames.length;
+  }
+
+  #dropOfflineQueue() {
+    const dropped = this.#offlineQueue.length;
+    this.#offlineQueue = [];
+    if (dropped === 0) return;
+    const error = new BroadcastError('queue_dropped', `rtbroadcaster: the room was lost; ${dropped} queued message(s) were not sent`);
+    this.#emit('error', { error, dropped });
   }
 
   #emit(type, detail) {
@@ -567,6 +675,18 @@ function toParam(value) {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   throw new TypeError(`rtbroadcaster: action parameters must be strings, numbers or booleans, not ${value === null ? 'null' : typeof value}`);
+}
+
+/** A replayed state message, as resumeRoom hands it to the page. */
+function stateEntry({ funcKey, funcParams, stateKey, seq }) {
+  const entry = { funcKey, funcParams: funcParams ?? [] };
+  if (stateKey) entry.stateKey = stateKey;
+  entry.seq = seq;
+  return entry;
+}
+
+function notConnectedError() {
+  return new BroadcastError('not_connected', 'rtbroadcaster: not connected; the action was not sent');
 }
 
 function closedError() {
@@ -626,7 +746,10 @@ class RTBroadcaster {
     this.broadcaster?.off(key);
   }
 
-  /** Owner only: broadcasts `key(params)`, kept for late viewers when `isState`. Returns false when it cannot be sent. */
+  /**
+   * Owner only: broadcasts `key(params)`, kept for late viewers when `isState`. Returns true when it
+   * was sent or queued (an owner taking its room back), false when it can be neither.
+   */
   sendAction(key, params, isState) {
     const send = isState ? this.broadcaster?.setState : this.broadcaster?.broadcast;
     if (!send) return false;

@@ -1,5 +1,6 @@
 // End to end in headless Chromium: the demo at / with a presenter and viewers, a late joiner, a
-// dropped connection, the end of the session; and a page written for the original SDK.
+// dropped connection, the end of the session, a presenter that drops or reloads its page; and a
+// page written for the original SDK.
 // Without Chromium or playwright-core these tests are skipped with the reason, except when
 // CI=true: there they fail, so that CI never passes without having run them.
 import assert from 'node:assert/strict';
@@ -19,6 +20,7 @@ if (missing && process.env.CI === 'true') {
 } else {
   describe('the demo in a browser', demoTests);
   describe('a presenter whose connection drops', presenterReconnectTests);
+  describe('a presenter page that is reloaded', presenterReloadTests);
   describe('a page written for the original SDK', legacyTests);
 }
 
@@ -245,6 +247,73 @@ function presenterReconnectTests() {
     await screenshot(viewer, '12-viewer-presenter-back');
     const statuses = await viewer.evaluate(() => window.statusHistory);
     assert.deepEqual([...new Set(statuses)], ['live', 'presenter-away'], `viewer statuses ${statuses}`);
+    assert.deepEqual(pageErrors, []);
+  });
+}
+
+function presenterReloadTests() {
+  let server, browser, presenter, viewer, roomId;
+  const pageErrors = [];
+  const timeout = 60_000; // per test: every wait in it is bounded by STEP_TIMEOUT too
+
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser(chromium);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  /** What shows that the viewer page kept its connection and room: one join, the same room. */
+  const viewerSession = async () => ({
+    joins: await viewer.getAttribute('body', 'data-joins'),
+    room: await viewer.getAttribute('body', 'data-room'),
+  });
+
+  test('the presenter starts a session, goes to the third slide and draws; a viewer follows', { timeout }, async () => {
+    presenter = await openPage(browser, server.httpURL, pageErrors);
+    await presenter.click('#start');
+    await waitForStatus(presenter, 'live');
+    roomId = await presenter.getAttribute('body', 'data-room');
+    viewer = await openPage(browser, await presenter.inputValue('#share-link'), pageErrors);
+    await waitForStatus(viewer, 'live');
+    await presenter.click('#next');
+    await presenter.click('#next');
+    await draw(presenter, [0.2, 0.6], [0.8, 0.6]);
+    await waitForStage(viewer, { slide: 2, strokes: 1 });
+    assert.deepEqual(await viewerSession(), { joins: '1', room: roomId });
+  });
+
+  test('the reloaded presenter page shows the same room, slide and ink; the viewer only saw the hint', { timeout }, async () => {
+    await recordStatuses(viewer);
+    await presenter.reload();
+    await waitForStatus(presenter, 'live');
+    assert.equal(await presenter.getAttribute('body', 'data-room'), roomId);
+    assert.ok((await presenter.inputValue('#share-link')).endsWith(`?room=${roomId}`));
+    await waitForStage(presenter, { slide: 2, strokes: 1 });
+    assert.match(await presenter.textContent('#slide-number'), /^3 \//);
+    assert.ok((await inkedPixels(presenter)) > 500, 'the presenter shows its ink again');
+    await screenshot(presenter, '13-presenter-reloaded');
+
+    await viewer.waitForFunction(() => window.statusHistory.includes('presenter-away') && document.body.dataset.status === 'live', null, {
+      timeout: STEP_TIMEOUT,
+    });
+    const statuses = await viewer.evaluate(() => window.statusHistory);
+    assert.deepEqual([...new Set(statuses)], ['live', 'presenter-away'], `viewer statuses ${statuses}`);
+    assert.deepEqual(await viewerSession(), { joins: '1', room: roomId });
+    await presenter.waitForSelector('#viewer-count[data-count="1"]', { timeout: STEP_TIMEOUT });
+  });
+
+  test('after the reload the presenter draws and changes slides: the viewer follows', { timeout }, async () => {
+    // A new stroke number: reusing the first stroke's would replace it on every screen.
+    await draw(presenter, [0.3, 0.5], [0.6, 0.9]);
+    await waitForStage(viewer, { slide: 2, strokes: 2 });
+    await presenter.click('#next');
+    await waitForStage(viewer, { slide: 3, strokes: 0 });
+    await screenshot(viewer, '14-viewer-after-presenter-reload');
+    assert.deepEqual(await viewerSession(), { joins: '1', room: roomId });
     assert.deepEqual(pageErrors, []);
   });
 }

@@ -20,6 +20,27 @@ async function client(url = server.wsURL, options = {}) {
   return broadcaster;
 }
 
+/**
+ * A WebSocket class for `options.WebSocket` that keeps every frame its connections receive, parsed,
+ * in `frames`: what the SDK does not show, such as seq.
+ */
+function frameRecorder() {
+  const frames = [];
+  class RecordingWebSocket extends WebSocket {
+    constructor(url) {
+      super(url);
+      this.addEventListener('message', ({ data }) => frames.push(JSON.parse(data)));
+    }
+  }
+  return { WebSocket: RecordingWebSocket, frames };
+}
+
+/** Fails the test if any of `funcKeys` ever reaches a handler of `broadcaster`. */
+function forbidHandlers(broadcaster, ...funcKeys) {
+  const calls = recordCalls(broadcaster, ...funcKeys);
+  return () => assert.deepEqual([...calls].filter(([, list]) => list.length > 0), [], 'handlers ran');
+}
+
 async function ownerWithRoom() {
   const owner = await client();
   const roomId = await owner.createRoom();
@@ -355,12 +376,177 @@ describe('reconnecting', () => {
     await assert.rejects(wrong.resumeRoom(roomId, 'not-the-key'), { code: 'not_owner' });
     const second = await client();
     const back = nextEvent(viewer, 'ownerback');
-    assert.deepEqual(await second.resumeRoom(roomId, ownerKey), { roomId, stateCount: 0 });
+    assert.deepEqual(await second.resumeRoom(roomId, ownerKey), { roomId, stateCount: 0, state: [] });
     await back;
     assert.equal(second.role, 'owner');
     assert.equal(second.ownerKey, ownerKey);
     second.broadcast('live', 'from the reloaded page');
     await until(() => calls.get('live').length === 1, { what: 'the reloaded page\'s broadcast' });
+  });
+
+  test('an owner sends while its connection is down: the messages reach viewers after the resume, in order, once', { timeout: 15_000 }, async () => {
+    const owner = await client(proxy.wsURL);
+    const roomId = await owner.createRoom();
+    const noHandlers = forbidHandlers(owner, 'goToSlide', 'draw', 'live');
+    const recorder = frameRecorder();
+    const viewer = await client(server.wsURL, { WebSocket: recorder.WebSocket });
+    const calls = recordCalls(viewer, 'goToSlide', 'draw', 'live');
+    await viewer.joinRoom(roomId);
+    owner.setState('goToSlide', 1);
+    owner.setState({ funcKey: 'draw', stateKey: 'stroke-1' }, 'a');
+    await until(() => calls.get('draw').length === 1, { what: 'the state sent before the cut' });
+
+    proxy.refuse(true);
+    const reconnecting = nextEvent(owner, 'reconnecting');
+    proxy.cut();
+    await reconnecting;
+    owner.setState('goToSlide', 2);
+    owner.broadcast('live', 'while down');
+    owner.setState({ funcKey: 'draw', stateKey: 'stroke-2' }, 'b');
+    // The socket opens before the room is back: still queued, behind the others.
+    owner.addEventListener('open', () => owner.broadcast('live', 'socket open, room not back yet'), { once: true });
+    const resumed = nextEvent(owner, 'resumed');
+    proxy.refuse(false);
+    assert.deepEqual(await resumed, { roomId, queued: 4, stateCount: 2 });
+    owner.broadcast('live', 'after the resume');
+
+    await until(() => calls.get('live').length === 3, { what: 'the queued and later broadcasts' });
+    assert.deepEqual(calls.get('goToSlide'), [['1'], ['2']]);
+    assert.deepEqual(calls.get('draw'), [['a'], ['b']]);
+    assert.deepEqual(calls.get('live'), [['while down'], ['socket open, room not back yet'], ['after the resume']]);
+    noHandlers(); // the replay of its own state after the resume ran nothing on the owner
+
+    const joinSeq = recorder.frames[0].seq;
+    const stream = recorder.frames.filter((frame) => typeof frame.seq === 'number').slice(1);
+    assert.deepEqual(stream.map((frame) => frame.seq), stream.map((_, i) => joinSeq + 1 + i), 'consecutive seq, none twice');
+    assert.deepEqual(stream.map((frame) => frame.funcKey || `owner ${frame.owner}`), [
+      'goToSlide', 'draw', 'owner away', 'owner back', 'goToSlide', 'live', 'draw', 'live', 'live',
+    ]);
+  });
+
+  test('an owner that sends more than its offline queue holds gets queue_full; offlineQueue 0 throws not_connected', { timeout: 15_000 }, async () => {
+    const owner = await client(proxy.wsURL, { offlineQueue: 2 });
+    await owner.createRoom();
+    const unqueued = await client(proxy.wsURL, { offlineQueue: 0 });
+    await unqueued.createRoom();
+    proxy.refuse(true);
+    const reconnecting = Promise.all([nextEvent(owner, 'reconnecting'), nextEvent(unqueued, 'reconnecting')]);
+    proxy.cut();
+    await reconnecting;
+    owner.broadcast('one');
+    owner.setState('two', 2);
+    assert.throws(() => owner.broadcast('three'), { name: 'BroadcastError', code: 'queue_full' });
+    assert.throws(() => owner.setState('three', 3), { code: 'queue_full' });
+    assert.throws(() => unqueued.broadcast('one'), { code: 'not_connected' });
+
+    const resumed = nextEvent(owner, 'resumed');
+    proxy.refuse(false);
+    assert.equal((await resumed).queued, 2);
+    owner.broadcast('room again'); // the queue is empty again and the room is back
+  });
+
+  test('an owner that loses its room while messages are queued hears how many were dropped', { timeout: 15_000 }, async (t) => {
+    const graceless = await startServer(['-owner-grace', '0']);
+    const gracelessProxy = await startProxy(graceless.port);
+    t.after(async () => {
+      gracelessProxy.close();
+      await graceless.stop();
+    });
+    const owner = await client(gracelessProxy.wsURL);
+    const roomId = await owner.createRoom();
+    gracelessProxy.refuse(true);
+    const reconnecting = nextEvent(owner, 'reconnecting');
+    gracelessProxy.cut();
+    await reconnecting;
+    owner.setState('goToSlide', 2);
+    owner.broadcast('live', 'lost');
+    const dropped = nextEvent(owner, 'error');
+    const lost = nextEvent(owner, 'roomclosed');
+    gracelessProxy.refuse(false);
+    const { error, dropped: count } = await dropped;
+    assert.equal(error.code, 'queue_dropped');
+    assert.equal(count, 2);
+    assert.deepEqual(await lost, { roomId, reason: 'connection_lost' });
+    assert.throws(() => owner.broadcast('x'), { code: 'not_in_room' });
+  });
+
+  test('resumeRoom from a new client resolves to the kept state in replay order, and runs no handler', { timeout: 15_000 }, async () => {
+    const first = await client(proxy.wsURL, { reconnect: { enabled: false } });
+    const roomId = await first.createRoom();
+    const viewer = await client();
+    const calls = recordCalls(viewer, 'goToSlide');
+    await viewer.joinRoom(roomId);
+    first.setState('goToSlide', 1);
+    first.setState({ funcKey: 'draw', stateKey: 'stroke-1' }, 'a', 'red');
+    first.setState({ funcKey: 'draw', stateKey: 'stroke-2' }, 'b', 'blue');
+    first.setState('goToSlide', 3); // replaces slide 1 and moves to the end
+    first.broadcast('laser', 10, 20); // not kept
+    await until(() => calls.get('goToSlide').length === 2, { what: 'the last state message' });
+    const { ownerKey } = first; // a client forgets its key with its room
+    const away = nextEvent(viewer, 'owneraway');
+    proxy.cut(); // the page goes away without closing its room
+    await away;
+
+    const second = await client();
+    const noHandlers = forbidHandlers(second, 'goToSlide', 'draw', 'laser');
+    const resumedEvent = nextEvent(second, 'resumed');
+    const resumed = await second.resumeRoom(roomId, ownerKey);
+    assert.deepEqual(resumed, {
+      roomId,
+      stateCount: 3,
+      state: [
+        { funcKey: 'draw', funcParams: ['a', 'red'], stateKey: 'stroke-1', seq: 2 },
+        { funcKey: 'draw', funcParams: ['b', 'blue'], stateKey: 'stroke-2', seq: 3 },
+        { funcKey: 'goToSlide', funcParams: ['3'], seq: 4 },
+      ],
+    });
+    assert.deepEqual(await resumedEvent, { roomId, queued: 0, stateCount: 3 });
+    noHandlers();
+  });
+
+  test('a resumeRoom whose replay is cut short by a drop resolves with the replay of the resume that follows', { timeout: 15_000 }, async () => {
+    const first = await client(proxy.wsURL, { reconnect: { enabled: false } });
+    const roomId = await first.createRoom();
+    const viewer = await client();
+    const calls = recordCalls(viewer, 'goToSlide');
+    await viewer.joinRoom(roomId);
+    first.setState({ funcKey: 'draw', stateKey: 'stroke-1' }, 'a');
+    first.setState('goToSlide', 2);
+    await until(() => calls.get('goToSlide').length === 1, { what: 'the state' });
+    const { ownerKey } = first;
+    const away = nextEvent(viewer, 'owneraway');
+    proxy.cut();
+    await away;
+
+    // The first connection of the new client drops right after the resume reply, before the replay.
+    let cut = false;
+    let cutSocket = null;
+    class CutAfterResumeReply extends WebSocket {
+      set onmessage(handler) {
+        super.onmessage = (event) => {
+          if (cut && this === cutSocket) return; // what followed the reply never arrives
+          handler(event);
+          if (!cut && JSON.parse(event.data).owner === 'back') {
+            cut = true;
+            cutSocket = this;
+            this.terminate();
+          }
+        };
+      }
+    }
+    const second = await client(server.wsURL, { WebSocket: CutAfterResumeReply });
+    const reconnecting = nextEvent(second, 'reconnecting');
+    const resumed = second.resumeRoom(roomId, ownerKey);
+    await reconnecting;
+    assert.deepEqual(await resumed, {
+      roomId,
+      stateCount: 2,
+      state: [
+        { funcKey: 'draw', funcParams: ['a'], stateKey: 'stroke-1', seq: 1 },
+        { funcKey: 'goToSlide', funcParams: ['2'], seq: 2 },
+      ],
+    });
+    assert.equal(second.role, 'owner');
   });
 
   test('an owner whose room another connection took back with the owner key learns it is in no room', async () => {

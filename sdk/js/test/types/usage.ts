@@ -1,6 +1,7 @@
 // Compiled by types.test.mjs (never run): the declarations must accept what the README shows
 // and reject obvious mistakes.
 import { Broadcaster, BroadcastError, RTBroadcaster, connect } from 'rtbroadcaster'; // this package, through its package.json exports
+import type { StateEntry } from 'rtbroadcaster';
 
 async function modern(): Promise<void> {
   const owner = await connect('wss://example.invalid/broadcast', { reconnect: { maxDelay: 5000 } });
@@ -27,6 +28,28 @@ async function modern(): Promise<void> {
   owner.broadcast('goToSlide', { slide: 4 });
 }
 
+async function reloadedPresenter(showSlide: (slide: number) => void): Promise<void> {
+  const broadcaster = await connect('/broadcast', { offlineQueue: 100 });
+  const saved = JSON.parse(sessionStorage.getItem('presenting') ?? 'null') as { roomId: string; ownerKey: string } | null;
+  const resumed = saved ? await broadcaster.resumeRoom(saved.roomId, saved.ownerKey).catch(() => null) : null;
+  const state: StateEntry[] = resumed?.state ?? [];
+  for (const { funcKey, funcParams, stateKey, seq } of state) {
+    if (funcKey === 'goToSlide') showSlide(Number(funcParams[0]));
+    console.log(stateKey?.length, seq.toFixed(0));
+  }
+  const roomId: string = resumed?.roomId ?? (await broadcaster.createRoom());
+  sessionStorage.setItem('presenting', JSON.stringify({ roomId, ownerKey: broadcaster.ownerKey }));
+  broadcaster.addEventListener('resumed', ({ detail }) => console.log(detail.queued + detail.stateCount, detail.roomId));
+  broadcaster.addEventListener('error', ({ detail }) => {
+    if (detail.error.code === 'queue_dropped') console.log(`${detail.dropped ?? 0} messages were lost`);
+  });
+  try {
+    broadcaster.setState('goToSlide', 5);
+  } catch (error) {
+    if (error instanceof BroadcastError && error.code === 'queue_full') console.log('offline too long');
+  }
+}
+
 function legacy(): void {
   const page = new RTBroadcaster('ws://localhost:8080/broadcasting', (uuid) => console.log(uuid.length), null, null, (message) => console.log(message));
   page.suscribeFunc('setColor', (params) => console.log(params[0]));
@@ -34,4 +57,4 @@ function legacy(): void {
   console.log(sent, page.isOwner, page.connected, page.uuid);
 }
 
-console.log(modern, legacy);
+console.log(modern, legacy, reloadedPresenter);
