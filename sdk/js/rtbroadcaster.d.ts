@@ -117,6 +117,8 @@ export interface BroadcasterEventMap {
    */
   resumed: CustomEvent<{ roomId: string; queued: number; stateCount: number }>;
   replaydone: CustomEvent<{ roomId: string; count: number }>;
+  /** Viewer: the owner cleared the room's kept state with this funcKey's message; reset the view before its handlers run. */
+  clearstate: CustomEvent<{ roomId: string; funcKey: string }>;
   viewers: CustomEvent<{ roomId: string; count: number }>;
   roomclosed: CustomEvent<{ roomId: string; reason: 'closed' | 'connection_lost' | 'room_not_found' | 'replaced' }>;
   /** Viewer, after a rejoin: true when exactly the missed messages follow, false when a fresh state replay does. */
@@ -169,7 +171,7 @@ export declare class Broadcaster extends EventTarget {
   off(funcKey: string, handler?: ActionHandler): void;
 
   broadcast(funcKey: string, ...params: Param[]): void;
-  setState(funcKey: string | { funcKey: string; stateKey?: string }, ...params: Param[]): void;
+  setState(funcKey: string | { funcKey: string; stateKey?: string; clearState?: boolean }, ...params: Param[]): void;
   sendRaw(text: string): boolean;
 
   disconnect(): void;

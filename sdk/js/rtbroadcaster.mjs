@@ -205,11 +205,13 @@ class Broadcaster extends EventTarget {
   /**
    * Owner only: like broadcast(), and the room keeps the message to replay to viewers who join
    * later. The room keeps the latest message per key: the funcKey, or `stateKey` when the first
-   * argument is {funcKey, stateKey}, so that one function can keep many entries.
+   * argument is {funcKey, stateKey}, so that one function can keep many entries. With
+   * {clearState: true} the room first forgets everything it keeps, and viewers get a
+   * "clearstate" event before the handlers run (PROTOCOL.md, Clearing the state).
    */
   setState(funcKeyOrSpec, ...params) {
     const spec = typeof funcKeyOrSpec === 'string' ? { funcKey: funcKeyOrSpec } : funcKeyOrSpec ?? {};
-    this.#sendAction({ funcKey: spec.funcKey, stateKey: spec.stateKey, params, state: true });
+    this.#sendAction({ funcKey: spec.funcKey, stateKey: spec.stateKey, clearState: spec.clearState === true, params, state: true });
   }
 
   /** Sends one raw text frame as it is. Returns false when the connection is not open. */
@@ -538,6 +540,7 @@ class Broadcaster extends EventTarget {
 
   /** The first stateCount actions after a join reply are the replay: the server sends nothing in between. */
   #onAction(message) {
+    if (message.clearState === true) this.#emit('clearstate', { roomId: this.roomId, funcKey: message.funcKey });
     this.#callHandlers(message.funcKey, message.funcParams ?? []);
     if (this.#replayLeft > 0) {
       this.#replayLeft -= 1;
@@ -584,12 +587,12 @@ class Broadcaster extends EventTarget {
 
   // ---- Outgoing actions ----
 
-  #sendAction({ funcKey, stateKey, params, state }) {
+  #sendAction({ funcKey, stateKey, clearState = false, params, state }) {
     if (typeof funcKey !== 'string' || funcKey === '') {
       throw new TypeError('rtbroadcaster: an action needs a non-empty funcKey');
     }
     const funcParams = params.map(toParam);
-    const frame = () => this.#actionFrame({ funcKey, stateKey, funcParams, state });
+    const frame = () => this.#actionFrame({ funcKey, stateKey, clearState, funcParams, state });
     // While resuming the socket may be open already, but it is in no room until the reply.
     if (this.#resuming) return this.#enqueue(funcKey, frame());
     if (!this.isOpen) throw notConnectedError();
@@ -598,8 +601,8 @@ class Broadcaster extends EventTarget {
     this.#socket.send(frame());
   }
 
-  #actionFrame({ funcKey, stateKey, funcParams, state }) {
-    const fields = { status: Status.CONNECTED, uuid: this.roomId, funcKey, funcParams, stateMessage: state };
+  #actionFrame({ funcKey, stateKey, clearState, funcParams, state }) {
+    const fields = { status: Status.CONNECTED, uuid: this.roomId, funcKey, funcParams, stateMessage: state, clearState };
     if (state && stateKey) fields.stateKey = stateKey;
     return JSON.stringify(envelope(fields));
   }
@@ -657,9 +660,10 @@ function drainDelay(code, reason) {
   return match ? Number(match[1]) : undefined;
 }
 
-function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessage = false, stateKey, token, seq, ownerKey }) {
+function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessage = false, stateKey, clearState, token, seq, ownerKey }) {
   const message = { uuid, status: { value: status, text: statusText(status) }, funcKey, funcParams, stateMessage };
   if (stateKey) message.stateKey = stateKey;
+  if (clearState) message.clearState = true;
   if (token) message.token = token;
   if (seq !== undefined) message.seq = seq; // 0 too: a rejoin that saw nothing still recovers
   if (ownerKey) message.ownerKey = ownerKey;

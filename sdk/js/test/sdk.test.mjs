@@ -131,6 +131,29 @@ describe('state', () => {
     assert.deepEqual(calls.get('laser'), []);
   });
 
+  test('clearState: viewers hear clearstate before the handler, and a late viewer replays only what followed', async () => {
+    const { owner, roomId } = await ownerWithRoom();
+    const viewer = await client();
+    await viewer.joinRoom(roomId);
+    const seen = [];
+    viewer.on('draw', (stroke) => seen.push(`draw ${stroke}`));
+    viewer.on('goToSlide', (slide) => seen.push(`goToSlide ${slide}`));
+    viewer.addEventListener('clearstate', ({ detail }) => seen.push(`clearstate ${detail.funcKey} in ${detail.roomId === roomId}`));
+    owner.setState({ funcKey: 'draw', stateKey: 'stroke-1' }, 'a');
+    owner.setState({ funcKey: 'goToSlide', clearState: true }, 2);
+    owner.setState({ funcKey: 'draw', stateKey: 'stroke-1' }, 'b');
+    await until(() => seen.length === 4);
+    assert.deepEqual(seen, ['draw a', 'clearstate goToSlide in true', 'goToSlide 2', 'draw b']);
+
+    const late = await client();
+    const calls = recordCalls(late, 'goToSlide', 'draw');
+    const replayDone = nextEvent(late, 'replaydone');
+    assert.deepEqual(await late.joinRoom(roomId), { roomId, stateCount: 2 });
+    await replayDone;
+    assert.deepEqual(calls.get('goToSlide'), [['2']]);
+    assert.deepEqual(calls.get('draw'), [['b']]);
+  });
+
   test('replaydone comes right after joined when the room keeps nothing', async () => {
     const { roomId } = await ownerWithRoom();
     const viewer = await client();

@@ -9,6 +9,7 @@ async function modern(): Promise<void> {
   owner.broadcast('goToSlide', 4, 'fade', true);
   owner.setState('goToSlide', 4);
   owner.setState({ funcKey: 'draw', stateKey: 'stroke-1' }, '10,20 30,40');
+  owner.setState({ funcKey: 'goToSlide', clearState: true }, 1);
   owner.addEventListener('viewers', (event) => console.log(event.detail.count.toFixed(0)));
   await owner.closeRoom();
 
@@ -17,6 +18,7 @@ async function modern(): Promise<void> {
   off();
   viewer.addEventListener('roomclosed', (event) => console.log(event.detail.reason));
   viewer.addEventListener('reconnecting', (event) => console.log(event.detail.attempt + event.detail.delay));
+  viewer.addEventListener('clearstate', (event) => console.log(event.detail.funcKey.length));
   const { stateCount } = await viewer.joinRoom(roomId);
   console.log(stateCount + 1);
   try {
