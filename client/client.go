@@ -44,7 +44,7 @@ type Client struct {
 	up         chan struct{} // closed once conn is usable
 	role       role
 	room       string
-	ownerKey   string // the owner's secret for resuming its room after a drop
+	ownerKey   string   // the owner's secret for resuming its room after a drop
 	holding    bool     // an owner is taking its room back: Broadcast and SetState go to queue
 	queue      [][]byte // their frames, oldest first, sent by the reading goroutine once it is back
 	viewers    int
@@ -61,7 +61,7 @@ type Client struct {
 	lastSeq                 uint64 // of the last message of its room a viewer received
 	replayLeft, replayCount int
 	ownerReplay             ownerReplay // the kept state replayed to an owner that took its room back
-	failures                int // reconnect tries that failed in a row
+	failures                int         // reconnect tries that failed in a row
 	deadlineSet             time.Time
 }
 

@@ -17,7 +17,7 @@ type requestKind int
 const (
 	kindCreate requestKind = iota
 	kindJoin
-	kindRejoin // a viewer's join after a reconnect; nobody waits for it
+	kindRejoin     // a viewer's join after a reconnect; nobody waits for it
 	kindResume     // an owner's resume after a reconnect; nobody waits for it
 	kindResumeRoom // ResumeRoom: its caller waits for the reply and the state replay
 	kindClose
