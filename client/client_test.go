@@ -33,9 +33,14 @@ func recordingOptions(r *recorder) *client.Options {
 			OnRecovered:    func(ok bool) { r.add(fmt.Sprint("recovered:", ok)) },
 			OnOwnerAway:    func(time.Duration) { r.add("owneraway") },
 			OnOwnerBack:    func() { r.add("ownerback") },
+			OnResumed:      func(queued int) { r.add(fmt.Sprint("resumed:", queued)) },
 			OnError: func(err error) {
+				var dropped *client.QueueDroppedError
 				var e *rtbroadcaster.Error
-				if errors.As(err, &e) {
+				switch {
+				case errors.As(err, &dropped):
+					r.add(fmt.Sprint("dropped:", dropped.Dropped))
+				case errors.As(err, &e):
 					r.add("error:" + string(e.Code))
 				}
 			},
