@@ -179,14 +179,14 @@ func (c *Client) dropped(cause error) (rejoin string, stop error) {
 		}
 	case roleOwner:
 		rejoin = c.room
-		// Until the room is back, the owner's calls wait in the queue
-		// rather than fail (a reconnect has to follow for them to go).
-		c.holding = c.opts.OfflineQueue > 0 && !c.opts.Reconnect.Disabled
 	}
 	closedRoom := c.roomClosed
 	if lostRoom || closedRoom {
 		c.role, c.room, rejoin = roleNone, "", ""
 	}
+	// Until the owner has its room back, its calls wait in the queue rather
+	// than fail (a reconnect has to follow for them to go).
+	c.holding = c.role == roleOwner && c.opts.OfflineQueue > 0 && !c.opts.Reconnect.Disabled
 	c.mu.Unlock()
 
 	c.log.Info("rtbroadcaster client: connection dropped", "url", c.url, "cause", cause)

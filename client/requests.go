@@ -175,7 +175,11 @@ func (c *Client) action(funcKey, stateKey string, state bool, params []string) e
 	case r == roleViewer:
 		return &rtbroadcaster.Error{Code: rtbroadcaster.CodeNotOwner, Message: "broadcast: only the room's owner may broadcast"}
 	}
-	return c.write(conn, m.Encode())
+	frame := m.Encode()
+	if err := c.write(conn, frame); err != nil {
+		return c.queueUnsent(conn, frame, err)
+	}
+	return nil
 }
 
 // request sends m, preceded by a ping that marks where its reply starts,

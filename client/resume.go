@@ -1,6 +1,8 @@
 package client
 
 import (
+	"errors"
+
 	"github.com/lxzan/gws"
 	"github.com/rtbroadcaster/rtbroadcaster"
 )
@@ -104,6 +106,22 @@ func (c *Client) queueLocked(frame []byte) error {
 	}
 	c.queue = append(c.queue, frame)
 	return nil
+}
+
+// queueUnsent queues an owner's frame that found conn closed before the
+// reading goroutine noticed the drop: it was not sent, and the drop that
+// follows makes the client hold its queue until the room is back.
+func (c *Client) queueUnsent(conn *gws.Conn, frame []byte, err error) error {
+	if !errors.Is(err, ErrNotConnected) {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	willHold := c.conn == conn && c.ownerKey != "" && c.opts.OfflineQueue > 0 && !c.opts.Reconnect.Disabled
+	if c.role != roleOwner || !(c.holding || willHold) {
+		return err
+	}
+	return c.queueLocked(frame)
 }
 
 // flushQueue writes the queue to conn, oldest first, calls made meanwhile
