@@ -167,7 +167,10 @@ func TestResumeRoomFromAnotherClient(t *testing.T) {
 
 	p2, proxied2 := startProxy(t, url)
 	events := newRecorder()
-	second := dial(t, proxied2, events)
+	opts := recordingOptions(events)
+	down, release := holdReconnect(opts)
+	defer release()
+	second := dialOpts(t, proxied2, opts)
 	recordActions(second, events)
 	if second.OwnerKey() != "" {
 		t.Fatal("OwnerKey of a client in no room is not empty")
@@ -189,8 +192,11 @@ func TestResumeRoomFromAnotherClient(t *testing.T) {
 
 	// Its own drop: it takes the room back by itself, and skips the replay.
 	p2.cut()
+	<-down
+	viewer.expect(t, 10, "owner:away") // the server saw the drop
+	release()
 	events.waitFor(t, "resumed:0", 2)
-	viewer.expect(t, 10, "owner:away", "owner:back")
+	viewer.expect(t, 11, "owner:back")
 	must(t, second.Broadcast("step", "3"))
 	viewer.expect(t, 12, "step:3")
 	must(t, second.Sync(ctx))
@@ -285,11 +291,12 @@ func TestOwnerQueuesWhileReconnecting(t *testing.T) {
 	must(t, owner.SetState("slide", "3"))
 	must(t, owner.SetKeyedState("stroke-2", "draw", "b"))
 	must(t, owner.Broadcast("step", "1"))
+	viewer.expect(t, 5, "owner:away") // the server saw the drop
 	release()
 
 	events.waitFor(t, "resumed:4", 1)
 	must(t, owner.Broadcast("step", "2")) // after the queue
-	viewer.expect(t, 5, "owner:away", "owner:back", "step:0", "slide:3", "draw:b", "step:1", "step:2")
+	viewer.expect(t, 6, "owner:back", "step:0", "slide:3", "draw:b", "step:1", "step:2")
 	must(t, owner.Sync(ctx))
 	if i, j := indexOf(events, "resumed:4"), indexOf(events, "reconnected"); i < 0 || j < i {
 		t.Fatalf("owner events %q: want resumed:4, then reconnected", events.snapshot())
@@ -320,9 +327,10 @@ func TestCloseRoomWaitsForTheQueue(t *testing.T) {
 	must(t, owner.Broadcast("bye"))
 	closed := make(chan error, 1)
 	go func() { closed <- owner.CloseRoom(ctx) }() // waits for the connection
+	viewer.expect(t, 1, "owner:away")
 	release()
 	must(t, <-closed)
-	viewer.expect(t, 1, "owner:away", "owner:back", "bye:")
+	viewer.expect(t, 2, "owner:back", "bye:")
 	if end := viewer.next(t); end.Status.Value != rtbroadcaster.StatusNotConnected || end.Seq != 4 {
 		t.Fatalf("after the queue the viewer got %+v, want the room's end numbered 4", end)
 	}
