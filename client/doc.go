@@ -61,7 +61,8 @@
 //     its handlers runs for it. If the room's grace passed first, the owner
 //     gets OnRoomClosed(ReasonConnectionLost); its connection comes back in
 //     no room, and it may Create a new room, which has a new id. Close ends
-//     the owner's room at once.
+//     the owner's room at once; while the owner reconnects, it cannot tell
+//     the server, and the room ends with its grace.
 //
 // While an owner reconnects, Broadcast and SetState are queued, up to
 // Options.OfflineQueue messages (256 by default; past it they fail with
