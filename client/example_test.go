@@ -44,6 +44,7 @@ func Example() {
 		panic(err)
 	}
 	_ = owner.SetState("goToSlide", "4")
+	_ = owner.Sync(ctx) // the server keeps the slide before the viewer joins
 
 	replayed := make(chan struct{})
 	done := make(chan struct{})
