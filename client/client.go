@@ -44,7 +44,9 @@ type Client struct {
 	up         chan struct{} // closed once conn is usable
 	role       role
 	room       string
-	ownerKey   string // the owner's secret for resuming its room after a drop
+	ownerKey   string   // the owner's secret for resuming its room after a drop
+	holding    bool     // an owner is taking its room back: Broadcast and SetState go to queue
+	queue      [][]byte // their frames, oldest first, sent by the reading goroutine once it is back
 	viewers    int
 	pending    []*pending // requests sent whose pong has not come back, oldest first
 	armed      *pending   // the request whose reply is the next reply received
@@ -58,7 +60,8 @@ type Client struct {
 	// Owned by the goroutine that runs the connection.
 	lastSeq                 uint64 // of the last message of its room a viewer received
 	replayLeft, replayCount int
-	failures                int // reconnect tries that failed in a row
+	ownerReplay             ownerReplay // the kept state replayed to an owner that took its room back
+	failures                int         // reconnect tries that failed in a row
 	deadlineSet             time.Time
 }
 
@@ -163,8 +166,10 @@ func (c *Client) dropped(cause error) (rejoin string, stop error) {
 
 	c.mu.Lock()
 	c.conn = nil
+	c.openLocked() // requests waiting for this connection wait for the next one
 	c.up = make(chan struct{})
 	c.failPendingLocked(ErrDisconnected)
+	c.failOwnerReplay()
 	lostRoom := c.role == roleOwner && c.ownerKey == "" // from a server that gives no key
 	switch c.role {
 	case roleViewer:
@@ -179,6 +184,9 @@ func (c *Client) dropped(cause error) (rejoin string, stop error) {
 	if lostRoom || closedRoom {
 		c.role, c.room, rejoin = roleNone, "", ""
 	}
+	// Until the owner has its room back, its calls wait in the queue rather
+	// than fail (a reconnect has to follow for them to go).
+	c.holding = c.role == roleOwner && c.opts.OfflineQueue > 0 && !c.opts.Reconnect.Disabled
 	c.mu.Unlock()
 
 	c.log.Info("rtbroadcaster client: connection dropped", "url", c.url, "cause", cause)
@@ -246,29 +254,41 @@ func (c *Client) install(conn *gws.Conn, room string) {
 	var rejoin []byte
 	switch {
 	case room != "" && c.role == roleOwner:
-		p, rejoin = c.enqueueLocked(kindResume, conn), resumeRequest(room, c.ownerKey).Encode()
+		resume := resumeRequest(room, c.ownerKey)
+		p, rejoin = c.enqueueLocked(kindResume, conn, resume), resume.Encode()
 	case room != "":
-		p, rejoin = c.enqueueLocked(kindRejoin, conn), rejoinFrame(room, c.lastSeq)
+		p, rejoin = c.enqueueLocked(kindRejoin, conn, nil), rejoinFrame(room, c.lastSeq)
 	}
 	up := c.up
 	c.mu.Unlock()
 	if p != nil {
 		_ = c.send(conn, p, rejoin) // a failure ends the read loop, which retries
 	} else {
-		c.failures = 0
-		if fn := c.opts.Events.OnReconnected; fn != nil {
-			fn()
-		}
+		c.reconnected()
 	}
-	close(up)
+	// An owner's requests (CloseRoom, Sync) wait until its resume is
+	// answered and its queue sent, so that they follow what it queued.
+	if p == nil || p.kind != kindResume {
+		close(up)
+	}
 }
 
-// finish records why the client stopped.
+// openLocked lets requests use the connection, once.
+func (c *Client) openLocked() {
+	if !isClosed(c.up) {
+		close(c.up)
+	}
+}
+
+// finish records why the client stopped; what an owner still queued is
+// reported dropped.
 func (c *Client) finish(err error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.err = err
 	c.failPendingLocked(err)
+	dropped := c.takeQueueLocked()
+	c.mu.Unlock()
+	c.reportDropped(dropped, err)
 }
 
 // Close stops the client for good: it closes the connection and an owner's
@@ -308,6 +328,20 @@ func (c *Client) Room() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.room
+}
+
+// OwnerKey is the secret that takes this client's room back as its owner,
+// or "" unless the client owns a room. The client uses it by itself after
+// its own drops; keep it (on disk, say, where only this application reads
+// it) for another process, or this one after a restart, to call ResumeRoom
+// with it within the server's grace. Whoever holds it may take the room.
+func (c *Client) OwnerKey() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.role != roleOwner {
+		return ""
+	}
+	return c.ownerKey
 }
 
 // IsOwner reports whether the client owns its room.

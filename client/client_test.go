@@ -33,9 +33,14 @@ func recordingOptions(r *recorder) *client.Options {
 			OnRecovered:    func(ok bool) { r.add(fmt.Sprint("recovered:", ok)) },
 			OnOwnerAway:    func(time.Duration) { r.add("owneraway") },
 			OnOwnerBack:    func() { r.add("ownerback") },
+			OnResumed:      func(queued int) { r.add(fmt.Sprint("resumed:", queued)) },
 			OnError: func(err error) {
+				var dropped *client.QueueDroppedError
 				var e *rtbroadcaster.Error
-				if errors.As(err, &e) {
+				switch {
+				case errors.As(err, &dropped):
+					r.add(fmt.Sprint("dropped:", dropped.Dropped))
+				case errors.As(err, &e):
 					r.add("error:" + string(e.Code))
 				}
 			},
@@ -462,7 +467,10 @@ func TestOwnerResumesAfterDrop(t *testing.T) {
 	ctx := testContext(t)
 	p, proxied := startProxy(t, url)
 	ownerEvents := newRecorder()
-	owner := dial(t, proxied, ownerEvents)
+	opts := recordingOptions(ownerEvents)
+	down, release := holdReconnect(opts)
+	defer release()
+	owner := dialOpts(t, proxied, opts)
 	room, err := owner.Create(ctx)
 	must(t, err)
 	viewerEvents := newRecorder()
@@ -472,7 +480,11 @@ func TestOwnerResumesAfterDrop(t *testing.T) {
 	must(t, err)
 
 	p.cut()
+	<-down
+	// An owner back before the server saw it leave would fence its old
+	// connection, and viewers would never hear it was away.
 	viewerEvents.waitFor(t, "owneraway", 1)
+	release()
 	ownerEvents.waitFor(t, "reconnected", 1)
 	viewerEvents.waitFor(t, "ownerback", 1)
 	if !owner.IsOwner() || owner.Room() != room || ownerEvents.count("roomclosed:connection_lost") != 0 {

@@ -19,21 +19,21 @@
 //
 // # Replies and errors
 //
-// Create, Join, CloseRoom and Sync wait for the server's answer; a refusal
-// is returned as a *rtbroadcaster.Error, so errors.As and its Code tell what
-// went wrong. The protocol has no request ids: the client sends a WebSocket
-// ping before each of these requests, and the server's pong, which it
-// answers in order with everything else, marks where the request's reply
-// starts. Broadcast and SetState get no reply when they succeed; a refusal of
+// Create, Join, ResumeRoom, CloseRoom and Sync wait for the server's
+// answer; a refusal is returned as a *rtbroadcaster.Error, so errors.As and
+// its Code tell what went wrong. The protocol has no request ids: the client
+// sends a WebSocket ping before each of these requests, and the server's
+// pong, which it answers in order with everything else, marks where the
+// request's reply starts. Broadcast and SetState get no reply when they succeed; a refusal of
 // one (state_full, rate_limited) goes to Events.OnError, and Sync returns it.
 //
 // # Callbacks
 //
 // Handlers and Events run on the connection's one reading goroutine, one at
 // a time, in the order the server sent what they report. They must return
-// quickly, and must not call Create, Join, CloseRoom or Sync, whose replies
-// that goroutine has yet to read: those calls would wait until their context
-// ends. Broadcast, SetState and the getters are fine.
+// quickly, and must not call Create, Join, ResumeRoom, CloseRoom or Sync,
+// whose replies that goroutine has yet to read: those calls would wait until
+// their context ends. Broadcast, SetState and the getters are fine.
 //
 // # Reconnecting
 //
@@ -55,14 +55,36 @@
 //     status 0, then close code 1000), nor when a rejoin finds the room gone:
 //     it reports OnRoomClosed and stops (Done is closed, Err is ErrRoomClosed).
 //   - An owner takes its room back with the owner key of its create reply
-//     (PROTOCOL.md, Owner resume); its viewers meanwhile get OnOwnerAway,
-//     then OnOwnerBack. If the room's grace passed first, the owner gets
-//     OnRoomClosed(ReasonConnectionLost); its connection comes back in no
-//     room, and it may Create a new room, which has a new id. Close ends the
-//     owner's room at once.
+//     (PROTOCOL.md, Owner resume) and reports OnResumed; its viewers
+//     meanwhile get OnOwnerAway, then OnOwnerBack. The server replays the
+//     room's kept state to it: that is the owner's own state, and none of
+//     its handlers runs for it. If the room's grace passed first, the owner
+//     gets OnRoomClosed(ReasonConnectionLost); its connection comes back in
+//     no room, and it may Create a new room, which has a new id. Close ends
+//     the owner's room at once; while the owner reconnects, it cannot tell
+//     the server, and the room ends with its grace.
 //
-// Broadcast and SetState fail with ErrNotConnected while the connection is
-// down: there is no queue, because the room they were meant for may be gone.
-// Create, Join, CloseRoom and Sync wait for the connection until their
-// context ends.
+// While an owner reconnects, Broadcast and SetState are queued, up to
+// Options.OfflineQueue messages (256 by default; past it they fail with
+// ErrQueueFull), and sent in order as soon as the room is back, before any
+// later call and before a CloseRoom or Sync made meanwhile, which wait for
+// them; OnResumed(queued) says how many went. If the room is lost instead,
+// the queued messages are dropped: OnError gets a *QueueDroppedError with
+// their count, then OnRoomClosed runs. A negative OfflineQueue turns the
+// queue off: the calls then fail with ErrNotConnected while the connection
+// is down. A viewer's calls never queue. What was written just before a
+// drop, on a connection already dead, may not have reached the server: the
+// protocol has no acknowledgement of broadcasts (PROTOCOL.md, Owner resume).
+// Create, Join, ResumeRoom, CloseRoom and Sync wait for the connection
+// until their context ends.
+//
+// # Taking a room back from another process
+//
+// An owner's room outlives its connection for the server's grace (30 s by
+// default), so a presenter program that crashed or restarted can take its
+// room back: keep the room id and OwnerKey (on disk, say, readable only by
+// this application), then, in the new process, call ResumeRoom with them.
+// It returns the state the room keeps, for the application to restore what
+// it shows, and the client then resumes by itself after its own drops. Once
+// the grace has passed it fails with room_not_found: Create a new room.
 package client

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rtbroadcaster/rtbroadcaster"
@@ -42,6 +44,7 @@ func Example() {
 		panic(err)
 	}
 	_ = owner.SetState("goToSlide", "4")
+	_ = owner.Sync(ctx) // the server keeps the slide before the viewer joins
 
 	replayed := make(chan struct{})
 	done := make(chan struct{})
@@ -159,4 +162,93 @@ func ExampleReconnectPolicy() {
 	}
 	defer viewer.Close()
 	// Output:
+}
+
+// A presenter process that dies leaves its room waiting for its owner for
+// the server's grace. The next process takes it back with the room id and
+// owner key the first one saved, and restores its slide from the room's
+// kept state.
+func ExampleClient_ResumeRoom() {
+	url, crash, stop := crashableServer()
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	// The first process creates the room and saves what takes it back.
+	first, err := client.Dial(ctx, url, &client.Options{Reconnect: client.ReconnectPolicy{Disabled: true}})
+	if err != nil {
+		panic(err)
+	}
+	room, err := first.Create(ctx)
+	if err != nil {
+		panic(err)
+	}
+	saved := struct{ Room, OwnerKey string }{room, first.OwnerKey()} // e.g. written to a file
+	_ = first.SetState("goToSlide", "4")
+	_ = first.Sync(ctx)
+	crash() // the process dies without closing its room
+	<-first.Done()
+
+	// The next process takes the room back and restores what it shows.
+	next, err := client.Dial(ctx, url, nil)
+	if err != nil {
+		panic(err)
+	}
+	defer next.Close()
+	state, err := next.ResumeRoom(ctx, saved.Room, saved.OwnerKey)
+	var refusal *rtbroadcaster.Error
+	if errors.As(err, &refusal) && refusal.Code == rtbroadcaster.CodeRoomNotFound {
+		fmt.Println("the grace has passed: create a new room")
+		return
+	} else if err != nil {
+		panic(err)
+	}
+	for _, s := range state {
+		fmt.Println("restore", s.FuncKey, s.Params)
+	}
+	fmt.Println("owner again:", next.IsOwner(), next.Room() == saved.Room)
+	_ = next.Broadcast("laser", "120", "80") // viewers never left
+	// Output:
+	// restore goToSlide [4]
+	// owner again: true true
+}
+
+// crashableServer is exampleServer whose crash cuts every connection open
+// to it, as when a client's process dies without a word.
+func crashableServer() (url string, crash, stop func()) {
+	mgr := rtbroadcaster.NewManager(rtbroadcaster.WithLogger(nil))
+	srv := httptest.NewUnstartedServer(mgr)
+	ln := &trackingListener{Listener: srv.Listener}
+	srv.Listener = ln
+	srv.Start()
+	return "ws" + strings.TrimPrefix(srv.URL, "http"), ln.cut, func() {
+		_ = mgr.Shutdown(context.Background())
+		srv.Close()
+	}
+}
+
+// trackingListener remembers the connections it accepted, to cut them.
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, conn)
+		l.mu.Unlock()
+	}
+	return conn, err
+}
+
+func (l *trackingListener) cut() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		_ = c.Close()
+	}
+	l.conns = nil
 }

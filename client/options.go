@@ -28,6 +28,12 @@ type Options struct {
 	Reconnect ReconnectPolicy
 	// Events are the callbacks the client calls; nil fields are skipped.
 	Events Events
+	// OfflineQueue is how many Broadcast and SetState calls an owner holds
+	// while it reconnects to take its room back; they are sent, in order,
+	// as soon as the room is back. Past it, those calls fail with
+	// ErrQueueFull. Default 256; negative turns the queue off, and the calls
+	// fail with ErrNotConnected while the connection is down.
+	OfflineQueue int
 	// WriteTimeout bounds one write to the server. Default 10 s.
 	WriteTimeout time.Duration
 	// IdleTimeout is how long the client waits without receiving anything
@@ -67,8 +73,14 @@ type Events struct {
 	OnReconnecting func(attempt int, delay time.Duration, cause error)
 	// OnReconnected runs when a new connection is open; for a viewer, after it
 	// has rejoined its room (its replay follows); for an owner, after it has
-	// taken its room back (or, when that failed, after OnRoomClosed).
+	// taken its room back and sent what it queued meanwhile (after
+	// OnResumed), or, when that failed, after OnRoomClosed.
 	OnReconnected func()
+	// OnResumed (owner) reports that the client took its room back: by
+	// itself after a drop, then queued is how many Broadcast and SetState
+	// calls made while it was away have just been sent; or through
+	// ResumeRoom, with queued 0. Viewers get OnOwnerBack.
+	OnResumed func(queued int)
 	// OnRecovered (viewer) runs after a rejoin from the last message
 	// received: true when exactly the messages missed meanwhile follow, false
 	// when they were too many and a fresh state replay follows instead
@@ -81,8 +93,10 @@ type Events struct {
 	// OnOwnerBack (viewer) reports that the owner took the room back.
 	OnOwnerBack func()
 	// OnError reports a refusal no request waited for: a Broadcast or
-	// SetState the server refused (state_full, rate_limited, ...). The error
-	// is a *rtbroadcaster.Error.
+	// SetState the server refused (state_full, rate_limited, ...), as a
+	// *rtbroadcaster.Error; or, as a *QueueDroppedError, the calls an owner
+	// queued while reconnecting that were never sent because its room was
+	// lost (reported just before OnRoomClosed) or the client stopped.
 	OnError func(err error)
 }
 
@@ -110,6 +124,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.OfflineQueue == 0 {
+		c.OfflineQueue = 256
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second

@@ -78,6 +78,9 @@ func (c *Client) receive(m *rtbroadcaster.Message) {
 		c.answer(p, m)
 		return
 	}
+	if c.takeOwnerReplay(m) {
+		return
+	}
 	switch {
 	case m.Error != nil:
 		c.refused(m.Error)
@@ -110,7 +113,7 @@ func isReplyTo(kind requestKind, m *rtbroadcaster.Message) bool {
 		return true
 	}
 	switch kind {
-	case kindCreate, kindJoin, kindRejoin, kindResume:
+	case kindCreate, kindJoin, kindRejoin, kindResume, kindResumeRoom:
 		return m.Status.Value == rtbroadcaster.StatusConnected && m.FuncKey == ""
 	case kindClose:
 		return m.Status.Value == rtbroadcaster.StatusNotConnected
@@ -130,6 +133,14 @@ func (c *Client) answer(p *pending, m *rtbroadcaster.Message) {
 		p.reply <- result{err: m.Error}
 		return
 	}
+	switch p.kind {
+	case kindResume:
+		c.resumedAfterDrop(p, m)
+		return
+	case kindResumeRoom:
+		c.resumeRoomAnswered(p, m)
+		return
+	}
 	c.mu.Lock()
 	switch p.kind {
 	case kindCreate:
@@ -147,7 +158,7 @@ func (c *Client) answer(p *pending, m *rtbroadcaster.Message) {
 			fn(*m.Recovered)
 		}
 	}
-	if p.kind == kindRejoin || p.kind == kindResume {
+	if p.kind == kindRejoin {
 		c.reconnected()
 	}
 	if p.kind == kindJoin || p.kind == kindRejoin {
@@ -165,9 +176,10 @@ func (c *Client) reconnected() {
 
 // resumeRefused handles an owner whose room could not be taken back: gone
 // (its grace passed) or given to another connection with the owner key, the
-// room is lost, and the connection stays open in no room. Any other refusal
-// is reported and the connection dropped, so that the resume is tried
-// again after a backoff.
+// room is lost with what the owner queued for it, and the connection stays
+// open in no room. Any other refusal is reported and the connection
+// dropped, so that the resume, and then the queue, is tried again after a
+// backoff.
 func (c *Client) resumeRefused(e *rtbroadcaster.Error) {
 	if e.Code != rtbroadcaster.CodeRoomNotFound && e.Code != rtbroadcaster.CodeNotOwner {
 		c.refused(e)
@@ -176,7 +188,10 @@ func (c *Client) resumeRefused(e *rtbroadcaster.Error) {
 	}
 	c.mu.Lock()
 	c.role, c.room, c.ownerKey = roleNone, "", ""
+	dropped := c.takeQueueLocked()
+	c.openLocked()
 	c.mu.Unlock()
+	c.reportDropped(dropped, e)
 	c.emitRoomClosed(ReasonConnectionLost)
 	c.reconnected()
 }
@@ -234,14 +249,17 @@ func (c *Client) dropConn() {
 }
 
 // refused reports a refusal no request waited for.
-func (c *Client) refused(e *rtbroadcaster.Error) {
+func (c *Client) refused(e *rtbroadcaster.Error) { c.report(e) }
+
+// report hands an error no call returns to OnError and the next Sync.
+func (c *Client) report(err error) {
 	c.mu.Lock()
 	if len(c.refusals) < maxRefusals {
-		c.refusals = append(c.refusals, e)
+		c.refusals = append(c.refusals, err)
 	}
 	c.mu.Unlock()
 	if fn := c.opts.Events.OnError; fn != nil {
-		fn(e)
+		fn(err)
 	}
 }
 

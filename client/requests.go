@@ -17,8 +17,9 @@ type requestKind int
 const (
 	kindCreate requestKind = iota
 	kindJoin
-	kindRejoin // a viewer's join after a reconnect; nobody waits for it
-	kindResume // an owner's resume after a reconnect; nobody waits for it
+	kindRejoin     // a viewer's join after a reconnect; nobody waits for it
+	kindResume     // an owner's resume after a reconnect; nobody waits for it
+	kindResumeRoom // ResumeRoom: its caller waits for the reply and the state replay
 	kindClose
 	kindSync // answered by its pong alone
 )
@@ -26,14 +27,28 @@ const (
 // pending is a request sent and not yet answered.
 type pending struct {
 	kind  requestKind
-	token string    // the payload of the ping sent just before it
-	conn  *gws.Conn // the connection it was sent on
+	token string                 // the payload of the ping sent just before it
+	conn  *gws.Conn              // the connection it was sent on
+	req   *rtbroadcaster.Message // the request, when its answer needs it
 	reply chan result
 }
 
 type result struct {
-	msg *rtbroadcaster.Message
-	err error
+	msg   *rtbroadcaster.Message
+	state []StateMessage // ResumeRoom's replay
+	err   error
+}
+
+// StateMessage is one state message a room keeps, as the server replays it
+// to an owner that takes the room back (see ResumeRoom).
+type StateMessage struct {
+	FuncKey string
+	Params  []string
+	// StateKey is the key it is kept under, when that is not FuncKey.
+	StateKey string
+	// Seq is its number in the room's stream: replayed numbers rise, and
+	// skip where state was replaced.
+	Seq uint64
 }
 
 // JoinReply is the server's answer to a join.
@@ -46,21 +61,46 @@ type JoinReply struct {
 
 // Create makes the client the owner of a new room and returns its id.
 func (c *Client) Create(ctx context.Context) (string, error) {
-	m, err := c.request(ctx, kindCreate, &rtbroadcaster.Message{Status: rtbroadcaster.Status{Value: rtbroadcaster.StatusNew, Text: "new connection"}})
+	r, err := c.request(ctx, kindCreate, &rtbroadcaster.Message{Status: rtbroadcaster.Status{Value: rtbroadcaster.StatusNew, Text: "new connection"}})
 	if err != nil {
 		return "", err
 	}
-	return m.UUID, nil
+	return r.msg.UUID, nil
+}
+
+// ResumeRoom makes the client the owner of room, which another client
+// owned (another process, or this program before a restart), with the key
+// that one's OwnerKey returned, within the server's grace after its
+// connection ended (PROTOCOL.md, Owner resume). It returns the state the
+// room keeps, in replay order (a replaced key at its last place), for the
+// application to restore what it shows; no handler runs for it. Viewers
+// get OnOwnerBack; the client then takes the room back by itself after its
+// own drops, as one that created it does.
+//
+// A refusal is a *rtbroadcaster.Error: not_owner for a wrong key,
+// room_not_found when the grace has passed (Create a new room then),
+// already_in_room when the client is in a room. ErrDisconnected means the
+// connection dropped before the whole replay arrived: the room is not this
+// client's yet; call again with the same key.
+func (c *Client) ResumeRoom(ctx context.Context, room, ownerKey string) ([]StateMessage, error) {
+	if room == "" || ownerKey == "" { // without a key the request would join as a viewer
+		return nil, &rtbroadcaster.Error{Code: rtbroadcaster.CodeBadRequest, Message: "resume: the room id and its owner key must not be empty"}
+	}
+	r, err := c.request(ctx, kindResumeRoom, resumeRequest(room, ownerKey))
+	if err != nil {
+		return nil, err
+	}
+	return r.state, nil
 }
 
 // Join makes the client a viewer of room. The room's state messages are
 // replayed to the handlers next, then live actions follow.
 func (c *Client) Join(ctx context.Context, room string) (*JoinReply, error) {
-	m, err := c.request(ctx, kindJoin, joinRequest(room))
+	r, err := c.request(ctx, kindJoin, joinRequest(room))
 	if err != nil {
 		return nil, err
 	}
-	return &JoinReply{Room: m.UUID, StateCount: m.StateCount}, nil
+	return &JoinReply{Room: r.msg.UUID, StateCount: r.msg.StateCount}, nil
 }
 
 // CloseRoom closes the client's room (owner only): every viewer is told and
@@ -83,7 +123,8 @@ func (c *Client) Sync(ctx context.Context) error {
 }
 
 // Broadcast has every viewer run funcKey(params...) now (owner only).
-// It returns once the message is written; a refusal by the server goes to
+// It returns once the message is written, or queued while the owner
+// reconnects (see Options.OfflineQueue); a refusal by the server goes to
 // Events.OnError and the next Sync.
 func (c *Client) Broadcast(funcKey string, params ...string) error {
 	return c.action(funcKey, "", false, params)
@@ -101,13 +142,30 @@ func (c *Client) SetKeyedState(stateKey, funcKey string, params ...string) error
 	return c.action(funcKey, stateKey, true, params)
 }
 
-// action sends one broadcast or state message.
+// action sends one broadcast or state message, or queues it while an
+// owner takes its room back.
 func (c *Client) action(funcKey, stateKey string, state bool, params []string) error {
 	if funcKey == "" {
 		return &rtbroadcaster.Error{Code: rtbroadcaster.CodeBadRequest, Message: "broadcast: funcKey is empty"}
 	}
+	if params == nil {
+		params = []string{}
+	}
+	m := &rtbroadcaster.Message{
+		Status:       rtbroadcaster.Status{Value: rtbroadcaster.StatusConnected, Text: rtbroadcaster.TextConnected},
+		FuncKey:      funcKey,
+		FuncParams:   params,
+		StateMessage: state,
+		StateKey:     stateKey,
+	}
 	c.mu.Lock()
-	conn, r, room := c.conn, c.role, c.room
+	conn, r := c.conn, c.role
+	m.UUID = c.room
+	if r == roleOwner && c.holding {
+		err := c.queueLocked(m.Encode())
+		c.mu.Unlock()
+		return err
+	}
 	c.mu.Unlock()
 	switch {
 	case conn == nil:
@@ -117,46 +175,39 @@ func (c *Client) action(funcKey, stateKey string, state bool, params []string) e
 	case r == roleViewer:
 		return &rtbroadcaster.Error{Code: rtbroadcaster.CodeNotOwner, Message: "broadcast: only the room's owner may broadcast"}
 	}
-	if params == nil {
-		params = []string{}
+	frame := m.Encode()
+	if err := c.write(conn, frame); err != nil {
+		return c.queueUnsent(conn, frame, err)
 	}
-	m := &rtbroadcaster.Message{
-		UUID:         room,
-		Status:       rtbroadcaster.Status{Value: rtbroadcaster.StatusConnected, Text: rtbroadcaster.TextConnected},
-		FuncKey:      funcKey,
-		FuncParams:   params,
-		StateMessage: state,
-		StateKey:     stateKey,
-	}
-	return c.write(conn, m.Encode())
+	return nil
 }
 
 // request sends m, preceded by a ping that marks where its reply starts,
 // and waits for the reply. A nil m is a Sync: the pong is the answer.
-func (c *Client) request(ctx context.Context, kind requestKind, m *rtbroadcaster.Message) (*rtbroadcaster.Message, error) {
+func (c *Client) request(ctx context.Context, kind requestKind, m *rtbroadcaster.Message) (result, error) {
 	c.requests.Lock()
 	defer c.requests.Unlock()
-	p, err := c.enqueue(ctx, kind)
+	p, err := c.enqueue(ctx, kind, m)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
 	var frame []byte // a Sync sends none
 	if m != nil {
 		frame = m.Encode()
 	}
 	if err := c.send(p.conn, p, frame); err != nil {
-		return nil, err
+		return result{}, err
 	}
 	select {
 	case r := <-p.reply:
-		return r.msg, r.err
+		return r, r.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return result{}, ctx.Err()
 	}
 }
 
-// enqueue waits for a connection and registers a request on it.
-func (c *Client) enqueue(ctx context.Context, kind requestKind) (*pending, error) {
+// enqueue waits for a connection and registers a request m on it.
+func (c *Client) enqueue(ctx context.Context, kind requestKind, m *rtbroadcaster.Message) (*pending, error) {
 	for {
 		c.mu.Lock()
 		conn, up, stopped := c.conn, c.up, c.err
@@ -165,7 +216,7 @@ func (c *Client) enqueue(ctx context.Context, kind requestKind) (*pending, error
 			return nil, stopped
 		}
 		if conn != nil && isClosed(up) {
-			p := c.enqueueLocked(kind, conn)
+			p := c.enqueueLocked(kind, conn, m)
 			c.mu.Unlock()
 			return p, nil
 		}
@@ -179,9 +230,9 @@ func (c *Client) enqueue(ctx context.Context, kind requestKind) (*pending, error
 	}
 }
 
-func (c *Client) enqueueLocked(kind requestKind, conn *gws.Conn) *pending {
+func (c *Client) enqueueLocked(kind requestKind, conn *gws.Conn, req *rtbroadcaster.Message) *pending {
 	c.pings++
-	p := &pending{kind: kind, token: "rtb:" + strconv.FormatUint(c.pings, 10), conn: conn, reply: make(chan result, 1)}
+	p := &pending{kind: kind, token: "rtb:" + strconv.FormatUint(c.pings, 10), conn: conn, req: req, reply: make(chan result, 1)}
 	c.pending = append(c.pending, p)
 	return p
 }

@@ -1,0 +1,166 @@
+package client
+
+import (
+	"errors"
+
+	"github.com/lxzan/gws"
+	"github.com/rtbroadcaster/rtbroadcaster"
+)
+
+// An owner that takes its room back, by itself after a drop or through
+// ResumeRoom, gets the room's kept state replayed after the server's reply
+// (PROTOCOL.md, Owner resume). That state is the owner's own: no handler of
+// the owner runs for it. After ResumeRoom it is handed to the caller; after
+// an automatic resume it is skipped, counted from the reply's stateCount.
+//
+// While an owner reconnects, its Broadcast and SetState calls go to a
+// bounded queue (Options.OfflineQueue) instead of failing. The reading
+// goroutine is the queue's one consumer: once the room is back it sends the
+// queue, oldest first, before any later call writes, and it holds no lock
+// while it writes.
+
+// ownerReplay is the state replay an owner is receiving. It belongs to the
+// goroutine that runs the connection.
+type ownerReplay struct {
+	left   int            // replayed messages still to come
+	waiter *pending       // ResumeRoom's request; nil when skipping
+	room   string         // the room ResumeRoom takes back
+	state  []StateMessage // what ResumeRoom returns
+}
+
+// takeOwnerReplay consumes one replayed state message, if m is one.
+func (c *Client) takeOwnerReplay(m *rtbroadcaster.Message) bool {
+	r := &c.ownerReplay
+	if r.left == 0 || m.Error != nil || m.FuncKey == "" {
+		return false
+	}
+	r.left--
+	if r.waiter != nil {
+		r.state = append(r.state, StateMessage{FuncKey: m.FuncKey, Params: m.FuncParams, StateKey: m.StateKey, Seq: m.Seq})
+	}
+	if r.left == 0 {
+		c.ownerReplayDone()
+	}
+	return true
+}
+
+// resumeRoomAnswered starts collecting ResumeRoom's replay: the client
+// becomes the owner once all of it is in, so that a drop in between leaves
+// the caller an error and the room to resume again with the same key.
+func (c *Client) resumeRoomAnswered(p *pending, m *rtbroadcaster.Message) {
+	c.ownerReplay = ownerReplay{left: m.StateCount, waiter: p, room: m.UUID}
+	if m.StateCount <= 0 {
+		c.ownerReplayDone()
+	}
+}
+
+// ownerReplayDone ends a replay; one that ResumeRoom waited for makes the
+// client the room's owner, with the key that took it.
+func (c *Client) ownerReplayDone() {
+	r := c.ownerReplay
+	c.ownerReplay = ownerReplay{}
+	if r.waiter == nil {
+		return
+	}
+	c.mu.Lock()
+	c.role, c.room, c.ownerKey = roleOwner, r.room, r.waiter.req.OwnerKey
+	c.mu.Unlock()
+	r.waiter.reply <- result{state: r.state}
+	c.resumed(0)
+}
+
+// failOwnerReplay answers a ResumeRoom whose connection dropped during its
+// replay.
+func (c *Client) failOwnerReplay() {
+	if p := c.ownerReplay.waiter; p != nil {
+		p.reply <- result{err: ErrDisconnected}
+	}
+	c.ownerReplay = ownerReplay{}
+}
+
+// resumedAfterDrop: the owner has its room back after a drop. What it
+// queued meanwhile goes first; its own state, replayed next, is skipped.
+func (c *Client) resumedAfterDrop(p *pending, m *rtbroadcaster.Message) {
+	c.ownerReplay = ownerReplay{left: max(m.StateCount, 0)}
+	sent, err := c.flushQueue(p.conn)
+	if err != nil {
+		// What was not written stays queued for the next resume.
+		c.log.Info("rtbroadcaster client: sending the offline queue failed", "err", err)
+		c.dropConn()
+		return
+	}
+	c.resumed(sent)
+	c.reconnected()
+}
+
+func (c *Client) resumed(queued int) {
+	if fn := c.opts.Events.OnResumed; fn != nil {
+		fn(queued)
+	}
+}
+
+// queueLocked holds an owner's frame until its room is back.
+func (c *Client) queueLocked(frame []byte) error {
+	if len(c.queue) >= c.opts.OfflineQueue {
+		return ErrQueueFull
+	}
+	c.queue = append(c.queue, frame)
+	return nil
+}
+
+// queueUnsent queues an owner's frame that found conn closed before the
+// reading goroutine noticed the drop: it was not sent, and the drop that
+// follows makes the client hold its queue until the room is back.
+func (c *Client) queueUnsent(conn *gws.Conn, frame []byte, err error) error {
+	if !errors.Is(err, ErrNotConnected) {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	willHold := c.conn == conn && c.ownerKey != "" && c.opts.OfflineQueue > 0 && !c.opts.Reconnect.Disabled
+	if c.role != roleOwner || !(c.holding || willHold) {
+		return err
+	}
+	return c.queueLocked(frame)
+}
+
+// flushQueue writes the queue to conn, oldest first, calls made meanwhile
+// included, then lets calls and requests use conn directly. A message
+// leaves the queue once written.
+func (c *Client) flushQueue(conn *gws.Conn) (sent int, err error) {
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.queue, c.holding = nil, false
+			c.openLocked()
+			c.mu.Unlock()
+			return sent, nil
+		}
+		frame := c.queue[0]
+		c.mu.Unlock()
+		if err := c.write(conn, frame); err != nil {
+			return sent, err
+		}
+		c.mu.Lock()
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		c.mu.Unlock()
+		sent++
+	}
+}
+
+// takeQueueLocked empties the queue of an owner whose room is lost or
+// whose client stopped, and says how many messages it dropped.
+func (c *Client) takeQueueLocked() int {
+	n := len(c.queue)
+	c.queue, c.holding = nil, false
+	return n
+}
+
+// reportDropped tells the application that n queued messages will never
+// be sent, and why.
+func (c *Client) reportDropped(n int, cause error) {
+	if n > 0 {
+		c.report(&QueueDroppedError{Dropped: n, Cause: cause})
+	}
+}
