@@ -27,6 +27,7 @@ func recordingOptions(r *recorder) *client.Options {
 		Events: client.Events{
 			OnViewers:      func(n int) { r.add(fmt.Sprint("viewers:", n)) },
 			OnReplayDone:   func(n int) { r.add(fmt.Sprint("replaydone:", n)) },
+			OnStateCleared: func(funcKey string) { r.add("cleared:" + funcKey) },
 			OnRoomClosed:   func(reason client.CloseReason) { r.add("roomclosed:" + string(reason)) },
 			OnReconnecting: func(int, time.Duration, error) { r.add("reconnecting") },
 			OnReconnected:  func() { r.add("reconnected") },
@@ -135,6 +136,46 @@ func TestJoinReplaysState(t *testing.T) {
 	want := []string{"draw:a", "draw:b", "goToSlide:4", "replaydone:3"}
 	if got := events.snapshot(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("viewer saw %q, want %q", got, want)
+	}
+}
+
+// TestResetState: ResetState empties the room's kept state; a viewer in the
+// room hears OnStateCleared before the action, and a later one replays only
+// what followed.
+func TestResetState(t *testing.T) {
+	url := startServer(t)
+	owner := dial(t, url, newRecorder())
+	ctx := testContext(t)
+	room, err := owner.Create(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := newRecorder()
+	viewer := dial(t, url, events)
+	recordActions(viewer, events)
+	if _, err := viewer.Join(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	must(t, owner.SetKeyedState("stroke-1", "draw", "a"))
+	must(t, owner.ResetState("goToSlide", "1"))
+	must(t, owner.SetKeyedState("stroke-2", "draw", "b"))
+	must(t, owner.Sync(ctx))
+	events.waitFor(t, "draw:b", 1)
+	want := []string{"replaydone:0", "draw:a", "cleared:goToSlide", "goToSlide:1", "draw:b"}
+	if got := events.snapshot(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("viewer saw %q, want %q", got, want)
+	}
+
+	late := newRecorder()
+	lateViewer := dial(t, url, late)
+	recordActions(lateViewer, late)
+	if reply, err := lateViewer.Join(ctx, room); err != nil || reply.StateCount != 2 {
+		t.Fatalf("late join: %+v, %v; want the 2 actions kept since the reset", reply, err)
+	}
+	late.waitFor(t, "replaydone:2", 1)
+	want = []string{"cleared:goToSlide", "goToSlide:1", "draw:b", "replaydone:2"}
+	if got := late.snapshot(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("late viewer saw %q, want %q", got, want)
 	}
 }
 

@@ -66,6 +66,10 @@ type Events struct {
 	// OnReplayDone (viewer) runs once the count state messages of a join or
 	// rejoin have been handled; at once when there are none.
 	OnReplayDone func(count int)
+	// OnStateCleared (viewer) runs just before the handler of an action with
+	// which the owner cleared the room's kept state (ResetState): reset what
+	// the view shows.
+	OnStateCleared func(funcKey string)
 	// OnRoomClosed reports that the room is gone, and why.
 	OnRoomClosed func(reason CloseReason)
 	// OnReconnecting runs before each reconnect try: the attempt number

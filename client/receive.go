@@ -296,8 +296,12 @@ func (c *Client) replayDone() {
 	}
 }
 
-// dispatch runs the handler of an action.
+// dispatch runs the handler of an action, after OnStateCleared when the
+// action cleared the room's state.
 func (c *Client) dispatch(m *rtbroadcaster.Message) {
+	if fn := c.opts.Events.OnStateCleared; fn != nil && m.ClearState {
+		fn(m.FuncKey)
+	}
 	c.mu.Lock()
 	fn, fallback := c.handlers[m.FuncKey], c.fallback
 	c.mu.Unlock()

@@ -127,24 +127,32 @@ func (c *Client) Sync(ctx context.Context) error {
 // reconnects (see Options.OfflineQueue); a refusal by the server goes to
 // Events.OnError and the next Sync.
 func (c *Client) Broadcast(funcKey string, params ...string) error {
-	return c.action(funcKey, "", false, params)
+	return c.action(funcKey, "", false, false, params)
 }
 
 // SetState is Broadcast, and the room also keeps the action, under its
 // funcKey, to replay to viewers who join later.
 func (c *Client) SetState(funcKey string, params ...string) error {
-	return c.action(funcKey, "", true, params)
+	return c.action(funcKey, "", true, false, params)
+}
+
+// ResetState is SetState that first makes the room forget every state
+// message it keeps (PROTOCOL.md, Clearing the state): viewers who join later
+// replay only this action and what follows, and viewers in the room get
+// Events.OnStateCleared just before its handler runs.
+func (c *Client) ResetState(funcKey string, params ...string) error {
+	return c.action(funcKey, "", true, true, params)
 }
 
 // SetKeyedState is SetState kept under stateKey instead of funcKey, so that
 // one function can keep many entries (each stroke of a drawing, say).
 func (c *Client) SetKeyedState(stateKey, funcKey string, params ...string) error {
-	return c.action(funcKey, stateKey, true, params)
+	return c.action(funcKey, stateKey, true, false, params)
 }
 
 // action sends one broadcast or state message, or queues it while an
-// owner takes its room back.
-func (c *Client) action(funcKey, stateKey string, state bool, params []string) error {
+// owner takes its room back; clear empties the room's kept state first.
+func (c *Client) action(funcKey, stateKey string, state, clear bool, params []string) error {
 	if funcKey == "" {
 		return &rtbroadcaster.Error{Code: rtbroadcaster.CodeBadRequest, Message: "broadcast: funcKey is empty"}
 	}
@@ -157,6 +165,7 @@ func (c *Client) action(funcKey, stateKey string, state bool, params []string) e
 		FuncParams:   params,
 		StateMessage: state,
 		StateKey:     stateKey,
+		ClearState:   clear,
 	}
 	c.mu.Lock()
 	conn, r := c.conn, c.role
