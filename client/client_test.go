@@ -65,6 +65,28 @@ func recordActions(c *client.Client, r *recorder) {
 	c.HandleDefault(func(funcKey string, params []string) { r.add(funcKey + ":" + strings.Join(params, ",")) })
 }
 
+// ownerWithRoom dials an owner, recording to a recorder of its own, and
+// creates a room with it.
+func ownerWithRoom(t *testing.T, url string) (owner *client.Client, room string) {
+	t.Helper()
+	owner = dial(t, url, newRecorder())
+	room, err := owner.Create(testContext(t))
+	must(t, err)
+	return owner, room
+}
+
+// joinViewer dials a viewer that reports its events and the actions it
+// receives to one new recorder, and joins room with it.
+func joinViewer(t *testing.T, url, room string) (*client.Client, *recorder) {
+	t.Helper()
+	events := newRecorder()
+	viewer := dial(t, url, events)
+	recordActions(viewer, events)
+	_, err := viewer.Join(testContext(t), room)
+	must(t, err)
+	return viewer, events
+}
+
 func TestBroadcastReachesViewerInOrder(t *testing.T) {
 	url := startServer(t)
 	ownerEvents, viewerEvents := newRecorder(), newRecorder()
@@ -109,12 +131,8 @@ func TestBroadcastReachesViewerInOrder(t *testing.T) {
 
 func TestJoinReplaysState(t *testing.T) {
 	url := startServer(t)
-	owner := dial(t, url, newRecorder())
 	ctx := testContext(t)
-	room, err := owner.Create(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	owner, room := ownerWithRoom(t, url)
 	must(t, owner.SetState("goToSlide", "3"))
 	must(t, owner.SetKeyedState("stroke-1", "draw", "a"))
 	must(t, owner.SetKeyedState("stroke-2", "draw", "b"))
@@ -144,18 +162,9 @@ func TestJoinReplaysState(t *testing.T) {
 // what followed.
 func TestResetState(t *testing.T) {
 	url := startServer(t)
-	owner := dial(t, url, newRecorder())
 	ctx := testContext(t)
-	room, err := owner.Create(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	events := newRecorder()
-	viewer := dial(t, url, events)
-	recordActions(viewer, events)
-	if _, err := viewer.Join(ctx, room); err != nil {
-		t.Fatal(err)
-	}
+	owner, room := ownerWithRoom(t, url)
+	_, events := joinViewer(t, url, room)
 	must(t, owner.SetKeyedState("stroke-1", "draw", "a"))
 	must(t, owner.ResetState("goToSlide", "1"))
 	must(t, owner.SetKeyedState("stroke-2", "draw", "b"))
@@ -182,12 +191,8 @@ func TestResetState(t *testing.T) {
 func TestRefusalsAreErrors(t *testing.T) {
 	url := startServer(t)
 	ctx := testContext(t)
-	owner := dial(t, url, newRecorder())
-	room, err := owner.Create(ctx)
-	must(t, err)
-	viewer := dial(t, url, newRecorder())
-	_, err = viewer.Join(ctx, room)
-	must(t, err)
+	owner, room := ownerWithRoom(t, url)
+	viewer, _ := joinViewer(t, url, room)
 	idle := dial(t, url, newRecorder())
 
 	tests := []struct {
@@ -243,13 +248,8 @@ func TestStateFullGoesToOnErrorAndSync(t *testing.T) {
 func TestClosedRoomStopsViewer(t *testing.T) {
 	url := startServer(t)
 	ctx := testContext(t)
-	owner := dial(t, url, newRecorder())
-	room, err := owner.Create(ctx)
-	must(t, err)
-	events := newRecorder()
-	viewer := dial(t, url, events)
-	_, err = viewer.Join(ctx, room)
-	must(t, err)
+	owner, room := ownerWithRoom(t, url)
+	viewer, events := joinViewer(t, url, room)
 
 	must(t, owner.CloseRoom(ctx))
 	select {
@@ -274,9 +274,7 @@ func TestClosedRoomStopsViewer(t *testing.T) {
 func TestViewerReconnectsAndRejoins(t *testing.T) {
 	url := startServer(t)
 	ctx := testContext(t)
-	owner := dial(t, url, newRecorder())
-	room, err := owner.Create(ctx)
-	must(t, err)
+	owner, room := ownerWithRoom(t, url)
 	must(t, owner.SetState("goToSlide", "7"))
 	must(t, owner.Sync(ctx))
 
@@ -284,7 +282,7 @@ func TestViewerReconnectsAndRejoins(t *testing.T) {
 	events := newRecorder()
 	viewer := dial(t, proxied, events)
 	recordActions(viewer, events)
-	_, err = viewer.Join(ctx, room)
+	_, err := viewer.Join(ctx, room)
 	must(t, err)
 	events.waitFor(t, "replaydone:1", 1)
 
@@ -311,9 +309,7 @@ func TestViewerReconnectsAndRejoins(t *testing.T) {
 func TestRejoinOfAGoneRoomStops(t *testing.T) {
 	url := startServer(t, rtbroadcaster.WithOwnerGrace(0)) // the room ends with its owner's connection
 	ctx := testContext(t)
-	owner := dial(t, url, newRecorder())
-	room, err := owner.Create(ctx)
-	must(t, err)
+	owner, room := ownerWithRoom(t, url)
 	p, proxied := startProxy(t, url)
 	events := newRecorder()
 	events.add("start")
@@ -348,10 +344,7 @@ func TestOwnerLosesItsRoomWithItsConnection(t *testing.T) {
 	owner := dial(t, proxied, events)
 	room, err := owner.Create(ctx)
 	must(t, err)
-	viewerEvents := newRecorder()
-	viewer := dial(t, url, viewerEvents)
-	_, err = viewer.Join(ctx, room)
-	must(t, err)
+	_, viewerEvents := joinViewer(t, url, room)
 
 	p.cut()
 	events.waitFor(t, "reconnected", 1)
@@ -454,10 +447,7 @@ func TestCloseEndsOwnersRoom(t *testing.T) {
 	must(t, err)
 	room, err := owner.Create(ctx)
 	must(t, err)
-	events := newRecorder()
-	viewer := dial(t, url, events)
-	_, err = viewer.Join(ctx, room)
-	must(t, err)
+	viewer, events := joinViewer(t, url, room)
 
 	must(t, owner.Close())
 	if !errors.Is(owner.Err(), client.ErrClosed) {
@@ -505,31 +495,19 @@ func must(t *testing.T, err error) {
 // gets what the owner sends next.
 func TestOwnerResumesAfterDrop(t *testing.T) {
 	url := startServer(t)
-	ctx := testContext(t)
-	p, proxied := startProxy(t, url)
-	ownerEvents := newRecorder()
-	opts := recordingOptions(ownerEvents)
-	down, release := holdReconnect(opts)
-	defer release()
-	owner := dialOpts(t, proxied, opts)
-	room, err := owner.Create(ctx)
-	must(t, err)
-	viewerEvents := newRecorder()
-	viewer := dial(t, url, viewerEvents)
-	recordActions(viewer, viewerEvents)
-	_, err = viewer.Join(ctx, room)
-	must(t, err)
+	owner := newDroppableOwner(t, url)
+	room := owner.createRoom(t)
+	_, viewerEvents := joinViewer(t, url, room)
 
-	p.cut()
-	<-down
+	owner.drop()
 	// An owner back before the server saw it leave would fence its old
 	// connection, and viewers would never hear it was away.
 	viewerEvents.waitFor(t, "owneraway", 1)
-	release()
-	ownerEvents.waitFor(t, "reconnected", 1)
+	owner.release()
+	owner.events.waitFor(t, "reconnected", 1)
 	viewerEvents.waitFor(t, "ownerback", 1)
-	if !owner.IsOwner() || owner.Room() != room || ownerEvents.count("roomclosed:connection_lost") != 0 {
-		t.Fatalf("owner after the resume: owner %v of %q; events %q", owner.IsOwner(), owner.Room(), ownerEvents.snapshot())
+	if !owner.IsOwner() || owner.Room() != room || owner.events.count("roomclosed:connection_lost") != 0 {
+		t.Fatalf("owner after the resume: owner %v of %q; events %q", owner.IsOwner(), owner.Room(), owner.events.snapshot())
 	}
 	must(t, owner.Broadcast("laser", "1"))
 	viewerEvents.waitFor(t, "laser:1", 1)

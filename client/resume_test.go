@@ -106,6 +106,53 @@ func dialOpts(t *testing.T, url string, opts *client.Options) *client.Client {
 	return c
 }
 
+// droppableOwner is a client whose connection a test can drop by cutting
+// its proxy, with its first reconnect held as holdReconnect does.
+type droppableOwner struct {
+	*client.Client
+	events  *recorder       // what its callbacks report
+	proxy   *proxy          // between the client and the server
+	down    <-chan struct{} // closed once the connection is down
+	release func()          // lets the held reconnect go on
+}
+
+// newDroppableOwner dials the server of url through a new proxy with
+// recordingOptions, adjusted by tweak if given, and its first reconnect
+// held. The reconnect is released, then the client closed, when the test
+// ends.
+func newDroppableOwner(t *testing.T, url string, tweak ...func(*client.Options)) *droppableOwner {
+	t.Helper()
+	p, proxied := startProxy(t, url)
+	events := newRecorder()
+	opts := recordingOptions(events)
+	for _, f := range tweak {
+		f(opts)
+	}
+	down, release := holdReconnect(opts)
+	c := dialOpts(t, proxied, opts)
+	t.Cleanup(release) // before dialOpts' Close, which a held reconnect would hold
+	return &droppableOwner{Client: c, events: events, proxy: p, down: down, release: release}
+}
+
+// drop cuts the connection and waits until the client is down, its
+// reconnect held.
+func (o *droppableOwner) drop() {
+	o.proxy.cut()
+	<-o.down
+}
+
+// createRoom creates a room with the client and returns its id.
+func (o *droppableOwner) createRoom(t *testing.T) string {
+	t.Helper()
+	room, err := o.Create(testContext(t))
+	must(t, err)
+	return room
+}
+
+// reconnectDisabled is a tweak for newDroppableOwner: a client that stops
+// when its connection drops, as a process that died does not come back.
+func reconnectDisabled(opts *client.Options) { opts.Reconnect.Disabled = true }
+
 // ownRoomWithState creates a room on c and keeps state in it: slide 1,
 // then stroke-1, a live action, then slide 2, which replaces slide 1 and
 // moves to the end. Seq 1 to 4.
@@ -145,11 +192,8 @@ func noOwnHandlerRan(t *testing.T, events *recorder) {
 func TestResumeRoomFromAnotherClient(t *testing.T) {
 	url := startServer(t)
 	ctx := testContext(t)
-	p, proxied := startProxy(t, url)
-	crashing := recordingOptions(newRecorder())
-	crashing.Reconnect.Disabled = true // a process that died does not come back
-	first := dialOpts(t, proxied, crashing)
-	room := ownRoomWithState(t, first)
+	first := newDroppableOwner(t, url, reconnectDisabled)
+	room := ownRoomWithState(t, first.Client)
 	key := first.OwnerKey()
 	if key == "" {
 		t.Fatal("the owner has no OwnerKey")
@@ -161,17 +205,12 @@ func TestResumeRoomFromAnotherClient(t *testing.T) {
 	viewer.expect(t, 2, "draw:a")
 	viewer.expect(t, 4, "slide:2")
 
-	p.cut()
+	first.proxy.cut()
 	<-first.Done()
 	viewer.expect(t, 5, "owner:away")
 
-	p2, proxied2 := startProxy(t, url)
-	events := newRecorder()
-	opts := recordingOptions(events)
-	down, release := holdReconnect(opts)
-	defer release()
-	second := dialOpts(t, proxied2, opts)
-	recordActions(second, events)
+	second := newDroppableOwner(t, url)
+	recordActions(second.Client, second.events)
 	if second.OwnerKey() != "" {
 		t.Fatal("OwnerKey of a client in no room is not empty")
 	}
@@ -183,7 +222,7 @@ func TestResumeRoomFromAnotherClient(t *testing.T) {
 	if !second.IsOwner() || second.Room() != room || second.OwnerKey() != key {
 		t.Fatalf("after ResumeRoom: owner %v of %q with key %q", second.IsOwner(), second.Room(), second.OwnerKey())
 	}
-	events.waitFor(t, "resumed:0", 1)
+	second.events.waitFor(t, "resumed:0", 1)
 	viewer.expect(t, 6, "owner:back")
 	for i := range 3 {
 		must(t, second.Broadcast("step", fmt.Sprint(i)))
@@ -191,28 +230,23 @@ func TestResumeRoomFromAnotherClient(t *testing.T) {
 	viewer.expect(t, 7, "step:0", "step:1", "step:2")
 
 	// Its own drop: it takes the room back by itself, and skips the replay.
-	p2.cut()
-	<-down
+	second.drop()
 	viewer.expect(t, 10, "owner:away") // the server saw the drop
-	release()
-	events.waitFor(t, "resumed:0", 2)
+	second.release()
+	second.events.waitFor(t, "resumed:0", 2)
 	viewer.expect(t, 11, "owner:back")
 	must(t, second.Broadcast("step", "3"))
 	viewer.expect(t, 12, "step:3")
 	must(t, second.Sync(ctx))
-	noOwnHandlerRan(t, events)
+	noOwnHandlerRan(t, second.events)
 }
 
 func TestResumeRoomRefusals(t *testing.T) {
 	url := startServer(t)
 	ctx := testContext(t)
-	owner := dial(t, url, newRecorder())
-	room, err := owner.Create(ctx)
-	must(t, err)
+	owner, room := ownerWithRoom(t, url)
 	key := owner.OwnerKey()
-	viewer := dial(t, url, newRecorder())
-	_, err = viewer.Join(ctx, room)
-	must(t, err)
+	viewer, _ := joinViewer(t, url, room)
 	idle := dial(t, url, newRecorder())
 
 	tests := []struct {
@@ -245,19 +279,12 @@ func TestResumeRoomRefusals(t *testing.T) {
 func TestResumeRoomAfterTheGrace(t *testing.T) {
 	url := startServer(t, rtbroadcaster.WithOwnerGrace(200*time.Millisecond))
 	ctx := testContext(t)
-	p, proxied := startProxy(t, url)
-	crashing := recordingOptions(newRecorder())
-	crashing.Reconnect.Disabled = true
-	first := dialOpts(t, proxied, crashing)
-	room, err := first.Create(ctx)
-	must(t, err)
+	first := newDroppableOwner(t, url, reconnectDisabled)
+	room := first.createRoom(t)
 	key := first.OwnerKey()
-	viewerEvents := newRecorder()
-	viewer := dial(t, url, viewerEvents)
-	_, err = viewer.Join(ctx, room)
-	must(t, err)
+	_, viewerEvents := joinViewer(t, url, room)
 
-	p.cut()
+	first.proxy.cut()
 	viewerEvents.waitFor(t, "roomclosed:closed", 1) // the grace has passed
 	second := dial(t, url, newRecorder())
 	var e *rtbroadcaster.Error
@@ -273,35 +300,29 @@ func TestResumeRoomAfterTheGrace(t *testing.T) {
 func TestOwnerQueuesWhileReconnecting(t *testing.T) {
 	url := startServer(t)
 	ctx := testContext(t)
-	p, proxied := startProxy(t, url)
-	events := newRecorder()
-	opts := recordingOptions(events)
-	down, release := holdReconnect(opts)
-	defer release()
-	owner := dialOpts(t, proxied, opts)
-	recordActions(owner, events)
-	room := ownRoomWithState(t, owner)
+	owner := newDroppableOwner(t, url)
+	recordActions(owner.Client, owner.events)
+	room := ownRoomWithState(t, owner.Client)
 	viewer, _ := joinRaw(t, url, room)
 	viewer.expect(t, 2, "draw:a")
 	viewer.expect(t, 4, "slide:2")
 
-	p.cut()
-	<-down
+	owner.drop()
 	must(t, owner.Broadcast("step", "0"))
 	must(t, owner.SetState("slide", "3"))
 	must(t, owner.SetKeyedState("stroke-2", "draw", "b"))
 	must(t, owner.Broadcast("step", "1"))
 	viewer.expect(t, 5, "owner:away") // the server saw the drop
-	release()
+	owner.release()
 
-	events.waitFor(t, "resumed:4", 1)
+	owner.events.waitFor(t, "resumed:4", 1)
 	must(t, owner.Broadcast("step", "2")) // after the queue
 	viewer.expect(t, 6, "owner:back", "step:0", "slide:3", "draw:b", "step:1", "step:2")
 	must(t, owner.Sync(ctx))
-	if i, j := indexOf(events, "resumed:4"), indexOf(events, "reconnected"); i < 0 || j < i {
-		t.Fatalf("owner events %q: want resumed:4, then reconnected", events.snapshot())
+	if i, j := indexOf(owner.events, "resumed:4"), indexOf(owner.events, "reconnected"); i < 0 || j < i {
+		t.Fatalf("owner events %q: want resumed:4, then reconnected", owner.events.snapshot())
 	}
-	noOwnHandlerRan(t, events)
+	noOwnHandlerRan(t, owner.events)
 
 	late, _ := joinRaw(t, url, room) // the queued state was kept
 	late.expect(t, 2, "draw:a")
@@ -313,22 +334,16 @@ func TestOwnerQueuesWhileReconnecting(t *testing.T) {
 func TestCloseRoomWaitsForTheQueue(t *testing.T) {
 	url := startServer(t)
 	ctx := testContext(t)
-	p, proxied := startProxy(t, url)
-	opts := recordingOptions(newRecorder())
-	down, release := holdReconnect(opts)
-	defer release()
-	owner := dialOpts(t, proxied, opts)
-	room, err := owner.Create(ctx)
-	must(t, err)
+	owner := newDroppableOwner(t, url)
+	room := owner.createRoom(t)
 	viewer, _ := joinRaw(t, url, room)
 
-	p.cut()
-	<-down
+	owner.drop()
 	must(t, owner.Broadcast("bye"))
 	closed := make(chan error, 1)
 	go func() { closed <- owner.CloseRoom(ctx) }() // waits for the connection
 	viewer.expect(t, 1, "owner:away")
-	release()
+	owner.release()
 	must(t, <-closed)
 	viewer.expect(t, 2, "owner:back", "bye:")
 	if end := viewer.next(t); end.Status.Value != rtbroadcaster.StatusNotConnected || end.Seq != 4 {
@@ -339,30 +354,22 @@ func TestCloseRoomWaitsForTheQueue(t *testing.T) {
 func TestOfflineQueueFull(t *testing.T) {
 	url := startServer(t)
 	ctx := testContext(t)
-	p, proxied := startProxy(t, url)
-	events := newRecorder()
-	opts := recordingOptions(events)
-	opts.OfflineQueue = 2
-	down, release := holdReconnect(opts)
-	defer release()
-	owner := dialOpts(t, proxied, opts)
-	room, err := owner.Create(ctx)
-	must(t, err)
+	owner := newDroppableOwner(t, url, func(opts *client.Options) { opts.OfflineQueue = 2 })
+	room := owner.createRoom(t)
 	received := newRecorder()
 	viewer := dial(t, url, newRecorder())
 	recordActions(viewer, received)
-	_, err = viewer.Join(ctx, room)
+	_, err := viewer.Join(ctx, room)
 	must(t, err)
 
-	p.cut()
-	<-down
+	owner.drop()
 	must(t, owner.Broadcast("a"))
 	must(t, owner.SetState("b"))
 	if err := owner.Broadcast("c"); !errors.Is(err, client.ErrQueueFull) || !errors.Is(err, client.ErrNotConnected) {
 		t.Fatalf("a third call with a queue of 2: %v, want ErrQueueFull (an ErrNotConnected)", err)
 	}
-	release()
-	events.waitFor(t, "resumed:2", 1)
+	owner.release()
+	owner.events.waitFor(t, "resumed:2", 1)
 	must(t, owner.Broadcast("d"))
 	received.waitFor(t, "d:", 1)
 	if got := received.snapshot(); strings.Join(got, " ") != "a: b: d:" {
@@ -372,24 +379,15 @@ func TestOfflineQueueFull(t *testing.T) {
 
 func TestOfflineQueueDisabled(t *testing.T) {
 	url := startServer(t)
-	ctx := testContext(t)
-	p, proxied := startProxy(t, url)
-	events := newRecorder()
-	opts := recordingOptions(events)
-	opts.OfflineQueue = -1
-	down, release := holdReconnect(opts)
-	defer release()
-	owner := dialOpts(t, proxied, opts)
-	_, err := owner.Create(ctx)
-	must(t, err)
+	owner := newDroppableOwner(t, url, func(opts *client.Options) { opts.OfflineQueue = -1 })
+	owner.createRoom(t)
 
-	p.cut()
-	<-down
+	owner.drop()
 	if err := owner.Broadcast("a"); !errors.Is(err, client.ErrNotConnected) || errors.Is(err, client.ErrQueueFull) {
 		t.Fatalf("Broadcast while down without a queue: %v, want ErrNotConnected", err)
 	}
-	release()
-	events.waitFor(t, "resumed:0", 1)
+	owner.release()
+	owner.events.waitFor(t, "resumed:0", 1)
 	must(t, owner.Broadcast("b"))
 }
 
@@ -398,29 +396,19 @@ func TestOfflineQueueDisabled(t *testing.T) {
 func TestRoomLostDropsTheQueue(t *testing.T) {
 	url := startServer(t, rtbroadcaster.WithOwnerGrace(200*time.Millisecond))
 	ctx := testContext(t)
-	p, proxied := startProxy(t, url)
-	events := newRecorder()
-	opts := recordingOptions(events)
-	down, release := holdReconnect(opts)
-	defer release()
-	owner := dialOpts(t, proxied, opts)
-	room, err := owner.Create(ctx)
-	must(t, err)
-	viewerEvents := newRecorder()
-	viewer := dial(t, url, viewerEvents)
-	_, err = viewer.Join(ctx, room)
-	must(t, err)
+	owner := newDroppableOwner(t, url)
+	room := owner.createRoom(t)
+	_, viewerEvents := joinViewer(t, url, room)
 
-	p.cut()
-	<-down
+	owner.drop()
 	for i := range 3 {
 		must(t, owner.Broadcast("step", fmt.Sprint(i)))
 	}
 	viewerEvents.waitFor(t, "roomclosed:closed", 1) // the grace has passed
-	release()
-	events.waitFor(t, "reconnected", 1)
-	if i, j := indexOf(events, "dropped:3"), indexOf(events, "roomclosed:connection_lost"); i < 0 || j < i {
-		t.Fatalf("owner events %q: want dropped:3, then roomclosed:connection_lost", events.snapshot())
+	owner.release()
+	owner.events.waitFor(t, "reconnected", 1)
+	if i, j := indexOf(owner.events, "dropped:3"), indexOf(owner.events, "roomclosed:connection_lost"); i < 0 || j < i {
+		t.Fatalf("owner events %q: want dropped:3, then roomclosed:connection_lost", owner.events.snapshot())
 	}
 	var dropped *client.QueueDroppedError
 	var cause *rtbroadcaster.Error
