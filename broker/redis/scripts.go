@@ -14,10 +14,18 @@ import goredis "github.com/redis/go-redis/v9"
 //	        ZRANGE gives the replay order (replacing a key moves it to the end)
 //	viewers hash: node id -> "count:expiresAtMs"
 //	lease   string: the owner's node id, with a TTL of the longer of the
-//	        lease and the grace; "away" while the owner is gone, for the grace
+//	        lease and the grace; "away" while the owner is gone: for the
+//	        grace after it left, or for what was left of the TTL when its
+//	        node was found stopped (see ownerGoneScript)
 //	history list: the bodies of the room's latest messages, consecutive in
 //	        seq, so the first is numbered seq - LLEN + 1; meta's hbytes is
 //	        their size. Bounded by count and bytes at every publish
+//
+// Besides the rooms, each node renews a heartbeat key of its own, "node:"
+// and its id after the prefix, for LeaseTTL every LeaseTTL/3 (see
+// heartbeat.go): a lease that names a node without one names a stopped node.
+// It is read on its own, never in a room's script, so that those still
+// touch one slot.
 //
 // Every change to a room runs in one script, so Redis applies it at once and
 // its PUBLISH takes the pub/sub stream's order from the seq it just gave.
@@ -189,20 +197,44 @@ const (
 // publishes it and lets the room's keys expire after closedMs. KEYS: meta,
 // state, order, viewers, lease, history. ARGV: closedMs, channel, onlyWithoutLease
 // ("1": close only when the owner's lease has expired), epoch ("0": any;
-// else close only while the owner holds it). Returns {result, seq}.
+// else close only while the owner holds it). Returns {result, seq}, and
+// with closeOwnerAlive a third element: the lease's value (a node id, or
+// "away"), for upkeep to check that node's heartbeat.
 var closeScript = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {4, 0} end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then
   return {0, tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')}
 end
 if ARGV[4] ~= '0' and redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[4] then return {3, 0} end
-if ARGV[3] == '1' and redis.call('EXISTS', KEYS[5]) == 1 then return {1, 0} end
+if ARGV[3] == '1' then
+  local holder = redis.call('GET', KEYS[5])
+  if holder then return {1, 0, holder} end
+end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'status', 'closed')
 redis.call('DEL', KEYS[5], KEYS[6])
 redis.call('PUBLISH', ARGV[2], 'c' .. seq)
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
 return {2, seq}
+`)
+
+// ownerGoneScript marks the room's owner away because the node its lease
+// names has stopped (its heartbeat key is gone): it sets the lease to
+// "away" and keeps its TTL, so that the room waits for its owner no longer
+// than it would have, and claimScript and closeScript read it as they read
+// a released room's. It acts only while the lease still names that node, so
+// that of the nodes that notice, one wins; and only in a room with a grace:
+// one without closes when its lease runs out, as when its owner leaves.
+// KEYS: meta, lease. ARGV: node. Returns nil, or for the winner {epoch,
+// the lease's remaining ms}.
+var ownerGoneScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return false end
+if tonumber(redis.call('HGET', KEYS[1], 'grace') or '0') <= 0 then return false end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return false end
+local left = redis.call('PTTL', KEYS[2])
+if left <= 0 then return false end
+redis.call('SET', KEYS[2], 'away', 'KEEPTTL')
+return {tonumber(redis.call('HGET', KEYS[1], 'epoch')), left}
 `)
 
 // viewersScript records this node's viewer count for leaseMs, drops the
