@@ -145,6 +145,16 @@ func (m *Manager) announceOwnerGone(id string, epoch uint64, graceLeft time.Dura
 	m.announceOwner(ctx, id, epoch, ownerAway, graceLeft)
 }
 
+// announceOwnerBack runs when this node, which the other nodes took for
+// stopped (it lost the engine for longer than its lease), still hosts the
+// owner of room id at epoch: the viewers, told it was away, are told it is
+// back.
+func (m *Manager) announceOwnerBack(id string, epoch uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	m.announceOwner(ctx, id, epoch, ownerBack, 0)
+}
+
 // publication is what c, the owner, publishes as m.
 func (c *client) publication(m *Message) broker.Publication {
 	return c.mgr.publication(m, c.ownerEpoch)

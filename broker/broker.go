@@ -162,6 +162,12 @@ type Subscriber interface {
 	// meanwhile); it must not block. The in-memory engine never calls it:
 	// its owners' connections end with their node.
 	OwnerGone(epoch uint64, graceLeft time.Duration)
+	// OwnerBack says that the owner holding epoch, which OwnerGone said was
+	// gone, is still there: its node had lost the engine for longer than
+	// its lease and is back, still at epoch. The engine calls it on one
+	// subscriber of the room on that node, for it to tell the viewers (as
+	// epoch, as for OwnerGone); it must not block.
+	OwnerBack(epoch uint64)
 }
 
 // Errors of the Broker methods.

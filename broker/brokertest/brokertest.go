@@ -495,7 +495,7 @@ type recorder struct {
 	afterClose bool // something arrived after Closed
 	viewers    int
 	lost       int
-	ownerGone  int
+	ownerNews  int
 }
 
 type delivery struct {
@@ -523,9 +523,10 @@ func (r *recorder) Closed(seq uint64) { r.event(func() { r.closedSeq = seq }) }
 func (r *recorder) Viewers(total int) { r.event(func() { r.viewers = total }) }
 func (r *recorder) Lost()             { r.event(func() { r.lost++ }) }
 
-// OwnerGone counts the calls: the suite's engines never stop while it runs,
-// so any is wrong.
-func (r *recorder) OwnerGone(uint64, time.Duration) { r.event(func() { r.ownerGone++ }) }
+// OwnerGone and OwnerBack count their calls: the suite's engines never stop
+// while it runs, so any is wrong.
+func (r *recorder) OwnerGone(uint64, time.Duration) { r.event(func() { r.ownerNews++ }) }
+func (r *recorder) OwnerBack(uint64)                { r.event(func() { r.ownerNews++ }) }
 
 // waitUntil waits for done, checked under the recorder's lock.
 func (r *recorder) waitUntil(t *testing.T, done func(*recorder) bool) {
@@ -631,10 +632,10 @@ func testOwnerGraceEnds(t *testing.T, b broker.Broker) {
 		t.Fatalf("claim after the grace: %v, want ErrRoomNotFound", err)
 	}
 	sub.mu.Lock()
-	gone := sub.ownerGone
+	news := sub.ownerNews
 	sub.mu.Unlock()
-	if gone != 0 {
-		t.Fatalf("OwnerGone called %d times: the owner left, its node did not stop", gone)
+	if news != 0 {
+		t.Fatalf("OwnerGone or OwnerBack called %d times: the owner left, its node did not stop", news)
 	}
 	b.Unsubscribe(room, sub)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -19,8 +20,7 @@ import (
 // those whose owner's lease ran out.
 func (b *Broker) maintain() {
 	defer b.wg.Done()
-	every := b.opts.LeaseTTL / 3
-	ticker := time.NewTicker(every)
+	ticker := time.NewTicker(b.opts.LeaseTTL / 3)
 	defer ticker.Stop()
 	for {
 		select {
@@ -32,16 +32,21 @@ func (b *Broker) maintain() {
 			b.closeAbandonedRoom(room)
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), every)
-		b.pingPubSub(ctx)
-		b.renewHeartbeat(ctx)
-		b.renewLeases(ctx)
-		b.closeAbandoned(ctx)
-		b.retryCloses(ctx)
-		b.renewViewerCounts(ctx)
-		b.checkOwners(ctx)
-		cancel()
+		b.upkeep()
 	}
+}
+
+// upkeep is one round of the upkeep loop, bounded by the time to the next.
+func (b *Broker) upkeep() {
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.LeaseTTL/3)
+	defer cancel()
+	b.pingPubSub(ctx)
+	b.renewHeartbeat(ctx)
+	b.renewLeases(ctx)
+	b.closeAbandoned(ctx)
+	b.retryCloses(ctx)
+	b.renewViewerCounts(ctx)
+	b.checkOwners(ctx)
 }
 
 // pingPubSub writes a PING on the pub/sub connection: a write that fails
@@ -79,6 +84,9 @@ func (b *Broker) renewLeases(ctx context.Context) {
 			b.owned.forget(room, epoch, false)
 		case leaseMissing:
 			b.restoreOrForget(ctx, room, epoch, false)
+		case leaseReturned:
+			b.log.Info("took back the lease of a room whose owner other nodes took for gone with this node", "room", room, "epoch", epoch)
+			b.ownerBack(room, epoch)
 		}
 	}
 }
@@ -202,15 +210,24 @@ func (b *Broker) checkOwners(ctx context.Context) {
 			b.closedUnseen(rs, 0)
 		case closeOwnerAlive:
 			rs.seenOpen()
-			if reply.holder != leaseAway {
+			if leaseNamesNode(reply.holder) {
 				b.checkOwnerNode(ctx, rs, reply.holder, nodes)
 			}
 		}
 	}
 }
 
-// leaseAway is the lease's value while the room's owner is away.
-const leaseAway = "away"
+// The lease's values besides a node id: the owner left ("away"), or its
+// node was found stopped ("gone:" and the node id).
+const (
+	leaseAway       = "away"
+	leaseGonePrefix = "gone:"
+)
+
+// leaseNamesNode reports whether a lease's value is a node id.
+func leaseNamesNode(holder string) bool {
+	return holder != leaseAway && !strings.HasPrefix(holder, leaseGonePrefix)
+}
 
 // checkOwnerNode marks the owner of rs away when node, which its lease
 // names, has stopped, and has this node's subscriber tell the viewers when
@@ -237,6 +254,17 @@ func (b *Broker) checkOwnerNode(ctx context.Context, rs *roomSub, node string, n
 	epoch, graceLeft := uint64(res[0]), time.Duration(res[1])*time.Millisecond
 	b.log.Info("the node hosting a room's owner stopped; the room waits for its owner", "room", rs.room, "node", node, "epoch", epoch, "graceLeft", graceLeft)
 	rs.ownerGone(epoch, graceLeft)
+}
+
+// ownerBack has a subscriber of room on this node tell the viewers that
+// the owner at epoch, whom other nodes took for gone, is here.
+func (b *Broker) ownerBack(room string, epoch uint64) {
+	b.mu.Lock()
+	rs := b.rooms[b.keys(room).channel]
+	b.mu.Unlock()
+	if rs != nil {
+		rs.ownerBack(epoch)
+	}
 }
 
 // liveRooms lists the subscriptions that are confirmed and not closed.

@@ -40,6 +40,7 @@ type events struct {
 	viewers   chan int
 	lost      chan struct{}
 	ownerGone chan ownerGone
+	ownerBack chan uint64
 }
 
 // ownerGone is a call of Subscriber.OwnerGone.
@@ -50,7 +51,7 @@ type ownerGone struct {
 
 func newEvents() *events {
 	return &events{closed: make(chan uint64, 1), viewers: make(chan int, 100), lost: make(chan struct{}, 100),
-		ownerGone: make(chan ownerGone, 10)}
+		ownerGone: make(chan ownerGone, 10), ownerBack: make(chan uint64, 10)}
 }
 
 func (e *events) Deliver(seq uint64, _ []byte) {
@@ -64,6 +65,7 @@ func (e *events) Lost()             { e.lost <- struct{}{} }
 func (e *events) OwnerGone(epoch uint64, graceLeft time.Duration) {
 	e.ownerGone <- ownerGone{epoch, graceLeft}
 }
+func (e *events) OwnerBack(epoch uint64) { e.ownerBack <- epoch }
 
 func (e *events) delivered() []uint64 {
 	e.mu.Lock()
@@ -189,15 +191,88 @@ func waitOwnerGone(t *testing.T, subs []*events, stopped time.Time) {
 	expectNoOwnerGone(t, subs)
 }
 
+// expectNoOwnerGone checks that no subscriber was told OwnerGone or
+// OwnerBack.
 func expectNoOwnerGone(t *testing.T, subs []*events) {
 	t.Helper()
 	for i, sub := range subs {
 		select {
 		case gone := <-sub.ownerGone:
 			t.Fatalf("subscriber %d: unexpected OwnerGone%+v", i, gone)
+		case epoch := <-sub.ownerBack:
+			t.Fatalf("subscriber %d: unexpected OwnerBack(%d)", i, epoch)
 		default:
 		}
 	}
+}
+
+// TestOwnerNodeReturns: the node hosting a room's owner loses Redis for
+// longer than its heartbeat, so that another node takes it for stopped and
+// says the owner is gone; then the node is back, with its owner: it renews
+// its lease and says the owner is back, on its own subscriber only, once.
+func TestOwnerNodeReturns(t *testing.T) {
+	const grace = time.Minute
+	addr := redistest.Addr(t)
+	// A lease so long that the test drives every upkeep round itself.
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: time.Minute, Logger: quiet()}
+	owner, other := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+	room := uuid.NewString()
+	if err := owner.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: grace}); err != nil {
+		t.Fatal(err)
+	}
+	ownerSub, otherSub := newEvents(), newEvents()
+	subs := []*events{ownerSub, otherSub}
+	for node, sub := range map[*redis.Broker]*events{owner: ownerSub, other: otherSub} {
+		if err := node.Subscribe(ctx(t), room, sub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	awayOn := func(b *redis.Broker) bool {
+		t.Helper()
+		snap, err := b.Snapshot(ctx(t), room, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap.OwnerAway
+	}
+
+	owner.Upkeep()
+	other.Upkeep()
+	expectNoOwnerGone(t, subs)
+
+	if err := owner.DropHeartbeat(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	other.Upkeep()
+	select {
+	case gone := <-otherSub.ownerGone:
+		if gone.epoch != 1 || gone.graceLeft <= grace/2 || gone.graceLeft > grace {
+			t.Fatalf("OwnerGone%+v, want epoch 1 and about %v left", gone, grace)
+		}
+	default:
+		t.Fatal("no OwnerGone after an upkeep round that found the owner's node without a heartbeat")
+	}
+	if !awayOn(other) || !awayOn(owner) {
+		t.Fatal("snapshot after OwnerGone: owner not away")
+	}
+	other.Upkeep()
+	expectNoOwnerGone(t, subs)
+
+	owner.Upkeep()
+	select {
+	case epoch := <-ownerSub.ownerBack:
+		if epoch != 1 {
+			t.Fatalf("OwnerBack(%d), want OwnerBack(1)", epoch)
+		}
+	default:
+		t.Fatal("no OwnerBack after the owner's node renewed its lease")
+	}
+	if awayOn(other) {
+		t.Fatal("snapshot after OwnerBack: owner still away")
+	}
+	owner.Upkeep()
+	other.Upkeep()
+	expectNoOwnerGone(t, subs)
 }
 
 // TestOwnerGoneThenClaimed: the node hosting a room's owner stops without
