@@ -194,7 +194,7 @@ func (b *Broker) checkOwners(ctx context.Context) {
 	if grace {
 		return
 	}
-	nodes := b.newNodesAlive()
+	stopped := b.newStoppedNodes()
 	for _, rs := range b.liveRooms() {
 		reply, err := b.close(ctx, rs.room, true, 0)
 		if err != nil {
@@ -211,7 +211,7 @@ func (b *Broker) checkOwners(ctx context.Context) {
 		case closeOwnerAlive:
 			rs.seenOpen()
 			if leaseNamesNode(reply.holder) {
-				b.checkOwnerNode(ctx, rs, reply.holder, nodes)
+				b.checkOwnerNode(ctx, rs, reply.holder, stopped)
 			}
 		}
 	}
@@ -232,11 +232,11 @@ func leaseNamesNode(holder string) bool {
 // checkOwnerNode marks the owner of rs away when node, which its lease
 // names, has stopped, and has this node's subscriber tell the viewers when
 // it is the node that marked it: of all the nodes that notice, one does.
-// The heartbeat is read apart from the lease, so that each script touches
-// one room; a node that comes back between the two is one that lost Redis
-// for longer than its heartbeat, and was as good as stopped.
-func (b *Broker) checkOwnerNode(ctx context.Context, rs *roomSub, node string, nodes *nodesAlive) {
-	if alive, ok := nodes.alive(ctx, node); alive || !ok {
+// The heartbeats are read apart from the lease, so that each script touches
+// one slot; a node that comes back between the two is one that lost Redis
+// for longer than its lease, and was as good as stopped (see leaseScript).
+func (b *Broker) checkOwnerNode(ctx context.Context, rs *roomSub, node string, stopped *stoppedNodes) {
+	if !stopped.has(ctx, node) {
 		return
 	}
 	k := b.keys(rs.room)

@@ -108,8 +108,8 @@ type Broker struct {
 	unclosed map[string]struct{}                  // rooms whose CloseRoom failed: retried
 	counts   map[string]map[broker.Subscriber]int // by room: viewers per subscriber
 
-	// heartbeatUntil is when this node's heartbeat key expires, as far as
-	// it knows (unix ns); 0 makes the next call that needs it renew it.
+	// heartbeatUntil is when this node's last heartbeat goes stale, as far
+	// as it knows (unix ns); 0 makes the next call that needs it renew it.
 	heartbeatUntil atomic.Int64
 
 	down      atomic.Bool // the pub/sub connection is lost

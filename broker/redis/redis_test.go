@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/brokertest"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/redis"
@@ -206,6 +207,34 @@ func expectNoOwnerGone(t *testing.T, subs []*events) {
 	}
 }
 
+// TestUnknownNodeNotTakenForStopped: a lease that names a node with no
+// heartbeat at all (one running an earlier version, during a rolling
+// upgrade) is left alone: that node is not known to have stopped.
+func TestUnknownNodeNotTakenForStopped(t *testing.T) {
+	addr := redistest.Addr(t)
+	prefix := redistest.Prefix(t, addr)
+	opts := redis.Options{KeyPrefix: prefix, LeaseTTL: time.Minute, Logger: quiet()}
+	owner, other := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+	room := uuid.NewString()
+	if err := owner.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	sub := newEvents()
+	if err := other.Subscribe(ctx(t), room, sub); err != nil {
+		t.Fatal(err)
+	}
+	admin := goredis.NewClient(&goredis.Options{Addr: addr})
+	defer admin.Close()
+	if err := admin.Set(ctx(t), prefix+"{"+room+"}:lease", "node-of-an-earlier-version", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	other.Upkeep()
+	expectNoOwnerGone(t, []*events{sub})
+	if snap, err := other.Snapshot(ctx(t), room, nil); err != nil || snap.OwnerAway {
+		t.Fatalf("snapshot: OwnerAway %v, %v; want false", snap.OwnerAway, err)
+	}
+}
+
 // TestOwnerNodeReturns: the node hosting a room's owner loses Redis for
 // longer than its heartbeat, so that another node takes it for stopped and
 // says the owner is gone; then the node is back, with its owner: it renews
@@ -240,7 +269,7 @@ func TestOwnerNodeReturns(t *testing.T) {
 	other.Upkeep()
 	expectNoOwnerGone(t, subs)
 
-	if err := owner.DropHeartbeat(ctx(t)); err != nil {
+	if err := owner.AgeHeartbeat(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	other.Upkeep()
@@ -250,7 +279,7 @@ func TestOwnerNodeReturns(t *testing.T) {
 			t.Fatalf("OwnerGone%+v, want epoch 1 and about %v left", gone, grace)
 		}
 	default:
-		t.Fatal("no OwnerGone after an upkeep round that found the owner's node without a heartbeat")
+		t.Fatal("no OwnerGone after an upkeep round that found the owner's node's heartbeat old")
 	}
 	if !awayOn(other) || !awayOn(owner) {
 		t.Fatal("snapshot after OwnerGone: owner not away")

@@ -21,10 +21,11 @@ import goredis "github.com/redis/go-redis/v9"
 //	        seq, so the first is numbered seq - LLEN + 1; meta's hbytes is
 //	        their size. Bounded by count and bytes at every publish
 //
-// Besides the rooms, each node renews a heartbeat key of its own, "node:"
-// and its id after the prefix, for LeaseTTL every LeaseTTL/3 (see
-// heartbeat.go): a lease that names a node without one names a stopped node.
-// It is read on its own, never in a room's script, so that those still
+// Besides the rooms, one key serves every node: "nodes" after the prefix, a
+// sorted set of node ids scored by the Redis time (ms) of each node's last
+// heartbeat, written every LeaseTTL/3 (see heartbeat.go). A lease that names
+// a node whose heartbeat is older than LeaseTTL names a stopped node. The
+// set is read on its own, never in a room's script, so that those still
 // touch one slot.
 //
 // Every change to a room runs in one script, so Redis applies it at once and
@@ -220,17 +221,17 @@ return {2, seq}
 `)
 
 // ownerGoneScript marks the room's owner away because the node its lease
-// names has stopped (its heartbeat key is gone): it sets the lease to
-// "gone:<node>" and keeps its TTL, so that the room waits for its owner no
-// longer than it would have, claimScript and closeScript read it as they
-// read a released room's "away", and snapshotScript says the owner is away.
-// Unlike "away", it still names the node, so that the node, should it come
-// back (it had lost Redis for longer than its heartbeat), takes its lease
-// back (see leaseScript). It acts only while the lease still names that
-// node, so that of the nodes that notice, one wins; and only in a room with
-// a grace: one without closes when its lease runs out, as when its owner
-// leaves. KEYS: meta, lease. ARGV: node. Returns nil, or for the winner
-// {epoch, the lease's remaining ms}.
+// names has stopped (its last heartbeat is older than LeaseTTL): it sets
+// the lease to "gone:<node>" and keeps its TTL, so that the room waits for
+// its owner no longer than it would have, claimScript and closeScript read
+// it as they read a released room's "away", and snapshotScript says the
+// owner is away. Unlike "away", it still names the node, so that the node,
+// should it come back (it had lost Redis for longer than its lease), takes
+// its lease back (see leaseScript). It acts only while the lease still
+// names that node, so that of the nodes that notice, one wins; and only in
+// a room with a grace: one without closes when its lease runs out, as when
+// its owner leaves. KEYS: meta, lease. ARGV: node. Returns nil, or for the
+// winner {epoch, the lease's remaining ms}.
 var ownerGoneScript = goredis.NewScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return false end
 if tonumber(redis.call('HGET', KEYS[1], 'grace') or '0') <= 0 then return false end

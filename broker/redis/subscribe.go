@@ -325,7 +325,8 @@ func (b *Broker) connectionUp() {
 	defer b.mu.Unlock()
 	if b.down.Swap(false) {
 		b.noOrphansUntil = time.Now().Add(b.opts.LeaseTTL)
-		// Redis may have restarted without this node's heartbeat.
+		// Redis may have restarted without this node's heartbeat, or the
+		// outage outlasted it.
 		b.heartbeatUntil.Store(0)
 		select { // restore the rooms Redis may have lost without waiting for the next round
 		case b.kick <- struct{}{}:
