@@ -10,9 +10,17 @@
 //
 // The node that creates a room holds a lease on it, renewed while the node
 // lives; when the lease expires, the nodes that have replicas of the room
-// close it, as if its owner had left. When the pub/sub connection drops and
-// comes back, every subscriber of every room subscribed meanwhile is told
-// Lost: messages may have been published while it was away.
+// close it, as if its owner had left. Each node also writes a heartbeat
+// (see heartbeat.go), so that the others learn within about LeaseTTL that
+// a node stopped: in each room whose lease names it and that has a grace,
+// one of the nodes with a replica marks the owner away, keeping the
+// lease's end, and has a subscriber tell the viewers (Subscriber.OwnerGone);
+// should the node come back with its owner, it takes its lease back and
+// has a subscriber say so (Subscriber.OwnerBack).
+//
+// When the pub/sub connection drops and comes back, every subscriber of
+// every room subscribed meanwhile is told Lost: messages may have been
+// published while it was away.
 //
 // A Redis run without persistence loses every room when it restarts. So the
 // node that owns a room (it created or claimed it, or released it and its
@@ -57,8 +65,11 @@ type Options struct {
 	// are refused as closed and its id is not reused. Default 10 min.
 	ClosedTTL time.Duration
 	// LeaseTTL is how long a room outlives its owner's node once that node
-	// stops renewing its lease, and how long a stopped node's viewer counts
-	// still count. Nodes renew and check leases every LeaseTTL/3. Default 15 s.
+	// stops renewing its lease (or its grace, when longer), how long a
+	// stopped node's viewer counts still count, and how long a node's
+	// heartbeat lasts: the other nodes then tell its rooms' viewers that
+	// the owner is away. Nodes renew and check leases and heartbeats every
+	// LeaseTTL/3. Default 15 s.
 	LeaseTTL time.Duration
 	// Logger receives outages, recoveries and lost streams. Default
 	// slog.Default().
