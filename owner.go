@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/rtbroadcaster/rtbroadcaster/auth"
@@ -112,29 +113,61 @@ func (c *client) ownerLeft(r *room) {
 	c.announceOwner(ctx, ownerAway)
 }
 
-// announceOwner tells the room's viewers that its owner is away or back, in
-// the room's stream, so that the message has its place in the order and in
-// the history. It is published as c's epoch: if another connection took the
-// room back meanwhile, the news is stale and is not sent.
+// announceOwner tells the room's viewers that its owner, c, is away or
+// back, as c's epoch: if another connection took the room back meanwhile,
+// the news is stale and is not sent.
 func (c *client) announceOwner(ctx context.Context, status string) {
-	m := connectedMessage(c.room.id)
-	m.Owner = status
+	c.mgr.announceOwner(ctx, c.room.id, c.ownerEpoch, status, c.mgr.ownerGrace)
+}
+
+// announceOwner tells the viewers of room id that its owner holding epoch is
+// away (for grace) or back, in the room's stream, so that the message has
+// its place in the order and in the history. It is published as epoch: if
+// another connection took the room back meanwhile, the news is stale and
+// the engine drops it.
+func (m *Manager) announceOwner(ctx context.Context, id string, epoch uint64, status string, grace time.Duration) {
+	msg := connectedMessage(id)
+	msg.Owner = status
 	if status == ownerAway {
-		m.GraceMs = c.mgr.ownerGrace.Milliseconds()
+		msg.GraceMs = max(grace.Milliseconds(), 1) // a viewer reads 0 as no grace
 	}
-	if _, err := c.mgr.broker.Publish(ctx, c.room.id, c.publication(m)); err != nil && !errors.Is(err, broker.ErrNotOwner) {
-		c.mgr.log.Warn("viewers not told of their room's owner", "room", c.room.id, "owner", status, "err", err)
+	if _, err := m.broker.Publish(ctx, id, m.publication(msg, epoch)); err != nil && !errors.Is(err, broker.ErrNotOwner) {
+		m.log.Warn("viewers not told of their room's owner", "room", id, "owner", status, "err", err)
 	}
+}
+
+// announceOwnerGone runs when the engine found that the node hosting the
+// owner of room id, at epoch, stopped: no node saw the owner leave, so this
+// one tells the viewers, with what is left of the room's wait for it.
+func (m *Manager) announceOwnerGone(id string, epoch uint64, graceLeft time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	m.announceOwner(ctx, id, epoch, ownerAway, graceLeft)
+}
+
+// announceOwnerBack runs when this node, which the other nodes took for
+// stopped (it lost the engine for longer than its lease), still hosts the
+// owner of room id at epoch: the viewers, told it was away, are told it is
+// back.
+func (m *Manager) announceOwnerBack(id string, epoch uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	m.announceOwner(ctx, id, epoch, ownerBack, 0)
 }
 
 // publication is what c, the owner, publishes as m.
 func (c *client) publication(m *Message) broker.Publication {
+	return c.mgr.publication(m, c.ownerEpoch)
+}
+
+// publication is what the owner holding epoch publishes as msg.
+func (m *Manager) publication(msg *Message, epoch uint64) broker.Publication {
 	return broker.Publication{
-		Body:               m.Encode(),
-		OwnerEpoch:         c.ownerEpoch,
-		MaxStateMessages:   c.mgr.limits.MaxStateMessages,
-		MaxStateBytes:      c.mgr.limits.MaxStateBytes,
-		MaxHistoryMessages: c.mgr.limits.HistoryMessages,
-		MaxHistoryBytes:    c.mgr.limits.HistoryBytes,
+		Body:               msg.Encode(),
+		OwnerEpoch:         epoch,
+		MaxStateMessages:   m.limits.MaxStateMessages,
+		MaxStateBytes:      m.limits.MaxStateBytes,
+		MaxHistoryMessages: m.limits.HistoryMessages,
+		MaxHistoryBytes:    m.limits.HistoryBytes,
 	}
 }

@@ -152,9 +152,12 @@ func TestOwnerResumeFencesOldConnection(t *testing.T) {
 }
 
 // TestRedisOwnerResumesAfterNodeKilled: three nodes on Redis; the owner's
-// node dies mid-broadcast, and the owner takes the room back on another node
-// within the grace. The viewers, on the other nodes, stay connected and see
-// every message in order.
+// node dies mid-broadcast, with no node to see the owner leave. Viewers on
+// the other nodes are told, within about the owner lease, that the owner is
+// away (once, numbered next, with what is left of the room's wait), and a
+// viewer joining then is told so too. The owner takes the room back on
+// another node within the grace: the viewers stay connected and see "back"
+// and every message after it, in order, once.
 func TestRedisOwnerResumesAfterNodeKilled(t *testing.T) {
 	const lease, grace = time.Second, 5 * time.Second
 	nodes := startRedisNodes(t, redistest.Addr(t), 3, lease, rtb.WithOwnerGrace(grace))
@@ -165,8 +168,17 @@ func TestRedisOwnerResumesAfterNodeKilled(t *testing.T) {
 	for _, v := range viewers {
 		expectNumbered(t, v, 0, 10, 1)
 	}
+	killed := time.Now()
 	nodes[0].kill(t)
-	time.Sleep(2 * lease) // the dead node's lease runs out; the grace does not
+	for i, v := range viewers {
+		m := expectOwnerAway(t, v, 11, grace)
+		t.Logf("viewer on node %d told the owner is away %v after its node died, graceMs %d", i+1, time.Since(killed).Round(time.Millisecond), m.GraceMs)
+	}
+	late := dial(t, nodes[2].wsURL, nil)
+	if reply := late.joinRoom(room); reply.Owner != "away" || reply.Seq != 11 {
+		t.Fatalf("join while the owner is away: %+v, want owner away and seq 11", reply)
+	}
+	viewers = append(viewers, late)
 
 	back := dial(t, nodes[1].wsURL, nil)
 	if reply := back.resume(room, key); reply.Error != nil || reply.Owner != "back" {
@@ -174,14 +186,26 @@ func TestRedisOwnerResumesAfterNodeKilled(t *testing.T) {
 	}
 	sendRange(t, back, room, 10, 20)
 	for _, v := range viewers {
-		expectOwner(t, v, "back", 11)
-		expectNumbered(t, v, 10, 20, 12)
+		expectOwner(t, v, "back", 12)
+		expectNumbered(t, v, 10, 20, 13)
 	}
-	time.Sleep(2 * lease) // the other nodes' lease checks leave the room open
+	time.Sleep(grace - time.Since(killed) + lease) // past the dead node's lease: the room stays open
 	back.send(request(rtb.StatusConnected, room, "n", "20"))
 	for _, v := range viewers {
-		expectNumbered(t, v, 20, 21, 22)
+		expectNumbered(t, v, 20, 21, 23)
+		v.expectNothing(50 * time.Millisecond)
 	}
+}
+
+// expectOwnerAway checks that v's next message says the owner is away,
+// numbered seq, with a graceMs within (0, grace], and returns it.
+func expectOwnerAway(t *testing.T, v *wsClient, seq uint64, grace time.Duration) *rtb.Message {
+	t.Helper()
+	m := v.nextAction()
+	if m.Owner != "away" || m.FuncKey != "" || m.Seq != seq || m.GraceMs <= 0 || m.GraceMs > grace.Milliseconds() {
+		t.Fatalf("got %+v, want owner away numbered %d with an empty funcKey and graceMs within (0, %d]", m, seq, grace.Milliseconds())
+	}
+	return m
 }
 
 // TestRedisOwnerDropsAndResumes: on Redis, the owner's connection drops and

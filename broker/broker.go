@@ -127,8 +127,9 @@ type Snapshot struct {
 	// given to Snapshot, up to Seq, in order; State is then empty.
 	Recovered bool
 	Missed    []Entry
-	// OwnerAway says the room is in its grace: ReleaseOwner was called and
-	// no ClaimOwner since.
+	// OwnerAway says the room is in its grace: ReleaseOwner was called, or
+	// the owner's node stopped (see Subscriber.OwnerGone), and no
+	// ClaimOwner since.
 	OwnerAway bool
 }
 
@@ -151,6 +152,22 @@ type Subscriber interface {
 	// example during an outage: what the subscriber holds may have gaps.
 	// Deliveries go on after it, in order, from where the engine resumed.
 	Lost()
+	// OwnerGone says the node that hosted the owner holding epoch stopped
+	// (it crashed, or lost the engine for longer than its lease) without
+	// the owner leaving: the room now waits graceLeft for the owner to
+	// claim it back, and Snapshot reports OwnerAway. Engines with several
+	// nodes call it once per such loss, on one subscriber of the room on
+	// one node, for it to tell the room's viewers in the stream (publishing
+	// as epoch, so that the news is dropped if the owner came back
+	// meanwhile); it must not block. The in-memory engine never calls it:
+	// its owners' connections end with their node.
+	OwnerGone(epoch uint64, graceLeft time.Duration)
+	// OwnerBack says that the owner holding epoch, which OwnerGone said was
+	// gone, is still there: its node had lost the engine for longer than
+	// its lease and is back, still at epoch. The engine calls it on one
+	// subscriber of the room on that node, for it to tell the viewers (as
+	// epoch, as for OwnerGone); it must not block.
+	OwnerBack(epoch uint64)
 }
 
 // Errors of the Broker methods.

@@ -495,6 +495,7 @@ type recorder struct {
 	afterClose bool // something arrived after Closed
 	viewers    int
 	lost       int
+	ownerNews  int
 }
 
 type delivery struct {
@@ -521,6 +522,11 @@ func (r *recorder) Deliver(seq uint64, body []byte) {
 func (r *recorder) Closed(seq uint64) { r.event(func() { r.closedSeq = seq }) }
 func (r *recorder) Viewers(total int) { r.event(func() { r.viewers = total }) }
 func (r *recorder) Lost()             { r.event(func() { r.lost++ }) }
+
+// OwnerGone and OwnerBack count their calls: the suite's engines never stop
+// while it runs, so any is wrong.
+func (r *recorder) OwnerGone(uint64, time.Duration) { r.event(func() { r.ownerNews++ }) }
+func (r *recorder) OwnerBack(uint64)                { r.event(func() { r.ownerNews++ }) }
 
 // waitUntil waits for done, checked under the recorder's lock.
 func (r *recorder) waitUntil(t *testing.T, done func(*recorder) bool) {
@@ -624,6 +630,12 @@ func testOwnerGraceEnds(t *testing.T, b broker.Broker) {
 	sub.waitUntil(t, func(r *recorder) bool { return r.closedSeq == 2 })
 	if _, err := b.ClaimOwner(ctx, room, "hash"); !errors.Is(err, broker.ErrRoomNotFound) {
 		t.Fatalf("claim after the grace: %v, want ErrRoomNotFound", err)
+	}
+	sub.mu.Lock()
+	news := sub.ownerNews
+	sub.mu.Unlock()
+	if news != 0 {
+		t.Fatalf("OwnerGone or OwnerBack called %d times: the owner left, its node did not stop", news)
 	}
 	b.Unsubscribe(room, sub)
 }

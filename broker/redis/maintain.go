@@ -5,20 +5,22 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
 
 // maintain is the engine's upkeep loop: every LeaseTTL/3, and at once when
 // the pub/sub connection comes back from an outage, it pings the pub/sub
-// connection, renews the leases of the rooms this node owns (restoring
-// those Redis lost) and its viewer counts, and closes the subscribed rooms
-// whose owner's node stopped renewing its lease.
+// connection, renews this node's heartbeat, the leases of the rooms this
+// node owns (restoring those Redis lost) and its viewer counts, marks the
+// owner away in subscribed rooms whose owner's node stopped, and closes
+// those whose owner's lease ran out.
 func (b *Broker) maintain() {
 	defer b.wg.Done()
-	every := b.opts.LeaseTTL / 3
-	ticker := time.NewTicker(every)
+	ticker := time.NewTicker(b.opts.LeaseTTL / 3)
 	defer ticker.Stop()
 	for {
 		select {
@@ -30,15 +32,21 @@ func (b *Broker) maintain() {
 			b.closeAbandonedRoom(room)
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), every)
-		b.pingPubSub(ctx)
-		b.renewLeases(ctx)
-		b.closeAbandoned(ctx)
-		b.retryCloses(ctx)
-		b.renewViewerCounts(ctx)
-		b.checkOwners(ctx)
-		cancel()
+		b.upkeep()
 	}
+}
+
+// upkeep is one round of the upkeep loop, bounded by the time to the next.
+func (b *Broker) upkeep() {
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.LeaseTTL/3)
+	defer cancel()
+	b.pingPubSub(ctx)
+	b.renewHeartbeat(ctx)
+	b.renewLeases(ctx)
+	b.closeAbandoned(ctx)
+	b.retryCloses(ctx)
+	b.renewViewerCounts(ctx)
+	b.checkOwners(ctx)
 }
 
 // pingPubSub writes a PING on the pub/sub connection: a write that fails
@@ -49,9 +57,20 @@ func (b *Broker) pingPubSub(ctx context.Context) {
 	}
 }
 
+// renewHeartbeat tells the other nodes that this one is alive.
+func (b *Broker) renewHeartbeat(ctx context.Context) {
+	if err := b.heartbeat(ctx); err != nil {
+		b.log.Debug("heartbeat not renewed", "err", err)
+	}
+}
+
 // renewLeases keeps the rooms this node owns alive: a room found closed, or
-// claimed by another owner, is forgotten; a room Redis lost is restored.
+// claimed by another owner, is forgotten; a room Redis lost is restored. A
+// node that cannot renew its heartbeat renews no lease: they outlast it.
 func (b *Broker) renewLeases(ctx context.Context) {
+	if err := b.ensureHeartbeat(ctx); err != nil {
+		return
+	}
 	for room, epoch := range b.owned.epochs(false) {
 		k := b.keys(room)
 		res, err := leaseScript.Run(ctx, b.client, []string{k.meta, k.lease, k.state, k.order, k.viewers, k.history},
@@ -65,6 +84,9 @@ func (b *Broker) renewLeases(ctx context.Context) {
 			b.owned.forget(room, epoch, false)
 		case leaseMissing:
 			b.restoreOrForget(ctx, room, epoch, false)
+		case leaseReturned:
+			b.log.Info("took back the lease of a room whose owner other nodes took for gone with this node", "room", room, "epoch", epoch)
+			b.ownerBack(room, epoch)
 		}
 	}
 }
@@ -91,19 +113,19 @@ func (b *Broker) closeAbandonedRoom(room string) {
 }
 
 func (b *Broker) closeIfAbandoned(ctx context.Context, room string, epoch uint64) {
-	result, _, err := b.close(ctx, room, true, epoch)
+	reply, err := b.close(ctx, room, true, epoch)
 	if err != nil {
 		b.log.Debug("abandoned room not checked", "room", room, "err", err)
 		return
 	}
-	switch result {
+	switch reply.result {
 	case closeDone:
 		b.log.Info("closed a room whose owner did not come back in its grace", "room", room)
 	case closeMissing:
 		b.restoreOrForget(ctx, room, epoch, true)
 		return
 	}
-	if result != closeOwnerAlive {
+	if reply.result != closeOwnerAlive {
 		b.owned.forget(room, epoch, true)
 	}
 }
@@ -129,7 +151,7 @@ func (b *Broker) retryCloses(ctx context.Context) {
 	rooms := slices.Collect(maps.Keys(b.unclosed))
 	b.mu.Unlock()
 	for _, room := range rooms {
-		if _, _, err := b.close(ctx, room, false, 0); err != nil {
+		if _, err := b.close(ctx, room, false, 0); err != nil {
 			b.log.Debug("room close retry failed", "room", room, "err", err)
 			continue
 		}
@@ -160,7 +182,8 @@ func (b *Broker) renewViewerCounts(ctx context.Context) {
 	}
 }
 
-// checkOwners closes each subscribed room whose owner's lease expired, and
+// checkOwners closes each subscribed room whose owner's lease expired,
+// marks the owner away in those whose lease names a node that stopped, and
 // ends subscriptions whose room was closed while its close did not arrive
 // here (during an outage, say).
 func (b *Broker) checkOwners(ctx context.Context) {
@@ -171,22 +194,76 @@ func (b *Broker) checkOwners(ctx context.Context) {
 	if grace {
 		return
 	}
+	stopped := b.newStoppedNodes()
 	for _, rs := range b.liveRooms() {
-		result, seq, err := b.close(ctx, rs.room, true, 0)
+		reply, err := b.close(ctx, rs.room, true, 0)
 		if err != nil {
 			b.log.Debug("owner lease not checked", "room", rs.room, "err", err)
 			continue
 		}
-		switch result {
+		switch reply.result {
 		case closeDone:
-			b.log.Info("closed a room whose owner's node stopped renewing its lease", "room", rs.room, "closeSeq", seq)
+			b.log.Info("closed a room whose owner's node stopped renewing its lease", "room", rs.room, "closeSeq", reply.seq)
 		case closeNotOpen:
-			b.closedUnseen(rs, seq)
+			b.closedUnseen(rs, reply.seq)
 		case closeMissing:
 			b.closedUnseen(rs, 0)
 		case closeOwnerAlive:
 			rs.seenOpen()
+			if leaseNamesNode(reply.holder) {
+				b.checkOwnerNode(ctx, rs, reply.holder, stopped)
+			}
 		}
+	}
+}
+
+// The lease's values besides a node id: the owner left ("away"), or its
+// node was found stopped ("gone:" and the node id).
+const (
+	leaseAway       = "away"
+	leaseGonePrefix = "gone:"
+)
+
+// leaseNamesNode reports whether a lease's value is a node id.
+func leaseNamesNode(holder string) bool {
+	return holder != leaseAway && !strings.HasPrefix(holder, leaseGonePrefix)
+}
+
+// checkOwnerNode marks the owner of rs away when node, which its lease
+// names, has stopped, and has this node's subscriber tell the viewers when
+// it is the node that marked it: of all the nodes that notice, one does.
+// The heartbeats are read apart from the lease, so that each script touches
+// one slot; a node that comes back between the two is one that lost Redis
+// for longer than its lease, and was as good as stopped (see leaseScript).
+func (b *Broker) checkOwnerNode(ctx context.Context, rs *roomSub, node string, stopped *stoppedNodes) {
+	if !stopped.has(ctx, node) {
+		return
+	}
+	k := b.keys(rs.room)
+	res, err := ownerGoneScript.Run(ctx, b.client, []string{k.meta, k.lease}, node).Int64Slice()
+	switch {
+	case errors.Is(err, goredis.Nil):
+		return // another node marked it, or the room has no grace to wait
+	case err != nil:
+		b.log.Debug("owner of a stopped node not marked away", "room", rs.room, "node", node, "err", err)
+		return
+	case len(res) != 2:
+		b.log.Warn("owner of a stopped node: unexpected script reply", "room", rs.room, "reply", res)
+		return
+	}
+	epoch, graceLeft := uint64(res[0]), time.Duration(res[1])*time.Millisecond
+	b.log.Info("the node hosting a room's owner stopped; the room waits for its owner", "room", rs.room, "node", node, "epoch", epoch, "graceLeft", graceLeft)
+	rs.ownerGone(epoch, graceLeft)
+}
+
+// ownerBack has a subscriber of room on this node tell the viewers that
+// the owner at epoch, whom other nodes took for gone, is here.
+func (b *Broker) ownerBack(room string, epoch uint64) {
+	b.mu.Lock()
+	rs := b.rooms[b.keys(room).channel]
+	b.mu.Unlock()
+	if rs != nil {
+		rs.ownerBack(epoch)
 	}
 }
 

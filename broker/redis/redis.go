@@ -10,9 +10,17 @@
 //
 // The node that creates a room holds a lease on it, renewed while the node
 // lives; when the lease expires, the nodes that have replicas of the room
-// close it, as if its owner had left. When the pub/sub connection drops and
-// comes back, every subscriber of every room subscribed meanwhile is told
-// Lost: messages may have been published while it was away.
+// close it, as if its owner had left. Each node also writes a heartbeat
+// (see heartbeat.go), so that the others learn within about LeaseTTL that
+// a node stopped: in each room whose lease names it and that has a grace,
+// one of the nodes with a replica marks the owner away, keeping the
+// lease's end, and has a subscriber tell the viewers (Subscriber.OwnerGone);
+// should the node come back with its owner, it takes its lease back and
+// has a subscriber say so (Subscriber.OwnerBack).
+//
+// When the pub/sub connection drops and comes back, every subscriber of
+// every room subscribed meanwhile is told Lost: messages may have been
+// published while it was away.
 //
 // A Redis run without persistence loses every room when it restarts. So the
 // node that owns a room (it created or claimed it, or released it and its
@@ -57,8 +65,11 @@ type Options struct {
 	// are refused as closed and its id is not reused. Default 10 min.
 	ClosedTTL time.Duration
 	// LeaseTTL is how long a room outlives its owner's node once that node
-	// stops renewing its lease, and how long a stopped node's viewer counts
-	// still count. Nodes renew and check leases every LeaseTTL/3. Default 15 s.
+	// stops renewing its lease (or its grace, when longer), how long a
+	// stopped node's viewer counts still count, and how long a node's
+	// heartbeat lasts: the other nodes then tell its rooms' viewers that
+	// the owner is away. Nodes renew and check leases and heartbeats every
+	// LeaseTTL/3. Default 15 s.
 	LeaseTTL time.Duration
 	// Logger receives outages, recoveries and lost streams. Default
 	// slog.Default().
@@ -107,6 +118,10 @@ type Broker struct {
 	inflight map[string]int                       // by channel: (un)subscribe replies due
 	unclosed map[string]struct{}                  // rooms whose CloseRoom failed: retried
 	counts   map[string]map[broker.Subscriber]int // by room: viewers per subscriber
+
+	// heartbeatUntil is when this node's last heartbeat goes stale, as far
+	// as it knows (unix ns); 0 makes the next call that needs it renew it.
+	heartbeatUntil atomic.Int64
 
 	down      atomic.Bool // the pub/sub connection is lost
 	downSince time.Time   // guarded by mu
@@ -260,6 +275,9 @@ func flag(on bool) string {
 }
 
 func (b *Broker) CreateRoom(ctx context.Context, room string, owner broker.Owner) error {
+	if err := b.ensureHeartbeat(ctx); err != nil {
+		return err
+	}
 	k := b.keys(room)
 	created, err := createScript.Run(ctx, b.client, []string{k.meta, k.lease},
 		b.node, ms(b.opts.LeaseTTL), ms(b.opts.IdleTTL), owner.KeyHash, ms(max(owner.Grace, 0))).Int()
@@ -289,6 +307,9 @@ func (b *Broker) ClaimOwner(ctx context.Context, room, keyHash string) (uint64, 
 }
 
 func (b *Broker) claim(ctx context.Context, room, keyHash string) (uint64, error) {
+	if err := b.ensureHeartbeat(ctx); err != nil {
+		return 0, err
+	}
 	k := b.keys(room)
 	epoch, err := claimScript.Run(ctx, b.client, []string{k.meta, k.lease}, keyHash, b.node, ms(b.opts.LeaseTTL)).Int64()
 	if err != nil {
@@ -399,7 +420,7 @@ func (b *Broker) publish(ctx context.Context, room string, p broker.Publication)
 // renewing the room's lease and retries the close until it is done, so
 // that a room whose owner left during an outage closes soon after it.
 func (b *Broker) CloseRoom(ctx context.Context, room string) error {
-	_, _, err := b.close(ctx, room, false, 0)
+	_, err := b.close(ctx, room, false, 0)
 	b.owned.drop(room)
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -411,20 +432,44 @@ func (b *Broker) CloseRoom(ctx context.Context, room string) error {
 	return nil
 }
 
+// closeReply is closeScript's reply.
+type closeReply struct {
+	result int64  // one of the close* results
+	seq    uint64 // the close's, with closeDone; the earlier one, with closeNotOpen
+	holder string // the lease's value (a node id or "away"), with closeOwnerAlive
+}
+
 // close runs closeScript; onlyOrphaned closes the room only when its
 // owner's lease has expired, and an epoch other than 0 only while the
 // owner holds it.
-func (b *Broker) close(ctx context.Context, room string, onlyOrphaned bool, epoch uint64) (result int64, seq uint64, err error) {
+func (b *Broker) close(ctx context.Context, room string, onlyOrphaned bool, epoch uint64) (closeReply, error) {
 	k := b.keys(room)
 	res, err := closeScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
-		ms(b.opts.ClosedTTL), k.channel, flag(onlyOrphaned), epoch).Int64Slice()
+		ms(b.opts.ClosedTTL), k.channel, flag(onlyOrphaned), epoch).Slice()
 	if err != nil {
-		return 0, 0, unavailable("close", room, err)
+		return closeReply{}, unavailable("close", room, err)
 	}
-	if len(res) != 2 {
-		return 0, 0, fmt.Errorf("redis engine: close room %q: unexpected script reply %v", room, res)
+	reply, ok := parseClose(res)
+	if !ok {
+		return closeReply{}, fmt.Errorf("redis engine: close room %q: unexpected script reply %v", room, res)
 	}
-	return res[0], uint64(res[1]), nil
+	return reply, nil
+}
+
+// parseClose decodes closeScript's {result, seq[, holder]}.
+func parseClose(res []any) (closeReply, bool) {
+	if len(res) != 2 && len(res) != 3 {
+		return closeReply{}, false
+	}
+	result, ok := res[0].(int64)
+	seq, seqOK := res[1].(int64)
+	reply := closeReply{result: result, seq: uint64(seq)}
+	if len(res) == 3 {
+		var holderOK bool
+		reply.holder, holderOK = res[2].(string)
+		ok = ok && holderOK
+	}
+	return reply, ok && seqOK
 }
 
 // Snapshot reads the room's snapshot. When Redis lost the room, the node

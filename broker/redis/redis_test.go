@@ -5,11 +5,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/brokertest"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/redis"
@@ -33,15 +35,24 @@ func TestConformance(t *testing.T) {
 
 // events is a Subscriber that reports what it receives on channels.
 type events struct {
-	mu      sync.Mutex
-	seqs    []uint64
-	closed  chan uint64
-	viewers chan int
-	lost    chan struct{}
+	mu        sync.Mutex
+	seqs      []uint64
+	closed    chan uint64
+	viewers   chan int
+	lost      chan struct{}
+	ownerGone chan ownerGone
+	ownerBack chan uint64
+}
+
+// ownerGone is a call of Subscriber.OwnerGone.
+type ownerGone struct {
+	epoch     uint64
+	graceLeft time.Duration
 }
 
 func newEvents() *events {
-	return &events{closed: make(chan uint64, 1), viewers: make(chan int, 100), lost: make(chan struct{}, 100)}
+	return &events{closed: make(chan uint64, 1), viewers: make(chan int, 100), lost: make(chan struct{}, 100),
+		ownerGone: make(chan ownerGone, 10), ownerBack: make(chan uint64, 10)}
 }
 
 func (e *events) Deliver(seq uint64, _ []byte) {
@@ -52,6 +63,10 @@ func (e *events) Deliver(seq uint64, _ []byte) {
 func (e *events) Closed(seq uint64) { e.closed <- seq }
 func (e *events) Viewers(total int) { e.viewers <- total }
 func (e *events) Lost()             { e.lost <- struct{}{} }
+func (e *events) OwnerGone(epoch uint64, graceLeft time.Duration) {
+	e.ownerGone <- ownerGone{epoch, graceLeft}
+}
+func (e *events) OwnerBack(epoch uint64) { e.ownerBack <- epoch }
 
 func (e *events) delivered() []uint64 {
 	e.mu.Lock()
@@ -110,8 +125,237 @@ func TestOwnerNodeStops(t *testing.T) {
 			t.Fatalf("Closed(%d) after %v, want Closed(2) after [1]", seq, sub.delivered())
 		}
 		t.Logf("room closed %v after its owner's node stopped (lease %v)", time.Since(stopped).Round(time.Millisecond), opts.LeaseTTL)
+	case gone := <-sub.ownerGone:
+		t.Fatalf("OwnerGone%+v in a room without a grace: it closes instead", gone)
 	case <-time.After(3 * opts.LeaseTTL):
 		t.Fatalf("room still open %v after its owner's node stopped", 3*opts.LeaseTTL)
+	}
+}
+
+// goneLease and goneGrace are the owner lease and grace of the
+// TestOwnerGone tests: the room outlives its owner's node by the grace,
+// long enough to tell that node stopped (its heartbeat, renewed for the
+// lease, runs out) well before the room closes.
+const goneLease, goneGrace = time.Second, 5 * time.Second
+
+// ownerGoneSetup starts three engines, creates a room with a grace on the
+// first, subscribes to it on the other two (two subscribers on the second),
+// and stops the first as a crash would, without releasing the room. It
+// returns the surviving engines, the room, every subscriber, and when the
+// owner's node stopped.
+func ownerGoneSetup(t *testing.T) (nodes []*redis.Broker, room string, subs []*events, stopped time.Time) {
+	t.Helper()
+	addr := redistest.Addr(t)
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: goneLease, Logger: quiet()}
+	owner := redistest.Engine(t, addr, opts)
+	nodes = []*redis.Broker{redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)}
+	room = uuid.NewString()
+	if err := owner.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: goneGrace}); err != nil {
+		t.Fatal(err)
+	}
+	subs = []*events{newEvents(), newEvents(), newEvents()}
+	for i, sub := range subs {
+		if err := nodes[min(i, 1)].Subscribe(ctx(t), room, sub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustPublish(t, owner, room, actionPub(`{}`))
+	for _, sub := range subs {
+		waitDelivered(t, sub, 1)
+	}
+	time.Sleep(2 * goneLease) // several upkeep rounds: a live owner's node is not taken for stopped
+	expectNoOwnerGone(t, subs)
+	stopped = time.Now()
+	_ = owner.Close()
+	return nodes, room, subs, stopped
+}
+
+// waitOwnerGone waits for the one OwnerGone call among subs and checks it.
+func waitOwnerGone(t *testing.T, subs []*events, stopped time.Time) {
+	t.Helper()
+	cases := make([]reflect.SelectCase, 0, len(subs)+1)
+	for _, sub := range subs {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(sub.ownerGone)})
+	}
+	timeout := 5 * goneLease
+	cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(time.After(timeout))})
+	chosen, v, _ := reflect.Select(cases)
+	if chosen == len(subs) {
+		t.Fatalf("no OwnerGone %v after the owner's node stopped (lease %v)", timeout, goneLease)
+	}
+	gone := v.Interface().(ownerGone)
+	t.Logf("OwnerGone%+v on subscriber %d, %v after the owner's node stopped", gone, chosen, time.Since(stopped).Round(time.Millisecond))
+	if gone.epoch != 1 || gone.graceLeft <= 0 || gone.graceLeft > goneGrace {
+		t.Fatalf("OwnerGone%+v, want epoch 1 and a grace left within (0, %v]", gone, goneGrace)
+	}
+	time.Sleep(goneLease) // three more upkeep rounds on each node
+	expectNoOwnerGone(t, subs)
+}
+
+// expectNoOwnerGone checks that no subscriber was told OwnerGone or
+// OwnerBack.
+func expectNoOwnerGone(t *testing.T, subs []*events) {
+	t.Helper()
+	for i, sub := range subs {
+		select {
+		case gone := <-sub.ownerGone:
+			t.Fatalf("subscriber %d: unexpected OwnerGone%+v", i, gone)
+		case epoch := <-sub.ownerBack:
+			t.Fatalf("subscriber %d: unexpected OwnerBack(%d)", i, epoch)
+		default:
+		}
+	}
+}
+
+// TestUnknownNodeNotTakenForStopped: a lease that names a node with no
+// heartbeat at all (one running an earlier version, during a rolling
+// upgrade) is left alone: that node is not known to have stopped.
+func TestUnknownNodeNotTakenForStopped(t *testing.T) {
+	addr := redistest.Addr(t)
+	prefix := redistest.Prefix(t, addr)
+	opts := redis.Options{KeyPrefix: prefix, LeaseTTL: time.Minute, Logger: quiet()}
+	owner, other := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+	room := uuid.NewString()
+	if err := owner.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	sub := newEvents()
+	if err := other.Subscribe(ctx(t), room, sub); err != nil {
+		t.Fatal(err)
+	}
+	admin := goredis.NewClient(&goredis.Options{Addr: addr})
+	defer admin.Close()
+	if err := admin.Set(ctx(t), prefix+"{"+room+"}:lease", "node-of-an-earlier-version", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	other.Upkeep()
+	expectNoOwnerGone(t, []*events{sub})
+	if snap, err := other.Snapshot(ctx(t), room, nil); err != nil || snap.OwnerAway {
+		t.Fatalf("snapshot: OwnerAway %v, %v; want false", snap.OwnerAway, err)
+	}
+}
+
+// TestOwnerNodeReturns: the node hosting a room's owner loses Redis for
+// longer than its heartbeat, so that another node takes it for stopped and
+// says the owner is gone; then the node is back, with its owner: it renews
+// its lease and says the owner is back, on its own subscriber only, once.
+func TestOwnerNodeReturns(t *testing.T) {
+	const grace = time.Minute
+	addr := redistest.Addr(t)
+	// A lease so long that the test drives every upkeep round itself.
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: time.Minute, Logger: quiet()}
+	owner, other := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+	room := uuid.NewString()
+	if err := owner.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: grace}); err != nil {
+		t.Fatal(err)
+	}
+	ownerSub, otherSub := newEvents(), newEvents()
+	subs := []*events{ownerSub, otherSub}
+	for node, sub := range map[*redis.Broker]*events{owner: ownerSub, other: otherSub} {
+		if err := node.Subscribe(ctx(t), room, sub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	awayOn := func(b *redis.Broker) bool {
+		t.Helper()
+		snap, err := b.Snapshot(ctx(t), room, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap.OwnerAway
+	}
+
+	owner.Upkeep()
+	other.Upkeep()
+	expectNoOwnerGone(t, subs)
+
+	if err := owner.AgeHeartbeat(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	other.Upkeep()
+	select {
+	case gone := <-otherSub.ownerGone:
+		if gone.epoch != 1 || gone.graceLeft <= grace/2 || gone.graceLeft > grace {
+			t.Fatalf("OwnerGone%+v, want epoch 1 and about %v left", gone, grace)
+		}
+	default:
+		t.Fatal("no OwnerGone after an upkeep round that found the owner's node's heartbeat old")
+	}
+	if !awayOn(other) || !awayOn(owner) {
+		t.Fatal("snapshot after OwnerGone: owner not away")
+	}
+	other.Upkeep()
+	expectNoOwnerGone(t, subs)
+
+	owner.Upkeep()
+	select {
+	case epoch := <-ownerSub.ownerBack:
+		if epoch != 1 {
+			t.Fatalf("OwnerBack(%d), want OwnerBack(1)", epoch)
+		}
+	default:
+		t.Fatal("no OwnerBack after the owner's node renewed its lease")
+	}
+	if awayOn(other) {
+		t.Fatal("snapshot after OwnerBack: owner still away")
+	}
+	owner.Upkeep()
+	other.Upkeep()
+	expectNoOwnerGone(t, subs)
+}
+
+// TestOwnerGoneThenClaimed: the node hosting a room's owner stops without
+// the owner leaving. Within about a lease, exactly one subscriber of all
+// the surviving nodes is told OwnerGone, snapshots say the owner is away,
+// and the owner can still claim the room back on another node, which then
+// keeps it.
+func TestOwnerGoneThenClaimed(t *testing.T) {
+	nodes, room, subs, stopped := ownerGoneSetup(t)
+	waitOwnerGone(t, subs, stopped)
+	for i, node := range nodes {
+		if snap, err := node.Snapshot(ctx(t), room, nil); err != nil || !snap.OwnerAway {
+			t.Fatalf("snapshot on node %d: OwnerAway %v, %v; want true", i, snap.OwnerAway, err)
+		}
+	}
+	epoch, err := nodes[1].ClaimOwner(ctx(t), room, "hash")
+	if err != nil || epoch != 2 {
+		t.Fatalf("claim after the owner's node stopped: epoch %d, %v; want 2", epoch, err)
+	}
+	stale := actionPub(`{"owner":"away"}`)
+	stale.OwnerEpoch = 1
+	if _, err := nodes[0].Publish(ctx(t), room, stale); !errors.Is(err, broker.ErrNotOwner) {
+		t.Fatalf("publish as the stopped node's epoch after the claim: %v, want ErrNotOwner", err)
+	}
+	if snap, err := nodes[0].Snapshot(ctx(t), room, nil); err != nil || snap.OwnerAway {
+		t.Fatalf("snapshot after the claim: OwnerAway %v, %v; want false", snap.OwnerAway, err)
+	}
+	time.Sleep(goneGrace - time.Since(stopped) + goneLease) // past the stopped node's lease
+	for i, sub := range subs {
+		select {
+		case seq := <-sub.closed:
+			t.Fatalf("subscriber %d: Closed(%d) although the room was claimed", i, seq)
+		default:
+		}
+	}
+	expectNoOwnerGone(t, subs)
+}
+
+// TestOwnerGoneThenCloses: the node hosting a room's owner stops without
+// the owner leaving, and no one claims the room: after OwnerGone, it closes
+// when the stopped node's lease runs out, as it did before.
+func TestOwnerGoneThenCloses(t *testing.T) {
+	_, _, subs, stopped := ownerGoneSetup(t)
+	waitOwnerGone(t, subs, stopped)
+	for i, sub := range subs {
+		select {
+		case seq := <-sub.closed:
+			// The lease, renewed at most a round before the stop, ran out.
+			if waited := time.Since(stopped); seq != 2 || waited < goneGrace-goneLease/3-100*time.Millisecond {
+				t.Fatalf("subscriber %d: Closed(%d) %v after the stop; want Closed(2) once the %v lease ran out", i, seq, waited, goneGrace)
+			}
+		case <-time.After(goneGrace + 5*goneLease):
+			t.Fatalf("subscriber %d: room still open %v after its owner's node stopped", i, goneGrace+5*goneLease)
+		}
 	}
 }
 

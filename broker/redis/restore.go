@@ -72,6 +72,11 @@ func (b *Broker) restore(ctx context.Context, room string, epoch uint64) (bool, 
 	if !ok {
 		return false, nil
 	}
+	// Redis lost the room, and so perhaps this node's heartbeat, which the
+	// lease about to name it needs: renew it now, not at the next round.
+	if err := b.heartbeat(ctx); err != nil {
+		return false, err
+	}
 	k := b.keys(room)
 	res, err := restoreScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.lease, k.history},
 		b.restoreArgs(c)...).Int()

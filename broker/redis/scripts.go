@@ -14,10 +14,19 @@ import goredis "github.com/redis/go-redis/v9"
 //	        ZRANGE gives the replay order (replacing a key moves it to the end)
 //	viewers hash: node id -> "count:expiresAtMs"
 //	lease   string: the owner's node id, with a TTL of the longer of the
-//	        lease and the grace; "away" while the owner is gone, for the grace
+//	        lease and the grace; "away" while the owner is gone, for the
+//	        grace; "gone:" and the node id once that node was found
+//	        stopped, for what was left of the TTL (see ownerGoneScript)
 //	history list: the bodies of the room's latest messages, consecutive in
 //	        seq, so the first is numbered seq - LLEN + 1; meta's hbytes is
 //	        their size. Bounded by count and bytes at every publish
+//
+// Besides the rooms, one key serves every node: "nodes" after the prefix, a
+// sorted set of node ids scored by the Redis time (ms) of each node's last
+// heartbeat, written every LeaseTTL/3 (see heartbeat.go). A lease that names
+// a node whose heartbeat is older than LeaseTTL names a stopped node. The
+// set is read on its own, never in a room's script, so that those still
+// touch one slot.
 //
 // Every change to a room runs in one script, so Redis applies it at once and
 // its PUBLISH takes the pub/sub stream's order from the seq it just gave.
@@ -155,7 +164,8 @@ if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return false end
 local last = redis.call('HGET', KEYS[1], 'seq')
 local seq, after = tonumber(last), tonumber(ARGV[1])
 local away = '0'
-if redis.call('GET', KEYS[5]) == 'away' then away = '1' end
+local lease = redis.call('GET', KEYS[5])
+if lease == 'away' or (lease and string.sub(lease, 1, 5) == 'gone:') then away = '1' end
 if after and after <= seq then
   local first = seq - redis.call('LLEN', KEYS[4]) + 1
   if after + 1 >= first then
@@ -189,20 +199,47 @@ const (
 // publishes it and lets the room's keys expire after closedMs. KEYS: meta,
 // state, order, viewers, lease, history. ARGV: closedMs, channel, onlyWithoutLease
 // ("1": close only when the owner's lease has expired), epoch ("0": any;
-// else close only while the owner holds it). Returns {result, seq}.
+// else close only while the owner holds it). Returns {result, seq}, and
+// with closeOwnerAlive a third element: the lease's value (a node id,
+// "away" or "gone:<node>"), for upkeep to check that node's heartbeat.
 var closeScript = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {4, 0} end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then
   return {0, tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')}
 end
 if ARGV[4] ~= '0' and redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[4] then return {3, 0} end
-if ARGV[3] == '1' and redis.call('EXISTS', KEYS[5]) == 1 then return {1, 0} end
+if ARGV[3] == '1' then
+  local holder = redis.call('GET', KEYS[5])
+  if holder then return {1, 0, holder} end
+end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'status', 'closed')
 redis.call('DEL', KEYS[5], KEYS[6])
 redis.call('PUBLISH', ARGV[2], 'c' .. seq)
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
 return {2, seq}
+`)
+
+// ownerGoneScript marks the room's owner away because the node its lease
+// names has stopped (its last heartbeat is older than LeaseTTL): it sets
+// the lease to "gone:<node>" and keeps its TTL, so that the room waits for
+// its owner no longer than it would have, claimScript and closeScript read
+// it as they read a released room's "away", and snapshotScript says the
+// owner is away. Unlike "away", it still names the node, so that the node,
+// should it come back (it had lost Redis for longer than its lease), takes
+// its lease back (see leaseScript). It acts only while the lease still
+// names that node, so that of the nodes that notice, one wins; and only in
+// a room with a grace: one without closes when its lease runs out, as when
+// its owner leaves. KEYS: meta, lease. ARGV: node. Returns nil, or for the
+// winner {epoch, the lease's remaining ms}.
+var ownerGoneScript = goredis.NewScript(`
+if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return false end
+if tonumber(redis.call('HGET', KEYS[1], 'grace') or '0') <= 0 then return false end
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return false end
+local left = redis.call('PTTL', KEYS[2])
+if left <= 0 then return false end
+redis.call('SET', KEYS[2], 'gone:' .. ARGV[1], 'KEEPTTL')
+return {tonumber(redis.call('HGET', KEYS[1], 'epoch')), left}
 `)
 
 // viewersScript records this node's viewer count for leaseMs, drops the
@@ -239,9 +276,11 @@ return total
 
 // Results of leaseScript.
 const (
-	leaseRenewed = 1
-	leaseGone    = 0
-	leaseMissing = -1
+	leaseRenewed  = 1
+	leaseGone     = 0
+	leaseMissing  = -1
+	leaseReleased = 2 // not renewed: the owner left and its grace runs
+	leaseReturned = 3 // renewed, after other nodes took this one for stopped
 )
 
 // leaseScript renews the owner's lease of an open room, for the longer of
@@ -249,15 +288,21 @@ const (
 // while its owner is alive. KEYS: meta, lease, state, order, viewers,
 // history. ARGV: node, leaseMs, idleMs, epoch. Returns leaseRenewed, or
 // leaseGone when the room is not open or another owner claimed it since
-// epoch, or leaseMissing.
+// epoch, or leaseMissing. A lease that reads "away" is not renewed
+// (leaseReleased): releaseScript ran, and this node is about to record it.
+// One that reads "gone:..." is (leaseReturned): the owner is still here at
+// its epoch, and its viewers, told it was away, are to be told it is back.
 var leaseScript = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return 0 end
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[4] then return 0 end
+local lease = redis.call('GET', KEYS[2])
+if lease == 'away' then return 2 end
 local grace = tonumber(redis.call('HGET', KEYS[1], 'grace') or '0')
 redis.call('SET', KEYS[2], ARGV[1], 'PX', math.max(tonumber(ARGV[2]), grace))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 for i = 3, 6 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+if lease and string.sub(lease, 1, 5) == 'gone:' then return 3 end
 return 1
 `)
 

@@ -325,6 +325,9 @@ func (b *Broker) connectionUp() {
 	defer b.mu.Unlock()
 	if b.down.Swap(false) {
 		b.noOrphansUntil = time.Now().Add(b.opts.LeaseTTL)
+		// Redis may have restarted without this node's heartbeat, or the
+		// outage outlasted it.
+		b.heartbeatUntil.Store(0)
 		select { // restore the rooms Redis may have lost without waiting for the next round
 		case b.kick <- struct{}{}:
 		default:
@@ -382,6 +385,26 @@ func (rs *roomSub) seenOpen() {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.closeSeen = false
+}
+
+// ownerGone has one subscriber tell the room that its owner's node stopped:
+// one is enough, as they share the room's stream on this node.
+func (rs *roomSub) ownerGone(epoch uint64, graceLeft time.Duration) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.state == subLive && len(rs.subs) > 0 {
+		rs.subs[0].OwnerGone(epoch, graceLeft)
+	}
+}
+
+// ownerBack has one subscriber tell the room that its owner, at epoch,
+// whom OwnerGone said was gone, is still there.
+func (rs *roomSub) ownerBack(epoch uint64) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.state == subLive && len(rs.subs) > 0 {
+		rs.subs[0].OwnerBack(epoch)
+	}
 }
 
 // lost tells every subscriber that the stream has a gap.

@@ -123,7 +123,7 @@ export interface BroadcasterEventMap {
   roomclosed: CustomEvent<{ roomId: string; reason: 'closed' | 'connection_lost' | 'room_not_found' | 'replaced' }>;
   /** Viewer, after a rejoin: true when exactly the missed messages follow, false when a fresh state replay does. */
   recovered: CustomEvent<{ roomId: string; recovered: boolean }>;
-  /** Viewer: the owner's connection dropped; the room waits `grace` ms for it (null: joined meanwhile, unknown). */
+  /** Viewer: the owner's connection (or its server node) dropped; the room waits `grace` ms for it (null: joined meanwhile, unknown). */
   owneraway: CustomEvent<{ roomId: string; grace: number | null }>;
   /** Viewer: the owner took the room back. */
   ownerback: CustomEvent<{ roomId: string }>;

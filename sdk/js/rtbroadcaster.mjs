@@ -57,8 +57,9 @@ class BroadcastError extends Error {
  *                                          the owner key)
  *   recovered     {roomId, recovered}      viewer, after a rejoin: true when exactly the missed
  *                                          messages follow, false when a fresh state replay does
- *   owneraway     {roomId, grace}          viewer: the owner's connection dropped; the room waits
- *                                          `grace` ms for it (null when it joined meanwhile)
+ *   owneraway     {roomId, grace}          viewer: the owner's connection (or its server node)
+ *                                          dropped; the room waits `grace` ms for it (null when it
+ *                                          joined meanwhile)
  *   ownerback     {roomId}                 viewer: the owner took the room back
  *   reconnecting  {attempt, delay, code, reason}  the connection dropped; the next try is in
  *                                          `delay` ms (the server's own when it shut down)
