@@ -71,25 +71,33 @@ const inkedPixels = async (page) => {
   });
 };
 
+/**
+ * Starts a server, a proxy in front of it if `proxy`, and a browser before the tests of the
+ * describe block that calls it, and stops them after those tests; the returned object holds them.
+ */
+function serverAndBrowser({ proxy = false } = {}) {
+  const setup = {};
+  before(async () => {
+    setup.server = await startServer();
+    if (proxy) setup.proxy = await startProxy(setup.server.port);
+    setup.browser = await launchBrowser(chromium);
+  });
+  after(async () => {
+    await setup.browser?.close();
+    await setup.proxy?.close();
+    await setup.server?.stop();
+  });
+  return setup;
+}
+
 function demoTests() {
-  let server, proxy, browser, presenter, shareLink;
+  const setup = serverAndBrowser({ proxy: true });
+  let presenter, shareLink;
   const viewers = {};
   const pageErrors = [];
 
-  before(async () => {
-    server = await startServer();
-    proxy = await startProxy(server.port);
-    browser = await launchBrowser(chromium);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await proxy?.close();
-    await server?.stop();
-  });
-
   test('the presenter starts a session and gets a share link', async () => {
-    presenter = await openPage(browser, server.httpURL, pageErrors);
+    presenter = await openPage(setup.browser, setup.server.httpURL, pageErrors);
     await presenter.click('#start');
     await waitForStatus(presenter, 'live');
     shareLink = await presenter.inputValue('#share-link');
@@ -98,9 +106,9 @@ function demoTests() {
   });
 
   test('two viewers follow, one of them through a connection the test can cut', async () => {
-    viewers.direct = await openPage(browser, shareLink, pageErrors);
+    viewers.direct = await openPage(setup.browser, shareLink, pageErrors);
     // The same link through the proxy: the page and its WebSocket both go through it.
-    viewers.proxied = await openPage(browser, new URL(new URL(shareLink).search, proxy.httpURL).href, pageErrors);
+    viewers.proxied = await openPage(setup.browser, new URL(new URL(shareLink).search, setup.proxy.httpURL).href, pageErrors);
     for (const page of Object.values(viewers)) await waitForStatus(page, 'live');
     await presenter.waitForSelector('#viewer-count[data-count="2"]', { timeout: STEP_TIMEOUT });
     assert.equal(await presenter.textContent('#viewer-count'), '2 viewers');
@@ -127,7 +135,7 @@ function demoTests() {
   });
 
   test('a viewer who joins late sees the current slide and drawing at once', async () => {
-    viewers.late = await openPage(browser, shareLink, pageErrors);
+    viewers.late = await openPage(setup.browser, shareLink, pageErrors);
     await waitForStatus(viewers.late, 'live');
     await waitForStage(viewers.late, { slide: 2, strokes: 2 });
     assert.ok((await inkedPixels(viewers.late)) > 500);
@@ -136,8 +144,8 @@ function demoTests() {
   });
 
   test('a viewer whose connection drops reconnects and catches up', async () => {
-    proxy.refuse(true);
-    proxy.cut();
+    setup.proxy.refuse(true);
+    setup.proxy.cut();
     await waitForStatus(viewers.proxied, 'reconnecting');
     await screenshot(viewers.proxied, '05-viewer-reconnecting');
 
@@ -148,7 +156,7 @@ function demoTests() {
     await waitForStage(viewers.direct, { slide: 3, strokes: 1 });
     assert.equal(await viewers.proxied.getAttribute('#stage', 'data-slide'), '2');
 
-    proxy.refuse(false);
+    setup.proxy.refuse(false);
     await waitForStage(viewers.proxied, { slide: 3, strokes: 1 });
     await waitForStatus(viewers.proxied, 'live');
     await screenshot(viewers.proxied, '06-viewer-caught-up');
@@ -162,7 +170,7 @@ function demoTests() {
     await presenter.click('#clear');
     await waitForStage(presenter, { slide: 2, strokes: 0 });
     for (const page of Object.values(viewers)) await waitForStage(page, { slide: 2, strokes: 0 });
-    const later = await openPage(browser, shareLink, pageErrors);
+    const later = await openPage(setup.browser, shareLink, pageErrors);
     await waitForStatus(later, 'live');
     await waitForStage(later, { slide: 2, strokes: 0 });
     assert.equal(await inkedPixels(later), 0);
@@ -182,7 +190,7 @@ function demoTests() {
   });
 
   test('a link to an ended session says so', async () => {
-    const stale = await openPage(browser, shareLink, pageErrors);
+    const stale = await openPage(setup.browser, shareLink, pageErrors);
     await waitForStatus(stale, 'ended');
     assert.match(await stale.textContent('#ended-detail'), /no session at this link/);
   });
@@ -203,27 +211,16 @@ const recordStatuses = (page) =>
   });
 
 function presenterReconnectTests() {
-  let server, proxy, browser, presenter, viewer;
+  const setup = serverAndBrowser({ proxy: true });
+  let presenter, viewer;
   const pageErrors = [];
 
-  before(async () => {
-    server = await startServer();
-    proxy = await startProxy(server.port);
-    browser = await launchBrowser(chromium);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await proxy?.close();
-    await server?.stop();
-  });
-
   test('the presenter, through a connection the test can cut, starts a session; a viewer follows', async () => {
-    presenter = await openPage(browser, proxy.httpURL, pageErrors);
+    presenter = await openPage(setup.browser, setup.proxy.httpURL, pageErrors);
     await presenter.click('#start');
     await waitForStatus(presenter, 'live');
-    const shareLink = new URL(new URL(await presenter.inputValue('#share-link')).search, server.httpURL).href;
-    viewer = await openPage(browser, shareLink, pageErrors);
+    const shareLink = new URL(new URL(await presenter.inputValue('#share-link')).search, setup.server.httpURL).href;
+    viewer = await openPage(setup.browser, shareLink, pageErrors);
     await waitForStatus(viewer, 'live');
     await presenter.click('#next');
     await draw(presenter, [0.2, 0.6], [0.8, 0.6]);
@@ -232,13 +229,13 @@ function presenterReconnectTests() {
 
   test('the presenter comes back; the viewer only saw the "presenter reconnecting" hint', async () => {
     await recordStatuses(viewer);
-    proxy.refuse(true);
-    proxy.cut();
+    setup.proxy.refuse(true);
+    setup.proxy.cut();
     await waitForStatus(presenter, 'reconnecting');
     await waitForStatus(viewer, 'presenter-away');
     await screenshot(viewer, '11-viewer-presenter-away');
 
-    proxy.refuse(false);
+    setup.proxy.refuse(false);
     await waitForStatus(presenter, 'live');
     await waitForStatus(viewer, 'live');
     await presenter.click('#next');
@@ -252,19 +249,10 @@ function presenterReconnectTests() {
 }
 
 function presenterReloadTests() {
-  let server, browser, presenter, viewer, roomId;
+  const setup = serverAndBrowser();
+  let presenter, viewer, roomId;
   const pageErrors = [];
   const timeout = 60_000; // per test: every wait in it is bounded by STEP_TIMEOUT too
-
-  before(async () => {
-    server = await startServer();
-    browser = await launchBrowser(chromium);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
 
   /** What shows that the viewer page kept its connection and room: one join, the same room. */
   const viewerSession = async () => ({
@@ -273,11 +261,11 @@ function presenterReloadTests() {
   });
 
   test('the presenter starts a session, goes to the third slide and draws; a viewer follows', { timeout }, async () => {
-    presenter = await openPage(browser, server.httpURL, pageErrors);
+    presenter = await openPage(setup.browser, setup.server.httpURL, pageErrors);
     await presenter.click('#start');
     await waitForStatus(presenter, 'live');
     roomId = await presenter.getAttribute('body', 'data-room');
-    viewer = await openPage(browser, await presenter.inputValue('#share-link'), pageErrors);
+    viewer = await openPage(setup.browser, await presenter.inputValue('#share-link'), pageErrors);
     await waitForStatus(viewer, 'live');
     await presenter.click('#next');
     await presenter.click('#next');
@@ -319,27 +307,17 @@ function presenterReloadTests() {
 }
 
 function legacyTests() {
-  let server, browser;
+  const setup = serverAndBrowser();
   const pageErrors = [];
 
-  before(async () => {
-    server = await startServer();
-    browser = await launchBrowser(chromium);
-  });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
-
   test('owner and viewer pages work through the classic script', async () => {
-    const owner = await openPage(browser, new URL('/legacy.html', server.httpURL).href, pageErrors);
+    const owner = await openPage(setup.browser, new URL('/legacy.html', setup.server.httpURL).href, pageErrors);
     await owner.waitForSelector('body[data-connected="true"]', { timeout: STEP_TIMEOUT });
     const uuid = await owner.getAttribute('body', 'data-uuid');
-    const viewerURL = new URL(await owner.getAttribute('#link', 'href'), server.httpURL).href;
+    const viewerURL = new URL(await owner.getAttribute('#link', 'href'), setup.server.httpURL).href;
     assert.ok(viewerURL.endsWith(`?uuid=${uuid}&lang=en`));
 
-    const viewer = await openPage(browser, viewerURL, pageErrors);
+    const viewer = await openPage(setup.browser, viewerURL, pageErrors);
     await viewer.waitForSelector(`body[data-connected="true"][data-uuid="${uuid}"]`, { timeout: STEP_TIMEOUT });
     await owner.click('button[data-color="#0064d2"]');
     await viewer.waitForSelector('#swatch[data-color="#0064d2"]', { timeout: STEP_TIMEOUT });

@@ -41,6 +41,31 @@ function forbidHandlers(broadcaster, ...funcKeys) {
   return () => assert.deepEqual([...calls].filter(([, list]) => list.length > 0), [], 'handlers ran');
 }
 
+/**
+ * A server of its own for test `t` that ends a room with its owner's connection (no owner grace),
+ * behind a proxy that can cut it; both stop when `t` ends.
+ */
+async function gracelessServer(t) {
+  const graceless = await startServer(['-owner-grace', '0']);
+  const gracelessProxy = await startProxy(graceless.port);
+  t.after(async () => {
+    gracelessProxy.close();
+    await graceless.stop();
+  });
+  return { server: graceless, proxy: gracelessProxy };
+}
+
+/**
+ * Cuts every connection through `proxy` and refuses new ones until proxy.refuse(false); resolves,
+ * once each of `broadcasters` is reconnecting, to the details of their first 'reconnecting' events.
+ */
+function cutAndRefuse(proxy, ...broadcasters) {
+  proxy.refuse(true);
+  const reconnecting = Promise.all(broadcasters.map((broadcaster) => nextEvent(broadcaster, 'reconnecting')));
+  proxy.cut();
+  return reconnecting;
+}
+
 async function ownerWithRoom() {
   const owner = await client();
   const roomId = await owner.createRoom();
@@ -301,10 +326,7 @@ describe('reconnecting', () => {
     await viewer.joinRoom(roomId);
     await until(() => calls.get('goToSlide').length === 1, { what: 'the first replay' });
 
-    proxy.refuse(true);
-    const reconnecting = nextEvent(viewer, 'reconnecting');
-    proxy.cut();
-    const firstTry = await reconnecting;
+    const [firstTry] = await cutAndRefuse(proxy, viewer);
     assert.equal(firstTry.attempt, 1);
     assert.ok(firstTry.delay >= 0 && firstTry.delay <= FAST_RECONNECT.initialDelay, `delay ${firstTry.delay}`);
     assert.throws(() => viewer.broadcast('x'), { code: 'not_connected' });
@@ -327,10 +349,7 @@ describe('reconnecting', () => {
     const { owner, roomId } = await ownerWithRoom();
     const viewer = await client(proxy.wsURL);
     await viewer.joinRoom(roomId);
-    proxy.refuse(true);
-    const reconnecting = nextEvent(viewer, 'reconnecting');
-    proxy.cut();
-    await reconnecting;
+    await cutAndRefuse(proxy, viewer);
     await owner.closeRoom();
     const roomClosed = nextEvent(viewer, 'roomclosed');
     const closed = nextEvent(viewer, 'closed');
@@ -341,12 +360,7 @@ describe('reconnecting', () => {
   });
 
   test('without a grace, an owner whose connection drops loses its room: roomclosed, sends throw, the viewers are told', async (t) => {
-    const graceless = await startServer(['-owner-grace', '0']);
-    const gracelessProxy = await startProxy(graceless.port);
-    t.after(async () => {
-      gracelessProxy.close();
-      await graceless.stop();
-    });
+    const { server: graceless, proxy: gracelessProxy } = await gracelessServer(t);
     const owner = await client(gracelessProxy.wsURL);
     const roomId = await owner.createRoom();
     const viewer = await client(graceless.wsURL);
@@ -419,10 +433,7 @@ describe('reconnecting', () => {
     owner.setState({ funcKey: 'draw', stateKey: 'stroke-1' }, 'a');
     await until(() => calls.get('draw').length === 1, { what: 'the state sent before the cut' });
 
-    proxy.refuse(true);
-    const reconnecting = nextEvent(owner, 'reconnecting');
-    proxy.cut();
-    await reconnecting;
+    await cutAndRefuse(proxy, owner);
     owner.setState('goToSlide', 2);
     owner.broadcast('live', 'while down');
     owner.setState({ funcKey: 'draw', stateKey: 'stroke-2' }, 'b');
@@ -452,10 +463,7 @@ describe('reconnecting', () => {
     await owner.createRoom();
     const unqueued = await client(proxy.wsURL, { offlineQueue: 0 });
     await unqueued.createRoom();
-    proxy.refuse(true);
-    const reconnecting = Promise.all([nextEvent(owner, 'reconnecting'), nextEvent(unqueued, 'reconnecting')]);
-    proxy.cut();
-    await reconnecting;
+    await cutAndRefuse(proxy, owner, unqueued);
     owner.broadcast('one');
     owner.setState('two', 2);
     assert.throws(() => owner.broadcast('three'), { name: 'BroadcastError', code: 'queue_full' });
@@ -469,18 +477,10 @@ describe('reconnecting', () => {
   });
 
   test('an owner that loses its room while messages are queued hears how many were dropped', { timeout: 15_000 }, async (t) => {
-    const graceless = await startServer(['-owner-grace', '0']);
-    const gracelessProxy = await startProxy(graceless.port);
-    t.after(async () => {
-      gracelessProxy.close();
-      await graceless.stop();
-    });
+    const { proxy: gracelessProxy } = await gracelessServer(t);
     const owner = await client(gracelessProxy.wsURL);
     const roomId = await owner.createRoom();
-    gracelessProxy.refuse(true);
-    const reconnecting = nextEvent(owner, 'reconnecting');
-    gracelessProxy.cut();
-    await reconnecting;
+    await cutAndRefuse(gracelessProxy, owner);
     owner.setState('goToSlide', 2);
     owner.broadcast('live', 'lost');
     const dropped = nextEvent(owner, 'error');
