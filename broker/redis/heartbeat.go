@@ -42,6 +42,17 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)
 
+// stoppedScript ages a node's heartbeat past the lease, so that the other
+// nodes take it for stopped at their next check, not a lease later; its
+// entry stays until it is IdleTTL old like any other. KEYS: nodes. ARGV:
+// node, leaseMs.
+var stoppedScript = goredis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], 'XX', now - tonumber(ARGV[2]) - 1, ARGV[1])
+return 1
+`)
+
 // nodesScript reads the nodes set as of now, by Redis's clock. KEYS: nodes.
 // Returns {nowMs, node1, lastMs1, node2, lastMs2, ...}.
 var nodesScript = goredis.NewScript(`
@@ -63,6 +74,16 @@ func (b *Broker) heartbeat(ctx context.Context) error {
 	}
 	b.heartbeatUntil.Store(sent.Add(b.opts.LeaseTTL).UnixNano())
 	return nil
+}
+
+// markStopped tells the other nodes that this one has stopped: the owners
+// still connected here when it closes are announced away at once.
+func (b *Broker) markStopped() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := stoppedScript.Run(ctx, b.client, []string{b.nodesKey()}, b.node, ms(b.opts.LeaseTTL)).Err(); err != nil {
+		b.log.Debug("node not marked stopped", "err", err)
+	}
 }
 
 // ensureHeartbeat renews the heartbeat unless it still lasts more than half

@@ -204,8 +204,10 @@ func Open(ctx context.Context, url string, opts Options) (*Broker, error) {
 
 // Close stops the engine's goroutines and its pub/sub connection, and the
 // Redis client when Open made it. It closes no rooms: call it after the
-// server has drained, or see the rooms this node owned close on the other
-// nodes when their leases expire.
+// server has drained. The other nodes learn at once that this one stopped:
+// the viewers of rooms whose owners were still connected here are told the
+// owner is away, and those rooms close when their leases expire unless the
+// owners resume them elsewhere.
 func (b *Broker) Close() error {
 	select {
 	case <-b.done:
@@ -215,6 +217,7 @@ func (b *Broker) Close() error {
 	close(b.done)
 	err := b.pubsub.Close()
 	b.wg.Wait()
+	b.markStopped()
 	if b.ownsClient {
 		err = errors.Join(err, b.client.Close())
 	}

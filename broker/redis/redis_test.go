@@ -539,3 +539,33 @@ func TestGraceEndsOnTime(t *testing.T) {
 		t.Fatalf("room still open 3 s after a grace of %v", grace)
 	}
 }
+
+// TestClosedNodeIsStoppedAtOnce: a node whose engine closes with an owner
+// still in a room says so: the next upkeep round of another node announces
+// the owner away, without waiting a lease for the closed node's heartbeat
+// to age.
+func TestClosedNodeIsStoppedAtOnce(t *testing.T) {
+	addr := redistest.Addr(t)
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: time.Minute, Logger: quiet()}
+	owner, other := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+	room := uuid.NewString()
+	if err := owner.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	sub := newEvents()
+	if err := other.Subscribe(ctx(t), room, sub); err != nil {
+		t.Fatal(err)
+	}
+	other.Upkeep()
+	expectNoOwnerGone(t, []*events{sub})
+	_ = owner.Close()
+	other.Upkeep()
+	select {
+	case gone := <-sub.ownerGone:
+		if gone.epoch != 1 {
+			t.Fatalf("OwnerGone%+v, want epoch 1", gone)
+		}
+	default:
+		t.Fatal("no OwnerGone in the round after the owner's node closed")
+	}
+}
