@@ -215,14 +215,7 @@ func TestUnknownNodeNotTakenForStopped(t *testing.T) {
 	prefix := redistest.Prefix(t, addr)
 	opts := redis.Options{KeyPrefix: prefix, LeaseTTL: time.Minute, Logger: quiet()}
 	owner, other := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
-	room := uuid.NewString()
-	if err := owner.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
-	sub := newEvents()
-	if err := other.Subscribe(ctx(t), room, sub); err != nil {
-		t.Fatal(err)
-	}
+	room, sub := subscribedRoom(t, owner, other, broker.Owner{KeyHash: "hash", Grace: time.Minute})
 	admin := goredis.NewClient(&goredis.Options{Addr: addr})
 	defer admin.Close()
 	if err := admin.Set(ctx(t), prefix+"{"+room+"}:lease", "node-of-an-earlier-version", time.Minute).Err(); err != nil {
@@ -548,14 +541,7 @@ func TestClosedNodeIsStoppedAtOnce(t *testing.T) {
 	addr := redistest.Addr(t)
 	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: time.Minute, Logger: quiet()}
 	owner, other := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
-	room := uuid.NewString()
-	if err := owner.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
-	sub := newEvents()
-	if err := other.Subscribe(ctx(t), room, sub); err != nil {
-		t.Fatal(err)
-	}
+	_, sub := subscribedRoom(t, owner, other, broker.Owner{KeyHash: "hash", Grace: time.Minute})
 	other.Upkeep()
 	expectNoOwnerGone(t, []*events{sub})
 	_ = owner.Close()
@@ -568,4 +554,19 @@ func TestClosedNodeIsStoppedAtOnce(t *testing.T) {
 	default:
 		t.Fatal("no OwnerGone in the round after the owner's node closed")
 	}
+}
+
+// subscribedRoom creates a room with o on owner and subscribes to it on
+// other.
+func subscribedRoom(t *testing.T, owner, other *redis.Broker, o broker.Owner) (room string, sub *events) {
+	t.Helper()
+	room = uuid.NewString()
+	if err := owner.CreateRoom(ctx(t), room, o); err != nil {
+		t.Fatal(err)
+	}
+	sub = newEvents()
+	if err := other.Subscribe(ctx(t), room, sub); err != nil {
+		t.Fatal(err)
+	}
+	return room, sub
 }

@@ -206,21 +206,22 @@ func TestRedisRestartRoomAway(t *testing.T) {
 	}
 }
 
+// watchedRoom creates a room on owner and subscribes to it on other; the
+// subscriber has received one action when it returns.
+func watchedRoom(t *testing.T, owner, other *redis.Broker) (room string, sub *events) {
+	t.Helper()
+	room, sub = subscribedRoom(t, owner, other, broker.Owner{})
+	mustPublish(t, owner, room, actionPub(`{}`))
+	waitDelivered(t, sub, 1)
+	return room, sub
+}
+
 // TestRedisRestartOwnerGone restarts a Redis without persistence after the
 // owner's node stopped: no node has the room's copy, so the room ends.
 func TestRedisRestartOwnerGone(t *testing.T) {
 	srv := redistest.StartServer(t, redistest.NoPersistence)
 	owner, other := twoNodes(t, srv)
-	room := uuid.NewString()
-	if err := owner.CreateRoom(ctx(t), room, broker.Owner{}); err != nil {
-		t.Fatal(err)
-	}
-	sub := newEvents()
-	if err := other.Subscribe(ctx(t), room, sub); err != nil {
-		t.Fatal(err)
-	}
-	mustPublish(t, owner, room, actionPub(`{}`))
-	waitDelivered(t, sub, 1)
+	room, sub := watchedRoom(t, owner, other)
 	_ = owner.Close()
 
 	srv.Kill()
@@ -260,16 +261,7 @@ func TestRoomKeysLost(t *testing.T) {
 			srv := redistest.StartServer(t)
 			opts := redis.Options{LeaseTTL: 600 * time.Millisecond, Logger: quiet()}
 			owner, other := redistest.Engine(t, srv.Addr, opts), redistest.Engine(t, srv.Addr, opts)
-			room := uuid.NewString()
-			if err := owner.CreateRoom(ctx(t), room, broker.Owner{}); err != nil {
-				t.Fatal(err)
-			}
-			sub := newEvents()
-			if err := other.Subscribe(ctx(t), room, sub); err != nil {
-				t.Fatal(err)
-			}
-			mustPublish(t, owner, room, actionPub(`{}`))
-			waitDelivered(t, sub, 1)
+			room, sub := watchedRoom(t, owner, other)
 			if !tc.ownerAlive {
 				_ = owner.Close()
 			}
