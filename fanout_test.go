@@ -267,10 +267,7 @@ func writeMaskedText(t *testing.T, conn net.Conn, payload string) {
 
 func TestShutdownDrains(t *testing.T) {
 	srv := startServer(t)
-	owner := dial(t, srv.wsURL, nil)
-	room := owner.createRoom()
-	viewer := dial(t, srv.wsURL, nil)
-	viewer.joinRoom(room)
+	owner, room, viewer := ownerAndViewer(t, srv.wsURL)
 	owner.send(request(3, room, "before-shutdown"))
 	if m := viewer.next(); m.FuncKey != "before-shutdown" {
 		t.Fatalf("got %+v", m)

@@ -258,3 +258,14 @@ func (c *wsClient) nextAction() *rtbroadcaster.Message {
 		}
 	}
 }
+
+// ownerAndViewer dials an owner that creates a room and a viewer that joins
+// it, both on url.
+func ownerAndViewer(t testing.TB, url string) (owner *wsClient, room string, viewer *wsClient) {
+	t.Helper()
+	owner = dial(t, url, nil)
+	room = owner.createRoom()
+	viewer = dial(t, url, nil)
+	viewer.joinRoom(room)
+	return owner, room, viewer
+}

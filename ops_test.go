@@ -198,10 +198,7 @@ func TestRoomsPerAddressBehindTrustedProxies(t *testing.T) {
 func TestRateLimitRecoveryAndDisconnect(t *testing.T) {
 	// Without a grace, the owner's room closes as soon as it is hung up on.
 	srv := startServer(t, rtb.WithLimits(rtb.Limits{MessagesPerSecond: 5, MessageBurst: 5, RateLimitStrikes: 10}), rtb.WithOwnerGrace(0))
-	owner := dial(t, srv.wsURL, nil)
-	room := owner.createRoom() // one token of five
-	viewer := dial(t, srv.wsURL, nil)
-	viewer.joinRoom(room)
+	owner, room, viewer := ownerAndViewer(t, srv.wsURL) // one token of five
 	for i := range 6 {
 		owner.send(request(rtb.StatusConnected, room, "n", strconv.Itoa(i)))
 	}

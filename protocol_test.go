@@ -14,10 +14,7 @@ import (
 // room still work afterwards.
 func TestRefusedRequests(t *testing.T) {
 	srv := startServer(t, rtb.WithLimits(rtb.Limits{MaxFuncParams: 3}))
-	owner := dial(t, srv.wsURL, nil)
-	room := owner.createRoom()
-	viewer := dial(t, srv.wsURL, nil)
-	viewer.joinRoom(room)
+	owner, room, viewer := ownerAndViewer(t, srv.wsURL)
 	stranger := dial(t, srv.wsURL, nil) // in no room
 
 	tests := []struct {
@@ -141,10 +138,7 @@ func TestLimitRefusals(t *testing.T) {
 	})
 	t.Run("rate_limited", func(t *testing.T) {
 		srv := startServer(t, rtb.WithLimits(rtb.Limits{MessagesPerSecond: 2, MessageBurst: 2}))
-		owner := dial(t, srv.wsURL, nil)
-		room := owner.createRoom() // uses one token
-		viewer := dial(t, srv.wsURL, nil)
-		viewer.joinRoom(room)
+		owner, room, viewer := ownerAndViewer(t, srv.wsURL) // uses one token
 		owner.send(request(3, room, "one"))
 		owner.send(request(3, room, "dropped"))
 		if m := owner.nextAction(); m.Error == nil || m.Error.Code != rtb.CodeRateLimited || m.Status.Value != 3 {
@@ -204,10 +198,7 @@ func waitViewers(t *testing.T, owner *wsClient, n int) {
 
 func TestStateMessages(t *testing.T) {
 	srv := startServer(t)
-	owner := dial(t, srv.wsURL, nil)
-	room := owner.createRoom()
-	live := dial(t, srv.wsURL, nil)
-	live.joinRoom(room)
+	owner, room, live := ownerAndViewer(t, srv.wsURL)
 
 	sends := []*rtb.Message{
 		stateRequest(room, "slide", "", "1"),
@@ -247,10 +238,7 @@ func TestStateMessages(t *testing.T) {
 // closes when its owner's connection ends.
 func TestOwnerLeavingClosesRoom(t *testing.T) {
 	srv := startServer(t, rtb.WithOwnerGrace(0))
-	owner := dial(t, srv.wsURL, nil)
-	room := owner.createRoom()
-	viewer := dial(t, srv.wsURL, nil)
-	viewer.joinRoom(room)
+	owner, room, viewer := ownerAndViewer(t, srv.wsURL)
 	owner.send(request(3, room, "last"))
 	_ = owner.conn.NetConn().Close()
 
@@ -350,10 +338,7 @@ func TestOriginPolicy(t *testing.T) {
 // viewer joining later replays only what was kept after it.
 func TestClearState(t *testing.T) {
 	srv := startServer(t)
-	owner := dial(t, srv.wsURL, nil)
-	room := owner.createRoom()
-	viewer := dial(t, srv.wsURL, nil)
-	viewer.joinRoom(room)
+	owner, room, viewer := ownerAndViewer(t, srv.wsURL)
 	owner.send(stateRequest(room, "draw", "stroke-1", "a"))
 	owner.send(stateRequest(room, "draw", "stroke-2", "b"))
 	clear := stateRequest(room, "slide", "", "5")
