@@ -1,8 +1,11 @@
 package redis_test
 
 import (
+	"context"
+	"errors"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,16 +16,18 @@ import (
 	"github.com/rtbroadcaster/rtbroadcaster/broker/redis/redistest"
 )
 
-// TestUpkeepAfterScriptFlush: Redis forgets the engine's scripts (it
-// restarted, or its script cache was flushed) but keeps the rooms. The next
-// upkeep rounds, which send their scripts in pipelined batches, load them
-// again and renew every lease and viewer count, and close every room whose
-// lease ran out, in every batch.
-func TestUpkeepAfterScriptFlush(t *testing.T) {
+// TestUpkeepBatchesFailThenScriptsLost: upkeep sends its scripts in
+// pipelined batches. A round whose every batch fails changes nothing and
+// loses track of no room; then Redis forgets the engine's scripts (it
+// restarted, or its script cache was flushed) but keeps the rooms, and the
+// next rounds load them again: every lease and viewer count is renewed, and
+// every room whose lease ran out is closed, in every batch.
+func TestUpkeepBatchesFailThenScriptsLost(t *testing.T) {
 	const rooms = 300 // more than one batch
 	srv := redistest.StartServer(t, redistest.NoPersistence)
 	opts := redis.Options{LeaseTTL: time.Minute, Logger: quiet()} // the test drives every round
-	owner, other := redistest.Engine(t, srv.Addr, opts), redistest.Engine(t, srv.Addr, opts)
+	owner, ownerPipes := failingEngine(t, srv.Addr, opts)
+	other, otherPipes := failingEngine(t, srv.Addr, opts)
 	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
 	defer admin.Close()
 	key := func(room, name string) string { return "rtb:{" + room + "}:" + name }
@@ -54,6 +59,25 @@ func TestUpkeepAfterScriptFlush(t *testing.T) {
 			admin.PExpire(ctx(t), key(room, "lease"), 5*time.Second)
 		}
 	}
+
+	ownerPipes.failing.Store(true)
+	otherPipes.failing.Store(true)
+	other.Upkeep()
+	owner.Upkeep()
+	// other: two batches of owner checks and two of viewer counts; owner:
+	// two of leases.
+	if o, n := otherPipes.failed.Load(), ownerPipes.failed.Load(); o < 4 || n < 2 {
+		t.Fatalf("failed pipelines: %d on other, %d on owner; want at least 4 and 2", o, n)
+	}
+	for i, sub := range subs {
+		select {
+		case seq := <-sub.closed:
+			t.Fatalf("room %d: Closed(%d) in a round whose every batch failed", i, seq)
+		default:
+		}
+	}
+	ownerPipes.failing.Store(false)
+	otherPipes.failing.Store(false)
 
 	if err := admin.ScriptFlush(ctx(t)).Err(); err != nil {
 		t.Fatal(err)
@@ -104,10 +128,49 @@ func TestUpkeepAfterScriptFlush(t *testing.T) {
 	}
 }
 
-// TestUpkeepWhileRedisDown: an upkeep round whose every batch fails, Redis
-// being down, keeps track of every room; once Redis is back without them
-// (no persistence), the owner's node restores them all, in every batch.
-func TestUpkeepWhileRedisDown(t *testing.T) {
+// failingEngine opens an engine on addr whose pipelines fail, without
+// reaching Redis, while the returned hook's failing is set; its single
+// commands go through.
+func failingEngine(t *testing.T, addr string, opts redis.Options) (*redis.Broker, *pipelineFailer) {
+	t.Helper()
+	hook := &pipelineFailer{}
+	client := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
+	client.AddHook(hook)
+	t.Cleanup(func() { _ = client.Close() })
+	engine := redis.New(client, opts)
+	t.Cleanup(func() { _ = engine.Close() })
+	return engine, hook
+}
+
+// pipelineFailer is a go-redis hook that fails every pipeline, as a lost
+// connection would, while failing is set, and counts those it failed.
+type pipelineFailer struct {
+	failing atomic.Bool
+	failed  atomic.Int64
+}
+
+var errPipelineFailed = errors.New("pipeline failed (injected by the test)")
+
+func (*pipelineFailer) DialHook(next goredis.DialHook) goredis.DialHook          { return next }
+func (*pipelineFailer) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook { return next }
+
+func (f *pipelineFailer) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		if !f.failing.Load() {
+			return next(ctx, cmds)
+		}
+		f.failed.Add(1)
+		for _, cmd := range cmds {
+			cmd.SetErr(errPipelineFailed)
+		}
+		return errPipelineFailed
+	}
+}
+
+// TestRedisRestartRestoresEveryRoom: Redis restarts without persistence
+// under a node that owns more rooms than fit in one batch of its upkeep:
+// the node restores them all.
+func TestRedisRestartRestoresEveryRoom(t *testing.T) {
 	const rooms = 300 // more than one batch
 	srv := redistest.StartServer(t, redistest.NoPersistence)
 	opts := redis.Options{LeaseTTL: time.Minute, Logger: quiet()}
@@ -120,7 +183,6 @@ func TestUpkeepWhileRedisDown(t *testing.T) {
 		}
 	}
 	srv.Kill()
-	owner.Upkeep()
 	srv.Start()
 	owner.Upkeep()
 	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
