@@ -37,6 +37,10 @@ func (b *Broker) maintain() {
 }
 
 // upkeep is one round of the upkeep loop, bounded by the time to the next.
+// The scripts it runs for every room owned, subscribed or counted here go
+// in pipelined batches (see eachScript): a node with thousands of rooms
+// waits for a round trip per batch, not per room, and renews them all in
+// time.
 func (b *Broker) upkeep() {
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.LeaseTTL/3)
 	defer cancel()
@@ -71,13 +75,16 @@ func (b *Broker) renewLeases(ctx context.Context) {
 	if err := b.ensureHeartbeat(ctx); err != nil {
 		return
 	}
-	for room, epoch := range b.owned.epochs(false) {
-		k := b.keys(room)
-		res, err := leaseScript.Run(ctx, b.client, []string{k.meta, k.lease, k.state, k.order, k.viewers, k.history},
-			b.node, ms(b.opts.LeaseTTL), ms(b.opts.IdleTTL), epoch).Int()
+	eachScript(ctx, b.client, leaseScript, b.owned.epochs(false), func(r roomEpoch) ([]string, []any) {
+		k := b.keys(r.room)
+		return []string{k.meta, k.lease, k.state, k.order, k.viewers, k.history},
+			[]any{b.node, ms(b.opts.LeaseTTL), ms(b.opts.IdleTTL), r.epoch}
+	}, func(r roomEpoch, cmd *goredis.Cmd) {
+		room, epoch := r.room, r.epoch
+		res, err := cmd.Int()
 		if err != nil {
 			b.log.Debug("owner lease not renewed", "room", room, "err", err)
-			continue
+			return
 		}
 		switch res {
 		case leaseGone:
@@ -88,15 +95,15 @@ func (b *Broker) renewLeases(ctx context.Context) {
 			b.log.Info("took back the lease of a room whose owner other nodes took for gone with this node", "room", room, "epoch", epoch)
 			b.ownerBack(room, epoch)
 		}
-	}
+	})
 }
 
 // closeAbandoned closes the rooms released here whose grace ran out, and
 // forgets those that were claimed or closed meanwhile; a room Redis lost
 // during its grace is restored, still away.
 func (b *Broker) closeAbandoned(ctx context.Context) {
-	for room, epoch := range b.owned.epochs(true) {
-		b.closeIfAbandoned(ctx, room, epoch)
+	for _, r := range b.owned.epochs(true) {
+		b.closeIfAbandoned(ctx, r.room, r.epoch)
 	}
 }
 
@@ -166,20 +173,26 @@ func (b *Broker) retryCloses(ctx context.Context) {
 // the script drop the counts of nodes that stopped: subscribers hear of the
 // total only when that changed it.
 func (b *Broker) renewViewerCounts(ctx context.Context) {
+	type roomCount struct {
+		room string
+		n    int
+	}
 	b.mu.Lock()
-	counts := make(map[string]int, len(b.counts))
+	counts := make([]roomCount, 0, len(b.counts))
 	for room, bySub := range b.counts {
 		if n := sum(bySub); n > 0 {
-			counts[room] = n
+			counts = append(counts, roomCount{room, n})
 		}
 	}
 	b.mu.Unlock()
-	for room, n := range counts {
-		err := b.reportViewers(ctx, room, n, true)
+	eachScript(ctx, b.client, viewersScript, counts, func(c roomCount) ([]string, []any) {
+		return b.viewersCall(c.room, c.n, true)
+	}, func(c roomCount, cmd *goredis.Cmd) {
+		err := viewersResult(c.room, cmd)
 		if err != nil && !errors.Is(err, broker.ErrRoomNotFound) {
-			b.log.Debug("viewer count not renewed", "room", room, "err", err)
+			b.log.Debug("viewer count not renewed", "room", c.room, "err", err)
 		}
-	}
+	})
 }
 
 // checkOwners closes each subscribed room whose owner's lease expired,
@@ -195,11 +208,13 @@ func (b *Broker) checkOwners(ctx context.Context) {
 		return
 	}
 	stopped := b.newStoppedNodes()
-	for _, rs := range b.liveRooms() {
-		reply, err := b.close(ctx, rs.room, true, 0)
+	eachScript(ctx, b.client, closeScript, b.liveRooms(), func(rs *roomSub) ([]string, []any) {
+		return b.closeCall(rs.room, true, 0)
+	}, func(rs *roomSub, cmd *goredis.Cmd) {
+		reply, err := closeResult(rs.room, cmd)
 		if err != nil {
 			b.log.Debug("owner lease not checked", "room", rs.room, "err", err)
-			continue
+			return
 		}
 		switch reply.result {
 		case closeDone:
@@ -214,7 +229,7 @@ func (b *Broker) checkOwners(ctx context.Context) {
 				b.checkOwnerNode(ctx, rs, reply.holder, stopped)
 			}
 		}
-	}
+	})
 }
 
 // The lease's values besides a node id: the owner left ("away"), or its

@@ -170,14 +170,20 @@ func (o *ownedRooms) dropAt(room string, epoch uint64) {
 	}
 }
 
+// roomEpoch is a room with its owner's epoch.
+type roomEpoch struct {
+	room  string
+	epoch uint64
+}
+
 // epochs lists the rooms owned here (away false) or away, with their epochs.
-func (o *ownedRooms) epochs(away bool) map[string]uint64 {
+func (o *ownedRooms) epochs(away bool) []roomEpoch {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	out := make(map[string]uint64, len(o.rooms))
+	out := make([]roomEpoch, 0, len(o.rooms))
 	for room, r := range o.rooms {
 		if r.away == away {
-			out[room] = r.epoch
+			out = append(out, roomEpoch{room, r.epoch})
 		}
 	}
 	return out

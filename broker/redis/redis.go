@@ -446,9 +446,20 @@ type closeReply struct {
 // owner's lease has expired, and an epoch other than 0 only while the
 // owner holds it.
 func (b *Broker) close(ctx context.Context, room string, onlyOrphaned bool, epoch uint64) (closeReply, error) {
+	keys, args := b.closeCall(room, onlyOrphaned, epoch)
+	return closeResult(room, closeScript.Run(ctx, b.client, keys, args...))
+}
+
+// closeCall is closeScript's keys and arguments for close.
+func (b *Broker) closeCall(room string, onlyOrphaned bool, epoch uint64) ([]string, []any) {
 	k := b.keys(room)
-	res, err := closeScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
-		ms(b.opts.ClosedTTL), k.channel, flag(onlyOrphaned), epoch).Slice()
+	return []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
+		[]any{ms(b.opts.ClosedTTL), k.channel, flag(onlyOrphaned), epoch}
+}
+
+// closeResult decodes closeScript's reply about room.
+func closeResult(room string, cmd *goredis.Cmd) (closeReply, error) {
+	res, err := cmd.Slice()
 	if err != nil {
 		return closeReply{}, unavailable("close", room, err)
 	}
@@ -548,9 +559,20 @@ func (b *Broker) SetViewers(ctx context.Context, room string, sub broker.Subscri
 // reportViewers stores this node's viewer count of room and publishes the
 // room's total: always, or with onlyIfChanged only when it changed.
 func (b *Broker) reportViewers(ctx context.Context, room string, nodeCount int, onlyIfChanged bool) error {
+	keys, args := b.viewersCall(room, nodeCount, onlyIfChanged)
+	return viewersResult(room, viewersScript.Run(ctx, b.client, keys, args...))
+}
+
+// viewersCall is viewersScript's keys and arguments for reportViewers.
+func (b *Broker) viewersCall(room string, nodeCount int, onlyIfChanged bool) ([]string, []any) {
 	k := b.keys(room)
-	total, err := viewersScript.Run(ctx, b.client, []string{k.meta, k.viewers},
-		b.node, nodeCount, ms(b.opts.LeaseTTL), k.channel, flag(onlyIfChanged), ms(b.opts.IdleTTL)).Int64()
+	return []string{k.meta, k.viewers},
+		[]any{b.node, nodeCount, ms(b.opts.LeaseTTL), k.channel, flag(onlyIfChanged), ms(b.opts.IdleTTL)}
+}
+
+// viewersResult is the error of viewersScript's reply about room.
+func viewersResult(room string, cmd *goredis.Cmd) error {
+	total, err := cmd.Int64()
 	if err != nil {
 		return unavailable("count viewers of", room, err)
 	}
