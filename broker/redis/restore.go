@@ -72,9 +72,12 @@ func (b *Broker) restore(ctx context.Context, room string, epoch uint64) (bool, 
 	if !ok {
 		return false, nil
 	}
-	// Redis lost the room, and so perhaps this node's heartbeat, which the
-	// lease about to name it needs: renew it now, not at the next round.
-	if err := b.heartbeat(ctx); err != nil {
+	// The lease about to name this node needs its heartbeat to be fresh. A
+	// Redis that lost the room may have lost the heartbeat too, but a node
+	// missing from the set is not taken for stopped, and the next round
+	// writes it again: renewing it once per restore would double the round
+	// trips of a node that restores thousands of rooms.
+	if err := b.ensureHeartbeat(ctx); err != nil {
 		return false, err
 	}
 	k := b.keys(room)
