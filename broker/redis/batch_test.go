@@ -184,7 +184,9 @@ func TestRedisRestartRestoresEveryRoom(t *testing.T) {
 	}
 	srv.Kill()
 	srv.Start()
+	began := time.Now()
 	owner.Upkeep()
+	t.Logf("an upkeep round after the restart took %v (%d rooms restored so far)", time.Since(began).Round(time.Millisecond), owner.Stats().Restored)
 	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
 	defer admin.Close()
 	for i, room := range ids {
