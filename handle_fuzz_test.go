@@ -25,6 +25,7 @@ func FuzzHandle(f *testing.F) {
 		"{\"status\":{\"value\":2,\"text\":\"new connection\"},\"uuid\":\"x\",\"seq\":3}\n[1]\n\n{\"status\":{\"value\":0}}",
 		"{\"status\":{\"value\":1}} // comment\n{\"status\":{\"value\":2},\"ownerKey\":\"k\",\"uuid\":\"\"}",
 		"{\"status\":{\"value\":3},\"stateMessage\":true,\"stateKey\":\"s\",\"funcKey\":\"f\",\"funcParams\":[\"a\"]}",
+		"{\"status\":{\"value\":1}}\n{\"status\":{\"value\":3},\"stateMessage\":true,\"funcKey\":\"f\"}\n{\"status\":{\"value\":3},\"clearState\":true,\"funcKey\":\"g\"}",
 	} {
 		f.Add([]byte(seed))
 	}
