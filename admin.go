@@ -1,8 +1,10 @@
 package rtbroadcaster
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rtbroadcaster/rtbroadcaster/auth"
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
 
 // AdminHandler serves the admin API that the dashboard at /admin uses. Mount
@@ -17,7 +20,7 @@ import (
 // with the token given to WithAdminToken; without one, the API is off and
 // answers 404.
 //
-//	GET  /admin/api/rooms              this node's rooms and counters (AdminSnapshot)
+//	GET  /admin/api/rooms              this node's counters, the cluster's rooms (AdminSnapshot)
 //	POST /admin/api/rooms/{id}/close   closes a room on every node
 func (m *Manager) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -39,22 +42,39 @@ func (m *Manager) AdminHandler() http.Handler {
 	})
 }
 
-// AdminSnapshot is what the admin API reports about a node.
+// AdminSnapshot is what the admin API reports about a node: its own
+// counters, and the rooms of the whole cluster when the engine can list
+// them (see broker.Lister).
 type AdminSnapshot struct {
-	Time             time.Time   `json:"time"`
-	Connections      int         `json:"connections"`
-	Viewers          int64       `json:"viewers"`
-	MessagesReceived uint64      `json:"messagesReceived"`
-	MessagesSent     uint64      `json:"messagesSent"`
-	SlowConsumers    uint64      `json:"slowConsumers"`
-	BrokerUp         bool        `json:"brokerUp"`
-	Rooms            []AdminRoom `json:"rooms"`
+	Time             time.Time `json:"time"`
+	Connections      int       `json:"connections"`
+	Viewers          int64     `json:"viewers"`
+	MessagesReceived uint64    `json:"messagesReceived"`
+	MessagesSent     uint64    `json:"messagesSent"`
+	SlowConsumers    uint64    `json:"slowConsumers"`
+	BrokerUp         bool      `json:"brokerUp"`
+	// Rooms are the busiest rooms, at most adminMaxRooms of them: those of
+	// every node when Cluster, else this node's.
+	Rooms []AdminRoom `json:"rooms"`
+	// RoomCount counts the rooms found; when RoomsCut, Rooms holds fewer,
+	// and there may be more than RoomCount (an engine lists a bounded
+	// number).
+	RoomCount int  `json:"roomCount"`
+	RoomsCut  bool `json:"roomsCut"`
+	// Cluster says Rooms includes the rooms of other nodes. Without it, the
+	// engine cannot list rooms, or failed to: ClusterError says which.
+	Cluster      bool   `json:"cluster"`
+	ClusterError string `json:"clusterError,omitempty"`
 }
 
-// AdminRoom is one room with a client on this node.
+// AdminRoom is one open room.
 type AdminRoom struct {
-	ID       string    `json:"id"`
-	OpenedAt time.Time `json:"openedAt"`
+	ID string `json:"id"`
+	// Here says the room has a client on this node. The fields below that
+	// this node counts itself are zero for rooms that have none.
+	Here bool `json:"here"`
+	// OpenedAt is when the room first had a client on this node.
+	OpenedAt time.Time `json:"openedAt,omitzero"`
 	// Viewers is the room's count across all nodes, as the engine last
 	// reported it, or this node's count before it did.
 	Viewers      int64 `json:"viewers"`
@@ -63,10 +83,29 @@ type AdminRoom struct {
 	// first had a client in the room; the dashboard derives rates from it.
 	Messages  uint64 `json:"messages"`
 	OwnerHere bool   `json:"ownerHere"`
+	// Seq is the room's last sequence number, as far as this node knows.
+	Seq uint64 `json:"seq"`
+	// OwnerAway says the room waits for its owner to come back (its grace),
+	// as the engine's list says; false when the engine cannot list rooms.
+	OwnerAway bool `json:"ownerAway"`
 }
 
-// AdminSnapshot returns the node's counters and rooms, busiest first.
+// adminMaxRooms caps a snapshot's rooms: the dashboard polls every second,
+// and an operator looks for the busy ones.
+const adminMaxRooms = 1000
+
+// errNoLister is the ClusterError of an engine without broker.Lister.
+var errNoLister = errors.New("the room engine cannot list the rooms of other nodes")
+
+// AdminSnapshot returns the node's counters and the cluster's rooms,
+// busiest first.
 func (m *Manager) AdminSnapshot() AdminSnapshot {
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	return m.adminSnapshot(ctx)
+}
+
+func (m *Manager) adminSnapshot(ctx context.Context) AdminSnapshot {
 	stats := m.Stats()
 	snap := AdminSnapshot{
 		Time:             time.Now(),
@@ -76,26 +115,81 @@ func (m *Manager) AdminSnapshot() AdminSnapshot {
 		MessagesSent:     m.metrics.messagesOutTotal.Load(),
 		SlowConsumers:    stats.SlowConsumers,
 		BrokerUp:         m.brokerReady() == nil,
-		Rooms:            []AdminRoom{},
 	}
-	for _, mr := range m.meteredRooms() {
-		owner, _ := mr.members()
-		viewers := mr.totalViewers.Load()
-		if viewers < 0 {
-			viewers = mr.localViewers.Load()
-		}
-		snap.Rooms = append(snap.Rooms, AdminRoom{
-			ID: mr.id, OpenedAt: mr.openedAt, Viewers: viewers, LocalViewers: mr.localViewers.Load(),
-			Messages: mr.messages.Load(), OwnerHere: owner != nil,
-		})
+	rooms := m.localAdminRooms()
+	if cluster, err := m.clusterRooms(ctx); err != nil {
+		snap.ClusterError = err.Error()
+	} else {
+		snap.Cluster = true
+		rooms = mergeRooms(rooms, cluster)
 	}
-	slices.SortFunc(snap.Rooms, func(a, b AdminRoom) int {
-		if a.Viewers != b.Viewers {
-			return int(b.Viewers - a.Viewers)
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	slices.SortFunc(rooms, busiestFirst)
+	snap.RoomCount = len(rooms)
+	snap.RoomsCut = len(rooms) > adminMaxRooms
+	snap.Rooms = rooms[:min(len(rooms), adminMaxRooms)]
 	return snap
+}
+
+// localAdminRooms describes the rooms with a client on this node.
+func (m *Manager) localAdminRooms() []AdminRoom {
+	rooms := []AdminRoom{}
+	for _, mr := range m.meteredRooms() {
+		rooms = append(rooms, mr.adminRoom())
+	}
+	return rooms
+}
+
+func (mr *meteredRoom) adminRoom() AdminRoom {
+	mr.room.mu.Lock()
+	ownerHere, seq := mr.room.owner != nil, mr.room.lastSeq
+	mr.room.mu.Unlock()
+	viewers := mr.totalViewers.Load()
+	if viewers < 0 {
+		viewers = mr.localViewers.Load()
+	}
+	return AdminRoom{
+		ID: mr.id, Here: true, OpenedAt: mr.openedAt, Viewers: viewers, LocalViewers: mr.localViewers.Load(),
+		Messages: mr.messages.Load(), OwnerHere: ownerHere, Seq: seq,
+	}
+}
+
+// clusterRooms asks the engine for one room more than a snapshot holds, so
+// that a snapshot can say it was cut.
+func (m *Manager) clusterRooms(ctx context.Context) ([]broker.RoomInfo, error) {
+	lister, ok := m.broker.(broker.Lister)
+	if !ok {
+		return nil, errNoLister
+	}
+	return lister.Rooms(ctx, adminMaxRooms+1)
+}
+
+// mergeRooms adds the engine's rooms to this node's. A room in both keeps
+// this node's viewer count, updated on every change, over the listed one,
+// which may be seconds old, and takes from the list what only the engine
+// knows.
+func mergeRooms(local []AdminRoom, cluster []broker.RoomInfo) []AdminRoom {
+	at := make(map[string]int, len(local))
+	for i, r := range local {
+		at[r.ID] = i
+	}
+	for _, info := range cluster {
+		i, here := at[info.ID]
+		if !here {
+			local = append(local, AdminRoom{ID: info.ID, Viewers: int64(info.Viewers), Seq: info.Seq, OwnerAway: info.OwnerAway})
+			continue
+		}
+		local[i].Seq = max(local[i].Seq, info.Seq)
+		local[i].OwnerAway = info.OwnerAway
+	}
+	return local
+}
+
+// busiestFirst orders rooms by viewers, most first, then by id.
+func busiestFirst(a, b AdminRoom) int {
+	if c := cmp.Compare(b.Viewers, a.Viewers); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }
 
 func (m *Manager) meteredRooms() []*meteredRoom {
@@ -110,8 +204,10 @@ func (m *Manager) meteredRooms() []*meteredRoom {
 	return rooms
 }
 
-func (m *Manager) adminRooms(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, m.AdminSnapshot())
+func (m *Manager) adminRooms(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), brokerTimeout)
+	defer cancel()
+	writeJSON(w, http.StatusOK, m.adminSnapshot(ctx))
 }
 
 // adminCloseRoom closes a room through the engine, so that it closes on

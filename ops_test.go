@@ -2,7 +2,9 @@ package rtbroadcaster_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -12,10 +14,13 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 	"github.com/lxzan/gws"
 	rtb "github.com/rtbroadcaster/rtbroadcaster"
 	"github.com/rtbroadcaster/rtbroadcaster/auth"
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
+	"github.com/rtbroadcaster/rtbroadcaster/broker/redis/redistest"
 )
 
 var testSecret = []byte("a test secret of thirty-two bytes")
@@ -306,8 +311,8 @@ func scrape(t *testing.T, h http.Handler) map[string]float64 {
 
 func TestAdminClosesARoomOnEveryNode(t *testing.T) {
 	engine := memory.New()
-	nodeA := startServer(t, rtb.WithBroker(engine), rtb.WithAdminToken("s3cret"))
-	nodeB := startServer(t, rtb.WithBroker(engine), rtb.WithAdminToken("s3cret"))
+	nodeA := startServer(t, rtb.WithBroker(engine), rtb.WithAdminToken(adminToken))
+	nodeB := startServer(t, rtb.WithBroker(engine), rtb.WithAdminToken(adminToken))
 	owner := dial(t, nodeA.wsURL, nil)
 	room := owner.createRoom()
 	viewer := dial(t, nodeB.wsURL, nil)
@@ -315,15 +320,6 @@ func TestAdminClosesARoomOnEveryNode(t *testing.T) {
 	owner.send(request(rtb.StatusConnected, room, "hello"))
 	viewer.nextAction()
 
-	admin := func(node *testServer, method, path, bearer string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(method, path, nil)
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		rec := httptest.NewRecorder()
-		node.AdminHandler().ServeHTTP(rec, req)
-		return rec
-	}
 	if rec := admin(nodeB, "GET", "/admin/api/rooms", ""); rec.Code != 401 {
 		t.Fatalf("without a token: %d", rec.Code)
 	}
@@ -332,17 +328,15 @@ func TestAdminClosesARoomOnEveryNode(t *testing.T) {
 	}
 	var snap rtb.AdminSnapshot
 	waitUntil(t, "node B lists the room with its viewer", func() bool {
-		rec := admin(nodeB, "GET", "/admin/api/rooms", "s3cret")
-		snap = rtb.AdminSnapshot{}
-		_ = json.Unmarshal(rec.Body.Bytes(), &snap)
+		snap = adminRooms(t, nodeB)
 		return len(snap.Rooms) == 1 && snap.Rooms[0].ID == room && snap.Rooms[0].Viewers == 1
 	})
-	if snap.Rooms[0].Messages != 1 || snap.Rooms[0].OwnerHere || snap.Connections != 1 {
+	if r := snap.Rooms[0]; r.Messages != 1 || r.OwnerHere || !r.Here || r.Seq != 1 || snap.Connections != 1 || !snap.Cluster {
 		t.Fatalf("snapshot %+v", snap)
 	}
 
 	// Closed from the node without the owner.
-	if rec := admin(nodeB, "POST", "/admin/api/rooms/"+room+"/close", "s3cret"); rec.Code != 204 {
+	if rec := admin(nodeB, "POST", "/admin/api/rooms/"+room+"/close", adminToken); rec.Code != 204 {
 		t.Fatalf("close: %d %s", rec.Code, rec.Body)
 	}
 	if m := viewer.nextAction(); m.Status.Value != 0 || m.UUID != room {
@@ -359,6 +353,145 @@ func TestAdminClosesARoomOnEveryNode(t *testing.T) {
 	off.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/admin/api/rooms", nil))
 	if rec.Code != 404 {
 		t.Fatalf("without an admin token the API answers %d, want 404", rec.Code)
+	}
+}
+
+// admin sends a request to the node's admin API, with bearer as its token
+// unless that is empty.
+func admin(node *testServer, method, path, bearer string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, nil)
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	rec := httptest.NewRecorder()
+	node.AdminHandler().ServeHTTP(rec, req)
+	return rec
+}
+
+// adminRooms reads the node's admin snapshot with the tests' admin token.
+func adminRooms(t *testing.T, node *testServer) rtb.AdminSnapshot {
+	t.Helper()
+	rec := admin(node, "GET", "/admin/api/rooms", adminToken)
+	var snap rtb.AdminSnapshot
+	if err := json.Unmarshal(rec.Body.Bytes(), &snap); rec.Code != 200 || err != nil {
+		t.Fatalf("GET /admin/api/rooms: %d %s (%v)", rec.Code, rec.Body, err)
+	}
+	return snap
+}
+
+// adminToken is the admin token of the tests' servers.
+const adminToken = "s3cret"
+
+// findRoom returns the snapshot's room id, or nil.
+func findRoom(snap rtb.AdminSnapshot, id string) *rtb.AdminRoom {
+	for i := range snap.Rooms {
+		if snap.Rooms[i].ID == id {
+			return &snap.Rooms[i]
+		}
+	}
+	return nil
+}
+
+// TestAdminListsEveryRoomOfTheMemoryEngine: one node, its rooms all listed
+// and here; rooms that only the engine has are listed too, not here; past
+// adminMaxRooms, the list keeps the busiest and says it was cut.
+func TestAdminListsEveryRoomOfTheMemoryEngine(t *testing.T) {
+	engine := memory.New()
+	srv := startServer(t, rtb.WithBroker(engine), rtb.WithAdminToken(adminToken))
+	_, busy, _ := ownerAndViewer(t, srv.wsURL)
+	quiet := dial(t, srv.wsURL, nil).createRoom()
+	waitUntil(t, "both rooms are listed, the busy one first", func() bool {
+		snap := adminRooms(t, srv)
+		return len(snap.Rooms) == 2 && snap.Rooms[0].ID == busy && snap.Rooms[0].Viewers == 1 && snap.Rooms[1].ID == quiet
+	})
+	snap := adminRooms(t, srv)
+	if !snap.Cluster || snap.RoomsCut || snap.RoomCount != 2 || !snap.Rooms[0].Here || !snap.Rooms[1].Here || !snap.Rooms[0].OwnerHere {
+		t.Fatalf("snapshot %+v", snap)
+	}
+
+	const more = 1000 // rooms without a client on any node
+	for range more {
+		if err := engine.CreateRoom(t.Context(), uuid.NewString(), broker.Owner{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap = adminRooms(t, srv)
+	if len(snap.Rooms) != 1000 || !snap.RoomsCut || snap.RoomCount <= 1000 {
+		t.Fatalf("with %d rooms: %d listed of %d, cut %v", more+2, len(snap.Rooms), snap.RoomCount, snap.RoomsCut)
+	}
+	if first := snap.Rooms[0]; first.ID != busy || !first.Here {
+		t.Fatalf("the busiest room first: got %+v", first)
+	}
+	if last := snap.Rooms[len(snap.Rooms)-1]; last.Here || !last.OpenedAt.IsZero() || last.Messages != 0 {
+		t.Fatalf("a room with no client here: %+v", last)
+	}
+}
+
+// TestAdminRedisRoomOfAnotherNode: a room whose owner and viewer are both on
+// node B is in node A's list, with its viewer, not here; node A closes it.
+func TestAdminRedisRoomOfAnotherNode(t *testing.T) {
+	nodes := startRedisNodes(t, redistest.Addr(t), 2, 0, rtb.WithAdminToken(adminToken))
+	nodeA, nodeB := nodes[0].testServer, nodes[1].testServer
+	owner, room, viewer := ownerAndViewer(t, nodeB.wsURL)
+	owner.send(request(rtb.StatusConnected, room, "hello"))
+	viewer.nextAction()
+
+	var listed *rtb.AdminRoom
+	waitUntil(t, "node A lists node B's room with its viewer", func() bool {
+		listed = findRoom(adminRooms(t, nodeA), room)
+		return listed != nil && listed.Viewers == 1 && listed.Seq == 1
+	})
+	if snap := adminRooms(t, nodeA); listed.Here || listed.LocalViewers != 0 || listed.OwnerHere || listed.OwnerAway || !snap.Cluster || snap.RoomCount != 1 {
+		t.Fatalf("node A lists %+v in %+v", *listed, snap)
+	}
+	if r := findRoom(adminRooms(t, nodeB), room); r == nil || !r.Here || !r.OwnerHere || r.LocalViewers != 1 {
+		t.Fatalf("node B lists %+v", r)
+	}
+
+	if rec := admin(nodeA, "POST", "/admin/api/rooms/"+room+"/close", adminToken); rec.Code != 204 {
+		t.Fatalf("close through node A: %d %s", rec.Code, rec.Body)
+	}
+	expectEnd(t, viewer, room, 0)
+	if m := owner.nextAction(); m.Status.Value != 0 || m.UUID != room {
+		t.Fatalf("owner got %+v", m)
+	}
+	// Node A closed it: its cached list forgot the room.
+	if snap := adminRooms(t, nodeA); findRoom(snap, room) != nil {
+		t.Fatalf("node A still lists the closed room: %+v", snap)
+	}
+}
+
+// unlisting hides the engine's Lister; failing is a Lister that fails.
+type (
+	unlisting struct{ broker.Broker }
+	failing   struct{ broker.Broker }
+)
+
+func (failing) Rooms(context.Context, int) ([]broker.RoomInfo, error) {
+	return nil, errors.New("the engine is down")
+}
+
+// TestAdminWithoutTheEngineList: when the engine cannot list rooms, or
+// fails to, the snapshot lists this node's rooms and says why.
+func TestAdminWithoutTheEngineList(t *testing.T) {
+	for name, tt := range map[string]struct {
+		engine broker.Broker
+		why    string
+	}{
+		"an engine without a list": {unlisting{memory.New()}, "cannot list"},
+		"an engine that fails":     {failing{memory.New()}, "the engine is down"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := startServer(t, rtb.WithBroker(tt.engine), rtb.WithAdminToken(adminToken))
+			room := dial(t, srv.wsURL, nil).createRoom()
+			if err := tt.engine.CreateRoom(t.Context(), uuid.NewString(), broker.Owner{}); err != nil {
+				t.Fatal(err)
+			}
+			snap := adminRooms(t, srv)
+			if snap.Cluster || !strings.Contains(snap.ClusterError, tt.why) || len(snap.Rooms) != 1 || snap.Rooms[0].ID != room || !snap.Rooms[0].Here {
+				t.Fatalf("snapshot %+v, want this node's room only and %q", snap, tt.why)
+			}
+		})
 	}
 }
 

@@ -82,6 +82,29 @@ type Checker interface {
 	Ready(ctx context.Context) error
 }
 
+// Lister is implemented by engines that can list the open rooms of every
+// node, so that an operator's view (the admin dashboard) shows the whole
+// cluster rather than the rooms with a client on one node. The in-memory
+// and Redis engines implement it.
+type Lister interface {
+	// Rooms returns up to limit open rooms, in no particular order: with
+	// more than limit, which ones is up to the engine. The list may be a few
+	// seconds old (the Redis engine caches it for 2 s), so that several
+	// dashboards polling do not each read every room.
+	Rooms(ctx context.Context, limit int) ([]RoomInfo, error)
+}
+
+// RoomInfo is what Lister tells about an open room.
+type RoomInfo struct {
+	ID string
+	// Seq is the last sequence number the room gave.
+	Seq uint64
+	// Viewers is the room's viewer count across all nodes, as last counted.
+	Viewers int
+	// OwnerAway says the room is in its grace, as Snapshot.OwnerAway does.
+	OwnerAway bool
+}
+
 // Owner is how a room's owner is known to the engine.
 type Owner struct {
 	// KeyHash is the hex SHA-256 of the secret key the room's creator was

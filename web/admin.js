@@ -1,5 +1,6 @@
 // The operators' dashboard: polls the admin API once a second with the admin token as a bearer
-// header, shows this node's counters, two small charts and its rooms, and closes a room on request.
+// header, shows this node's counters, two small charts and the cluster's rooms (those with no
+// client on this node marked "other node"), and closes a room on request.
 // No build step and nothing from elsewhere: plain DOM and canvas.
 
 const POLL_MS = 1000;
@@ -56,7 +57,7 @@ function render(snap) {
   const rateIn = perSecond(snap, previous, 'messagesReceived');
   const rateOut = perSecond(snap, previous, 'messagesSent');
   $('connections').textContent = snap.connections;
-  $('rooms').textContent = snap.rooms.length;
+  $('rooms').textContent = roomCount(snap);
   $('viewers').textContent = snap.viewers;
   $('rate-in').textContent = rateIn.toFixed(1);
   $('rate-out').textContent = rateOut.toFixed(1);
@@ -69,7 +70,26 @@ function render(snap) {
   previous = snap;
 }
 
+/** The rooms tile: the cluster's count when the API lists it (older servers: the node's rooms). */
+function roomCount(snap) {
+  const count = snap.roomCount ?? snap.rooms.length;
+  return snap.roomsCut ? `${count}+` : `${count}`;
+}
+
+/** Says whose rooms the tile and table count, and why only this node's when the engine cannot list them. */
+function renderRoomsNote(snap) {
+  const cluster = snap.cluster !== false;
+  $('rooms-title').textContent = cluster ? 'Rooms in the cluster' : 'Rooms on this node';
+  $('rooms-label').textContent = cluster ? 'rooms in the cluster' : 'rooms on this node';
+  const notes = [];
+  if (!cluster && snap.clusterError) notes.push(`Other nodes' rooms are not listed: ${snap.clusterError}.`);
+  if (snap.roomsCut) notes.push(`Showing the ${snap.rooms.length} busiest rooms.`);
+  $('rooms-note').textContent = notes.join(' ');
+  $('rooms-note').hidden = notes.length === 0;
+}
+
 function renderRooms(snap, before) {
+  renderRoomsNote(snap);
   const earlier = new Map((before?.rooms ?? []).map((room) => [room.id, room]));
   const seconds = before ? (Date.parse(snap.time) - Date.parse(before.time)) / 1000 : 0;
   const rows = snap.rooms.map((room) => {
@@ -82,21 +102,30 @@ function renderRooms(snap, before) {
 }
 
 function roomRow(room, rate, now) {
+  const here = room.here !== false; // older servers list only rooms with a client here
   const tr = document.createElement('tr');
   tr.dataset.room = room.id;
+  tr.classList.toggle('elsewhere', !here);
   const cells = [
     ['id', room.id],
     ['viewers', room.viewers],
-    ['local-viewers', room.localViewers],
-    ['rate', rate.toFixed(1)],
-    ['age', duration(now - Date.parse(room.openedAt))],
-    ['owner', room.ownerHere ? 'yes' : 'no'],
+    ['local-viewers', here ? room.localViewers : '–'],
+    ['rate', here ? rate.toFixed(1) : '–'],
+    ['seq', room.seq ?? '–'],
+    ['age', here && room.openedAt ? duration(now - Date.parse(room.openedAt)) : '–'],
+    ['owner', ownerText(room)],
   ];
   for (const [name, value] of cells) {
     const td = document.createElement('td');
     td.className = name;
     td.textContent = value;
     tr.append(td);
+  }
+  if (!here) {
+    const tag = document.createElement('span');
+    tag.className = 'tag';
+    tag.textContent = 'other node';
+    tr.querySelector('td.id').append(' ', tag);
   }
   const close = document.createElement('button');
   close.type = 'button';
@@ -107,6 +136,11 @@ function roomRow(room, rate, now) {
   td.append(close);
   tr.append(td);
   return tr;
+}
+
+function ownerText(room) {
+  if (room.ownerAway) return 'away';
+  return room.ownerHere ? 'here' : 'elsewhere';
 }
 
 async function closeRoom(id, button) {

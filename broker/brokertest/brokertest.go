@@ -7,7 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,6 +44,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 		{"Viewers", testViewers},
 		{"OwnerClaim", testOwnerClaim},
 		{"OwnerGraceEnds", testOwnerGraceEnds},
+		{"Rooms", testRooms},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, newBroker(t)) })
@@ -639,3 +643,60 @@ func testOwnerGraceEnds(t *testing.T, b broker.Broker) {
 	}
 	b.Unsubscribe(room, sub)
 }
+
+// testRooms: an engine that lists rooms lists the open ones, with their seq,
+// viewers and whether their owner is away; not closed ones; no more than
+// asked for; and not a room closed since it last listed.
+func testRooms(t *testing.T, b broker.Broker) {
+	lister, ok := b.(broker.Lister)
+	if !ok {
+		t.Skip("the engine does not list rooms")
+	}
+	ctx, open := ctxFor(t), newRoom(t, b)
+	mustPublish(t, b, open, publication(body(1)))
+	mustPublish(t, b, open, publication(body(2)))
+	if err := b.SetViewers(ctx, open, newRecorder(), 5); err != nil {
+		t.Fatal(err)
+	}
+	away := uuid.NewString() // its grace outlasts the test
+	if err := b.CreateRoom(ctx, away, broker.Owner{KeyHash: "hash", Grace: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.CloseRoom(context.Background(), away) })
+	if err := b.ReleaseOwner(ctx, away, 1); err != nil {
+		t.Fatal(err)
+	}
+	closed := newRoom(t, b)
+	if err := b.CloseRoom(ctx, closed); err != nil {
+		t.Fatal(err)
+	}
+
+	awayInfo := broker.RoomInfo{ID: away, OwnerAway: true}
+	want := []broker.RoomInfo{awayInfo, {ID: open, Seq: 2, Viewers: 5}}
+	slices.SortFunc(want, byID)
+	if got := listRooms(t, lister, 10); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Rooms(10) = %+v, want %+v", got, want)
+	}
+	if got := listRooms(t, lister, 1); len(got) != 1 {
+		t.Fatalf("Rooms(1) = %+v, want one room", got)
+	}
+	if err := b.CloseRoom(ctx, open); err != nil {
+		t.Fatal(err)
+	}
+	if got := listRooms(t, lister, 10); !reflect.DeepEqual(got, []broker.RoomInfo{awayInfo}) {
+		t.Fatalf("Rooms(10) after closing %s = %+v, want only %+v", open, got, awayInfo)
+	}
+}
+
+// listRooms lists up to limit rooms, sorted by id.
+func listRooms(t *testing.T, l broker.Lister, limit int) []broker.RoomInfo {
+	t.Helper()
+	rooms, err := l.Rooms(ctxFor(t), limit)
+	if err != nil {
+		t.Fatalf("Rooms(%d): %v", limit, err)
+	}
+	slices.SortFunc(rooms, byID)
+	return rooms
+}
+
+func byID(a, b broker.RoomInfo) int { return strings.Compare(a.ID, b.ID) }

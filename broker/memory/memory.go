@@ -34,7 +34,10 @@ type room struct {
 	grace   *time.Timer // closes the room when its owner is not back in time
 }
 
-var _ broker.Broker = (*Broker)(nil)
+var (
+	_ broker.Broker = (*Broker)(nil)
+	_ broker.Lister = (*Broker)(nil)
+)
 
 // New returns an empty engine.
 func New() *Broker { return &Broker{rooms: map[string]*room{}} }
@@ -216,12 +219,52 @@ func (b *Broker) SetViewers(_ context.Context, id string, sub broker.Subscriber,
 	return nil
 }
 
-// tellViewers sends the room's total viewer count to every subscriber.
-func (r *room) tellViewers() {
+// Rooms lists up to limit open rooms, in no particular order.
+func (b *Broker) Rooms(_ context.Context, limit int) ([]broker.RoomInfo, error) {
+	out := []broker.RoomInfo{}
+	for id, r := range b.someRooms(limit) {
+		if info, open := r.info(id); open {
+			out = append(out, info)
+		}
+	}
+	return out, nil
+}
+
+// someRooms copies up to limit entries of the map of open rooms, so that no
+// room's lock is taken under the engine's.
+func (b *Broker) someRooms(limit int) map[string]*room {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	some := make(map[string]*room, min(limit, len(b.rooms)))
+	for id, r := range b.rooms {
+		if len(some) >= limit {
+			break
+		}
+		some[id] = r
+	}
+	return some
+}
+
+// info describes the room, unless it closed since it was looked up.
+func (r *room) info(id string) (broker.RoomInfo, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return broker.RoomInfo{ID: id, Seq: r.seq, Viewers: r.viewerTotal(), OwnerAway: r.grace != nil}, r.state != nil
+}
+
+// viewerTotal adds up the viewers of every node. Call it under the room's
+// lock.
+func (r *room) viewerTotal() int {
 	total := 0
 	for _, n := range r.viewers {
 		total += n
 	}
+	return total
+}
+
+// tellViewers sends the room's total viewer count to every subscriber.
+func (r *room) tellViewers() {
+	total := r.viewerTotal()
 	for _, s := range r.subs {
 		s.Viewers(total)
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
 
 // Upkeep runs one round of the engine's upkeep loop now: tests whose lease
@@ -22,4 +23,9 @@ func (b *Broker) AgeHeartbeat(ctx context.Context) error {
 		return err
 	}
 	return b.client.ZAdd(ctx, b.nodesKey(), goredis.Z{Score: float64(now.Add(-time.Hour).UnixMilli()), Member: b.node}).Err()
+}
+
+// ScanRooms lists rooms as Rooms does, without its cache.
+func (b *Broker) ScanRooms(ctx context.Context, limit int) ([]broker.RoomInfo, error) {
+	return b.scanRooms(ctx, limit)
 }

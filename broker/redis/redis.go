@@ -113,6 +113,10 @@ type Broker struct {
 	// each that restores it when Redis loses it; it has its own lock.
 	owned *ownedRooms
 
+	// listed is the last room list, which Rooms serves (see list.go); it has
+	// its own lock.
+	listed roomCache
+
 	mu       sync.Mutex
 	rooms    map[string]*roomSub                  // by channel name
 	inflight map[string]int                       // by channel: (un)subscribe replies due
@@ -425,6 +429,7 @@ func (b *Broker) publish(ctx context.Context, room string, p broker.Publication)
 func (b *Broker) CloseRoom(ctx context.Context, room string) error {
 	_, err := b.close(ctx, room, false, 0)
 	b.owned.drop(room)
+	b.listed.forget()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err != nil {

@@ -1,7 +1,9 @@
 // The operators' dashboard at /admin in headless Chromium: it asks for the admin token, shows a
-// room the test created with its viewer count and charts, and closes it. Skipped without Chromium
+// room the test created with its viewer count and charts, marks a room of another node, and
+// closes rooms. Skipped without Chromium
 // or playwright-core, except under CI=true, like the other browser tests.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
@@ -73,6 +75,33 @@ function dashboardTests() {
     });
     assert.ok(inked > 0, 'the chart is drawn');
     await page.screenshot({ path: path.join(artifactsDir, '10-admin-dashboard.png') });
+  });
+
+  // One binary runs the in-memory engine, whose rooms all have a client on the node: a room of
+  // another node is added to the API's real answer. The Go tests list one from a second node on
+  // Redis; this checks how the page shows it, and that its Close reaches the server.
+  test('a room of another node is marked as such, with its owner away, and closes', async () => {
+    const otherId = randomUUID();
+    const otherRoom = { id: otherId, here: false, viewers: 7, localViewers: 0, messages: 0, ownerHere: false, seq: 42, ownerAway: true };
+    await page.route('**/admin/api/rooms', async (route) => {
+      const response = await route.fetch();
+      const snap = await response.json();
+      await route.fulfill({ response, json: { ...snap, rooms: [...snap.rooms, otherRoom], roomCount: snap.roomCount + 1 } });
+    });
+    const row = `tr.elsewhere[data-room="${otherId}"]`;
+    await page.waitForSelector(`${row} td.id .tag:text-is("other node")`, { timeout: STEP_TIMEOUT });
+    const cells = await page.$$eval(`${row} td`, (tds) => tds.slice(1, 7).map((td) => td.textContent));
+    assert.deepEqual(cells, ['7', '–', '–', '42', '–', 'away']);
+    assert.equal(await page.textContent('#rooms'), '2');
+    assert.equal(await page.textContent('#rooms-title'), 'Rooms in the cluster');
+    await page.screenshot({ path: path.join(artifactsDir, '11-admin-other-node.png') });
+
+    const closed = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith(`/admin/api/rooms/${otherId}/close`), { timeout: STEP_TIMEOUT });
+    page.once('dialog', (dialog) => dialog.accept());
+    await page.click(`${row} button.close-room`);
+    assert.equal((await closed).status(), 204);
+    await page.unroute('**/admin/api/rooms');
+    await page.waitForSelector(`tr[data-room="${otherId}"]`, { state: 'detached', timeout: STEP_TIMEOUT });
   });
 
   test('closing the room from the dashboard ends it for the viewer and tells the owner', async () => {
