@@ -32,6 +32,10 @@ type client struct {
 	// closingRoom is set while the owner closes its own room, so that the
 	// room's end is not announced to it twice.
 	closingRoom atomic.Bool
+	// fencedOff is set by the room of an owner whose room another
+	// connection took back with the owner key, after telling it; the read
+	// goroutine then leaves the room (see currentRoom) and clears it.
+	fencedOff atomic.Bool
 
 	// Owned by the read goroutine.
 	room            *room
@@ -169,12 +173,22 @@ func (c *client) send(frame []byte) {
 }
 
 // currentRoom is the room the client is in, forgetting one that was closed
-// by someone else (the server shutting down, or its owner leaving).
+// by someone else (the server shutting down, or its owner leaving), or, for
+// an owner, taken back by another connection with the owner key.
 func (c *client) currentRoom() *room {
-	if c.room != nil && c.room.closed.Load() {
+	if c.room != nil && (c.room.closed.Load() || c.fencedOff.Load()) {
 		c.leaveRoom()
 	}
 	return c.room
+}
+
+// fenceOff tells c, an owner, that another connection took its room id back
+// with the owner key: c is in no room now. The room calls it, under its
+// lock, having dropped c as its owner; c's read goroutine leaves the room
+// at its next request, or at its end, which then starts no grace.
+func (c *client) fenceOff(id string) {
+	c.fencedOff.Store(true)
+	c.sendError("", fencedError(id))
 }
 
 func (c *client) createRoom(token string) *Error {
@@ -201,11 +215,10 @@ func (c *client) createRoom(token string) *Error {
 		_ = c.mgr.broker.CloseRoom(ctx, id)
 		return brokerError("create", id, err)
 	}
-	mr.takeOwner(c)
 	c.room, c.meter, c.owner, c.ownerEpoch = mr.room, mr, true, 1
 	reply := connectedMessage(mr.id)
 	reply.OwnerKey = key
-	c.send(textFrame(reply))
+	mr.takeOwner(c, 1, textFrame(reply))
 	return nil
 }
 
@@ -295,7 +308,10 @@ func (c *client) broadcast(m *Message) *Error {
 	defer cancel()
 	_, err := c.mgr.broker.Publish(ctx, r.id, pub)
 	if errors.Is(err, broker.ErrNotOwner) {
-		c.leaveRoom() // another connection took the room back with the owner key
+		// Another connection took the room back with the owner key, and
+		// this node was not told yet (see fenceOff).
+		c.leaveRoom()
+		return fencedError(r.id)
 	}
 	if err != nil {
 		return brokerError("broadcast", r.id, err)
@@ -329,6 +345,7 @@ func (c *client) leaveRoom() {
 	}
 	if c.owner {
 		r.dropOwner(c)
+		c.fencedOff.Store(false) // its room, which set it, has let go of it
 		c.mgr.addrLimits.releaseRoom(c.limitKey)
 	} else {
 		r.leave(c)
@@ -342,9 +359,19 @@ func (c *client) leaveRoom() {
 // replyError tells the client why its request was refused, and truthfully
 // whether it is still in a room.
 func (c *client) replyError(e *Error) {
-	m := notConnectedMessage("")
+	id := ""
 	if r := c.currentRoom(); r != nil {
-		m = connectedMessage(r.id)
+		id = r.id
+	}
+	c.sendError(id, e)
+}
+
+// sendError sends e in the envelope of an error reply: status 3 in room id,
+// or status 0 when id is "" (in no room).
+func (c *client) sendError(id string, e *Error) {
+	m := notConnectedMessage("")
+	if id != "" {
+		m = connectedMessage(id)
 	}
 	m.Error = e
 	c.mgr.metrics.errors.WithLabelValues(string(e.Code)).Inc()
@@ -372,6 +399,9 @@ func (c *client) finish(reason error) {
 		role = "viewer"
 		if c.owner {
 			role = "owner"
+		}
+		// A fenced-off owner's room is another connection's now.
+		if c.owner && !c.fencedOff.Load() {
 			c.ownerLeft(r)
 		}
 		c.leaveRoom()

@@ -347,6 +347,13 @@ func brokerError(verb, id string, err error) *Error {
 	}
 }
 
+// fencedError tells an owner connection, with status 0, that another
+// connection took its room id back with the owner key: whether it comes at
+// once or refuses its next broadcast, it says the same.
+func fencedError(id string) *Error {
+	return newError(CodeNotOwner, "room %q: another connection took the room back with the owner key; this connection is in no room now", id)
+}
+
 // eventHandler receives the WebSocket library's events for every connection
 // and hands them to the connection's client.
 type eventHandler struct{ m *Manager }

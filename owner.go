@@ -38,8 +38,9 @@ func hashOwnerKey(key string) string {
 
 // resumeRoom makes c the owner of room id again, on the proof of its owner
 // key, from any node: the engine ends the room's grace and fences off the
-// previous owner connection, in case it is still open somewhere; viewers are
-// told the owner is back.
+// previous owner connection, in case it is still open somewhere, and tells
+// every node, whose room replica tells that connection (room.OwnerClaimed);
+// viewers are told the owner is back.
 func (c *client) resumeRoom(id, key, token string) *Error {
 	if r := c.currentRoom(); r != nil {
 		return newError(CodeAlreadyInRoom, "resume: this connection is already in room %q; open another connection for another room", r.id)
@@ -76,18 +77,24 @@ func (c *client) resumeRoom(id, key, token string) *Error {
 		_ = c.mgr.broker.ReleaseOwner(ctx, id, epoch)
 		return brokerError("resume", id, err)
 	}
-	mr.takeOwner(c)
-	mr.askViewerCount()
 	c.room, c.meter, c.owner, c.ownerEpoch = mr.room, mr, true, epoch
+	mr.takeOwner(c, epoch, resumeReply(id, snap)...)
+	mr.askViewerCount()
+	c.announceOwner(ctx, ownerBack)
+	return nil
+}
+
+// resumeReply frames the reply to an owner's resume and the replay of the
+// room's kept state that follows it.
+func resumeReply(id string, snap broker.Snapshot) [][]byte {
 	reply := connectedMessage(id)
 	reply.Owner = ownerBack
 	reply.StateCount = len(snap.State)
-	c.send(textFrame(reply))
+	frames := [][]byte{textFrame(reply)}
 	for _, e := range snap.State {
-		c.send(appendSeq(e.Body, e.Seq))
+		frames = append(frames, appendSeq(e.Body, e.Seq))
 	}
-	c.announceOwner(ctx, ownerBack)
-	return nil
+	return frames
 }
 
 // ownerLeft runs when the owner's connection ended without closing its

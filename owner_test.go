@@ -127,7 +127,9 @@ func TestOwnerResumeRefused(t *testing.T) {
 
 // TestOwnerResumeFencesOldConnection: the owner takes its room back while
 // its old connection, which the server has not seen die, is still open.
-// The old connection can no longer broadcast, and its end starts no grace.
+// The old connection can no longer broadcast (it is told not_owner with
+// status 0, unasked: see TestOwnerResumeTellsOldConnection), and its end
+// starts no grace.
 func TestOwnerResumeFencesOldConnection(t *testing.T) {
 	srv := startServer(t, rtb.WithOwnerGrace(200*time.Millisecond))
 	old := dial(t, srv.wsURL, nil)
@@ -278,5 +280,77 @@ func TestOwnerResumeReplaysState(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOwnerResumeTellsOldConnection: the owner key takes the room back while
+// the old owner connection is still open, on the same node or another. The
+// old connection is told at once, unasked, with the reply a refused
+// broadcast gets (not_owner, status 0); it is in no room any more, and its
+// end tells viewers nothing. The new owner goes on broadcasting.
+func TestOwnerResumeTellsOldConnection(t *testing.T) {
+	const grace = 5 * time.Second
+	engines := map[string]func(t *testing.T) (oldNode, newNode *testServer){
+		"memory": func(t *testing.T) (*testServer, *testServer) {
+			srv := startServer(t, rtb.WithOwnerGrace(grace))
+			return srv, srv
+		},
+		"redis": func(t *testing.T) (*testServer, *testServer) {
+			nodes := startRedisNodes(t, redistest.Addr(t), 2, time.Second, rtb.WithOwnerGrace(grace))
+			return nodes[0].testServer, nodes[1].testServer
+		},
+		// The engine's news of the claim may reach the node before or
+		// after the new owner is set up there.
+		"redis same node": func(t *testing.T) (*testServer, *testServer) {
+			nodes := startRedisNodes(t, redistest.Addr(t), 1, time.Second, rtb.WithOwnerGrace(grace))
+			return nodes[0].testServer, nodes[0].testServer
+		},
+	}
+	for name, start := range engines {
+		t.Run(name, func(t *testing.T) {
+			oldNode, newNode := start(t)
+			old := dial(t, oldNode.wsURL, nil)
+			room, key := old.createOwned()
+			viewers := []*wsClient{dial(t, oldNode.wsURL, nil), dial(t, newNode.wsURL, nil)}
+			for _, v := range viewers {
+				v.joinRoom(room)
+			}
+
+			current := dial(t, newNode.wsURL, nil)
+			if reply := current.resume(room, key); reply.Error != nil || reply.Owner != "back" {
+				t.Fatalf("resume: %+v (error %+v)", reply, reply.Error)
+			}
+			m := old.nextError(rtb.CodeNotOwner)
+			if m.Status.Value != rtb.StatusNotConnected || m.UUID != "" {
+				t.Fatalf("old owner told: %+v, want not_owner with status 0 and no uuid", m)
+			}
+			old.send(request(rtb.StatusConnected, room, "stale"))
+			if m := old.nextAction(); m.Error == nil || m.Status.Value != rtb.StatusNotConnected {
+				t.Fatalf("old owner's broadcast after the notice: %+v, want a refusal with status 0", m)
+			}
+			old.expectNothing(50 * time.Millisecond)
+
+			before := oldNode.Stats().Connections
+			_ = old.conn.NetConn().Close()
+			waitConnections(t, oldNode, before-1) // the old owner's end is handled
+			current.send(request(rtb.StatusConnected, room, "n", "0"))
+			for _, v := range viewers {
+				expectOwner(t, v, "back", 1)
+				expectNumbered(t, v, 0, 1, 2) // no "away" in between
+				v.expectNothing(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// waitConnections waits until srv counts n open connections.
+func waitConnections(t *testing.T, srv *testServer, n int) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for srv.Stats().Connections != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections after %v, want %d", srv.Stats().Connections, waitFor, n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

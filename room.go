@@ -30,11 +30,15 @@ type room struct {
 
 	closed atomic.Bool // set under mu; read without it by clients
 
-	mu       sync.Mutex
-	lastSeq  uint64    // of the last message the stream delivered here
-	owner    *client   // nil when the owner is on another node
-	viewers  []*client // each viewer's slot field is its index here
-	presence presence
+	mu      sync.Mutex
+	lastSeq uint64  // of the last message the stream delivered here
+	owner   *client // nil when the owner is on another node
+	// ownerEpoch is owner's, and claimedEpoch the latest this node heard
+	// of, from a local owner or from the engine (OwnerClaimed): an owner
+	// with an older epoch is fenced off.
+	ownerEpoch, claimedEpoch uint64
+	viewers                  []*client // each viewer's slot field is its index here
+	presence                 presence
 }
 
 // presence is the coalescing of viewer-count reports to the broker.
@@ -240,11 +244,46 @@ func (r *room) Viewers(total int) {
 	r.owner.out.push(textFrame(m))
 }
 
-// takeOwner makes c the room's owner here.
-func (r *room) takeOwner(c *client) {
+// OwnerClaimed fences off a local owner whose epoch the claim of epoch
+// replaced: it is told at once, rather than when it next broadcasts. The
+// claimer itself, here or on another node, holds epoch and is untouched.
+func (r *room) OwnerClaimed(epoch uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.owner = c
+	r.claimedEpoch = max(r.claimedEpoch, epoch)
+	if r.owner != nil && r.ownerEpoch < epoch {
+		r.fenceOwnerLocked()
+	}
+}
+
+// takeOwner makes c, holding epoch, the room's owner here, and queues its
+// reply first, so that nothing the room tells its owner comes before it.
+// An owner here with an older epoch is fenced off: its claimer may get here
+// before the engine's OwnerClaimed does. And c is fenced off at once if a
+// later claim got here first.
+func (r *room) takeOwner(c *client, epoch uint64, reply ...[]byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, frame := range reply {
+		c.send(frame)
+	}
+	r.claimedEpoch = max(r.claimedEpoch, epoch)
+	if r.owner != nil && r.ownerEpoch < epoch {
+		r.fenceOwnerLocked()
+	}
+	if epoch < r.claimedEpoch {
+		c.fenceOff(r.id)
+		return
+	}
+	r.owner, r.ownerEpoch = c, epoch
+}
+
+// fenceOwnerLocked drops the owner here, whose room another connection
+// took back with the owner key, and tells it. Call it under r.mu.
+func (r *room) fenceOwnerLocked() {
+	c := r.owner
+	r.owner, r.ownerEpoch = nil, 0
+	c.fenceOff(r.id)
 }
 
 // askViewerCount reports this node's viewer count soon, which the engine
@@ -263,7 +302,7 @@ func (r *room) dropOwner(c *client) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.owner == c {
-		r.owner = nil
+		r.owner, r.ownerEpoch = nil, 0
 	}
 }
 

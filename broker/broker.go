@@ -30,7 +30,8 @@ type Broker interface {
 	// returns the new owner's epoch. The previous epoch can then neither
 	// publish (ErrNotOwner) nor release the room. It fails with
 	// ErrRoomNotFound when the room is closed or unknown and with
-	// ErrNotOwner when the hash is not the room's.
+	// ErrNotOwner when the hash is not the room's. Every subscriber of the
+	// room, on every node, is then told OwnerClaimed(epoch), once.
 	ClaimOwner(ctx context.Context, room, keyHash string) (epoch uint64, err error)
 
 	// ReleaseOwner says the owner holding epoch is gone: the room stays
@@ -191,6 +192,13 @@ type Subscriber interface {
 	// subscriber of the room on that node, for it to tell the viewers (as
 	// epoch, as for OwnerGone); it must not block.
 	OwnerBack(epoch uint64)
+	// OwnerClaimed says that ClaimOwner gave the room to the owner holding
+	// epoch: an owner connection holding an older epoch is fenced off, and
+	// its node tells it at once rather than at its next publish. It is not
+	// numbered: it comes between deliveries, in no particular place of the
+	// stream, and is not in the history. A subscriber that was told Lost may
+	// have missed it. It must not block.
+	OwnerClaimed(epoch uint64)
 }
 
 // Errors of the Broker methods.

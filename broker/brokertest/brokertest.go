@@ -500,6 +500,7 @@ type recorder struct {
 	viewers    int
 	lost       int
 	ownerNews  int
+	claims     []uint64 // the epochs of OwnerClaimed, in order
 }
 
 type delivery struct {
@@ -531,6 +532,9 @@ func (r *recorder) Lost()             { r.event(func() { r.lost++ }) }
 // while it runs, so any is wrong.
 func (r *recorder) OwnerGone(uint64, time.Duration) { r.event(func() { r.ownerNews++ }) }
 func (r *recorder) OwnerBack(uint64)                { r.event(func() { r.ownerNews++ }) }
+func (r *recorder) OwnerClaimed(epoch uint64) {
+	r.event(func() { r.claims = append(r.claims, epoch) })
+}
 
 // waitUntil waits for done, checked under the recorder's lock.
 func (r *recorder) waitUntil(t *testing.T, done func(*recorder) bool) {
@@ -574,9 +578,15 @@ func newOwnedRoom(t *testing.T, b broker.Broker) string {
 }
 
 // testOwnerClaim: only the key's hash claims a room; each claim fences the
-// epochs before it, and ends a grace.
+// epochs before it, ends a grace, and is told to every subscriber once.
 func testOwnerClaim(t *testing.T, b broker.Broker) {
 	ctx, room := ctxFor(t), newOwnedRoom(t, b)
+	subs := []*recorder{newRecorder(), newRecorder()}
+	for _, s := range subs {
+		if err := b.Subscribe(ctx, room, s); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := b.ClaimOwner(ctx, room, "other"); !errors.Is(err, broker.ErrNotOwner) {
 		t.Fatalf("claim with another hash: %v, want ErrNotOwner", err)
 	}
@@ -612,6 +622,17 @@ func testOwnerClaim(t *testing.T, b broker.Broker) {
 	current.OwnerEpoch = 3
 	if seq, err := b.Publish(ctx, room, current); err != nil || seq != 1 {
 		t.Fatalf("publish after the grace of a claimed room: seq %d, %v; want 1", seq, err)
+	}
+	for i, s := range subs {
+		// The claims were told before the publication: once it is here, a
+		// repeated or a refused claim would be too.
+		s.waitDeliveries(t, 1)
+		s.mu.Lock()
+		claims := slices.Clone(s.claims)
+		s.mu.Unlock()
+		if !slices.Equal(claims, []uint64{2, 3}) {
+			t.Fatalf("subscriber %d: OwnerClaimed%v, want OwnerClaimed(2) then OwnerClaimed(3), once each", i, claims)
+		}
 	}
 }
 

@@ -66,6 +66,11 @@ func (b *Broker) ClaimOwner(_ context.Context, id, keyHash string) (uint64, erro
 		r.grace = nil
 	}
 	r.epoch++
+	// Under the room's lock, as deliveries are: each subscriber gets one
+	// call at a time, and none calls back into the engine.
+	for _, s := range r.subs {
+		s.OwnerClaimed(r.epoch)
+	}
 	return r.epoch, nil
 }
 

@@ -16,7 +16,9 @@
 // one of the nodes with a replica marks the owner away, keeping the
 // lease's end, and has a subscriber tell the viewers (Subscriber.OwnerGone);
 // should the node come back with its owner, it takes its lease back and
-// has a subscriber say so (Subscriber.OwnerBack).
+// has a subscriber say so (Subscriber.OwnerBack). A claim of the room, on
+// any node, is published on its channel, so that every node's subscribers
+// hear of it at once (Subscriber.OwnerClaimed).
 //
 // When the pub/sub connection drops and comes back, every subscriber of
 // every room subscribed meanwhile is told Lost: messages may have been
@@ -318,7 +320,7 @@ func (b *Broker) claim(ctx context.Context, room, keyHash string) (uint64, error
 		return 0, err
 	}
 	k := b.keys(room)
-	epoch, err := claimScript.Run(ctx, b.client, []string{k.meta, k.lease}, keyHash, b.node, ms(b.opts.LeaseTTL)).Int64()
+	epoch, err := claimScript.Run(ctx, b.client, []string{k.meta, k.lease}, keyHash, b.node, ms(b.opts.LeaseTTL), k.channel).Int64()
 	if err != nil {
 		return 0, unavailable("claim", room, err)
 	}

@@ -42,6 +42,7 @@ type events struct {
 	lost      chan struct{}
 	ownerGone chan ownerGone
 	ownerBack chan uint64
+	claimed   chan uint64
 }
 
 // ownerGone is a call of Subscriber.OwnerGone.
@@ -52,7 +53,7 @@ type ownerGone struct {
 
 func newEvents() *events {
 	return &events{closed: make(chan uint64, 1), viewers: make(chan int, 100), lost: make(chan struct{}, 100),
-		ownerGone: make(chan ownerGone, 10), ownerBack: make(chan uint64, 10)}
+		ownerGone: make(chan ownerGone, 10), ownerBack: make(chan uint64, 10), claimed: make(chan uint64, 10)}
 }
 
 func (e *events) Deliver(seq uint64, _ []byte) {
@@ -66,7 +67,8 @@ func (e *events) Lost()             { e.lost <- struct{}{} }
 func (e *events) OwnerGone(epoch uint64, graceLeft time.Duration) {
 	e.ownerGone <- ownerGone{epoch, graceLeft}
 }
-func (e *events) OwnerBack(epoch uint64) { e.ownerBack <- epoch }
+func (e *events) OwnerBack(epoch uint64)    { e.ownerBack <- epoch }
+func (e *events) OwnerClaimed(epoch uint64) { e.claimed <- epoch }
 
 func (e *events) delivered() []uint64 {
 	e.mu.Lock()
@@ -569,4 +571,51 @@ func subscribedRoom(t *testing.T, owner, other *redis.Broker, o broker.Owner) (r
 		t.Fatal(err)
 	}
 	return room, sub
+}
+
+// TestClaimToldToEveryNode: a claim on one node reaches the subscribers of
+// every node, the node that created the room included, once each.
+func TestClaimToldToEveryNode(t *testing.T) {
+	addr := redistest.Addr(t)
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: time.Second, Logger: quiet()}
+	creator, claimer := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+	room := uuid.NewString()
+	if err := creator.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	subs := []*events{newEvents(), newEvents()}
+	for i, node := range []*redis.Broker{creator, claimer} {
+		if err := node.Subscribe(ctx(t), room, subs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	epoch, err := claimer.ClaimOwner(ctx(t), room, "hash")
+	if err != nil || epoch != 2 {
+		t.Fatalf("claim: epoch %d, %v; want 2", epoch, err)
+	}
+	for i, sub := range subs {
+		select {
+		case got := <-sub.claimed:
+			if got != epoch {
+				t.Fatalf("node %d: OwnerClaimed(%d), want OwnerClaimed(%d)", i, got, epoch)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("node %d: no OwnerClaimed within 10 s of the claim", i)
+		}
+	}
+	if err := creator.CloseRoom(ctx(t), room); err != nil {
+		t.Fatal(err)
+	}
+	for i, sub := range subs {
+		select { // after any repeat of the claim: the channel keeps its order
+		case <-sub.closed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("node %d: no Closed within 10 s of the close", i)
+		}
+		select {
+		case got := <-sub.claimed:
+			t.Fatalf("node %d: OwnerClaimed(%d) again", i, got)
+		default:
+		}
+	}
 }

@@ -31,7 +31,8 @@ import goredis "github.com/redis/go-redis/v9"
 // Every change to a room runs in one script, so Redis applies it at once and
 // its PUBLISH takes the pub/sub stream's order from the seq it just gave.
 // Messages on the room's channel are "d<seq> <body>" (a broadcast),
-// "c<seq>" (the close) and "v<total>" (the viewer count).
+// "c<seq>" (the close), and, unnumbered, "v<total>" (the viewer count) and
+// "o<epoch>" (a claim gave the room to the owner holding epoch).
 //
 // A room whose meta key is missing is not the same as a closed one: a
 // closed room keeps its meta, with status closed, for the closed TTL. A
@@ -60,9 +61,10 @@ const (
 )
 
 // claimScript gives an open room to the holder of its owner key: it raises
-// the epoch and takes the lease for this node. KEYS: meta, lease. ARGV:
-// keyHash, node, leaseMs. Returns the new epoch, or ownerNotOpen,
-// ownerRefused or ownerMissing.
+// the epoch, takes the lease for this node and tells every node, so that
+// the owner connection it fences off hears so at once. KEYS: meta, lease.
+// ARGV: keyHash, node, leaseMs, channel. Returns the new epoch, or
+// ownerNotOpen, ownerRefused or ownerMissing.
 var claimScript = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -3 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
@@ -73,6 +75,7 @@ local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('HSET', KEYS[1], 'owner', ARGV[2])
 local grace = tonumber(redis.call('HGET', KEYS[1], 'grace') or '0')
 redis.call('SET', KEYS[2], ARGV[2], 'PX', math.max(tonumber(ARGV[3]), grace))
+redis.call('PUBLISH', ARGV[4], 'o' .. epoch)
 return epoch
 `)
 

@@ -435,6 +435,12 @@ func (b *Broker) dispatch(channel, payload string) {
 				s.Viewers(total)
 			}
 		}
+	case 'o':
+		if epoch, err := strconv.ParseUint(rest, 10, 64); err == nil {
+			for _, s := range rs.subs {
+				s.OwnerClaimed(epoch)
+			}
+		}
 	case 'd':
 		num, body, ok := strings.Cut(rest, " ")
 		seq, err := strconv.ParseUint(num, 10, 64)

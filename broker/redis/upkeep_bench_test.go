@@ -95,3 +95,4 @@ func (*nopSubscriber) Viewers(int)                     {}
 func (*nopSubscriber) Lost()                           {}
 func (*nopSubscriber) OwnerGone(uint64, time.Duration) {}
 func (*nopSubscriber) OwnerBack(uint64)                {}
+func (*nopSubscriber) OwnerClaimed(uint64)             {}
