@@ -87,4 +87,9 @@
 // It returns the state the room keeps, for the application to restore what
 // it shows, and the client then resumes by itself after its own drops. Once
 // the grace has passed it fails with room_not_found: Create a new room.
+//
+// ResumeRoom also hands a room over from a client still connected (a second
+// device, a co-presenter given the key): the server tells the first client
+// at once, which reports OnRoomClosed(ReasonReplaced) and forgets the room
+// and its key, so that it never takes the room back after its own drops.
 package client

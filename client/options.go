@@ -114,7 +114,8 @@ const (
 	// not take its room back after reconnecting (the grace had passed).
 	ReasonConnectionLost CloseReason = "connection_lost"
 	// ReasonReplaced: another connection took the owner's room back with its
-	// owner key (PROTOCOL.md, Owner resume).
+	// owner key (PROTOCOL.md, Owner resume). The server says so at once; the
+	// client forgets the room and its key and never resumes it.
 	ReasonReplaced CloseReason = "replaced"
 	// ReasonRoomNotFound: a viewer's rejoin after a reconnect found the room gone.
 	ReasonRoomNotFound CloseReason = "room_not_found"

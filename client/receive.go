@@ -76,6 +76,11 @@ func (c *Client) receive(m *rtbroadcaster.Message) {
 	}
 	if p := c.takeReply(m); p != nil {
 		c.answer(p, m)
+		if m.Error != nil {
+			// The server tells a fenced-off owner unasked, so its notice
+			// may come where the reply to a CloseRoom was due.
+			c.replacedIfFenced(m)
+		}
 		return
 	}
 	if c.takeOwnerReplay(m) {
@@ -196,9 +201,11 @@ func (c *Client) resumeRefused(e *rtbroadcaster.Error) {
 	c.reconnected()
 }
 
-// replacedIfFenced handles the not_owner refusal, with status 0, of a
-// broadcast from an owner whose room another connection took back with the
-// owner key: this client is in no room any more.
+// replacedIfFenced handles the not_owner error, with status 0, that an
+// owner whose room another connection took back with the owner key is sent
+// at once, unasked (or, should the server miss that, in answer to its next
+// broadcast): this client is in no room any more, and forgets the key, so
+// that it never takes the room back after a drop.
 func (c *Client) replacedIfFenced(m *rtbroadcaster.Message) {
 	if m.Error.Code != rtbroadcaster.CodeNotOwner || m.Status.Value != rtbroadcaster.StatusNotConnected {
 		return

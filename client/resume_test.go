@@ -453,3 +453,36 @@ func indexOf(r *recorder, event string) int {
 	}
 	return -1
 }
+
+// TestOwnerReplacedByResumeRoom: another client takes the room with the
+// owner key. The first is told at once, without broadcasting: its room is
+// closed as replaced, and it forgets the room and the key, so that after a
+// drop it does not take the room back; the new owner's broadcasts go on
+// reaching the viewer.
+func TestOwnerReplacedByResumeRoom(t *testing.T) {
+	url := startServer(t)
+	ctx := testContext(t)
+	first := newDroppableOwner(t, url)
+	room := first.createRoom(t)
+	key := first.OwnerKey()
+	viewer, _ := joinRaw(t, url, room)
+
+	second := dial(t, url, newRecorder())
+	_, err := second.ResumeRoom(ctx, room, key)
+	must(t, err)
+	first.events.waitFor(t, "roomclosed:replaced", 1)
+	if first.IsOwner() || first.Room() != "" || first.OwnerKey() != "" {
+		t.Fatalf("replaced owner: owner %v of %q with key %q", first.IsOwner(), first.Room(), first.OwnerKey())
+	}
+	viewer.expect(t, 1, "owner:back")
+
+	first.drop()
+	first.release()
+	first.events.waitFor(t, "reconnected", 1) // in no room: it sends nothing on the new connection
+	must(t, second.Broadcast("step", "0"))
+	viewer.expect(t, 2, "step:0") // the room is still second's: no "back" from first in between
+	must(t, second.Sync(ctx))
+	if got := first.events.count("roomclosed:replaced"); got != 1 {
+		t.Fatalf("roomclosed:replaced %d times; events %q", got, first.events.snapshot())
+	}
+}
