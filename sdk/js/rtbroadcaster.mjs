@@ -441,11 +441,15 @@ class Broadcaster extends EventTarget {
   #onRefusal({ code, message }, status) {
     const error = new BroadcastError(code, message);
     if (this.#pending && code !== 'state_full') {
-      this.#settlePending().reject(error);
-      return;
+      const { kind, reject } = this.#settlePending();
+      reject(error);
+      if (kind === 'resume') return; // a refused resume loses the room its own way (#onResumeFailed)
+    } else {
+      this.#emit('error', { error });
     }
-    this.#emit('error', { error });
-    // Another connection took this owner's room back with the owner key: this one is in no room.
+    // Another connection took this owner's room back with the owner key: this one is in no room,
+    // and forgets the key so that it never takes the room back. The server says so unasked, so
+    // the notice may also come while a close waits for its reply.
     if (code === 'not_owner' && status === Status.NOT_CONNECTED && this.role === 'owner') this.#leaveRoom('replaced');
   }
 

@@ -572,29 +572,37 @@ describe('reconnecting', () => {
     assert.equal(second.role, 'owner');
   });
 
-  test('an owner whose room another connection took back with the owner key learns it is in no room', async () => {
-    let ownerKey;
-    class KeyRecordingWebSocket extends WebSocket {
-      constructor(url) {
-        super(url);
-        this.addEventListener('message', ({ data }) => (ownerKey ??= JSON.parse(data).ownerKey));
-      }
-    }
-    const owner = await client(server.wsURL, { WebSocket: KeyRecordingWebSocket });
+  test('an owner whose room another connection takes back with the owner key is told at once, and never takes it back', async () => {
+    const owner = await client(proxy.wsURL);
     const roomId = await owner.createRoom();
-    assert.ok(ownerKey, 'the create reply carries an ownerKey');
-
-    const other = new WebSocket(server.wsURL);
-    await new Promise((resolve) => other.once('open', resolve));
-    const resumed = new Promise((resolve) => other.once('message', (data) => resolve(JSON.parse(data))));
-    other.send(JSON.stringify({ uuid: roomId, status: { value: 2, text: 'resume' }, ownerKey }));
-    assert.equal((await resumed).owner, 'back');
+    const { ownerKey } = owner;
+    const viewer = await client();
+    const calls = recordCalls(viewer, 'live');
+    await viewer.joinRoom(roomId);
+    let backs = 0;
+    viewer.addEventListener('ownerback', () => (backs += 1));
 
     const replaced = nextEvent(owner, 'roomclosed');
-    owner.broadcast('stale');
-    assert.deepEqual(await replaced, { roomId, reason: 'replaced' });
+    const second = await client();
+    const secondClosed = [];
+    second.addEventListener('roomclosed', ({ detail }) => secondClosed.push(detail));
+    await second.resumeRoom(roomId, ownerKey);
+    assert.deepEqual(await replaced, { roomId, reason: 'replaced' }); // without broadcasting
     assert.equal(owner.role, null);
-    other.close();
+    assert.equal(owner.ownerKey, null);
+    assert.throws(() => owner.broadcast('stale'), { code: 'not_in_room' });
+
+    // Its connection drops: it comes back in no room. A request after the reconnect follows any
+    // resume it would have sent.
+    const reopened = nextEvent(owner, 'open');
+    proxy.cut();
+    assert.deepEqual(await reopened, { reconnected: true });
+    assert.match(await owner.createRoom(), UUID);
+    second.broadcast('live', 'from the new owner');
+    await until(() => calls.get('live').length === 1, { what: 'the new owner\'s broadcast' });
+    assert.equal(second.role, 'owner');
+    assert.deepEqual(secondClosed, []);
+    assert.equal(backs, 1);
   });
 
   test('a server shutting down (1001) makes clients reconnect after the delay it names', async () => {
