@@ -260,7 +260,8 @@ func TestOwnerResumeReplaysState(t *testing.T) {
 			owner.send(stateRequest(room, "draw", "stroke-1", "a"))
 			owner.send(request(rtb.StatusConnected, room, "laser", "x"))
 			owner.send(stateRequest(room, "slide", "", "2")) // replaces slide 1, moves to the end
-			for range 4 {                                    // the room has taken all four before the owner drops
+			// The room has taken all four before the owner drops.
+			for range 4 {
 				viewer.nextAction()
 			}
 			_ = owner.conn.NetConn().Close()
