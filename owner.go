@@ -103,12 +103,8 @@ func resumeReply(id string, snap broker.Snapshot) [][]byte {
 func (c *client) ownerLeft(r *room) {
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
-	if c.mgr.ownerGrace <= 0 {
-		if err := c.mgr.broker.CloseRoom(ctx, r.id); err != nil {
-			c.mgr.log.Warn("room not closed after its owner left", "room", r.id, "err", err)
-		}
-		return
-	}
+	// Released as its epoch, not closed outright, also without a grace: an
+	// owner another connection took the room from must not close it.
 	err := c.mgr.broker.ReleaseOwner(ctx, r.id, c.ownerEpoch)
 	switch {
 	case errors.Is(err, broker.ErrNotOwner), errors.Is(err, broker.ErrRoomNotFound):
@@ -117,7 +113,9 @@ func (c *client) ownerLeft(r *room) {
 		c.mgr.log.Warn("owner's grace not started: the room closes when its owner's lease runs out", "room", r.id, "err", err)
 		return
 	}
-	c.announceOwner(ctx, ownerAway)
+	if c.mgr.ownerGrace > 0 { // without a grace the room has just closed
+		c.announceOwner(ctx, ownerAway)
+	}
 }
 
 // announceOwner tells the room's viewers that its owner, c, is away or

@@ -44,6 +44,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 		{"Viewers", testViewers},
 		{"OwnerClaim", testOwnerClaim},
 		{"OwnerGraceEnds", testOwnerGraceEnds},
+		{"ReleaseWithoutGrace", testReleaseWithoutGrace},
 		{"Rooms", testRooms},
 	}
 	for _, tt := range tests {
@@ -662,6 +663,36 @@ func testOwnerGraceEnds(t *testing.T, b broker.Broker) {
 	if news != 0 {
 		t.Fatalf("OwnerGone or OwnerBack called %d times: the owner left, its node did not stop", news)
 	}
+	b.Unsubscribe(room, sub)
+}
+
+// testReleaseWithoutGrace: a room without a grace closes as its owner is
+// released, but not by a release from an owner another claim replaced.
+func testReleaseWithoutGrace(t *testing.T, b broker.Broker) {
+	ctx, room, sub := ctxFor(t), uuid.NewString(), newRecorder()
+	if err := b.CreateRoom(ctx, room, broker.Owner{KeyHash: "hash"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Subscribe(ctx, room, sub); err != nil {
+		t.Fatal(err)
+	}
+	epoch, err := b.ClaimOwner(ctx, room, "hash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ReleaseOwner(ctx, room, epoch-1); !errors.Is(err, broker.ErrNotOwner) {
+		t.Fatalf("release by the replaced owner: %v, want ErrNotOwner", err)
+	}
+	if _, err := b.Snapshot(ctx, room, nil); err != nil {
+		t.Fatalf("after the replaced owner's release: %v, want the room open", err)
+	}
+	if err := b.ReleaseOwner(ctx, room, epoch); err != nil {
+		t.Fatalf("release: %v", err)
+	}
+	if _, err := b.Snapshot(ctx, room, nil); !errors.Is(err, broker.ErrRoomNotFound) {
+		t.Fatalf("snapshot right after the release: %v, want ErrRoomNotFound", err)
+	}
+	sub.waitUntil(t, func(r *recorder) bool { return r.closedSeq != 0 })
 	b.Unsubscribe(room, sub)
 }
 

@@ -354,6 +354,8 @@ func (b *Broker) ReleaseOwner(ctx context.Context, room string, epoch uint64) er
 	case err == nil:
 		if grace := b.owned.released(room, epoch, time.Now()); grace > 0 {
 			b.atGraceEnd(room, grace)
+		} else {
+			b.closeIfAbandoned(ctx, room, epoch) // no grace: no lease left, it closes now
 		}
 	case errors.Is(err, broker.ErrUnavailable):
 		b.owned.released(room, epoch, time.Now())
