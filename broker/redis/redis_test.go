@@ -104,14 +104,7 @@ func TestOwnerNodeStops(t *testing.T) {
 	addr := redistest.Addr(t)
 	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: time.Second, Logger: quiet()}
 	owner, viewer := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
-	room := uuid.NewString()
-	if err := owner.CreateRoom(ctx(t), room, broker.Owner{}); err != nil {
-		t.Fatal(err)
-	}
-	sub := newEvents()
-	if err := viewer.Subscribe(ctx(t), room, sub); err != nil {
-		t.Fatal(err)
-	}
+	room, sub := subscribedRoom(t, owner, viewer, broker.Owner{})
 	if _, err := owner.Publish(ctx(t), room, broker.Publication{Body: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
@@ -388,14 +381,7 @@ func TestViewerCountOfStoppedNode(t *testing.T) {
 func TestRedisRestart(t *testing.T) {
 	srv := redistest.StartServer(t)
 	engine := redistest.Engine(t, srv.Addr, redis.Options{LeaseTTL: 3 * time.Second, Logger: quiet()})
-	room := uuid.NewString()
-	if err := engine.CreateRoom(ctx(t), room, broker.Owner{}); err != nil {
-		t.Fatal(err)
-	}
-	sub := newEvents()
-	if err := engine.Subscribe(ctx(t), room, sub); err != nil {
-		t.Fatal(err)
-	}
+	room, sub := subscribedRoom(t, engine, engine, broker.Owner{})
 	publish := func() error {
 		_, err := engine.Publish(ctx(t), room, broker.Publication{Body: []byte(`{}`)})
 		return err
@@ -454,14 +440,7 @@ func waitDelivered(t *testing.T, sub *events, n int) {
 func TestCloseDuringOutage(t *testing.T) {
 	srv := redistest.StartServer(t)
 	engine := redistest.Engine(t, srv.Addr, redis.Options{LeaseTTL: 600 * time.Millisecond, Logger: quiet()})
-	room := uuid.NewString()
-	if err := engine.CreateRoom(ctx(t), room, broker.Owner{}); err != nil {
-		t.Fatal(err)
-	}
-	sub := newEvents()
-	if err := engine.Subscribe(ctx(t), room, sub); err != nil {
-		t.Fatal(err)
-	}
+	room, sub := subscribedRoom(t, engine, engine, broker.Owner{})
 	srv.Kill()
 	if err := engine.CloseRoom(ctx(t), room); !errors.Is(err, broker.ErrUnavailable) {
 		t.Fatalf("CloseRoom while Redis is down: %v, want ErrUnavailable", err)
@@ -485,14 +464,7 @@ func TestReleaseDuringOutage(t *testing.T) {
 	srv := redistest.StartServer(t)
 	opts := redis.Options{LeaseTTL: 600 * time.Millisecond, Logger: quiet()}
 	owner, other := redistest.Engine(t, srv.Addr, opts), redistest.Engine(t, srv.Addr, opts)
-	room := uuid.NewString()
-	if err := owner.CreateRoom(ctx(t), room, broker.Owner{Grace: time.Second}); err != nil {
-		t.Fatal(err)
-	}
-	sub := newEvents()
-	if err := other.Subscribe(ctx(t), room, sub); err != nil {
-		t.Fatal(err)
-	}
+	room, sub := subscribedRoom(t, owner, other, broker.Owner{Grace: time.Second})
 	srv.Kill()
 	if err := owner.ReleaseOwner(ctx(t), room, 1); !errors.Is(err, broker.ErrUnavailable) {
 		t.Fatalf("ReleaseOwner while Redis is down: %v, want ErrUnavailable", err)
@@ -513,14 +485,7 @@ func TestGraceEndsOnTime(t *testing.T) {
 	addr := redistest.Addr(t)
 	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: 30 * time.Second, Logger: quiet()}
 	owner, other := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
-	room := uuid.NewString()
-	if err := owner.CreateRoom(ctx(t), room, broker.Owner{Grace: grace}); err != nil {
-		t.Fatal(err)
-	}
-	sub := newEvents()
-	if err := other.Subscribe(ctx(t), room, sub); err != nil {
-		t.Fatal(err)
-	}
+	room, sub := subscribedRoom(t, owner, other, broker.Owner{Grace: grace})
 	released := time.Now()
 	if err := owner.ReleaseOwner(ctx(t), room, 1); err != nil {
 		t.Fatal(err)
@@ -559,7 +524,7 @@ func TestClosedNodeIsStoppedAtOnce(t *testing.T) {
 }
 
 // subscribedRoom creates a room with o on owner and subscribes to it on
-// other.
+// other (which may be owner).
 func subscribedRoom(t *testing.T, owner, other *redis.Broker, o broker.Owner) (room string, sub *events) {
 	t.Helper()
 	room = uuid.NewString()

@@ -100,14 +100,7 @@ func entriesString(entries []broker.Entry) string {
 func TestRedisRestartRestoresRoom(t *testing.T) {
 	srv := redistest.StartServer(t, redistest.NoPersistence)
 	owner, other := twoNodes(t, srv)
-	room := uuid.NewString()
-	if err := owner.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash"}); err != nil {
-		t.Fatal(err)
-	}
-	sub := newEvents()
-	if err := other.Subscribe(ctx(t), room, sub); err != nil {
-		t.Fatal(err)
-	}
+	room, sub := subscribedRoom(t, owner, other, broker.Owner{KeyHash: "hash"})
 	mustPublish(t, owner, room, statePub("old", `{"n":"old"}`))
 	body := []byte(`{"n":"slide 1"}`)
 	clearing := statePub("slide", string(body))
