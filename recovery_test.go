@@ -19,36 +19,38 @@ const recoveryHistory = 5
 // TestRecoveryMemory: a viewer that rejoins with the last seq it saw gets
 // exactly what it missed, or, past the history, a state replay.
 func TestRecoveryMemory(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		limits  rtb.Limits
-		recover bool
-	}{{"exact", rtb.Limits{}, true}, {"fallback", rtb.Limits{HistoryMessages: recoveryHistory}, false}} {
-		t.Run(tc.name, func(t *testing.T) {
-			engine := memory.New()
-			var urls []string
-			for range 3 {
-				urls = append(urls, startServer(t, rtb.WithBroker(engine), rtb.WithLimits(tc.limits)).wsURL)
-			}
-			checkRecovery(t, urls, tc.recover)
-		})
-	}
+	runRecoveryCases(t, func(*testing.T) []rtb.Option {
+		engine := memory.New()
+		return []rtb.Option{rtb.WithBroker(engine), rtb.WithBroker(engine), rtb.WithBroker(engine)}
+	})
 }
 
 // TestRecoveryRedis is TestRecoveryMemory on three nodes sharing a Redis.
 func TestRecoveryRedis(t *testing.T) {
 	addr := redistest.Addr(t)
+	runRecoveryCases(t, func(t *testing.T) []rtb.Option {
+		opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), Logger: quietLogger()}
+		var nodes []rtb.Option
+		for range 3 {
+			nodes = append(nodes, rtb.WithBroker(redistest.Engine(t, addr, opts)))
+		}
+		return nodes
+	})
+}
+
+// runRecoveryCases runs checkRecovery with a history that holds what the
+// viewer missed and with one that does not, on three nodes whose engines
+// nodeEngines gives, one option each.
+func runRecoveryCases(t *testing.T, nodeEngines func(*testing.T) []rtb.Option) {
 	for _, tc := range []struct {
 		name    string
 		limits  rtb.Limits
 		recover bool
 	}{{"exact", rtb.Limits{}, true}, {"fallback", rtb.Limits{HistoryMessages: recoveryHistory}, false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), Logger: quietLogger()}
 			var urls []string
-			for range 3 {
-				engine := redistest.Engine(t, addr, opts)
-				urls = append(urls, startServer(t, rtb.WithBroker(engine), rtb.WithLimits(tc.limits)).wsURL)
+			for _, engine := range nodeEngines(t) {
+				urls = append(urls, startServer(t, engine, rtb.WithLimits(tc.limits)).wsURL)
 			}
 			checkRecovery(t, urls, tc.recover)
 		})
