@@ -75,7 +75,7 @@ func (c *client) start() {
 // ping queues a ping and arms the next one. A live peer answers with a pong,
 // which, like any frame, pushes the read deadline back.
 func (c *client) ping() {
-	if c.out.push(pingFrame) { // not counted as a message: it carries none
+	if c.out.pushControl(pingFrame) { // not counted as a message: it carries none
 		c.pinger.Load().Reset(c.mgr.limits.PingInterval)
 	}
 }
@@ -172,6 +172,14 @@ func (c *client) send(frame []byte) {
 	}
 }
 
+// sendReplay queues a reply and the replay of entries that follows it, and
+// counts them.
+func (c *client) sendReplay(reply []byte, entries []broker.Entry) {
+	if c.out.pushReplay(reply, entries) {
+		c.mgr.metrics.sent(1+len(entries), len(reply)) // the replay's bytes are not worth adding up
+	}
+}
+
 // currentRoom is the room the client is in, forgetting one that was closed
 // by someone else (the server shutting down, or its owner leaving), or, for
 // an owner, taken back by another connection with the owner key.
@@ -218,7 +226,7 @@ func (c *client) createRoom(token string) *Error {
 	c.room, c.meter, c.owner, c.ownerEpoch = mr.room, mr, true, 1
 	reply := connectedMessage(mr.id)
 	reply.OwnerKey = key
-	mr.takeOwner(c, 1, textFrame(reply))
+	mr.takeOwner(c, 1, textFrame(reply), nil)
 	return nil
 }
 

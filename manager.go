@@ -367,7 +367,7 @@ func (eventHandler) OnClose(conn *gws.Conn, err error) { clientOf(conn).finish(e
 func (eventHandler) OnPing(conn *gws.Conn, payload []byte) {
 	c := clientOf(conn)
 	c.refreshDeadline(false)
-	c.out.push(serverFrame(opPong, payload))
+	c.out.pushControl(serverFrame(opPong, payload))
 }
 
 func (eventHandler) OnPong(conn *gws.Conn, _ []byte) { clientOf(conn).refreshDeadline(false) }

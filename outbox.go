@@ -1,9 +1,12 @@
 package rtbroadcaster
 
 import (
+	"errors"
 	"net"
 	"sync"
 	"time"
+
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
 
 // writeBufferSize is how many bytes of queued frames one write system call
@@ -36,26 +39,66 @@ type socket interface {
 // writes as possible. When the queue grows past its byte limit the viewer is
 // too slow: the queue is dropped and the connection closed with 4001, so that
 // one stuck socket never slows the room.
+//
+// A state replay is not queued: a room may keep far more state than the
+// queue's limit. The writer frames it from the snapshot, a chunk at a time,
+// as the socket takes it (see pushReplay); only live frames count against the
+// limit meanwhile. Control frames (pings, pongs) jump ahead of the data, so
+// that a long replay does not make a live peer miss its pong.
 type outbox struct {
 	conn         socket
 	limit        int           // bytes that may wait in queue
 	writeTimeout time.Duration // one write's deadline
-	onSlow       func()        // called once, when the limit is passed
+	onSlow       func()        // called once, when the limit is passed or a write times out
 
 	mu      sync.Mutex
+	control [][]byte // pings and pongs, written before anything else
 	queue   [][]byte // frames waiting; shared, never modified
 	spare   [][]byte // the previous batch's slice, reused
-	queued  int      // bytes in queue
-	running bool     // a writer goroutine is draining the queue
-	closing *closeRequest
-	done    bool // no more frames are accepted
+	queued  int      // bytes in control and queue
+	// replay is what is left of a state replay; it goes after the first
+	// replayAfter frames of queue, and before the rest.
+	replay      []broker.Entry
+	replayAfter int
+	running     bool // a writer goroutine is draining the queue
+	closing     *closeRequest
+	done        bool // no more frames are accepted
+	slow        bool // onSlow was called
 }
+
+// replayChunkBytes is about how much of a replay the writer frames at a time:
+// a connection holds at most this much of it framed, whatever the room keeps.
+const replayChunkBytes = 64 << 10
 
 // push queues frame for writing. It reports false when the connection is
 // closing or was just found too slow; the frame is then dropped.
 func (o *outbox) push(frame []byte) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if !o.admitLocked(frame) {
+		return false
+	}
+	o.queue = append(o.queue, frame)
+	o.startLocked()
+	return true
+}
+
+// pushControl queues a ping or pong frame to be written before the data
+// frames waiting, a replay's included; it counts against the same limit.
+func (o *outbox) pushControl(frame []byte) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.admitLocked(frame) {
+		return false
+	}
+	o.control = append(o.control, frame)
+	o.startLocked()
+	return true
+}
+
+// admitLocked counts frame against the limit, cutting the connection when it
+// passes it; it reports whether the frame may be queued.
+func (o *outbox) admitLocked(frame []byte) bool {
 	if o.done {
 		return false
 	}
@@ -63,9 +106,36 @@ func (o *outbox) push(frame []byte) bool {
 		o.cutSlowLocked()
 		return false
 	}
-	o.queue = append(o.queue, frame)
 	o.queued += len(frame)
+	return true
+}
+
+// pushReplay queues reply, then has the writer frame and write entries after
+// it, as the socket drains, before any frame pushed later. Should a replay
+// still be under way (a connection that left a room and entered another
+// before it ended), entries are queued as frames instead, within the limit.
+func (o *outbox) pushReplay(reply []byte, entries []broker.Entry) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.admitLocked(reply) {
+		return false
+	}
+	o.queue = append(o.queue, reply)
 	o.startLocked()
+	if len(entries) == 0 {
+		return true
+	}
+	if o.replay != nil {
+		for _, e := range entries {
+			frame := appendSeq(e.Body, e.Seq)
+			if !o.admitLocked(frame) {
+				return false
+			}
+			o.queue = append(o.queue, frame)
+		}
+		return true
+	}
+	o.replay, o.replayAfter = entries, len(o.queue)
 	return true
 }
 
@@ -93,7 +163,13 @@ func (o *outbox) cutSlow() {
 
 func (o *outbox) cutSlowLocked() {
 	o.abandonLocked(&closeRequest{code: CloseSlowConsumer, reason: "slow consumer: send queue full"})
-	if o.onSlow != nil {
+	o.reportSlowLocked()
+}
+
+// reportSlowLocked calls onSlow, once.
+func (o *outbox) reportSlowLocked() {
+	if o.onSlow != nil && !o.slow {
+		o.slow = true
 		go o.onSlow()
 	}
 }
@@ -103,7 +179,14 @@ func (o *outbox) discard() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.done = true
-	o.queue, o.spare, o.queued = nil, nil, 0
+	o.dropLocked()
+	o.spare = nil
+}
+
+// dropLocked forgets every frame and replay entry waiting.
+func (o *outbox) dropLocked() {
+	o.control, o.queue, o.queued = nil, nil, 0
+	o.replay, o.replayAfter = nil, 0
 }
 
 // abandonLocked drops the queue and closes with req as soon as any write in
@@ -111,7 +194,7 @@ func (o *outbox) discard() {
 func (o *outbox) abandonLocked(req *closeRequest) {
 	o.done = true
 	o.closing = req
-	o.queue, o.queued = nil, 0
+	o.dropLocked()
 	_ = o.conn.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
 	o.startLocked()
 }
@@ -130,7 +213,7 @@ func (o *outbox) drain() {
 	defer writeBuffers.Put(bufp)
 	for {
 		o.mu.Lock()
-		batch := o.queue
+		batch, reuse := o.nextBatchLocked()
 		if len(batch) == 0 {
 			closing := o.closing
 			o.closing = nil
@@ -142,24 +225,82 @@ func (o *outbox) drain() {
 			}
 			return
 		}
-		o.queue, o.spare, o.queued = o.spare[:0], nil, 0
 		o.mu.Unlock()
 
 		err := o.write(bufp, batch)
 		clear(batch) // let the frames be collected
 
 		o.mu.Lock()
-		if cap(batch) <= 1024 {
+		if reuse && cap(batch) <= 1024 {
 			o.spare = batch[:0]
 		}
 		if err != nil {
-			o.done, o.queue, o.queued, o.closing = true, nil, 0, nil
+			o.done, o.closing = true, nil
+			o.dropLocked()
+			if errors.Is(err, errWriteTimeout) {
+				o.reportSlowLocked() // the peer stopped reading
+			}
 		}
 		o.mu.Unlock()
 		if err != nil {
 			_ = o.conn.NetConn().Close() // the read loop sees it and cleans up
 		}
 	}
+}
+
+// nextBatchLocked takes what to write next: the control frames, else the
+// frames before a replay, else a chunk of the replay framed, else the whole
+// queue. reuse says whether the batch's slice may become the queue's spare.
+func (o *outbox) nextBatchLocked() (batch [][]byte, reuse bool) {
+	switch {
+	case len(o.control) > 0:
+		batch, o.control = o.control, nil
+		o.queued -= frameBytes(batch)
+		return batch, false
+	case o.replay != nil && o.replayAfter > 0:
+		batch = make([][]byte, o.replayAfter)
+		copy(batch, o.queue)
+		rest := copy(o.queue, o.queue[o.replayAfter:])
+		clear(o.queue[rest:])
+		o.queue, o.replayAfter = o.queue[:rest], 0
+		o.queued -= frameBytes(batch)
+		return batch, false
+	case o.replay != nil:
+		return o.frameReplayChunkLocked(), false
+	}
+	batch = o.queue
+	o.queue, o.spare = o.spare[:0], nil
+	o.queued = 0 // no control frames wait: the queue held every byte
+	return batch, true
+}
+
+// frameReplayChunkLocked frames the next replayChunkBytes or so of the
+// replay, at least one entry. The frames are this connection's own; the
+// entries' bodies are the snapshot's, shared and never modified.
+func (o *outbox) frameReplayChunkLocked() [][]byte {
+	n, size := 0, 0
+	for n < len(o.replay) && (n == 0 || size+len(o.replay[n].Body) <= replayChunkBytes) {
+		size += len(o.replay[n].Body)
+		n++
+	}
+	frames := make([][]byte, n)
+	for i, e := range o.replay[:n] {
+		frames[i] = appendSeq(e.Body, e.Seq)
+	}
+	clear(o.replay[:n]) // let the sent bodies be collected
+	if o.replay = o.replay[n:]; len(o.replay) == 0 {
+		o.replay = nil
+	}
+	return frames
+}
+
+// frameBytes adds up the sizes of frames.
+func frameBytes(frames [][]byte) int {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	return n
 }
 
 // idleQueueCap is the most queue capacity an idle connection keeps: a burst
@@ -178,9 +319,22 @@ func (o *outbox) releaseIdleLocked() {
 	}
 }
 
+// errWriteTimeout is write's error when the peer took nothing for a whole
+// write timeout.
+var errWriteTimeout = errors.New("write timed out: the peer is not reading")
+
 // write sends batch, coalescing frames into *bufp so that a batch of small
 // frames costs one system call per writeBufferSize bytes.
 func (o *outbox) write(bufp *[]byte, batch [][]byte) error {
+	err := o.writeBatch(bufp, batch)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return errWriteTimeout
+	}
+	return err
+}
+
+func (o *outbox) writeBatch(bufp *[]byte, batch [][]byte) error {
 	conn := o.conn.NetConn()
 	if err := conn.SetWriteDeadline(time.Now().Add(o.writeTimeout)); err != nil {
 		return err

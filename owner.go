@@ -78,23 +78,19 @@ func (c *client) resumeRoom(id, key, token string) *Error {
 		return brokerError("resume", id, err)
 	}
 	c.room, c.meter, c.owner, c.ownerEpoch = mr.room, mr, true, epoch
-	mr.takeOwner(c, epoch, resumeReply(id, snap)...)
+	mr.takeOwner(c, epoch, resumeReply(id, snap), snap.State)
 	mr.askViewerCount()
 	c.announceOwner(ctx, ownerBack)
 	return nil
 }
 
-// resumeReply frames the reply to an owner's resume and the replay of the
-// room's kept state that follows it.
-func resumeReply(id string, snap broker.Snapshot) [][]byte {
+// resumeReply frames the reply to an owner's resume; the replay of the
+// room's kept state follows it.
+func resumeReply(id string, snap broker.Snapshot) []byte {
 	reply := connectedMessage(id)
 	reply.Owner = ownerBack
 	reply.StateCount = len(snap.State)
-	frames := [][]byte{textFrame(reply)}
-	for _, e := range snap.State {
-		frames = append(frames, appendSeq(e.Body, e.Seq))
-	}
-	return frames
+	return textFrame(reply)
 }
 
 // ownerLeft runs when the owner's connection ended without closing its

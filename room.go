@@ -79,7 +79,10 @@ func (r *room) addJoiner(v *client) *Error {
 
 // finishJoin queues v's join reply, the state replay of snap (or the
 // messages it recovered after lastSeen), and what the stream delivered after
-// snap while v waited; from then on v is live.
+// snap while v waited; from then on v is live. The replay is written as the
+// socket drains (outbox.pushReplay), so it may be as large as the room's
+// state bounds allow; what is held and delivered meanwhile waits behind it,
+// within the send queue's limit.
 func (r *room) finishJoin(v *client, snap broker.Snapshot, lastSeen *uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -92,13 +95,7 @@ func (r *room) finishJoin(v *client, snap broker.Snapshot, lastSeen *uint64) {
 		v.out.cutSlow()
 		return
 	}
-	v.out.push(joinReply(r.id, snap, lastSeen))
-	for _, e := range snap.State {
-		v.out.push(appendSeq(e.Body, e.Seq))
-	}
-	for _, e := range snap.Missed {
-		v.out.push(appendSeq(e.Body, e.Seq))
-	}
+	v.out.pushReplay(joinReply(r.id, snap, lastSeen), replayOf(snap))
 	for i, frame := range held.frames {
 		if held.seqs[i] > snap.Seq {
 			v.out.push(frame)
@@ -108,6 +105,15 @@ func (r *room) finishJoin(v *client, snap broker.Snapshot, lastSeen *uint64) {
 		v.joining = &joiner{replayedTo: snap.Seq}
 	}
 	r.schedulePresenceLocked()
+}
+
+// replayOf is what follows a join reply: the kept state, or the messages a
+// recovering viewer missed.
+func replayOf(snap broker.Snapshot) []broker.Entry {
+	if snap.Recovered {
+		return snap.Missed
+	}
+	return snap.State
 }
 
 // joinReply frames the reply to a join. Its seq is the last message the
@@ -257,16 +263,14 @@ func (r *room) OwnerClaimed(epoch uint64) {
 }
 
 // takeOwner makes c, holding epoch, the room's owner here, and queues its
-// reply first, so that nothing the room tells its owner comes before it.
-// An owner here with an older epoch is fenced off: its claimer may get here
-// before the engine's OwnerClaimed does. And c is fenced off at once if a
-// later claim got here first.
-func (r *room) takeOwner(c *client, epoch uint64, reply ...[]byte) {
+// reply, and the replay of state that follows it, first, so that nothing the
+// room tells its owner comes before them. An owner here with an older epoch
+// is fenced off: its claimer may get here before the engine's OwnerClaimed
+// does. And c is fenced off at once if a later claim got here first.
+func (r *room) takeOwner(c *client, epoch uint64, reply []byte, state []broker.Entry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, frame := range reply {
-		c.send(frame)
-	}
+	c.sendReplay(reply, state)
 	r.claimedEpoch = max(r.claimedEpoch, epoch)
 	if r.owner != nil && r.ownerEpoch < epoch {
 		r.fenceOwnerLocked()
