@@ -367,7 +367,9 @@ func (eventHandler) OnClose(conn *gws.Conn, err error) { clientOf(conn).finish(e
 func (eventHandler) OnPing(conn *gws.Conn, payload []byte) {
 	c := clientOf(conn)
 	c.refreshDeadline(false)
-	c.out.pushControl(serverFrame(opPong, payload))
+	// In order with the replies, not ahead of them: a client may ping after
+	// its requests to learn that they were handled (the Go client's Sync).
+	c.out.push(serverFrame(opPong, payload))
 }
 
 func (eventHandler) OnPong(conn *gws.Conn, _ []byte) { clientOf(conn).refreshDeadline(false) }

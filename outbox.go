@@ -43,8 +43,8 @@ type socket interface {
 // A state replay is not queued: a room may keep far more state than the
 // queue's limit. The writer frames it from the snapshot, a chunk at a time,
 // as the socket takes it (see pushReplay); only live frames count against the
-// limit meanwhile. Control frames (pings, pongs) jump ahead of the data, so
-// that a long replay does not make a live peer miss its pong.
+// limit meanwhile. The server's pings jump ahead of the data, so that a long
+// replay does not make a live peer miss its pong.
 type outbox struct {
 	conn         socket
 	limit        int           // bytes that may wait in queue
@@ -52,7 +52,7 @@ type outbox struct {
 	onSlow       func()        // called once, when the limit is passed or a write times out
 
 	mu      sync.Mutex
-	control [][]byte // pings and pongs, written before anything else
+	control [][]byte // pings, written before anything else
 	queue   [][]byte // frames waiting; shared, never modified
 	spare   [][]byte // the previous batch's slice, reused
 	queued  int      // bytes in control and queue
@@ -83,8 +83,9 @@ func (o *outbox) push(frame []byte) bool {
 	return true
 }
 
-// pushControl queues a ping or pong frame to be written before the data
-// frames waiting, a replay's included; it counts against the same limit.
+// pushControl queues a ping to be written before the data frames waiting, a
+// replay's included, so that the peer's pong comes in time; it counts
+// against the same limit. (Pongs go in order with the replies: see OnPing.)
 func (o *outbox) pushControl(frame []byte) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
