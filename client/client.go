@@ -58,8 +58,8 @@ type Client struct {
 	fallback   func(funcKey string, params []string)
 
 	// Owned by the goroutine that runs the connection.
-	lastSeq                 uint64 // of the last message of its room a viewer received
-	replayLeft, replayCount int
+	lastSeq                 uint64      // of the last message of its room a viewer received; see recoveryPoint
+	replayLeft, replayCount int         // a viewer's join replay: state messages still to apply, and in all
 	ownerReplay             ownerReplay // the kept state replayed to an owner that took its room back
 	failures                int         // reconnect tries that failed in a row
 	deadlineSet             time.Time
@@ -257,7 +257,8 @@ func (c *Client) install(conn *gws.Conn, room string) {
 		resume := resumeRequest(room, c.ownerKey)
 		p, rejoin = c.enqueueLocked(kindResume, conn, resume), resume.Encode()
 	case room != "":
-		p, rejoin = c.enqueueLocked(kindRejoin, conn, nil), rejoinFrame(room, c.lastSeq)
+		seq, recovering := c.recoveryPoint()
+		p, rejoin = c.enqueueLocked(kindRejoin, conn, nil), rejoinFrame(room, seq, recovering)
 	}
 	up := c.up
 	c.mu.Unlock()

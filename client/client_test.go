@@ -286,7 +286,7 @@ func TestViewerReconnectsAndRejoins(t *testing.T) {
 	must(t, err)
 	events.waitFor(t, "replaydone:1", 1)
 
-	p.cut()
+	p.Cut()
 	for i := range 5 { // while the viewer is away, or just back: it gets each once either way
 		must(t, owner.Broadcast("laser", fmt.Sprint(i)))
 	}
@@ -325,7 +325,7 @@ func TestRejoinOfAGoneRoomStops(t *testing.T) {
 	_, err = viewer.Join(ctx, room)
 	must(t, err)
 
-	p.cut()
+	p.Cut()
 	select {
 	case <-viewer.Done():
 	case <-time.After(waitFor):
@@ -346,7 +346,7 @@ func TestOwnerLosesItsRoomWithItsConnection(t *testing.T) {
 	must(t, err)
 	_, viewerEvents := joinViewer(t, url, room)
 
-	p.cut()
+	p.Cut()
 	events.waitFor(t, "reconnected", 1)
 	if events.count("roomclosed:connection_lost") != 1 {
 		t.Fatalf("owner events %q, want roomclosed:connection_lost", events.snapshot())
@@ -372,7 +372,7 @@ func TestReconnectDisabledStops(t *testing.T) {
 	c, err := client.Dial(testContext(t), proxied, opts)
 	must(t, err)
 	defer c.Close()
-	p.cut()
+	p.Cut()
 	select {
 	case <-c.Done():
 	case <-time.After(waitFor):
@@ -394,8 +394,7 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	c, err := client.Dial(testContext(t), proxied, opts)
 	must(t, err)
 	defer c.Close()
-	_ = p.ln.Close() // nothing to reconnect to
-	p.cut()
+	p.Close() // cuts the connection, and leaves nothing to reconnect to
 	select {
 	case <-c.Done():
 	case <-time.After(waitFor):

@@ -50,7 +50,10 @@
 //     since, exactly those messages follow, and OnRecovered(true) reports it;
 //     otherwise OnRecovered(false), and the state replay follows, then
 //     OnReplayDone: reset the view before it. Handlers of state actions must
-//     be idempotent all the same.
+//     be idempotent all the same. A join reply's seq counts only once the
+//     state replay after it has been handled: a viewer that drops during
+//     a replay rejoins without one, and gets OnRecovered(false) and the
+//     whole replay again.
 //   - A viewer does not reconnect once its room is closed (the server sends
 //     status 0, then close code 1000), nor when a rejoin finds the room gone:
 //     it reports OnRoomClosed and stops (Done is closed, Err is ErrRoomClosed).

@@ -4,9 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rtbroadcaster/rtbroadcaster"
+	"github.com/rtbroadcaster/rtbroadcaster/internal/netproxy"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -46,72 +47,20 @@ func testContext(t testing.TB) context.Context {
 	return ctx
 }
 
-// proxy forwards TCP connections to a server and can cut them all, so that
-// a test can drop a client's connection without the server closing it.
-type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-	wg     sync.WaitGroup
-}
-
-// startProxy returns a proxy to the server of wsURL and the URL to dial through it.
-func startProxy(t testing.TB, wsURL string) (*proxy, string) {
+// startProxy returns a proxy to the server of wsURL, closed when the test
+// ends, and the URL to dial through it.
+func startProxy(t testing.TB, wsURL string) (*netproxy.Proxy, string) {
 	t.Helper()
-	hostPort := strings.TrimPrefix(wsURL, "ws://")
-	hostPort = hostPort[:strings.Index(hostPort, "/")]
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	u, err := url.Parse(wsURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: hostPort}
-	p.wg.Add(1)
-	go p.accept() // accepts connections until the listener closes
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.cut()
-		p.wg.Wait()
-	})
-	return p, strings.Replace(wsURL, hostPort, ln.Addr().String(), 1)
-}
-
-func (p *proxy) accept() {
-	defer p.wg.Done()
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		out, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, in, out)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pipe(in, out) // copies client to server
-		go p.pipe(out, in) // copies server to client
+	p, err := netproxy.Start(u.Host)
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-func (p *proxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
-	_ = dst.Close()
-	_ = src.Close()
-}
-
-// cut closes every connection through the proxy.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
+	t.Cleanup(p.Close)
+	return p, p.URL(wsURL)
 }
 
 // recorder collects what a client's callbacks report, for a test to wait on.

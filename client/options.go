@@ -85,10 +85,11 @@ type Events struct {
 	// calls made while it was away have just been sent; or through
 	// ResumeRoom, with queued 0. Viewers get OnOwnerBack.
 	OnResumed func(queued int)
-	// OnRecovered (viewer) runs after a rejoin from the last message
-	// received: true when exactly the messages missed meanwhile follow, false
-	// when they were too many and a fresh state replay follows instead
-	// (reset what the view shows before it).
+	// OnRecovered (viewer) runs after every rejoin: true when exactly the
+	// messages missed meanwhile follow, false when a fresh state replay
+	// follows instead (reset what the view shows before it): they were too
+	// many, or the connection dropped during a state replay, which is then
+	// sent again whole.
 	OnRecovered func(recovered bool)
 	// OnOwnerAway (viewer) reports that the owner's connection dropped: the
 	// room waits grace for it to come back, then closes. grace is 0 when the

@@ -158,12 +158,12 @@ func (c *Client) answer(p *pending, m *rtbroadcaster.Message) {
 	}
 	c.mu.Unlock()
 	p.reply <- result{msg: m}
-	if p.kind == kindRejoin && m.Recovered != nil {
-		if fn := c.opts.Events.OnRecovered; fn != nil {
-			fn(*m.Recovered)
-		}
-	}
 	if p.kind == kindRejoin {
+		// A rejoin without a recovery point gets no "recovered" field, and
+		// the full replay: the view must be reset all the same.
+		if fn := c.opts.Events.OnRecovered; fn != nil {
+			fn(m.Recovered != nil && *m.Recovered)
+		}
 		c.reconnected()
 	}
 	if p.kind == kindJoin || p.kind == kindRejoin {
@@ -287,6 +287,17 @@ func (c *Client) emitRoomClosed(reason CloseReason) {
 	if fn := c.opts.Events.OnRoomClosed; fn != nil {
 		fn(reason)
 	}
+}
+
+// recoveryPoint is the seq a viewer's rejoin recovers from: the last message
+// of its room it received, once everything before it has been applied
+// (PROTOCOL.md, Recovery). A join reply's seq covers the state replay that
+// follows it, so until the last replayed message has been handled there is
+// none, and a drop during the replay makes the rejoin a plain join, which
+// replays the state again. After a reply with recovered true, the missed
+// messages follow numbered one by one, and each one handled is a point.
+func (c *Client) recoveryPoint() (seq uint64, ok bool) {
+	return c.lastSeq, c.replayLeft == 0
 }
 
 // startReplay counts the state messages a join announced.

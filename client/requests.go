@@ -287,12 +287,16 @@ func joinRequest(room string) *rtbroadcaster.Message {
 	return &rtbroadcaster.Message{UUID: room, Status: rtbroadcaster.Status{Value: rtbroadcaster.StatusJoin, Text: "join connection"}}
 }
 
-// rejoinFrame joins room again, recovering what followed lastSeq, 0
-// included, which an encoded Message would omit (PROTOCOL.md, Recovery).
-func rejoinFrame(room string, lastSeq uint64) []byte {
+// rejoinFrame joins room again, recovering what followed seq, 0 included,
+// which an encoded Message would omit (PROTOCOL.md, Recovery); without a
+// recovery point it is a plain join, answered with the full state replay.
+func rejoinFrame(room string, seq uint64, recovering bool) []byte {
 	join := joinRequest(room).Encode()
+	if !recovering {
+		return join
+	}
 	join = append(join[:len(join)-1], `,"seq":`...)
-	return append(strconv.AppendUint(join, lastSeq, 10), '}')
+	return append(strconv.AppendUint(join, seq, 10), '}')
 }
 
 // resumeRequest takes room back as its owner (PROTOCOL.md, Owner resume).

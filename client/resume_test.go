@@ -13,6 +13,7 @@ import (
 	"github.com/lxzan/gws"
 	"github.com/rtbroadcaster/rtbroadcaster"
 	"github.com/rtbroadcaster/rtbroadcaster/client"
+	"github.com/rtbroadcaster/rtbroadcaster/internal/netproxy"
 )
 
 // rawViewer is a viewer on a bare WebSocket, so that a test sees every
@@ -111,7 +112,7 @@ func dialOpts(t *testing.T, url string, opts *client.Options) *client.Client {
 type droppableOwner struct {
 	*client.Client
 	events  *recorder       // what its callbacks report
-	proxy   *proxy          // between the client and the server
+	proxy   *netproxy.Proxy // between the client and the server
 	down    <-chan struct{} // closed once the connection is down
 	release func()          // lets the held reconnect go on
 }
@@ -137,7 +138,7 @@ func newDroppableOwner(t *testing.T, url string, tweak ...func(*client.Options))
 // drop cuts the connection and waits until the client is down, its
 // reconnect held.
 func (o *droppableOwner) drop() {
-	o.proxy.cut()
+	o.proxy.Cut()
 	<-o.down
 }
 
@@ -205,7 +206,7 @@ func TestResumeRoomFromAnotherClient(t *testing.T) {
 	viewer.expect(t, 2, "draw:a")
 	viewer.expect(t, 4, "slide:2")
 
-	first.proxy.cut()
+	first.proxy.Cut()
 	<-first.Done()
 	viewer.expect(t, 5, "owner:away")
 
@@ -284,7 +285,7 @@ func TestResumeRoomAfterTheGrace(t *testing.T) {
 	key := first.OwnerKey()
 	_, viewerEvents := joinViewer(t, url, room)
 
-	first.proxy.cut()
+	first.proxy.Cut()
 	viewerEvents.waitFor(t, "roomclosed:closed", 1) // the grace has passed
 	second := dial(t, url, newRecorder())
 	var e *rtbroadcaster.Error
@@ -435,8 +436,7 @@ func TestStoppedClientReportsItsQueue(t *testing.T) {
 	_, err := owner.Create(testContext(t))
 	must(t, err)
 
-	_ = p.ln.Close() // nothing to reconnect to
-	p.cut()
+	p.Close() // cuts the connection, and leaves nothing to reconnect to
 	events.waitFor(t, "reconnecting", 1)
 	must(t, owner.Broadcast("a"))
 	must(t, owner.Close())

@@ -70,7 +70,7 @@ func TestTokenProviderIsAskedOnReconnect(t *testing.T) {
 	must(t, err)
 
 	time.Sleep(3100 * time.Millisecond) // the first token has expired
-	p.cut()
+	p.Cut()
 	events.waitFor(t, "reconnected", 1)
 	if n := asked.Load(); n != 2 {
 		t.Fatalf("the provider was asked %d times, want 2", n)

@@ -84,7 +84,7 @@ class Broadcaster extends EventTarget {
   #replayLeft = 0;
   #replayTotal = 0;
   #ownerKey = null; // the owner's secret for taking its room back after a drop
-  #lastSeq = 0; // of the last message of its room a viewer received
+  #lastSeq = 0; // of the last message of its room a viewer received; see #recoveryPoint
   #resuming = false; // an owner's connection dropped and it has not taken its room back yet
   #offlineQueue = []; // frames an owner sent while #resuming, to send once it is back
   #ownerReplay = null; // {stateCount, queued, state} while an owner's resume replay arrives
@@ -266,10 +266,21 @@ class Broadcaster extends EventTarget {
    * the server sends what it missed, or, when that is gone, the state replay (PROTOCOL.md, Recovery).
    */
   #rejoin() {
-    this.#request('join', { status: Status.JOIN, uuid: this.roomId, seq: this.#lastSeq }, { rejoin: true }).then(
+    this.#request('join', { status: Status.JOIN, uuid: this.roomId, seq: this.#recoveryPoint() }, { rejoin: true }).then(
       () => (this.#attempt = 0),
       (error) => this.#onRejoinFailed(error),
     );
+  }
+
+  /**
+   * The seq a rejoin recovers from: the last message received, once everything before it has been
+   * applied (PROTOCOL.md, Recovery). A join reply's seq covers the state replay that follows it, so
+   * while that replay is under way there is none (undefined): a drop then makes the rejoin a plain
+   * join, which replays the state again. The missed messages after a recovery are numbered one by
+   * one, so each one applied is a point.
+   */
+  #recoveryPoint() {
+    return this.#replayLeft === 0 ? this.#lastSeq : undefined;
   }
 
   /** An owner whose connection dropped takes its room back with its key (PROTOCOL.md, Owner resume). */
@@ -468,7 +479,9 @@ class Broadcaster extends EventTarget {
     }
     this.role = 'viewer';
     this.#lastSeq = message.seq ?? 0;
-    if (rejoin && typeof message.recovered === 'boolean') this.#emit('recovered', { roomId: this.roomId, recovered: message.recovered });
+    // A rejoin without a recovery point gets no "recovered" field, and the full replay: the page
+    // must reset its view all the same.
+    if (rejoin) this.#emit('recovered', { roomId: this.roomId, recovered: message.recovered === true });
     this.#onOwnerNews(message); // a join while the owner is away says so
     const stateCount = message.stateCount ?? 0;
     this.#replayLeft = stateCount;

@@ -345,6 +345,40 @@ describe('reconnecting', () => {
     await until(() => calls.get('live').length === 1, { what: 'live traffic after the rejoin' });
   });
 
+  test('a viewer whose state replay is cut short rejoins for the whole replay again, never recovered:true', { timeout: 15_000 }, async (t) => {
+    const STROKES = 100;
+    const STROKE_BYTES = 2000; // about 200 KB in all: under the server's send queue, so only the proxy cuts
+    const cutting = await startProxy(server.port);
+    t.after(() => cutting.close());
+    const { owner, roomId } = await ownerWithRoom();
+    const watcher = await client();
+    const watched = recordCalls(watcher, 'draw');
+    await watcher.joinRoom(roomId);
+    const strokes = Array.from({ length: STROKES }, (_, i) => String(i).padStart(3, '0'));
+    for (const id of strokes) owner.setState({ funcKey: 'draw', stateKey: `stroke-${id}` }, id, 'x'.repeat(STROKE_BYTES));
+    await until(() => watched.get('draw').length === STROKES, { what: 'the room to keep every stroke' });
+
+    // What the page shows: strokes in the order applied, reset when a fresh replay follows a rejoin.
+    cutting.cutAfter(Math.floor((STROKES * STROKE_BYTES) / 3));
+    const viewer = await client(cutting.wsURL);
+    let view = [];
+    viewer.on('draw', (id) => view.push(id));
+    const recovered = [];
+    viewer.addEventListener('recovered', ({ detail }) => {
+      recovered.push(detail.recovered);
+      if (!detail.recovered) view = [];
+    });
+    const ends = recordCalls(viewer, 'end');
+    const rejoined = new Promise((resolve) => viewer.addEventListener('joined', ({ detail }) => detail.rejoined && resolve(detail)));
+    await viewer.joinRoom(roomId);
+    await rejoined;
+    owner.broadcast('end'); // live: it follows whatever the rejoin replays
+    await until(() => ends.get('end').length === 1, { what: 'live traffic after the rejoin' });
+
+    assert.deepEqual(view, strokes, `the viewer shows ${view.length} strokes, want all ${STROKES} in order, once`);
+    assert.deepEqual(recovered, [false], 'the rejoin after a cut replay is not a recovery');
+  });
+
   test('a viewer whose room closed while it was away stops after the rejoin fails', async () => {
     const { owner, roomId } = await ownerWithRoom();
     const viewer = await client(proxy.wsURL);

@@ -6,10 +6,33 @@ import net from 'node:net';
  * Listens on a free port of 127.0.0.1 and forwards every connection to `targetPort`.
  *   cut()         destroys every open connection, without a WebSocket close frame
  *   refuse(on)    while on, new connections are dropped as soon as they arrive
+ *   cutAfter(n)   once: the connection that next carries n more bytes from the server to the client,
+ *                 counted from now over all connections, delivers exactly n and is then reset
  */
 export async function startProxy(targetPort) {
   const open = new Set();
   let refusing = false;
+  let cutLeft = null; // the armed cutAfter: bytes still to deliver before the cut
+
+  /** upstream.pipe(client), except that it makes the armed cut. */
+  const forwardDownstream = (upstream, client) => {
+    let severed = false;
+    upstream.on('data', (chunk) => {
+      if (severed) return;
+      if (cutLeft === null || chunk.length < cutLeft) {
+        if (cutLeft !== null) cutLeft -= chunk.length;
+        if (!client.write(chunk)) upstream.pause();
+        return;
+      }
+      const last = chunk.subarray(0, cutLeft);
+      cutLeft = null;
+      severed = true;
+      client.write(last, () => client.resetAndDestroy()); // a reset once the n bytes are sent
+    });
+    upstream.on('end', () => client.end());
+    client.on('drain', () => upstream.resume());
+  };
+
   const server = net.createServer((client) => {
     if (refusing) return client.destroy();
     const upstream = net.connect(targetPort, '127.0.0.1');
@@ -23,7 +46,7 @@ export async function startProxy(targetPort) {
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
     client.pipe(upstream);
-    upstream.pipe(client);
+    forwardDownstream(upstream, client);
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address();
@@ -43,6 +66,9 @@ export async function startProxy(targetPort) {
     },
     refuse(on) {
       refusing = on;
+    },
+    cutAfter(n) {
+      cutLeft = n;
     },
     close() {
       this.cut();
