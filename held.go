@@ -26,15 +26,19 @@ type heldReservation struct {
 // holdReservation takes over the room count and the replica reference of
 // the owner holding epoch, from key, whose connection ended and whose room
 // waits for it. It reports false when the room closed or was claimed
-// already: the caller then lets both go.
+// already: the caller then lets both go. One held for an older epoch, whose
+// claim the engine has not told this node of yet, is let go.
 func (r *room) holdReservation(key netip.Prefix, epoch uint64) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed.Load() || r.claimedEpoch > epoch || r.held != nil {
+	if r.closed.Load() || r.claimedEpoch > epoch || (r.held != nil && r.held.epoch >= epoch) {
+		r.mu.Unlock()
 		return false
 	}
+	older := r.heldLocked()
 	r.held = &heldReservation{key: key, epoch: epoch}
 	r.held.deadline = time.AfterFunc(r.mgr.ownerGrace+heldSlack, r.releaseHeld)
+	r.mu.Unlock()
+	r.letGo(older)
 	return true
 }
 
