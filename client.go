@@ -206,20 +206,20 @@ func (c *client) createRoom(token string) *Error {
 	if refused := c.authorize("create", token, func(g auth.Grant) bool { return g.Create }); refused != nil {
 		return refused
 	}
-	if !c.mgr.addrLimits.reserveRoom(c.limitKey) {
-		return newError(CodeTooManyRooms, "create: your address already owns %d open rooms, the most allowed; close one first", c.mgr.limits.MaxRoomsPerIP)
+	if refused := c.mgr.reserveRoom("create", c.limitKey, false); refused != nil {
+		return refused
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
 	id := uuid.NewString()
 	key, keyHash := newOwnerKey()
 	if err := c.mgr.broker.CreateRoom(ctx, id, broker.Owner{KeyHash: keyHash, Grace: c.mgr.ownerGrace}); err != nil {
-		c.mgr.addrLimits.releaseRoom(c.limitKey)
+		c.mgr.releaseRoom(c.limitKey)
 		return brokerError("create", id, err)
 	}
 	mr, err := c.mgr.attach(ctx, id)
 	if err != nil {
-		c.mgr.addrLimits.releaseRoom(c.limitKey)
+		c.mgr.releaseRoom(c.limitKey)
 		_ = c.mgr.broker.CloseRoom(ctx, id)
 		return brokerError("create", id, err)
 	}
@@ -346,7 +346,14 @@ func (c *client) closeRoom(id string) *Error {
 
 // leaveRoom takes c out of its room on this node; an owner's room is closed
 // by the caller first.
-func (c *client) leaveRoom() {
+func (c *client) leaveRoom() { c.leave(false) }
+
+// leave takes c out of its room on this node. An owner whose room waits
+// for it (waiting: it left without closing it) hands its room count and
+// its replica reference to the replica, which holds them until the room
+// closes or is claimed (see held.go): the room still counts against its
+// address.
+func (c *client) leave(waiting bool) {
 	r := c.room
 	if r == nil {
 		return
@@ -354,7 +361,11 @@ func (c *client) leaveRoom() {
 	if c.owner {
 		r.dropOwner(c)
 		c.fencedOff.Store(false) // its room, which set it, has let go of it
-		c.mgr.addrLimits.releaseRoom(c.limitKey)
+		if waiting && r.holdReservation(c.limitKey, c.ownerEpoch) {
+			c.room, c.meter, c.owner = nil, nil, false
+			return
+		}
+		c.mgr.releaseRoom(c.limitKey)
 	} else {
 		r.leave(c)
 		c.meter.localViewers.Add(-1)
@@ -409,10 +420,8 @@ func (c *client) finish(reason error) {
 			role = "owner"
 		}
 		// A fenced-off owner's room is another connection's now.
-		if c.owner && !c.fencedOff.Load() {
-			c.ownerLeft(r)
-		}
-		c.leaveRoom()
+		waiting := c.owner && !c.fencedOff.Load() && c.ownerLeft(r)
+		c.leave(waiting)
 	}
 	c.mgr.forgetClient(c)
 	why := c.endReasonFor(reason)

@@ -71,15 +71,15 @@ func (a *addrLimits) closed(key netip.Prefix) {
 }
 
 // reserveRoom counts a room owned from key; it reports false when the
-// address already owns its maximum.
-func (a *addrLimits) reserveRoom(key netip.Prefix) bool {
+// address already owns its maximum, unless over lets it pass it.
+func (a *addrLimits) reserveRoom(key netip.Prefix, over bool) bool {
 	if a.maxRooms <= 0 {
 		return true
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := a.stateLocked(key, time.Now())
-	if s.rooms >= a.maxRooms {
+	if s.rooms >= a.maxRooms && !over {
 		return false
 	}
 	s.rooms++
@@ -135,4 +135,28 @@ func (a *addrLimits) sweepLocked(now time.Time, idle time.Duration) {
 			delete(a.addrs, key)
 		}
 	}
+}
+
+// reserveRoom counts a room owned from this node, from key, against the
+// server's bound and the address's. over lets it pass them: the room
+// already counts against key here (its owner resumes it from the same
+// address), and that count is let go as soon as the engine says the room
+// was claimed; without it, an owner at its address's maximum could not
+// take back its own room.
+func (m *Manager) reserveRoom(verb string, key netip.Prefix, over bool) *Error {
+	if m.ownedRooms.Add(1) > int64(m.limits.MaxRooms) && !over {
+		m.ownedRooms.Add(-1)
+		return newError(CodeTooManyRooms, "%s: this server has its maximum of %d open rooms; try again later, or another server", verb, m.limits.MaxRooms)
+	}
+	if !m.addrLimits.reserveRoom(key, over) {
+		m.ownedRooms.Add(-1)
+		return newError(CodeTooManyRooms, "%s: your address already owns %d open rooms, the most allowed (rooms waiting for their owner to come back count); close one first", verb, m.limits.MaxRoomsPerIP)
+	}
+	return nil
+}
+
+// releaseRoom counts the end of a room reserved from key.
+func (m *Manager) releaseRoom(key netip.Prefix) {
+	m.ownedRooms.Add(-1)
+	m.addrLimits.releaseRoom(key)
 }

@@ -44,6 +44,8 @@ type Manager struct {
 	ownerGrace          time.Duration
 	drainSpread         time.Duration
 	addrLimits          *addrLimits
+	ownedRooms          atomic.Int64   // rooms reserved from this node, those in their grace included
+	detaching           sync.WaitGroup // replica references dropped on goroutines (see room.letGo)
 	metrics             *metrics
 	open                atomic.Int64 // connections admitted, upgraded or upgrading
 
@@ -202,6 +204,9 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	for _, c := range clients {
 		c.drain()
 	}
+	// Rooms whose owners left keep counting until the Manager is done:
+	// their counts and subscriptions end with it.
+	defer m.releaseAllHeld()
 	select {
 	case <-m.drained:
 		return nil
@@ -225,8 +230,11 @@ func (m *Manager) isDraining() bool {
 
 // Stats is a snapshot of what a Manager is doing.
 type Stats struct {
-	Connections     int    // open WebSocket connections
-	Rooms           int    // rooms with a client on this node
+	Connections int // open WebSocket connections
+	Rooms       int // rooms with a client on this node
+	// OwnedRooms counts the rooms owned from this node, those waiting for
+	// their owner included: what Limits.MaxRooms bounds.
+	OwnedRooms      int
 	SlowConsumers   uint64 // connections closed with 4001 since start
 	OriginsRejected uint64 // upgrades refused for their Origin since start
 }
@@ -238,6 +246,7 @@ func (m *Manager) Stats() Stats {
 	return Stats{
 		Connections:     len(m.clients),
 		Rooms:           len(m.rooms),
+		OwnedRooms:      int(m.ownedRooms.Load()),
 		SlowConsumers:   m.stats.slowConsumers.Load(),
 		OriginsRejected: m.stats.originsRejected.Load(),
 	}

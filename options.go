@@ -44,6 +44,15 @@ type Limits struct {
 	MaxStateMessages int
 	// MaxStateBytes bounds the encoded size of a room's kept state. Default 8 MiB.
 	MaxStateBytes int
+	// MaxTotalStateBytes bounds the kept state of all rooms together, for
+	// the engines that keep it in this process (the in-memory one); past
+	// it, state messages are refused with state_full. Redis keeps state in
+	// Redis, whose maxmemory bounds it. Default 1 GiB.
+	MaxTotalStateBytes int
+	// MaxRooms bounds the open rooms owned from this node, rooms waiting
+	// for their owner in its grace included; past it, create and resume are
+	// refused with too_many_rooms. Default 10,000.
+	MaxRooms int
 	// HistoryMessages and HistoryBytes bound each room's history: its
 	// latest messages, from which a viewer that rejoins with the last seq
 	// it saw is sent exactly what it missed (PROTOCOL.md, Recovery).
@@ -73,8 +82,10 @@ type Limits struct {
 	ConnectionsPerSecondPerIP float64
 	ConnectionBurstPerIP      int
 	// MaxRoomsPerIP bounds the open rooms owned from one client address on
-	// this node; past it, create is refused with too_many_rooms. 0 means
-	// unlimited, the default.
+	// this node; past it, create and resume are refused with
+	// too_many_rooms. A room whose owner left counts against the owner's
+	// address until it closes or another connection resumes it (then it
+	// counts against that one's). 0 means unlimited, the default.
 	MaxRoomsPerIP int
 	// PingInterval is how often the server pings each client; a client that
 	// sends nothing for PingInterval+PongTimeout is dropped. Defaults 25 s, 10 s.
@@ -87,17 +98,19 @@ type Limits struct {
 // DefaultLimits returns the limits a Manager uses for zero fields.
 func DefaultLimits() Limits {
 	return Limits{
-		ReadLimit:         64 << 10,
-		MaxFuncParams:     256,
-		MaxViewersPerRoom: 100_000,
-		MaxStateMessages:  10_000,
-		MaxStateBytes:     8 << 20,
-		HistoryMessages:   1000,
-		HistoryBytes:      1 << 20,
-		SendQueueBytes:    1 << 20,
-		PingInterval:      25 * time.Second,
-		PongTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
+		ReadLimit:          64 << 10,
+		MaxFuncParams:      256,
+		MaxViewersPerRoom:  100_000,
+		MaxStateMessages:   10_000,
+		MaxStateBytes:      8 << 20,
+		MaxTotalStateBytes: 1 << 30,
+		MaxRooms:           10_000,
+		HistoryMessages:    1000,
+		HistoryBytes:       1 << 20,
+		SendQueueBytes:     1 << 20,
+		PingInterval:       25 * time.Second,
+		PongTimeout:        10 * time.Second,
+		WriteTimeout:       10 * time.Second,
 	}
 }
 
@@ -109,6 +122,8 @@ func (l Limits) withDefaults() Limits {
 	setDefault(&l.MaxViewersPerRoom, d.MaxViewersPerRoom)
 	setDefault(&l.MaxStateMessages, d.MaxStateMessages)
 	setDefault(&l.MaxStateBytes, d.MaxStateBytes)
+	setDefault(&l.MaxTotalStateBytes, d.MaxTotalStateBytes)
+	setDefault(&l.MaxRooms, d.MaxRooms)
 	setDefault(&l.HistoryMessages, d.HistoryMessages)
 	setDefault(&l.HistoryBytes, d.HistoryBytes)
 	setDefault(&l.SendQueueBytes, d.SendQueueBytes)

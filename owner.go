@@ -51,19 +51,19 @@ func (c *client) resumeRoom(id, key, token string) *Error {
 	if _, err := uuid.Parse(id); err != nil {
 		return newError(CodeRoomNotFound, "resume: no open room has uuid %q", id)
 	}
-	if !c.mgr.addrLimits.reserveRoom(c.limitKey) {
-		return newError(CodeTooManyRooms, "resume: your address already owns %d open rooms, the most allowed; close one first", c.mgr.limits.MaxRoomsPerIP)
+	if refused := c.mgr.reserveRoom("resume", c.limitKey, c.mgr.countsAgainst(id, c.limitKey)); refused != nil {
+		return refused
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
 	epoch, err := c.mgr.broker.ClaimOwner(ctx, id, hashOwnerKey(key))
 	if err != nil {
-		c.mgr.addrLimits.releaseRoom(c.limitKey)
+		c.mgr.releaseRoom(c.limitKey)
 		return brokerError("resume", id, err)
 	}
 	mr, err := c.mgr.attach(ctx, id)
 	if err != nil {
-		c.mgr.addrLimits.releaseRoom(c.limitKey)
+		c.mgr.releaseRoom(c.limitKey)
 		// Give the room its grace back rather than hold it with no one here.
 		_ = c.mgr.broker.ReleaseOwner(ctx, id, epoch)
 		return brokerError("resume", id, err)
@@ -73,7 +73,7 @@ func (c *client) resumeRoom(id, key, token string) *Error {
 	snap, err := c.mgr.broker.Snapshot(ctx, id, nil)
 	if err != nil {
 		c.mgr.detach(mr.room)
-		c.mgr.addrLimits.releaseRoom(c.limitKey)
+		c.mgr.releaseRoom(c.limitKey)
 		_ = c.mgr.broker.ReleaseOwner(ctx, id, epoch)
 		return brokerError("resume", id, err)
 	}
@@ -95,8 +95,9 @@ func resumeReply(id string, snap broker.Snapshot) []byte {
 
 // ownerLeft runs when the owner's connection ended without closing its
 // room: the room waits for the owner for the grace, and its viewers are told
-// the owner is away. Without a grace, the room closes now.
-func (c *client) ownerLeft(r *room) {
+// the owner is away. Without a grace, the room closes now. It reports
+// whether the room stays open for a while, waiting for its owner.
+func (c *client) ownerLeft(r *room) (waiting bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
 	// Released as its epoch, not closed outright, also without a grace: an
@@ -104,14 +105,16 @@ func (c *client) ownerLeft(r *room) {
 	err := c.mgr.broker.ReleaseOwner(ctx, r.id, c.ownerEpoch)
 	switch {
 	case errors.Is(err, broker.ErrNotOwner), errors.Is(err, broker.ErrRoomNotFound):
-		return // taken back by another connection already, or closed
+		return false // taken back by another connection already, or closed
 	case err != nil:
 		c.mgr.log.Warn("owner's grace not started: the room closes when its owner's lease runs out", "room", r.id, "err", err)
-		return
+		return true
 	}
-	if c.mgr.ownerGrace > 0 { // without a grace the room has just closed
-		c.announceOwner(ctx, ownerAway)
+	if c.mgr.ownerGrace <= 0 {
+		return false // without a grace the room has just closed
 	}
+	c.announceOwner(ctx, ownerAway)
+	return true
 }
 
 // announceOwner tells the room's viewers that its owner, c, is away or
@@ -168,6 +171,7 @@ func (m *Manager) publication(msg *Message, epoch uint64) broker.Publication {
 		OwnerEpoch:         epoch,
 		MaxStateMessages:   m.limits.MaxStateMessages,
 		MaxStateBytes:      m.limits.MaxStateBytes,
+		MaxTotalStateBytes: m.limits.MaxTotalStateBytes,
 		MaxHistoryMessages: m.limits.HistoryMessages,
 		MaxHistoryBytes:    m.limits.HistoryBytes,
 	}

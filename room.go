@@ -39,6 +39,9 @@ type room struct {
 	ownerEpoch, claimedEpoch uint64
 	viewers                  []*client // each viewer's slot field is its index here
 	presence                 presence
+	// held is the room count of an owner that left from here, while the
+	// room waits for it (see held.go).
+	held *heldReservation
 }
 
 // presence is the coalescing of viewer-count reports to the broker.
@@ -198,9 +201,11 @@ func (r *room) Closed(seq uint64) {
 	if r.presence.timer != nil {
 		r.presence.timer.Stop()
 	}
+	held := r.heldLocked()
 	r.mu.Unlock()
 
 	r.mgr.forgetRoom(r)
+	r.letGo(held)
 	frame := appendSeq(notConnectedMessage(r.id).Encode(), seq)
 	for _, v := range viewers {
 		v.out.push(frame)
@@ -253,13 +258,20 @@ func (r *room) Viewers(total int) {
 // OwnerClaimed fences off a local owner whose epoch the claim of epoch
 // replaced: it is told at once, rather than when it next broadcasts. The
 // claimer itself, here or on another node, holds epoch and is untouched.
+// A room count held for an owner that left (see held.go) is let go: the
+// room counts against its claimer now.
 func (r *room) OwnerClaimed(epoch uint64) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.claimedEpoch = max(r.claimedEpoch, epoch)
 	if r.owner != nil && r.ownerEpoch < epoch {
 		r.fenceOwnerLocked()
 	}
+	var held *heldReservation
+	if r.held != nil && r.held.epoch < epoch {
+		held = r.heldLocked()
+	}
+	r.mu.Unlock()
+	r.letGo(held)
 }
 
 // takeOwner makes c, holding epoch, the room's owner here, and queues its

@@ -135,6 +135,12 @@ type Publication struct {
 	// The room's state bounds, applied to this message.
 	MaxStateMessages int
 	MaxStateBytes    int
+	// MaxTotalStateBytes bounds the kept state of all the engine's rooms
+	// together, for engines that keep it in this process's memory (the
+	// in-memory one); keeping this message may not pass it. Engines that
+	// keep state elsewhere ignore it: Redis is bounded by its maxmemory.
+	// Zero is unbounded.
+	MaxTotalStateBytes int
 	// The room's history bounds: the engine keeps the latest messages, up
 	// to this many and this many bytes of bodies, for viewers that recover
 	// (see Snapshot). Zero keeps none.
@@ -215,14 +221,19 @@ var (
 	ErrUnavailable = errors.New("broker unavailable")
 )
 
-// StateFullError refuses a state message that would pass a room's bounds.
+// StateFullError refuses a state message that would pass a room's bounds,
+// or the engine's bound on all rooms' state together.
 type StateFullError struct {
-	Messages, Bytes int // the bounds; the one passed is non-zero
+	Messages, Bytes int // the room's bounds; the one passed is non-zero
+	TotalBytes      int // the engine's bound, when it is the one passed
 }
 
 func (e *StateFullError) Error() string {
-	if e.Messages > 0 {
+	switch {
+	case e.Messages > 0:
 		return fmt.Sprintf("the room keeps at most %d state messages", e.Messages)
+	case e.TotalBytes > 0:
+		return fmt.Sprintf("the server keeps at most %d bytes of state messages across all its rooms, and they are full; clear or replace kept state, or try again later", e.TotalBytes)
 	}
 	return fmt.Sprintf("the room keeps at most %d bytes of state messages", e.Bytes)
 }

@@ -17,6 +17,10 @@ import (
 type Broker struct {
 	mu    sync.Mutex
 	rooms map[string]*room
+	// stateBytes is the size of every open room's kept state, which
+	// Publication.MaxTotalStateBytes bounds. Rooms change it under their
+	// own lock, then this one.
+	stateBytes int
 }
 
 // room is one room's stream. Its lock orders publications, snapshots and
@@ -123,10 +127,15 @@ func (b *Broker) Publish(_ context.Context, id string, p broker.Publication) (ui
 	if p.ClearState {
 		state = newStateStore()
 	}
+	size := state.bytes
 	if p.StateKey != "" {
-		if err := state.check(p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes); err != nil {
+		var err error
+		if size, err = state.check(p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes); err != nil {
 			return 0, err
 		}
+	}
+	if !b.resizeState(size-r.state.bytes, p.MaxTotalStateBytes) {
+		return 0, &broker.StateFullError{TotalBytes: p.MaxTotalStateBytes}
 	}
 	r.seq++
 	r.state = state
@@ -138,6 +147,18 @@ func (b *Broker) Publish(_ context.Context, id string, p broker.Publication) (ui
 		s.Deliver(r.seq, p.Body)
 	}
 	return r.seq, nil
+}
+
+// resizeState counts a change of delta bytes in a room's kept state; it
+// refuses a growth that would pass maxTotal (0: unbounded).
+func (b *Broker) resizeState(delta, maxTotal int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if delta > 0 && maxTotal > 0 && b.stateBytes+delta > maxTotal {
+		return false
+	}
+	b.stateBytes += delta
+	return true
 }
 
 func (b *Broker) CloseRoom(_ context.Context, id string) error { return b.closeRoom(id, 0) }
@@ -155,6 +176,7 @@ func (b *Broker) closeRoom(id string, epoch uint64) error {
 	}
 	b.mu.Lock()
 	delete(b.rooms, id)
+	b.stateBytes -= r.state.bytes
 	b.mu.Unlock()
 	if r.grace != nil {
 		r.grace.Stop()

@@ -23,20 +23,21 @@ func newStateStore() *stateStore {
 	return &stateStore{order: list.New(), byKey: map[string]*list.Element{}}
 }
 
-// check reports whether keeping body under key stays within the bounds.
-func (s *stateStore) check(key string, body []byte, maxMessages, maxBytes int) error {
+// check reports whether keeping body under key stays within the bounds,
+// and the store's size in bytes if it does.
+func (s *stateStore) check(key string, body []byte, maxMessages, maxBytes int) (int, error) {
 	bytes, entries := s.bytes+len(body), s.order.Len()+1
 	if old, ok := s.byKey[key]; ok {
 		bytes -= len(old.Value.(*keyedEntry).Body)
 		entries--
 	}
 	if entries > maxMessages {
-		return &broker.StateFullError{Messages: maxMessages}
+		return 0, &broker.StateFullError{Messages: maxMessages}
 	}
 	if bytes > maxBytes {
-		return &broker.StateFullError{Bytes: maxBytes}
+		return 0, &broker.StateFullError{Bytes: maxBytes}
 	}
-	return nil
+	return bytes, nil
 }
 
 // put keeps e under key, replacing and moving to the end what was kept under

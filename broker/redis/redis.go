@@ -63,8 +63,13 @@ type Options struct {
 	// lease renewal: the keys of a room whose owner vanished with no node to
 	// notice expire then. Default 24 h.
 	IdleTTL time.Duration
-	// ClosedTTL is how long a closed room's keys stay, so that joins of it
-	// are refused as closed and its id is not reused. Default 10 min.
+	// ClosedTTL is how long a closed room's marker stays: its meta key,
+	// holding only its status and last seq (everything else the room kept
+	// is deleted as it closes), so that nodes that missed the close learn
+	// its seq and the id is not revived meanwhile. Once it expires, joins
+	// are still refused as of a room that does not exist. Default 1 min, or
+	// 4 LeaseTTL when longer: a lagging node checks its rooms every
+	// LeaseTTL/3, and waits LeaseTTL after an outage before it does.
 	ClosedTTL time.Duration
 	// LeaseTTL is how long a room outlives its owner's node once that node
 	// stops renewing its lease (or its grace, when longer), how long a
@@ -85,11 +90,11 @@ func (o Options) withDefaults() Options {
 	if o.IdleTTL <= 0 {
 		o.IdleTTL = 24 * time.Hour
 	}
-	if o.ClosedTTL <= 0 {
-		o.ClosedTTL = 10 * time.Minute
-	}
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = 15 * time.Second
+	}
+	if o.ClosedTTL <= 0 {
+		o.ClosedTTL = max(time.Minute, 4*o.LeaseTTL)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -35,7 +35,8 @@ import goredis "github.com/redis/go-redis/v9"
 // "o<epoch>" (a claim gave the room to the owner holding epoch).
 //
 // A room whose meta key is missing is not the same as a closed one: a
-// closed room keeps its meta, with status closed, for the closed TTL. A
+// closed room keeps its meta, with status closed and its last seq, for the
+// closed TTL, and none of its other keys. A
 // missing meta means Redis lost the room (it restarted without
 // persistence) or its keys expired; the scripts that the owner's node runs
 // say so with a result of their own, so that the node restores the room
@@ -199,7 +200,13 @@ const (
 )
 
 // closeScript closes an open room: it takes the next seq for the close,
-// publishes it and lets the room's keys expire after closedMs. KEYS: meta,
+// publishes it, deletes what the room kept and leaves its meta as a marker,
+// with only its status (closed) and that seq, for closedMs. The marker is
+// what a lagging node reads to learn the close's seq (see closedUnseen),
+// what refuses a join or a claim as closed rather than missing, and what
+// keeps restoreScript and createScript from reviving the id meanwhile; it
+// is a few dozen bytes, so that a client that loops create, fill the state,
+// close leaves next to nothing behind. KEYS: meta,
 // state, order, viewers, lease, history. ARGV: closedMs, channel, onlyWithoutLease
 // ("1": close only when the owner's lease has expired), epoch ("0": any;
 // else close only while the owner holds it). Returns {result, seq}, and
@@ -216,10 +223,10 @@ if ARGV[3] == '1' then
   if holder then return {1, 0, holder} end
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('HSET', KEYS[1], 'status', 'closed')
-redis.call('DEL', KEYS[5], KEYS[6])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+redis.call('HSET', KEYS[1], 'status', 'closed', 'seq', seq)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('PUBLISH', ARGV[2], 'c' .. seq)
-for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
 return {2, seq}
 `)
 

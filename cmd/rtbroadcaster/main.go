@@ -96,6 +96,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&l.MaxViewersPerRoom, "max-viewers", l.MaxViewersPerRoom, "most viewers in one room")
 	fs.IntVar(&l.MaxStateMessages, "max-state-messages", l.MaxStateMessages, "most state messages a room keeps")
 	fs.IntVar(&l.MaxStateBytes, "max-state-bytes", l.MaxStateBytes, "most `bytes` of state messages a room keeps")
+	fs.IntVar(&l.MaxTotalStateBytes, "max-total-state-bytes", l.MaxTotalStateBytes, "most `bytes` of state messages all rooms keep together, with -broker memory; past it state messages are refused with state_full (on Redis, bound Redis with its maxmemory)")
+	fs.IntVar(&l.MaxRooms, "max-rooms", l.MaxRooms, "most open rooms owned from this node, rooms waiting for their owner included; more are refused with too_many_rooms")
 	fs.IntVar(&l.HistoryMessages, "history-messages", l.HistoryMessages, "most recent messages a room keeps for viewers that rejoin and recover")
 	fs.IntVar(&l.HistoryBytes, "history-bytes", l.HistoryBytes, "most `bytes` of recent messages a room keeps for viewers that rejoin and recover")
 	fs.IntVar(&l.SendQueueBytes, "send-queue-bytes", l.SendQueueBytes, "`bytes` that may wait for one connection before it is closed as a slow consumer (4001)")
@@ -117,6 +119,11 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	for name, v := range map[string]int{"-max-rooms": l.MaxRooms, "-max-total-state-bytes": l.MaxTotalStateBytes} {
+		if v < 0 {
+			return nil, fmt.Errorf("%s: %d is negative; give a bound, or 0 for the default", name, v)
+		}
 	}
 	return cfg, nil
 }

@@ -22,8 +22,13 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		wantErr string
 	}{
 		{"defaults", nil, nil, func(c *serveConfig) bool {
-			return c.addr == ":8080" && c.limits.ReadLimit == 64<<10 && c.limits.SendQueueBytes == 1<<20
+			return c.addr == ":8080" && c.limits.ReadLimit == 64<<10 && c.limits.SendQueueBytes == 1<<20 &&
+				c.limits.MaxRooms == 10_000 && c.limits.MaxTotalStateBytes == 1<<30
 		}, ""},
+		{"room and total state caps", map[string]string{"RTB_MAX_ROOMS": "7"}, []string{"-max-total-state-bytes", "1048576"}, func(c *serveConfig) bool {
+			return c.limits.MaxRooms == 7 && c.limits.MaxTotalStateBytes == 1<<20
+		}, ""},
+		{"negative room cap", nil, []string{"-max-rooms", "-1"}, nil, "-max-rooms: -1 is negative"},
 		{"flag", nil, []string{"-addr", "127.0.0.1:9000"}, func(c *serveConfig) bool { return c.addr == "127.0.0.1:9000" }, ""},
 		{"env twin", map[string]string{"RTB_ADDR": "127.0.0.1:9001", "RTB_MAX_VIEWERS": "7"}, nil, func(c *serveConfig) bool {
 			return c.addr == "127.0.0.1:9001" && c.limits.MaxViewersPerRoom == 7
