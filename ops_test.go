@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -147,12 +148,13 @@ func TestTokenThatExpiresWhileInTheRoom(t *testing.T) {
 }
 
 func TestConnectionLimits(t *testing.T) {
-	t.Run("total connections: 503 before the upgrade", func(t *testing.T) {
+	t.Run("total connections: closed with 4503 at once", func(t *testing.T) {
 		srv := startServer(t, rtb.WithLimits(rtb.Limits{MaxConnections: 2}))
 		first := dial(t, srv.wsURL, nil)
 		dial(t, srv.wsURL, nil)
-		if _, err := tryDial(t, srv.wsURL, nil); err == nil || !strings.Contains(err.Error(), "HTTP 503") {
-			t.Fatalf("third connection: %v, want HTTP 503", err)
+		reason := expectRefused(t, srv.wsURL, nil, rtb.CloseUnavailable)
+		if !regexp.MustCompile(`^server is at its maximum of connections; reconnect in \d+ ms$`).MatchString(reason) {
+			t.Fatalf("third connection closed with reason %q", reason)
 		}
 		_ = first.conn.NetConn().Close()
 		<-first.closed
@@ -160,13 +162,13 @@ func TestConnectionLimits(t *testing.T) {
 		dial(t, srv.wsURL, nil)
 	})
 
-	t.Run("new connections per second per address: 429, then recovery", func(t *testing.T) {
+	t.Run("new connections per second per address: 4429, then recovery", func(t *testing.T) {
 		srv := startServer(t, rtb.WithLimits(rtb.Limits{ConnectionsPerSecondPerIP: 2, ConnectionBurstPerIP: 3}))
 		for range 3 {
 			dial(t, srv.wsURL, nil)
 		}
-		if _, err := tryDial(t, srv.wsURL, nil); err == nil || !strings.Contains(err.Error(), "HTTP 429") {
-			t.Fatalf("fourth connection: %v, want HTTP 429", err)
+		if reason := expectRefused(t, srv.wsURL, nil, rtb.CloseTooManyConnections); reason != "too many new connections from your address; reconnect in 1000 ms" {
+			t.Fatalf("fourth connection closed with reason %q", reason)
 		}
 		time.Sleep(600 * time.Millisecond) // the bucket refills at 2 per second
 		dial(t, srv.wsURL, nil)
