@@ -22,6 +22,7 @@ if (missing && process.env.CI === 'true') {
   describe('a presenter whose connection drops', presenterReconnectTests);
   describe('a presenter page that is reloaded', presenterReloadTests);
   describe('a page written for the original SDK', legacyTests);
+  describe('a page on an origin the server refuses', refusedOriginTests);
 }
 
 const STEP_TIMEOUT = 15_000;
@@ -323,5 +324,53 @@ function legacyTests() {
     await viewer.waitForSelector('#swatch[data-color="#0064d2"]', { timeout: STEP_TIMEOUT });
     await screenshot(viewer, '09-legacy-viewer');
     assert.deepEqual(pageErrors, []);
+  });
+}
+
+/**
+ * A browser shows a script no HTTP status of a failed handshake: the server's close code for a
+ * refusal (4403) is what the SDK can read, here in Chromium, through both APIs.
+ */
+function refusedOriginTests() {
+  const setup = serverAndBrowser();
+  let strict;
+  before(async () => {
+    strict = await startServer(['-allowed-origins', 'https://allowed.example']);
+  });
+  after(() => strict?.stop());
+
+  test('the modern SDK emits error origin_refused and closed 4403, and does not retry', async () => {
+    const page = await openPage(setup.browser, setup.server.httpURL, []);
+    const events = await page.evaluate(async (url) => {
+      const { Broadcaster } = await import('/sdk/rtbroadcaster.mjs');
+      const client = new Broadcaster(url, { reconnect: { initialDelay: 20, maxDelay: 100 } });
+      const events = [];
+      for (const type of ['open', 'error', 'reconnecting']) {
+        client.addEventListener(type, ({ detail }) => events.push([type, detail?.error?.code ?? null]));
+      }
+      await new Promise((resolve) => client.addEventListener('closed', ({ detail }) => resolve(events.push(['closed', detail.code]))));
+      return events;
+    }, strict.wsURL);
+    // The socket opens before the server closes it: what matters is that nothing is retried.
+    assert.deepEqual(events.filter(([type]) => type !== 'open'), [['error', 'origin_refused'], ['closed', 4403]]);
+  });
+
+  test('a page on the original API gets errorCallback with the reason, then closeCallback', async () => {
+    const page = await openPage(setup.browser, new URL('/legacy.html', setup.server.httpURL).href, []);
+    const calls = await page.evaluate(
+      (url) =>
+        new Promise((resolve) => {
+          const calls = [];
+          new window.RTBroadcaster(
+            url,
+            () => calls.push('connection'),
+            () => calls.push('open'),
+            () => resolve([...calls, 'close']),
+            (message) => calls.push(message),
+          );
+        }),
+      strict.wsURL,
+    );
+    assert.deepEqual(calls, ['rtbroadcaster: the server refused the connection: origin not allowed', 'close']);
   });
 }
