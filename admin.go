@@ -220,12 +220,30 @@ func (m *Manager) adminCloseRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), brokerTimeout)
 	defer cancel()
+	m.markClosedByOperator(id)
 	if err := m.broker.CloseRoom(ctx, id); err != nil {
 		writeJSONError(w, http.StatusBadGateway, "closing room "+id+": the room engine failed: "+err.Error())
 		return
 	}
 	m.log.Info("room closed by an operator", "room", id, "remote", clientAddr(r, m.trustedProxies))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// markClosedByOperator remembers, for a while, that the admin API is closing
+// room id, so that this node's clients of the room are told who closed it
+// (Message.ClosedBy). Other nodes do not know: their clients are told only
+// that it closed.
+func (m *Manager) markClosedByOperator(id string) {
+	m.operatorCloses.Store(id, struct{}{})
+	time.AfterFunc(brokerTimeout+time.Second, func() { m.operatorCloses.Delete(id) })
+}
+
+// closedBy is who closed room id when it was not its owner: "operator", or "".
+func (m *Manager) closedBy(id string) string {
+	if _, ok := m.operatorCloses.Load(id); ok {
+		return "operator"
+	}
+	return ""
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

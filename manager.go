@@ -46,6 +46,7 @@ type Manager struct {
 	addrLimits          *addrLimits
 	metrics             *metrics
 	open                atomic.Int64 // connections admitted, upgraded or upgrading
+	operatorCloses      sync.Map     // ids of rooms the admin API is closing; see markClosedByOperator
 
 	mu       sync.Mutex
 	rooms    map[string]*room // this node's replicas

@@ -337,15 +337,16 @@ func TestAdminClosesARoomOnEveryNode(t *testing.T) {
 		t.Fatalf("snapshot %+v", snap)
 	}
 
-	// Closed from the node without the owner.
+	// Closed from the node without the owner: its viewer is told who
+	// closed it; the owner's node does not know.
 	if rec := admin(nodeB, "POST", "/admin/api/rooms/"+room+"/close", adminToken); rec.Code != 204 {
 		t.Fatalf("close: %d %s", rec.Code, rec.Body)
 	}
-	if m := viewer.nextAction(); m.Status.Value != 0 || m.UUID != room {
+	if m := viewer.nextAction(); m.Status.Value != 0 || m.UUID != room || m.ClosedBy != "operator" {
 		t.Fatalf("viewer got %+v", m)
 	}
 	viewer.expectClose(rtb.CloseNormal)
-	if m := owner.nextAction(); m.Status.Value != 0 || m.UUID != room {
+	if m := owner.nextAction(); m.Status.Value != 0 || m.UUID != room || m.ClosedBy != "" {
 		t.Fatalf("owner got %+v", m)
 	}
 	owner.createRoom() // the owner's connection stays, in no room
@@ -505,5 +506,27 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestAdminCloseSaysWhoClosed: on the node that served the admin call, the
+// owner and the viewers of a room an operator closed are told so
+// (closedBy), and those of a room its owner closed are not.
+func TestAdminCloseSaysWhoClosed(t *testing.T) {
+	srv := startServer(t, rtb.WithAdminToken(adminToken))
+	owner, room, viewer := ownerAndViewer(t, srv.wsURL)
+	if rec := admin(srv, "POST", "/admin/api/rooms/"+room+"/close", adminToken); rec.Code != 204 {
+		t.Fatalf("close: %d %s", rec.Code, rec.Body)
+	}
+	for name, c := range map[string]*wsClient{"owner": owner, "viewer": viewer} {
+		if m := c.nextAction(); m.Status.Value != 0 || m.ClosedBy != "operator" {
+			t.Fatalf("%s got %+v, want status 0 closedBy operator", name, m)
+		}
+	}
+
+	own, ownRoom, ownViewer := ownerAndViewer(t, srv.wsURL)
+	own.send(request(rtb.StatusClose, ownRoom, ""))
+	if m := ownViewer.nextAction(); m.Status.Value != 0 || m.ClosedBy != "" {
+		t.Fatalf("viewer of a room its owner closed got %+v", m)
 	}
 }

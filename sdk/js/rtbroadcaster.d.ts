@@ -133,7 +133,8 @@ export interface BroadcasterEventMap {
   /** Viewer: the owner cleared the room's kept state with this funcKey's message; reset the view before its handlers run. */
   clearstate: CustomEvent<{ roomId: string; funcKey: string }>;
   viewers: CustomEvent<{ roomId: string; count: number }>;
-  roomclosed: CustomEvent<{ roomId: string; reason: 'closed' | 'connection_lost' | 'room_not_found' | 'replaced' }>;
+  /** `by`: "operator" when an operator closed the room (the admin API), not its owner. */
+  roomclosed: CustomEvent<{ roomId: string; reason: 'closed' | 'connection_lost' | 'room_not_found' | 'replaced'; by?: 'operator' }>;
   /** Viewer, after a rejoin: true when exactly the missed messages follow, false when a fresh state replay does. */
   recovered: CustomEvent<{ roomId: string; recovered: boolean }>;
   /** Viewer: the owner's connection (or its server node) dropped; the room waits `grace` ms for it (null: joined meanwhile, unknown). */

@@ -76,7 +76,8 @@ class BroadcastError extends Error {
  *                                          away have just been sent
  *   replaydone    {roomId, count}          the join's state messages have all been handled
  *   viewers       {roomId, count}          owner only: the room's viewer count changed
- *   roomclosed    {roomId, reason}         reason: "closed" (the owner closed it or left),
+ *   roomclosed    {roomId, reason, by?}    reason: "closed" (the owner closed it or left; `by` is
+ *                                          "operator" when an operator closed it instead),
  *                                          "connection_lost" (the owner's own connection dropped and
  *                                          it could not take the room back),
  *                                          "room_not_found" (a viewer's rejoin found it gone),
@@ -606,7 +607,9 @@ class Broadcaster extends EventTarget {
       this.#leaveRoom('closed');
       resolve();
     } else if (this.role !== null && message.uuid === this.roomId) {
-      this.#leaveRoom('closed'); // for an owner: an operator closed its room
+      // The server names an operator that closed the room when it knows; an owner knows anyway, as
+      // nobody else closes the room of a connected owner.
+      this.#leaveRoom('closed', message.closedBy ?? (this.role === 'owner' ? 'operator' : undefined));
     }
   }
 
@@ -638,12 +641,12 @@ class Broadcaster extends EventTarget {
     }
   }
 
-  /** The room closed: forget it and tell the page. */
-  #leaveRoom(reason) {
+  /** The room closed: forget it and tell the page (`by`: "operator" when an operator closed it). */
+  #leaveRoom(reason, by) {
     if (this.role === null) return;
     const roomId = this.roomId;
     this.#forgetRoom();
-    this.#emit('roomclosed', { roomId, reason });
+    this.#emit('roomclosed', by ? { roomId, reason, by } : { roomId, reason });
   }
 
   /**

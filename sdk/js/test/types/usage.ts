@@ -16,7 +16,7 @@ async function modern(): Promise<void> {
   const viewer = new Broadcaster('/broadcast');
   const off: () => void = viewer.on('goToSlide', (slide) => console.log(slide.toUpperCase()));
   off();
-  viewer.addEventListener('roomclosed', (event) => console.log(event.detail.reason));
+  viewer.addEventListener('roomclosed', (event) => console.log(event.detail.reason, event.detail.by === 'operator'));
   viewer.addEventListener('reconnecting', (event) => console.log(event.detail.attempt + event.detail.delay));
   viewer.addEventListener('clearstate', (event) => console.log(event.detail.funcKey.length));
   viewer.addEventListener('error', ({ detail }) => {
