@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rtbroadcaster/rtbroadcaster/auth"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
+	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
 )
 
 // AdminHandler serves the admin API that the dashboard at /admin uses. Mount
@@ -65,6 +66,10 @@ type AdminSnapshot struct {
 	// engine cannot list rooms, or failed to: ClusterError says which.
 	Cluster      bool   `json:"cluster"`
 	ClusterError string `json:"clusterError,omitempty"`
+	// SingleNode says the engine is the in-memory one: this process is the
+	// whole deployment, and a room with no client here is one whose owner
+	// left (waiting out its grace), not a room of another node.
+	SingleNode bool `json:"singleNode"`
 }
 
 // AdminRoom is one open room.
@@ -115,6 +120,7 @@ func (m *Manager) adminSnapshot(ctx context.Context) AdminSnapshot {
 		MessagesSent:     m.metrics.messagesOutTotal.Load(),
 		SlowConsumers:    stats.SlowConsumers,
 		BrokerUp:         m.brokerReady() == nil,
+		SingleNode:       m.singleNode(),
 	}
 	rooms := m.localAdminRooms()
 	if cluster, err := m.clusterRooms(ctx); err != nil {
@@ -128,6 +134,13 @@ func (m *Manager) adminSnapshot(ctx context.Context) AdminSnapshot {
 	snap.RoomsCut = len(rooms) > adminMaxRooms
 	snap.Rooms = rooms[:min(len(rooms), adminMaxRooms)]
 	return snap
+}
+
+// singleNode reports whether the engine is the in-memory one, which no other
+// process shares.
+func (m *Manager) singleNode() bool {
+	_, ok := m.broker.(*memory.Broker)
+	return ok
 }
 
 // localAdminRooms describes the rooms with a client on this node.

@@ -408,7 +408,7 @@ func TestAdminListsEveryRoomOfTheMemoryEngine(t *testing.T) {
 		return len(snap.Rooms) == 2 && snap.Rooms[0].ID == busy && snap.Rooms[0].Viewers == 1 && snap.Rooms[1].ID == quiet
 	})
 	snap := adminRooms(t, srv)
-	if !snap.Cluster || snap.RoomsCut || snap.RoomCount != 2 || !snap.Rooms[0].Here || !snap.Rooms[1].Here || !snap.Rooms[0].OwnerHere {
+	if !snap.Cluster || !snap.SingleNode || snap.RoomsCut || snap.RoomCount != 2 || !snap.Rooms[0].Here || !snap.Rooms[1].Here || !snap.Rooms[0].OwnerHere {
 		t.Fatalf("snapshot %+v", snap)
 	}
 
@@ -444,7 +444,7 @@ func TestAdminRedisRoomOfAnotherNode(t *testing.T) {
 		listed = findRoom(adminRooms(t, nodeA), room)
 		return listed != nil && listed.Viewers == 1 && listed.Seq == 1
 	})
-	if snap := adminRooms(t, nodeA); listed.Here || listed.LocalViewers != 0 || listed.OwnerHere || listed.OwnerAway || !snap.Cluster || snap.RoomCount != 1 {
+	if snap := adminRooms(t, nodeA); listed.Here || listed.LocalViewers != 0 || listed.OwnerHere || listed.OwnerAway || !snap.Cluster || snap.SingleNode || snap.RoomCount != 1 {
 		t.Fatalf("node A lists %+v in %+v", *listed, snap)
 	}
 	if r := findRoom(adminRooms(t, nodeB), room); r == nil || !r.Here || !r.OwnerHere || r.LocalViewers != 1 {
