@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rtbroadcaster/rtbroadcaster/auth"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
+	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
 )
 
 // AdminHandler serves the admin API that the dashboard at /admin uses. Mount
@@ -65,6 +66,10 @@ type AdminSnapshot struct {
 	// engine cannot list rooms, or failed to: ClusterError says which.
 	Cluster      bool   `json:"cluster"`
 	ClusterError string `json:"clusterError,omitempty"`
+	// SingleNode says the engine is the in-memory one: this process is the
+	// whole deployment, and a room with no client here is one whose owner
+	// left (waiting out its grace), not a room of another node.
+	SingleNode bool `json:"singleNode"`
 }
 
 // AdminRoom is one open room.
@@ -115,6 +120,7 @@ func (m *Manager) adminSnapshot(ctx context.Context) AdminSnapshot {
 		MessagesSent:     m.metrics.messagesOutTotal.Load(),
 		SlowConsumers:    stats.SlowConsumers,
 		BrokerUp:         m.brokerReady() == nil,
+		SingleNode:       m.singleNode(),
 	}
 	rooms := m.localAdminRooms()
 	if cluster, err := m.clusterRooms(ctx); err != nil {
@@ -128,6 +134,13 @@ func (m *Manager) adminSnapshot(ctx context.Context) AdminSnapshot {
 	snap.RoomsCut = len(rooms) > adminMaxRooms
 	snap.Rooms = rooms[:min(len(rooms), adminMaxRooms)]
 	return snap
+}
+
+// singleNode reports whether the engine is the in-memory one, which no other
+// process shares.
+func (m *Manager) singleNode() bool {
+	_, ok := m.broker.(*memory.Broker)
+	return ok
 }
 
 // localAdminRooms describes the rooms with a client on this node.
@@ -220,12 +233,30 @@ func (m *Manager) adminCloseRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), brokerTimeout)
 	defer cancel()
+	m.markClosedByOperator(id)
 	if err := m.broker.CloseRoom(ctx, id); err != nil {
 		writeJSONError(w, http.StatusBadGateway, "closing room "+id+": the room engine failed: "+err.Error())
 		return
 	}
 	m.log.Info("room closed by an operator", "room", id, "remote", clientAddr(r, m.trustedProxies))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// markClosedByOperator remembers, for a while, that the admin API is closing
+// room id, so that this node's clients of the room are told who closed it
+// (Message.ClosedBy). Other nodes do not know: their clients are told only
+// that it closed.
+func (m *Manager) markClosedByOperator(id string) {
+	m.operatorCloses.Store(id, struct{}{})
+	time.AfterFunc(brokerTimeout+time.Second, func() { m.operatorCloses.Delete(id) })
+}
+
+// closedBy is who closed room id when it was not its owner: "operator", or "".
+func (m *Manager) closedBy(id string) string {
+	if _, ok := m.operatorCloses.Load(id); ok {
+		return "operator"
+	}
+	return ""
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

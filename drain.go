@@ -17,11 +17,15 @@ const drainReasonFormat = "server shutting down; reconnect in %d ms"
 // drainReason tells one client when to reconnect: at a random point of the
 // spread, so that a restart does not bring every client back at once.
 func drainReason(spread time.Duration) string {
-	var delay time.Duration
-	if spread > 0 {
-		delay = rand.N(spread)
+	return fmt.Sprintf(drainReasonFormat, randomWithin(spread).Milliseconds())
+}
+
+// randomWithin is a random duration in [0, spread), or 0.
+func randomWithin(spread time.Duration) time.Duration {
+	if spread <= 0 {
+		return 0
 	}
-	return fmt.Sprintf(drainReasonFormat, delay.Milliseconds())
+	return rand.N(spread)
 }
 
 // drain closes c with 1001, after what is queued for it, telling it when to

@@ -285,8 +285,8 @@ func TestShutdownDrains(t *testing.T) {
 	case <-time.After(waitFor):
 		t.Fatal("owner still connected after shutdown")
 	}
-	if _, err := tryDial(t, srv.wsURL, nil); err == nil || !strings.Contains(err.Error(), "503") {
-		t.Fatalf("dial after shutdown: %v, want HTTP 503", err)
+	if reason := expectRefused(t, srv.wsURL, nil, rtb.CloseUnavailable); !strings.HasPrefix(reason, "server is shutting down; reconnect in ") {
+		t.Fatalf("dial after shutdown closed with reason %q", reason)
 	}
 	if s := srv.Stats(); s.Connections != 0 || s.Rooms != 0 {
 		t.Fatalf("after shutdown: %+v", s)

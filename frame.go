@@ -4,9 +4,10 @@ import "encoding/binary"
 
 // WebSocket opcodes of the frames the server builds itself.
 const (
-	opText = 0x1
-	opPing = 0x9
-	opPong = 0xA
+	opText  = 0x1
+	opClose = 0x8
+	opPing  = 0x9
+	opPong  = 0xA
 )
 
 // serverFrame builds one unmasked, final WebSocket frame. A broadcast is

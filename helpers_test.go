@@ -212,6 +212,18 @@ func (c *wsClient) expectClose(code uint16) {
 	}
 }
 
+// expectRefused dials url and expects the handshake to be accepted and
+// closed at once with code, as the server refuses a WebSocket; it returns
+// the close reason.
+func expectRefused(t testing.TB, url string, header http.Header, code uint16) string {
+	t.Helper()
+	c := dial(t, url, header)
+	c.expectClose(code)
+	var ce *gws.CloseError
+	errors.As(c.err, &ce)
+	return string(ce.Reason)
+}
+
 // request builds a client message.
 func request(status int, uuid, funcKey string, params ...string) *rtbroadcaster.Message {
 	if params == nil {

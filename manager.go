@@ -48,6 +48,7 @@ type Manager struct {
 	detaching           sync.WaitGroup // replica references dropped on goroutines (see room.letGo)
 	metrics             *metrics
 	open                atomic.Int64 // connections admitted, upgraded or upgrading
+	operatorCloses      sync.Map     // ids of rooms the admin API is closing; see markClosedByOperator
 
 	mu       sync.Mutex
 	rooms    map[string]*room // this node's replicas
@@ -112,32 +113,33 @@ func (m *Manager) newUpgrader(subprotocols []string) *gws.Upgrader {
 func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.CreateNewClient(w, r) }
 
 // CreateNewClient upgrades the request to a WebSocket connection and serves
-// it until it ends. It returns as soon as the connection is upgraded. Before
-// the upgrade it answers 403 to a browser from an origin that is not
-// allowed, 503 while the Manager shuts down or has its maximum of
-// connections, and 429 to an address that opens connections too fast.
+// it until it ends. It returns as soon as the connection is upgraded. It
+// refuses a browser from an origin that is not allowed (403), every client
+// while the Manager shuts down or has its maximum of connections (503), and
+// an address that opens connections too fast (429): a WebSocket handshake
+// with a close frame that says so (4403, 4503, 4429; see refuseUpgrade),
+// any other request with the HTTP status.
 func (m *Manager) CreateNewClient(w http.ResponseWriter, r *http.Request) {
 	addr := clientAddr(r, m.trustedProxies)
 	if !m.originAllowed(r) {
 		m.stats.originsRejected.Add(1)
 		m.log.Warn("websocket refused: origin not allowed", "origin", r.Header.Get("Origin"), "host", r.Host, "remote", addr)
-		m.refuseUpgrade(w, http.StatusForbidden, "origin", "origin not allowed")
+		m.refuseUpgrade(w, r, refusal{http.StatusForbidden, CloseOriginRefused, "origin", "origin not allowed", 0})
 		return
 	}
 	if m.isDraining() {
-		m.refuseUpgrade(w, http.StatusServiceUnavailable, "draining", "server is shutting down")
+		m.refuseUpgrade(w, r, refusal{http.StatusServiceUnavailable, CloseUnavailable, "draining", "server is shutting down", m.retryDelay()})
 		return
 	}
 	if limit := m.limits.MaxConnections; m.open.Add(1) > int64(limit) && limit > 0 {
 		m.open.Add(-1)
-		m.refuseUpgrade(w, http.StatusServiceUnavailable, "max_connections", "server is at its maximum of connections; try again later")
+		m.refuseUpgrade(w, r, refusal{http.StatusServiceUnavailable, CloseUnavailable, "max_connections", "server is at its maximum of connections", m.retryDelay()})
 		return
 	}
 	key := limitKey(addr)
 	if !m.addrLimits.admit(key) {
 		m.open.Add(-1)
-		w.Header().Set("Retry-After", "1")
-		m.refuseUpgrade(w, http.StatusTooManyRequests, "connection_rate", "too many new connections from your address; slow down")
+		m.refuseUpgrade(w, r, refusal{http.StatusTooManyRequests, CloseTooManyConnections, "connection_rate", "too many new connections from your address", time.Second})
 		return
 	}
 	upgrader := m.upgrader
@@ -161,10 +163,11 @@ func (m *Manager) CreateNewClient(w http.ResponseWriter, r *http.Request) {
 	go conn.ReadLoop() // the connection's one goroutine: reads and runs its requests
 }
 
-// refuseUpgrade answers a WebSocket request that will not be upgraded.
-func (m *Manager) refuseUpgrade(w http.ResponseWriter, status int, reason, text string) {
-	m.metrics.upgradesRefused.WithLabelValues(reason).Inc()
-	http.Error(w, text, status)
+// retryDelay is when a client refused for the server's sake may come back:
+// a random point of the drain spread, so that refused clients do not all
+// return at once (and, behind a load balancer, find another node).
+func (m *Manager) retryDelay() time.Duration {
+	return max(time.Second, randomWithin(m.drainSpread))
 }
 
 // originAllowed applies the origin policy described at WithAllowedOrigins.

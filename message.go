@@ -66,6 +66,9 @@ type Message struct {
 	GraceMs int64  `json:"graceMs,omitempty"`
 	// Error is set on the reply to a refused request.
 	Error *Error `json:"error,omitempty"`
+	// ClosedBy, in the status 0 that ends a room, says who closed it when
+	// it was not its owner: "operator" (the admin API, on this node).
+	ClosedBy string `json:"closedBy,omitempty"`
 	// Token, in a create or join request, authenticates it when the server
 	// requires tokens (PROTOCOL.md, Authentication). The server never sends one.
 	Token string `json:"token,omitempty"`

@@ -184,8 +184,11 @@ func (mr *meteredRoom) Closed(seq uint64) {
 	for _, v := range viewers {
 		v.setEndReason("room closed")
 	}
-	mr.room.Closed(seq)
+	closedBy := mr.mgr.closedBy(mr.id)
+	mr.room.closeRoom(seq, closedBy)
 	if owner != nil && !owner.closingRoom.Load() {
-		owner.send(textFrame(notConnectedMessage(mr.id)))
+		m := notConnectedMessage(mr.id)
+		m.ClosedBy = closedBy
+		owner.send(textFrame(m))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -147,12 +148,13 @@ func TestTokenThatExpiresWhileInTheRoom(t *testing.T) {
 }
 
 func TestConnectionLimits(t *testing.T) {
-	t.Run("total connections: 503 before the upgrade", func(t *testing.T) {
+	t.Run("total connections: closed with 4503 at once", func(t *testing.T) {
 		srv := startServer(t, rtb.WithLimits(rtb.Limits{MaxConnections: 2}))
 		first := dial(t, srv.wsURL, nil)
 		dial(t, srv.wsURL, nil)
-		if _, err := tryDial(t, srv.wsURL, nil); err == nil || !strings.Contains(err.Error(), "HTTP 503") {
-			t.Fatalf("third connection: %v, want HTTP 503", err)
+		reason := expectRefused(t, srv.wsURL, nil, rtb.CloseUnavailable)
+		if !regexp.MustCompile(`^server is at its maximum of connections; reconnect in \d+ ms$`).MatchString(reason) {
+			t.Fatalf("third connection closed with reason %q", reason)
 		}
 		_ = first.conn.NetConn().Close()
 		<-first.closed
@@ -160,13 +162,13 @@ func TestConnectionLimits(t *testing.T) {
 		dial(t, srv.wsURL, nil)
 	})
 
-	t.Run("new connections per second per address: 429, then recovery", func(t *testing.T) {
+	t.Run("new connections per second per address: 4429, then recovery", func(t *testing.T) {
 		srv := startServer(t, rtb.WithLimits(rtb.Limits{ConnectionsPerSecondPerIP: 2, ConnectionBurstPerIP: 3}))
 		for range 3 {
 			dial(t, srv.wsURL, nil)
 		}
-		if _, err := tryDial(t, srv.wsURL, nil); err == nil || !strings.Contains(err.Error(), "HTTP 429") {
-			t.Fatalf("fourth connection: %v, want HTTP 429", err)
+		if reason := expectRefused(t, srv.wsURL, nil, rtb.CloseTooManyConnections); reason != "too many new connections from your address; reconnect in 1000 ms" {
+			t.Fatalf("fourth connection closed with reason %q", reason)
 		}
 		time.Sleep(600 * time.Millisecond) // the bucket refills at 2 per second
 		dial(t, srv.wsURL, nil)
@@ -335,15 +337,16 @@ func TestAdminClosesARoomOnEveryNode(t *testing.T) {
 		t.Fatalf("snapshot %+v", snap)
 	}
 
-	// Closed from the node without the owner.
+	// Closed from the node without the owner: its viewer is told who
+	// closed it; the owner's node does not know.
 	if rec := admin(nodeB, "POST", "/admin/api/rooms/"+room+"/close", adminToken); rec.Code != 204 {
 		t.Fatalf("close: %d %s", rec.Code, rec.Body)
 	}
-	if m := viewer.nextAction(); m.Status.Value != 0 || m.UUID != room {
+	if m := viewer.nextAction(); m.Status.Value != 0 || m.UUID != room || m.ClosedBy != "operator" {
 		t.Fatalf("viewer got %+v", m)
 	}
 	viewer.expectClose(rtb.CloseNormal)
-	if m := owner.nextAction(); m.Status.Value != 0 || m.UUID != room {
+	if m := owner.nextAction(); m.Status.Value != 0 || m.UUID != room || m.ClosedBy != "" {
 		t.Fatalf("owner got %+v", m)
 	}
 	owner.createRoom() // the owner's connection stays, in no room
@@ -405,7 +408,7 @@ func TestAdminListsEveryRoomOfTheMemoryEngine(t *testing.T) {
 		return len(snap.Rooms) == 2 && snap.Rooms[0].ID == busy && snap.Rooms[0].Viewers == 1 && snap.Rooms[1].ID == quiet
 	})
 	snap := adminRooms(t, srv)
-	if !snap.Cluster || snap.RoomsCut || snap.RoomCount != 2 || !snap.Rooms[0].Here || !snap.Rooms[1].Here || !snap.Rooms[0].OwnerHere {
+	if !snap.Cluster || !snap.SingleNode || snap.RoomsCut || snap.RoomCount != 2 || !snap.Rooms[0].Here || !snap.Rooms[1].Here || !snap.Rooms[0].OwnerHere {
 		t.Fatalf("snapshot %+v", snap)
 	}
 
@@ -441,7 +444,7 @@ func TestAdminRedisRoomOfAnotherNode(t *testing.T) {
 		listed = findRoom(adminRooms(t, nodeA), room)
 		return listed != nil && listed.Viewers == 1 && listed.Seq == 1
 	})
-	if snap := adminRooms(t, nodeA); listed.Here || listed.LocalViewers != 0 || listed.OwnerHere || listed.OwnerAway || !snap.Cluster || snap.RoomCount != 1 {
+	if snap := adminRooms(t, nodeA); listed.Here || listed.LocalViewers != 0 || listed.OwnerHere || listed.OwnerAway || !snap.Cluster || snap.SingleNode || snap.RoomCount != 1 {
 		t.Fatalf("node A lists %+v in %+v", *listed, snap)
 	}
 	if r := findRoom(adminRooms(t, nodeB), room); r == nil || !r.Here || !r.OwnerHere || r.LocalViewers != 1 {
@@ -503,5 +506,27 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestAdminCloseSaysWhoClosed: on the node that served the admin call, the
+// owner and the viewers of a room an operator closed are told so
+// (closedBy), and those of a room its owner closed are not.
+func TestAdminCloseSaysWhoClosed(t *testing.T) {
+	srv := startServer(t, rtb.WithAdminToken(adminToken))
+	owner, room, viewer := ownerAndViewer(t, srv.wsURL)
+	if rec := admin(srv, "POST", "/admin/api/rooms/"+room+"/close", adminToken); rec.Code != 204 {
+		t.Fatalf("close: %d %s", rec.Code, rec.Body)
+	}
+	for name, c := range map[string]*wsClient{"owner": owner, "viewer": viewer} {
+		if m := c.nextAction(); m.Status.Value != 0 || m.ClosedBy != "operator" {
+			t.Fatalf("%s got %+v, want status 0 closedBy operator", name, m)
+		}
+	}
+
+	own, ownRoom, ownViewer := ownerAndViewer(t, srv.wsURL)
+	own.send(request(rtb.StatusClose, ownRoom, ""))
+	if m := ownViewer.nextAction(); m.Status.Value != 0 || m.ClosedBy != "" {
+		t.Fatalf("viewer of a room its owner closed got %+v", m)
 	}
 }

@@ -315,21 +315,34 @@ func TestOriginPolicy(t *testing.T) {
 			if tt.origin != "" {
 				header.Set("Origin", strings.Replace(tt.origin, "HOST", strings.TrimPrefix(srv.http.URL, "http://"), 1))
 			}
-			c, err := tryDial(t, srv.wsURL, header)
-			if tt.wantOK != (err == nil) {
-				t.Fatalf("dial error %v, want ok=%v", err, tt.wantOK)
-			}
-			if !tt.wantOK {
-				if !strings.Contains(err.Error(), "403") {
-					t.Fatalf("refused with %v, want HTTP 403", err)
-				}
-				if srv.Stats().OriginsRejected != 1 {
-					t.Fatalf("OriginsRejected = %d, want 1", srv.Stats().OriginsRejected)
-				}
+			if tt.wantOK {
+				dial(t, srv.wsURL, header).createRoom()
 				return
 			}
-			c.createRoom()
+			// A browser reads a close code, never an HTTP status.
+			if reason := expectRefused(t, srv.wsURL, header, rtb.CloseOriginRefused); reason != "origin not allowed" {
+				t.Fatalf("close reason %q, want %q", reason, "origin not allowed")
+			}
+			if srv.Stats().OriginsRejected != 1 {
+				t.Fatalf("OriginsRejected = %d, want 1", srv.Stats().OriginsRejected)
+			}
 		})
+	}
+}
+
+// TestRefusalOutsideAHandshake: a request that is no WebSocket handshake
+// (a health check, curl) gets the refusal as an HTTP status, with
+// Retry-After when it may try again.
+func TestRefusalOutsideAHandshake(t *testing.T) {
+	srv := startServer(t, rtb.WithLimits(rtb.Limits{MaxConnections: 1}))
+	dial(t, srv.wsURL, nil)
+	resp, err := http.Get(srv.http.URL + "/broadcast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("got HTTP %d with Retry-After %q, want 503 with one", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 }
 

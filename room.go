@@ -189,7 +189,10 @@ func (r *room) hold(v *client, seq uint64, frame []byte) {
 
 // Closed ends the room on this node: every viewer is sent a status 0
 // message after what it was already sent, then a close frame 1000.
-func (r *room) Closed(seq uint64) {
+func (r *room) Closed(seq uint64) { r.closeRoom(seq, "") }
+
+// closeRoom is Closed, saying who closed the room when it was not its owner.
+func (r *room) closeRoom(seq uint64, closedBy string) {
 	r.mu.Lock()
 	if r.closed.Load() {
 		r.mu.Unlock()
@@ -206,7 +209,9 @@ func (r *room) Closed(seq uint64) {
 
 	r.mgr.forgetRoom(r)
 	r.letGo(held)
-	frame := appendSeq(notConnectedMessage(r.id).Encode(), seq)
+	m := notConnectedMessage(r.id)
+	m.ClosedBy = closedBy
+	frame := appendSeq(m.Encode(), seq)
 	for _, v := range viewers {
 		v.out.push(frame)
 		v.out.close(CloseNormal, "room closed")

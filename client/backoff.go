@@ -25,18 +25,27 @@ func Backoff(attempt int, initial, maxDelay time.Duration) time.Duration {
 	return rand.N(ceiling + 1)
 }
 
-// drainReason matches the reason of the close 1001 of a server that is
-// shutting down (PROTOCOL.md, Drain).
-var drainReason = regexp.MustCompile(`reconnect in (\d+) ms`)
+// delayReason matches the delay in the reason of the close 1001 of a server
+// that is shutting down (PROTOCOL.md, Drain), and of a refusal worth
+// retrying (4429, 4503).
+var delayReason = regexp.MustCompile(`reconnect in (\d+) ms`)
 
-// drainDelay is the delay a draining server told this client to wait
-// before reconnecting, if cause is such a close.
-func drainDelay(cause error) (time.Duration, bool) {
+// serverDelay is the delay the server told this client to wait before
+// reconnecting, if cause is a drain or a refusal that names one.
+func serverDelay(cause error) (time.Duration, bool) {
 	var ce *gws.CloseError
-	if !errors.As(cause, &ce) || ce.Code != 1001 {
-		return 0, false
+	if errors.As(cause, &ce) && ce.Code == 1001 {
+		return reasonDelay(ce.Reason)
 	}
-	m := drainReason.FindSubmatch(ce.Reason)
+	if refused := refusalOf(cause); refused != nil && refused.Retry > 0 {
+		return refused.Retry, true
+	}
+	return 0, false
+}
+
+// reasonDelay reads "reconnect in N ms" in a close reason.
+func reasonDelay(reason []byte) (time.Duration, bool) {
+	m := delayReason.FindSubmatch(reason)
 	if m == nil {
 		return 0, false
 	}

@@ -69,6 +69,13 @@ type Client struct {
 // "ws://localhost:8080/broadcast"). ctx bounds the dial and the handshake
 // only. A failed first dial is returned, not retried; reconnecting starts
 // once a connection has been open. opts may be nil.
+//
+// A server that refuses the connection (its origin, its address's
+// connection rate, a server full or shutting down) completes the handshake
+// and closes it at once: Dial succeeds, and the refusal comes as a
+// *RefusedError to the requests made meanwhile; the client stops with it
+// (Err) unless it is worth retrying (RefusedError.Retryable), which the
+// client does after the delay the server names.
 func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
 	o := opts.withDefaults()
 	c := &Client{
@@ -115,6 +122,9 @@ func (c *Client) connect(ctx context.Context) (*gws.Conn, *link, error) {
 			err = ctx.Err()
 		}
 		if resp != nil {
+			if refused := httpRefusal(resp); refused != nil {
+				err = refused // what the caller can act on, rather than the library's words
+			}
 			return nil, nil, fmt.Errorf("rtbroadcaster client: dial %s: HTTP %d: %w", c.url, resp.StatusCode, err)
 		}
 		return nil, nil, fmt.Errorf("rtbroadcaster client: dial %s: %w", c.url, err)
@@ -163,12 +173,21 @@ func (c *Client) run(conn *gws.Conn, l *link) {
 func (c *Client) dropped(cause error) (rejoin string, stop error) {
 	var ce *gws.CloseError
 	roomEnded := errors.As(cause, &ce) && ce.Code == 1000
+	refused := refusalOf(cause)
+	hopeless := refused != nil && !c.mayRetry(refused)
+	var failed error = ErrDisconnected
+	if refused != nil {
+		failed = refused // a request sent on a refused connection learns why
+	}
 
 	c.mu.Lock()
 	c.conn = nil
+	if hopeless {
+		c.err = refused // before the waiting requests wake up, so that they see it
+	}
 	c.openLocked() // requests waiting for this connection wait for the next one
 	c.up = make(chan struct{})
-	c.failPendingLocked(ErrDisconnected)
+	c.failPendingLocked(failed)
 	c.failOwnerReplay()
 	lostRoom := c.role == roleOwner && c.ownerKey == "" // from a server that gives no key
 	switch c.role {
@@ -195,6 +214,8 @@ func (c *Client) dropped(cause error) (rejoin string, stop error) {
 		return "", ErrClosed
 	case closedRoom:
 		return "", ErrRoomClosed
+	case hopeless:
+		return "", refused
 	}
 	if lostRoom {
 		c.emitRoomClosed(ReasonConnectionLost)
@@ -215,8 +236,8 @@ func (c *Client) reconnect(cause error, room string) (*gws.Conn, *link, error) {
 			return nil, nil, fmt.Errorf("%w after %d tries: %w", ErrGaveUp, p.MaxAttempts, cause)
 		}
 		delay := Backoff(c.failures, p.InitialDelay, p.MaxDelay)
-		if suggested, ok := drainDelay(cause); ok {
-			delay = suggested // the draining server spread its clients' returns
+		if suggested, ok := serverDelay(cause); ok {
+			delay = suggested // the server spreads the returns of the clients it drained or turned away
 		}
 		if fn := c.opts.Events.OnReconnecting; fn != nil {
 			fn(c.failures, delay, cause)
@@ -235,6 +256,9 @@ func (c *Client) reconnect(cause error, room string) (*gws.Conn, *link, error) {
 			if c.stop.Err() != nil {
 				return nil, nil, ErrClosed
 			}
+			if refused := refusalOf(err); refused != nil && !c.mayRetry(refused) {
+				return nil, nil, err
+			}
 			c.log.Info("rtbroadcaster client: reconnect failed", "attempt", c.failures, "err", err)
 			cause = err
 			continue
@@ -242,6 +266,13 @@ func (c *Client) reconnect(cause error, room string) (*gws.Conn, *link, error) {
 		c.install(conn, room)
 		return conn, l, nil
 	}
+}
+
+// mayRetry reports whether connecting again may get past refused: later,
+// for a rate limit or a busy server; with a fresh token from Options.Token,
+// for a refused token; never for an origin.
+func (c *Client) mayRetry(refused *RefusedError) bool {
+	return refused.Retryable() || (refused.unauthorized() && c.opts.Token != nil)
 }
 
 // install makes conn the connection; the request that takes the client
@@ -316,8 +347,10 @@ func (c *Client) Close() error {
 // viewer's room closed, or reconnecting was off or gave up. Err says which.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
-// Err is why the client stopped: ErrClosed, ErrRoomClosed, ErrGaveUp, or the
-// connection's error when reconnecting is off. It is nil while it runs.
+// Err is why the client stopped: ErrClosed, ErrRoomClosed, ErrGaveUp, a
+// *RefusedError the client cannot get past (an origin refused, a token
+// refused without Options.Token to get another), or the connection's error
+// when reconnecting is off. It is nil while it runs.
 func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

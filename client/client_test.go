@@ -408,6 +408,57 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 }
 
+// TestOriginRefused: the server closes a connection from an origin it does
+// not allow at once, with 4403; the client stops with a RefusedError, tells
+// the request waiting, and does not try again: it would be refused forever.
+func TestOriginRefused(t *testing.T) {
+	url := startServer(t)
+	for name, opts := range map[string]client.Options{
+		"Origin":        {Origin: "https://elsewhere.example"},
+		"Origin header": {Header: http.Header{"Origin": {"https://elsewhere.example"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			events := newRecorder()
+			o := recordingOptions(events)
+			o.Origin, o.Header = opts.Origin, opts.Header
+			c, err := client.Dial(testContext(t), url, o)
+			must(t, err)
+			defer c.Close()
+			_, err = c.Create(testContext(t))
+			var refused *client.RefusedError
+			if !errors.As(err, &refused) || refused.Code != rtbroadcaster.CloseOriginRefused || refused.Reason != "origin not allowed" || refused.Retryable() {
+				t.Fatalf("Create: %v, want a final RefusedError 4403", err)
+			}
+			<-c.Done()
+			if !errors.As(c.Err(), &refused) || events.count("reconnecting") != 0 {
+				t.Fatalf("Err %v after %q: want the refusal, and no reconnect", c.Err(), events.snapshot())
+			}
+		})
+	}
+}
+
+// TestConnectionRateRefusalIsRetried: a connection refused for its
+// address's connection rate (4429) is tried again after the delay the
+// server names, and gets in.
+func TestConnectionRateRefusalIsRetried(t *testing.T) {
+	url := startServer(t, rtbroadcaster.WithLimits(rtbroadcaster.Limits{ConnectionsPerSecondPerIP: 2, ConnectionBurstPerIP: 1}))
+	dial(t, url, newRecorder()) // takes the burst
+	delays := make(chan time.Duration, 4)
+	events := newRecorder()
+	o := recordingOptions(events)
+	o.Events.OnReconnecting = func(_ int, delay time.Duration, _ error) { delays <- delay }
+	c, err := client.Dial(testContext(t), url, o)
+	must(t, err)
+	defer c.Close()
+	if d := <-delays; d != time.Second {
+		t.Fatalf("reconnecting after %v, want the server's 1s", d)
+	}
+	events.waitFor(t, "reconnected", 1)
+	if _, err := c.Create(testContext(t)); err != nil {
+		t.Fatalf("Create after the retry: %v", err)
+	}
+}
+
 func TestDialFailures(t *testing.T) {
 	url := startServer(t)
 	canceled, cancel := context.WithCancel(context.Background())
@@ -417,14 +468,6 @@ func TestDialFailures(t *testing.T) {
 		run  func() error
 		want string
 	}{
-		{"origin not allowed", func() error {
-			_, err := client.Dial(testContext(t), url, &client.Options{Origin: "https://elsewhere.example"})
-			return err
-		}, "HTTP 403"},
-		{"header origin not allowed", func() error {
-			_, err := client.Dial(testContext(t), url, &client.Options{Header: http.Header{"Origin": {"https://elsewhere.example"}}})
-			return err
-		}, "HTTP 403"},
 		{"canceled context", func() error { _, err := client.Dial(canceled, url, nil); return err }, "context canceled"},
 		{"not a websocket URL", func() error { _, err := client.Dial(testContext(t), "http://127.0.0.1:1/", nil); return err }, "dial"},
 	}

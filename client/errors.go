@@ -3,6 +3,12 @@ package client
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/lxzan/gws"
+	"github.com/rtbroadcaster/rtbroadcaster"
 )
 
 // Errors of the client itself; refusals by the server are *rtbroadcaster.Error.
@@ -39,3 +45,69 @@ func (e *QueueDroppedError) Error() string {
 }
 
 func (e *QueueDroppedError) Unwrap() error { return e.Cause }
+
+// RefusedError: the server refused the connection itself, whatever it was
+// going to ask: its origin, its address opening connections too fast, the
+// server shutting down or full, or its token (PROTOCOL.md, Refused
+// connections). The client stops with it (Err, and the requests waiting)
+// unless trying again can help: see Retryable.
+type RefusedError struct {
+	// Code is the close code (4403, 4429, 4503, 4401) or, from a server
+	// that refuses with an HTTP status, the status (403, 429, 503, 401).
+	Code   int
+	Reason string
+	// Retry is the delay the server asked for before trying again, or 0.
+	Retry time.Duration
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("rtbroadcaster client: the server refused the connection (%d): %s", e.Code, e.Reason)
+}
+
+// Retryable reports whether the same connection may be let in later: a
+// rate limit or a busy or restarting server is, an origin never is, and a
+// token only when Options.Token can hand out another.
+func (e *RefusedError) Retryable() bool {
+	switch e.Code {
+	case 4429, 4503, http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return true
+	}
+	return false
+}
+
+func (e *RefusedError) unauthorized() bool {
+	return e.Code == rtbroadcaster.CloseUnauthorized || e.Code == http.StatusUnauthorized
+}
+
+// refusalOf is the refusal that cause is or wraps: a close with one of the
+// server's refusal codes, or a handshake answered with a refusal status.
+func refusalOf(cause error) *RefusedError {
+	var refused *RefusedError
+	if errors.As(cause, &refused) {
+		return refused
+	}
+	var ce *gws.CloseError
+	if !errors.As(cause, &ce) {
+		return nil
+	}
+	switch ce.Code {
+	case rtbroadcaster.CloseOriginRefused, rtbroadcaster.CloseTooManyConnections, rtbroadcaster.CloseUnavailable, rtbroadcaster.CloseUnauthorized:
+		delay, _ := reasonDelay(ce.Reason)
+		return &RefusedError{Code: int(ce.Code), Reason: string(ce.Reason), Retry: delay}
+	}
+	return nil
+}
+
+// httpRefusal is the refusal of a handshake answered with status, or nil.
+func httpRefusal(resp *http.Response) *RefusedError {
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests, http.StatusServiceUnavailable:
+	default:
+		return nil
+	}
+	refused := &RefusedError{Code: resp.StatusCode, Reason: http.StatusText(resp.StatusCode)}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		refused.Retry = time.Duration(s) * time.Second
+	}
+	return refused
+}

@@ -204,9 +204,11 @@ func (c *Client) request(ctx context.Context, kind requestKind, m *rtbroadcaster
 	if m != nil {
 		frame = m.Encode()
 	}
-	if err := c.send(p.conn, p, frame); err != nil {
+	if err := c.send(p.conn, p, frame); err != nil && !errors.Is(err, ErrNotConnected) {
 		return result{}, err
 	}
+	// A connection that closed under the write answers p as it ends, with
+	// why: a refusal, or ErrDisconnected.
 	select {
 	case r := <-p.reply:
 		return r, r.err

@@ -1,10 +1,12 @@
 // The operators' dashboard: polls the admin API once a second with the admin token as a bearer
-// header, shows this node's counters, two small charts and the cluster's rooms (those with no
-// client on this node marked "other node"), and closes a room on request.
+// header, shows this node's counters, two small charts over the last two minutes and the rooms
+// (of the cluster: those with no client on this node marked "other node"; of a single in-memory
+// node: those whose owner left marked "no one connected"), and closes a room on request.
 // No build step and nothing from elsewhere: plain DOM and canvas.
 
 const POLL_MS = 1000;
 const HISTORY = 120; // samples kept for the charts: two minutes
+const WINDOW_MS = HISTORY * POLL_MS; // what a chart's width spans, its axis says (admin.html)
 const TOKEN_KEY = 'rtb-admin-token';
 
 const $ = (id) => document.getElementById(id);
@@ -62,10 +64,11 @@ function render(snap) {
   $('rate-in').textContent = rateIn.toFixed(1);
   $('rate-out').textContent = rateOut.toFixed(1);
   $('broker').textContent = snap.brokerUp ? 'up' : 'DOWN';
-  history.push({ connections: snap.connections, viewers: snap.viewers, rateIn, rateOut });
-  if (history.length > HISTORY) history.shift();
-  drawChart($('chart-people'), history.map((s) => [s.connections, s.viewers]));
-  drawChart($('chart-messages'), history.map((s) => [s.rateIn, s.rateOut]));
+  const time = Date.parse(snap.time);
+  history.push({ time, connections: snap.connections, viewers: snap.viewers, rateIn, rateOut });
+  while (history.length > 0 && history[0].time < time - WINDOW_MS) history.shift();
+  drawChart($('chart-people'), history.map((s) => [s.time, s.connections, s.viewers]), time);
+  drawChart($('chart-messages'), history.map((s) => [s.time, s.rateIn, s.rateOut]), time);
   renderRooms(snap, previous);
   previous = snap;
 }
@@ -76,11 +79,19 @@ function roomCount(snap) {
   return snap.roomsCut ? `${count}+` : `${count}`;
 }
 
-/** Says whose rooms the tile and table count, and why only this node's when the engine cannot list them. */
+/**
+ * Says whose rooms the tile and table count: the server's, when it runs alone (the in-memory
+ * engine); the cluster's; or only this node's when the engine cannot list them, and why.
+ */
 function renderRoomsNote(snap) {
   const cluster = snap.cluster !== false;
-  $('rooms-title').textContent = cluster ? 'Rooms in the cluster' : 'Rooms on this node';
-  $('rooms-label').textContent = cluster ? 'rooms in the cluster' : 'rooms on this node';
+  const [title, label] = snap.singleNode
+    ? ['Rooms on this server', 'rooms']
+    : cluster
+      ? ['Rooms in the cluster', 'rooms in the cluster']
+      : ['Rooms on this node', 'rooms on this node'];
+  $('rooms-title').textContent = title;
+  $('rooms-label').textContent = label;
   const notes = [];
   if (!cluster && snap.clusterError) notes.push(`Other nodes' rooms are not listed: ${snap.clusterError}.`);
   if (snap.roomsCut) notes.push(`Showing the ${snap.rooms.length} busiest rooms.`);
@@ -95,13 +106,14 @@ function renderRooms(snap, before) {
   const rows = snap.rooms.map((room) => {
     const old = earlier.get(room.id);
     const rate = old && seconds > 0 ? (room.messages - old.messages) / seconds : 0;
-    return roomRow(room, rate, Date.parse(snap.time));
+    return roomRow(room, rate, Date.parse(snap.time), snap.singleNode === true);
   });
   $('room-rows').replaceChildren(...rows);
   $('no-rooms').hidden = rows.length > 0;
 }
 
-function roomRow(room, rate, now) {
+/** On a single node, a room with no client here waits for its owner: there is no other node. */
+function roomRow(room, rate, now, singleNode) {
   const here = room.here !== false; // older servers list only rooms with a client here
   const tr = document.createElement('tr');
   tr.dataset.room = room.id;
@@ -124,7 +136,7 @@ function roomRow(room, rate, now) {
   if (!here) {
     const tag = document.createElement('span');
     tag.className = 'tag';
-    tag.textContent = 'other node';
+    tag.textContent = singleNode ? 'no one connected' : 'other node';
     tr.querySelector('td.id').append(' ', tag);
   }
   const close = document.createElement('button');
@@ -163,8 +175,11 @@ function duration(ms) {
   return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
-/** Draws up to two series as lines, scaled to their common maximum. */
-function drawChart(canvas, samples) {
+/**
+ * Draws up to two series of [time, a, b] samples as lines, scaled to their common maximum, placed
+ * by their time: the right edge is `now`, the left edge WINDOW_MS before it, with a line every 30 s.
+ */
+function drawChart(canvas, samples, now) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth || canvas.width;
   const height = canvas.clientHeight || canvas.height;
@@ -173,7 +188,15 @@ function drawChart(canvas, samples) {
   const g = canvas.getContext('2d');
   g.scale(ratio, ratio);
   g.clearRect(0, 0, width, height);
-  const top = Math.max(1, ...samples.flat());
+  const top = Math.max(1, ...samples.flatMap(([, ...values]) => values));
+  const xOf = (time) => width - ((now - time) / WINDOW_MS) * width;
+  g.strokeStyle = '#f3f4f7';
+  for (let ago = 30_000; ago < WINDOW_MS; ago += 30_000) {
+    g.beginPath();
+    g.moveTo(Math.round(xOf(now - ago)) + 0.5, 0);
+    g.lineTo(Math.round(xOf(now - ago)) + 0.5, height);
+    g.stroke();
+  }
   g.fillStyle = '#6b7380';
   g.font = '11px system-ui, sans-serif';
   g.fillText(formatNumber(top), 4, 12);
@@ -186,9 +209,9 @@ function drawChart(canvas, samples) {
     g.strokeStyle = color;
     g.lineWidth = 1.5;
     g.beginPath();
-    samples.forEach((sample, i) => {
-      const x = width - (samples.length - 1 - i) * (width / (HISTORY - 1));
-      const y = height - 2 - (sample[series] / top) * (height - 18);
+    samples.forEach(([time, ...values], i) => {
+      const x = xOf(time);
+      const y = height - 2 - (values[series] / top) * (height - 18);
       if (i === 0) g.moveTo(x, y);
       else g.lineTo(x, y);
     });

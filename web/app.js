@@ -36,6 +36,18 @@ function setRole(role) {
   $('#stage').hidden = false;
 }
 
+/**
+ * The server refused the connection (PROTOCOL.md, Refused connections): say so, and whether the
+ * page tries again, rather than spin on "connecting".
+ */
+function showRefusal(broadcaster) {
+  broadcaster.addEventListener('error', ({ detail }) => {
+    if (detail.error.retry === undefined) return; // not a refused connection
+    if (detail.retryIn === undefined) setStatus('error', `The server refused this page: ${detail.error.message.replace(/^.*refused the connection: /, '')}.`);
+    else setStatus('reconnecting', `The server is busy; trying again in ${Math.ceil(detail.retryIn / 1000)} s…`);
+  });
+}
+
 function showEnded(detail) {
   setStatus('ended', 'Session ended');
   $('#ended-detail').textContent = detail;
@@ -55,12 +67,13 @@ async function present(saved = null) {
   setRole('presenter');
   setStatus('connecting', saved ? 'Taking your session back…' : 'Starting a session…');
   const broadcaster = new Broadcaster(ENDPOINT);
+  showRefusal(broadcaster);
   broadcaster.addEventListener('viewers', ({ detail }) => showViewerCount(detail.count));
   broadcaster.addEventListener('roomclosed', ({ detail }) => {
     // A dropped connection takes the room back when it reconnects in time; past the grace, the
     // session has ended for the viewers.
     forgetSession();
-    showEnded(detail.reason === 'closed' ? 'You ended the session; your viewers have been told.' : 'Your connection was lost for too long, which ended the session for your viewers.');
+    showEnded(presenterEndText(detail));
     broadcaster.disconnect();
   });
   broadcaster.addEventListener('reconnecting', ({ detail }) => {
@@ -82,6 +95,12 @@ async function present(saved = null) {
   if (!resumed) presenter.start();
   bindControls(presenter, broadcaster);
   setStatus('live', 'Live');
+}
+
+function presenterEndText({ reason, by }) {
+  if (by === 'operator') return 'An operator of this server closed the session; your viewers have been told.';
+  if (reason === 'closed') return 'You ended the session; your viewers have been told.';
+  return 'Your connection was lost for too long, which ended the session for your viewers.';
 }
 
 /**
@@ -170,7 +189,22 @@ function bindControls(presenter, broadcaster) {
     });
   }
   presenter.bindPointer(stage.canvas);
-  $('#end-session').addEventListener('click', () => broadcaster.closeRoom().catch((error) => setStatus('error', error.message)));
+  bindEndSession(broadcaster);
+}
+
+/** One click would end the session for every viewer: End session asks first, in the page. */
+function bindEndSession(broadcaster) {
+  const confirming = (on) => {
+    $('#end-session').hidden = on;
+    $('#end-confirm').hidden = !on;
+    if (on) $('#end-confirm-no').focus();
+  };
+  $('#end-session').addEventListener('click', () => confirming(true));
+  $('#end-confirm-no').addEventListener('click', () => confirming(false));
+  $('#end-confirm-yes').addEventListener('click', () => {
+    confirming(false);
+    broadcaster.closeRoom().catch((error) => setStatus('error', error.message));
+  });
 }
 
 // ---- Viewer ----
@@ -180,8 +214,12 @@ function follow(id) {
   setStatus('connecting', 'Joining…');
   setRoom(id);
   const broadcaster = new Broadcaster(ENDPOINT);
+  showRefusal(broadcaster);
   // Handlers first, so that the state replay that follows the join reaches them.
   for (const [funcKey, handler] of Object.entries(stageActions(stage))) broadcaster.on(funcKey, handler);
+  showViewerSlide();
+  broadcaster.on('slide', showViewerSlide); // after the stage's own handler
+  bindFullscreen();
   let joins = 0; // body[data-joins]: how often this page joined, a reconnect's rejoin included
   broadcaster.addEventListener('joined', () => {
     document.body.dataset.joins = String(++joins);
@@ -197,7 +235,9 @@ function follow(id) {
     setStatus('presenter-away', 'The presenter is reconnecting…');
   });
   broadcaster.addEventListener('ownerback', () => setStatus('live', 'Live'));
-  broadcaster.addEventListener('roomclosed', () => showEnded('The presenter ended this session.'));
+  broadcaster.addEventListener('roomclosed', ({ detail }) =>
+    showEnded(detail.by === 'operator' ? 'An operator of this server closed this session.' : 'The presenter ended this session.'),
+  );
   broadcaster.addEventListener('closed', () => {
     if (document.body.dataset.status !== 'ended') setStatus('offline', 'Disconnected');
   });
@@ -206,4 +246,19 @@ function follow(id) {
     showEnded('There is no session at this link: it has ended, or the link is incomplete.');
     broadcaster.disconnect();
   });
+}
+
+function showViewerSlide() {
+  $('#viewer-slide').textContent = `Slide ${stage.slideIndex + 1} / ${stage.slideCount}`;
+}
+
+/** The slide alone on the screen, where the browser allows it (not in every iframe, say). */
+function bindFullscreen() {
+  const button = $('#fullscreen');
+  button.hidden = !document.fullscreenEnabled;
+  button.addEventListener('click', () => {
+    if (document.fullscreenElement) document.exitFullscreen();
+    else $('#stage').requestFullscreen().catch(() => {}); // refused: the page stays as it is
+  });
+  document.addEventListener('fullscreenchange', () => button.setAttribute('aria-pressed', String(document.fullscreenElement !== null)));
 }

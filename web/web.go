@@ -1,5 +1,6 @@
 // Package web holds the pages the server shows people: the live-slides demo at "/" and, at
 // /legacy.html, a page written for the original JavaScript SDK. Both load the SDK from /sdk/.
+// favicon.ico, which browsers ask for on every page, is a 16×16 dot in the demo's accent.
 package web
 
 import (
@@ -10,7 +11,7 @@ import (
 	"net/http"
 )
 
-//go:embed *.html *.js *.css
+//go:embed *.html *.js *.css favicon.ico
 var files embed.FS
 
 // etags holds a validator per served path, computed once from the embedded bytes.
@@ -26,6 +27,9 @@ func Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if r.URL.Path == "/favicon.ico" {
+			w.Header().Set("Content-Type", "image/x-icon") // Go's own table has no .ico; systems differ
+		}
 		if etag, ok := etags[r.URL.Path]; ok {
 			// http.FileServer answers If-None-Match with 304 when this header is set.
 			w.Header().Set("ETag", etag)

@@ -12,6 +12,7 @@ func TestServesTheDemo(t *testing.T) {
 		"/legacy.html": "text/html; charset=utf-8",
 		"/app.js":      "text/javascript; charset=utf-8",
 		"/style.css":   "text/css; charset=utf-8",
+		"/favicon.ico": "image/x-icon",
 	} {
 		rec := httptest.NewRecorder()
 		Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))

@@ -3,8 +3,17 @@
 /** Status values of the message envelope. */
 export declare const Status: Readonly<{ NOT_CONNECTED: 0; CREATE: 1; JOIN: 2; CONNECTED: 3; CLOSE: 4 }>;
 
-/** WebSocket close codes the server uses. */
-export declare const CloseCode: Readonly<{ ROOM_CLOSED: 1000; GOING_AWAY: 1001; TOO_BIG: 1009; SLOW_CONSUMER: 4001; UNAUTHORIZED: 4401 }>;
+/** WebSocket close codes the server uses; 4403, 4429 and 4503 refuse a connection as it opens. */
+export declare const CloseCode: Readonly<{
+  ROOM_CLOSED: 1000;
+  GOING_AWAY: 1001;
+  TOO_BIG: 1009;
+  SLOW_CONSUMER: 4001;
+  UNAUTHORIZED: 4401;
+  ORIGIN_REFUSED: 4403;
+  TOO_MANY_CONNECTIONS: 4429;
+  UNAVAILABLE: 4503;
+}>;
 
 /** Codes the server puts in a refusal. */
 export type ServerErrorCode =
@@ -16,7 +25,7 @@ export type ServerErrorCode =
   | 'room_full'
   | 'state_full'
   | 'rate_limited'
-  | 'unavailable'
+  | 'unavailable' // also: the server refused the connection as it is shutting down or full (close 4503); retried
   | 'unauthorized' // no token, or an invalid or expired one: the server closes with 4401 next
   | 'forbidden' // a valid token that does not allow this create or join
   | 'too_many_rooms';
@@ -33,11 +42,15 @@ export type ClientErrorCode =
   | 'closed' // the client was stopped (disconnect, room closed, reconnect gave up)
   | 'handler_failed' // an action handler threw (reported as an "error" event)
   | 'token_failed' // the token provider threw or rejected
-  | 'bad_message'; // the server sent a frame that is not JSON
+  | 'bad_message' // the server sent a frame that is not JSON
+  | 'origin_refused' // the server refused the connection: the page's origin is not allowed (close 4403); final
+  | 'too_many_connections'; // the server refused the connection: too many from this address (close 4429); retried
 
 export declare class BroadcastError extends Error {
   readonly name: 'BroadcastError';
   readonly code: ServerErrorCode | ClientErrorCode | (string & {});
+  /** Only on a refused connection (origin_refused, too_many_connections, unavailable): whether the client tries again. */
+  readonly retry?: boolean;
   constructor(code: string, message: string, options?: { cause?: unknown });
 }
 
@@ -120,17 +133,22 @@ export interface BroadcasterEventMap {
   /** Viewer: the owner cleared the room's kept state with this funcKey's message; reset the view before its handlers run. */
   clearstate: CustomEvent<{ roomId: string; funcKey: string }>;
   viewers: CustomEvent<{ roomId: string; count: number }>;
-  roomclosed: CustomEvent<{ roomId: string; reason: 'closed' | 'connection_lost' | 'room_not_found' | 'replaced' }>;
+  /** `by`: "operator" when an operator closed the room (the admin API), not its owner. */
+  roomclosed: CustomEvent<{ roomId: string; reason: 'closed' | 'connection_lost' | 'room_not_found' | 'replaced'; by?: 'operator' }>;
   /** Viewer, after a rejoin: true when exactly the missed messages follow, false when a fresh state replay does. */
   recovered: CustomEvent<{ roomId: string; recovered: boolean }>;
   /** Viewer: the owner's connection (or its server node) dropped; the room waits `grace` ms for it (null: joined meanwhile, unknown). */
   owneraway: CustomEvent<{ roomId: string; grace: number | null }>;
   /** Viewer: the owner took the room back. */
   ownerback: CustomEvent<{ roomId: string }>;
-  /** `delay` is the server's own when it shut down (close 1001 naming a delay). */
+  /** `delay` is the server's own when it shut down (close 1001) or refused the connection for a while (4429, 4503). */
   reconnecting: CustomEvent<{ attempt: number; delay: number; code: number; reason: string }>;
-  /** `dropped`: with code "queue_dropped", how many queued messages were never sent. */
-  error: CustomEvent<{ error: BroadcastError; dropped?: number }>;
+  /**
+   * `dropped`: with code "queue_dropped", how many queued messages were never sent. `retryIn`: the
+   * server refused the connection (too_many_connections, unavailable) and the client tries again in
+   * that many ms; a refusal without it is final, and "closed" follows.
+   */
+  error: CustomEvent<{ error: BroadcastError; dropped?: number; retryIn?: number }>;
   closed: CustomEvent<{ code: number; reason: string }>;
 }
 

@@ -10,12 +10,39 @@
 const Status = Object.freeze({ NOT_CONNECTED: 0, CREATE: 1, JOIN: 2, CONNECTED: 3, CLOSE: 4 });
 
 /** WebSocket close codes the server uses (PROTOCOL.md, "Connection closes"). */
-const CloseCode = Object.freeze({ ROOM_CLOSED: 1000, GOING_AWAY: 1001, TOO_BIG: 1009, SLOW_CONSUMER: 4001, UNAUTHORIZED: 4401 });
+const CloseCode = Object.freeze({
+  ROOM_CLOSED: 1000,
+  GOING_AWAY: 1001,
+  TOO_BIG: 1009,
+  SLOW_CONSUMER: 4001,
+  UNAUTHORIZED: 4401,
+  ORIGIN_REFUSED: 4403,
+  TOO_MANY_CONNECTIONS: 4429,
+  UNAVAILABLE: 4503,
+});
+
+/**
+ * The closes of a connection the server refused at its handshake (PROTOCOL.md, Refused
+ * connections), as the error codes a page sees, and whether trying again can help.
+ */
+const REFUSALS = new Map([
+  [CloseCode.ORIGIN_REFUSED, { code: 'origin_refused', retry: false }],
+  [CloseCode.TOO_MANY_CONNECTIONS, { code: 'too_many_connections', retry: true }],
+  [CloseCode.UNAVAILABLE, { code: 'unavailable', retry: true }],
+]);
+
+const REFUSAL_CODES = new Set([...REFUSALS.values()].map(({ code }) => code));
+
+/** A request failed because its connection ended or was refused: #onClose reports that itself. */
+function endedConnection(error) {
+  return error.code === 'disconnected' || error.code === 'closed' || REFUSAL_CODES.has(error.code);
+}
 
 /** The close code this client uses to drop a connection it wants to replace (a stuck rejoin). */
 const CLOSE_TO_RETRY = 4000;
 
 const WEBSOCKET_OPEN = 1;
+const WEBSOCKET_CLOSING = 2;
 
 const DEFAULT_OPTIONS = Object.freeze({
   requestTimeout: 10_000,
@@ -49,7 +76,8 @@ class BroadcastError extends Error {
  *                                          away have just been sent
  *   replaydone    {roomId, count}          the join's state messages have all been handled
  *   viewers       {roomId, count}          owner only: the room's viewer count changed
- *   roomclosed    {roomId, reason}         reason: "closed" (the owner closed it or left),
+ *   roomclosed    {roomId, reason, by?}    reason: "closed" (the owner closed it or left; `by` is
+ *                                          "operator" when an operator closed it instead),
  *                                          "connection_lost" (the owner's own connection dropped and
  *                                          it could not take the room back),
  *                                          "room_not_found" (a viewer's rejoin found it gone),
@@ -63,9 +91,12 @@ class BroadcastError extends Error {
  *   ownerback     {roomId}                 viewer: the owner took the room back
  *   reconnecting  {attempt, delay, code, reason}  the connection dropped; the next try is in
  *                                          `delay` ms (the server's own when it shut down)
- *   error         {error, dropped?}        a refusal no request is waiting for, a handler threw,
- *                                          or an owner's room was lost with `dropped` messages
- *                                          still queued (code queue_dropped)
+ *   error         {error, dropped?, retryIn?}  a refusal no request is waiting for, a handler
+ *                                          threw, an owner's room was lost with `dropped` messages
+ *                                          still queued (code queue_dropped), or the server refused
+ *                                          the connection (origin_refused: final;
+ *                                          too_many_connections, unavailable: tried again in
+ *                                          `retryIn` ms, absent when the client gives up)
  *   closed        {code, reason}           final: the client will not reconnect any more
  */
 class Broadcaster extends EventTarget {
@@ -81,6 +112,7 @@ class Broadcaster extends EventTarget {
   #attempt = 0;
   #everOpened = false;
   #stopped = false;
+  #refusal = null; // why the last connection was refused: its open proved nothing
   #replayLeft = 0;
   #replayTotal = 0;
   #ownerKey = null; // the owner's secret for taking its room back after a drop
@@ -123,10 +155,13 @@ class Broadcaster extends EventTarget {
     return this.#socket?.readyState === WEBSOCKET_OPEN;
   }
 
-  /** Resolves once the WebSocket is open; rejects with code "closed" if the client stops first. */
+  /**
+   * Resolves once the WebSocket is open; rejects with code "closed" if the client stops first, or
+   * with the refusal (origin_refused, ...) when that is why it stopped.
+   */
   ready() {
     if (this.isOpen) return Promise.resolve();
-    if (this.#stopped) return Promise.reject(closedError());
+    if (this.#stopped) return Promise.reject(this.#refusal ?? closedError());
     return new Promise((resolve, reject) => this.#openWaiters.add({ resolve, reject }));
   }
 
@@ -258,7 +293,7 @@ class Broadcaster extends EventTarget {
     this.#openWaiters.clear();
     if (this.role === 'viewer') this.#rejoin();
     else if (this.role === 'owner') this.#resume();
-    else this.#attempt = 0;
+    else if (!this.#refusal) this.#attempt = 0;
   }
 
   /**
@@ -299,7 +334,7 @@ class Broadcaster extends EventTarget {
       this.#leaveRoom('connection_lost');
       return;
     }
-    if (error.code === 'disconnected' || error.code === 'closed') return; // #onClose handles these
+    if (endedConnection(error)) return; // #onClose handles these
     this.#emit('error', { error });
     this.#socket?.close(CLOSE_TO_RETRY, 'resume failed');
   }
@@ -311,7 +346,7 @@ class Broadcaster extends EventTarget {
       this.disconnect();
       return;
     }
-    if (error.code === 'disconnected' || error.code === 'closed') return; // #onClose handles these
+    if (endedConnection(error)) return; // #onClose handles these
     this.#emit('error', { error });
     this.#socket?.close(CLOSE_TO_RETRY, 'rejoin failed');
   }
@@ -319,7 +354,9 @@ class Broadcaster extends EventTarget {
   #onClose(socket, code, reason) {
     if (socket !== this.#socket) return;
     this.#socket = null;
-    this.#failPending(new BroadcastError('disconnected', `rtbroadcaster: connection closed (${code})`));
+    const refusal = refusalError(code, reason);
+    this.#refusal = refusal;
+    this.#failPending(refusal ?? new BroadcastError('disconnected', `rtbroadcaster: connection closed (${code})`));
     // An owned room waits for its owner, which takes it back after reconnecting; without a key
     // (an older server) the room closed with the connection.
     if (this.role === 'owner' && (this.#stopped || !this.#ownerKey)) this.#leaveRoom(this.#stopped ? 'closed' : 'connection_lost');
@@ -328,17 +365,21 @@ class Broadcaster extends EventTarget {
     if (this.role === 'viewer' && !this.#stopped && code === CloseCode.ROOM_CLOSED) this.#leaveRoom('closed');
     // A replay cut short is sent again, whole, after the resume that follows.
     this.#ownerReplay = null;
-    // A token refused once is refused again, unless a provider can hand out a new one.
-    const hopeless = code === CloseCode.UNAUTHORIZED && typeof this.#options.token !== 'function';
+    // A token refused once is refused again, unless a provider can hand out a new one; an origin
+    // refused once, always.
+    const hopeless = (code === CloseCode.UNAUTHORIZED && typeof this.#options.token !== 'function') || refusal?.retry === false;
     if (this.#stopped || code === CloseCode.ROOM_CLOSED || hopeless || !this.#canRetry()) {
+      if (refusal && !this.#stopped) this.#emit('error', { error: refusal });
       this.#stopped = true;
       this.#forgetRoom();
-      this.#rejectOpenWaiters(closedError());
+      this.#rejectOpenWaiters(refusal ?? closedError());
       this.#emit('closed', { code, reason });
       return;
     }
     if (this.role === 'owner') this.#resuming = true; // until the room is back, sends are queued
-    this.#scheduleReconnect(code, reason);
+    const delay = this.#reconnectDelay(code, reason);
+    if (refusal) this.#emit('error', { error: refusal, retryIn: delay });
+    this.#scheduleReconnect(code, reason, delay);
   }
 
   #canRetry() {
@@ -346,9 +387,15 @@ class Broadcaster extends EventTarget {
     return enabled && this.#attempt < maxAttempts;
   }
 
-  /** A server that shuts down names the delay itself, spread over its clients (PROTOCOL.md, Drain). */
-  #scheduleReconnect(code, reason) {
-    const delay = drainDelay(code, reason) ?? backoffDelay(this.#attempt, this.#options.reconnect);
+  /**
+   * A server that shuts down, or turns connections away for a while, names the delay itself,
+   * spread over its clients (PROTOCOL.md, Drain, Refused connections).
+   */
+  #reconnectDelay(code, reason) {
+    return serverDelay(code, reason) ?? backoffDelay(this.#attempt, this.#options.reconnect);
+  }
+
+  #scheduleReconnect(code, reason, delay) {
     this.#attempt += 1;
     this.#emit('reconnecting', { attempt: this.#attempt, delay, code, reason });
     this.#reconnectTimer = setTimeout(() => this.#openSocket(), delay);
@@ -371,13 +418,16 @@ class Broadcaster extends EventTarget {
   async #sendRequest(kind, fields, rejoin) {
     await this.ready();
     const token = kind === 'close' ? undefined : await this.#currentToken();
-    if (!this.isOpen) throw new BroadcastError('disconnected', `rtbroadcaster: the connection closed before ${kind} was sent`);
+    // A socket that is closing (refused right after it opened, say) fails the request as it
+    // closes, with why; one already closed has nothing more to say.
+    const closing = this.#socket?.readyState === WEBSOCKET_CLOSING;
+    if (!this.isOpen && !closing) throw new BroadcastError('disconnected', `rtbroadcaster: the connection closed before ${kind} was sent`);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#failPending(new BroadcastError('timeout', `rtbroadcaster: no reply to ${kind} within ${this.#options.requestTimeout} ms`));
       }, this.#options.requestTimeout);
       this.#pending = { kind, rejoin, ownerKey: fields.ownerKey, resolve, reject, timer };
-      this.#socket.send(JSON.stringify(envelope({ ...fields, token })));
+      if (!closing) this.#socket.send(JSON.stringify(envelope({ ...fields, token })));
     });
   }
 
@@ -415,6 +465,7 @@ class Broadcaster extends EventTarget {
   // ---- Incoming messages ----
 
   #onFrame(data) {
+    this.#acceptedAfterRefusal();
     let message;
     try {
       message = JSON.parse(typeof data === 'string' ? data : new TextDecoder().decode(data));
@@ -423,6 +474,16 @@ class Broadcaster extends EventTarget {
       return;
     }
     this.#route(message);
+  }
+
+  /**
+   * A refused connection opens before it closes, so an open after refusals does not reset the
+   * backoff; the first frame on it proves that the server let it in.
+   */
+  #acceptedAfterRefusal() {
+    if (!this.#refusal) return;
+    this.#refusal = null;
+    if (this.role === null) this.#attempt = 0;
   }
 
   #route(message) {
@@ -546,7 +607,9 @@ class Broadcaster extends EventTarget {
       this.#leaveRoom('closed');
       resolve();
     } else if (this.role !== null && message.uuid === this.roomId) {
-      this.#leaveRoom('closed'); // for an owner: an operator closed its room
+      // The server names an operator that closed the room when it knows; an owner knows anyway, as
+      // nobody else closes the room of a connected owner.
+      this.#leaveRoom('closed', message.closedBy ?? (this.role === 'owner' ? 'operator' : undefined));
     }
   }
 
@@ -578,12 +641,12 @@ class Broadcaster extends EventTarget {
     }
   }
 
-  /** The room closed: forget it and tell the page. */
-  #leaveRoom(reason) {
+  /** The room closed: forget it and tell the page (`by`: "operator" when an operator closed it). */
+  #leaveRoom(reason, by) {
     if (this.role === null) return;
     const roomId = this.roomId;
     this.#forgetRoom();
-    this.#emit('roomclosed', { roomId, reason });
+    this.#emit('roomclosed', by ? { roomId, reason, by } : { roomId, reason });
   }
 
   /**
@@ -672,10 +735,24 @@ function backoffDelay(attempt, { initialDelay, maxDelay }, random = Math.random)
   return Math.floor(random() * ceiling);
 }
 
-/** The delay in the reason of a draining server's close 1001, or undefined. */
-function drainDelay(code, reason) {
-  const match = code === CloseCode.GOING_AWAY ? /reconnect in (\d+) ms/.exec(reason ?? '') : null;
+/** The delay in the reason of a draining server's close 1001 or of a refusal to retry, or undefined. */
+function serverDelay(code, reason) {
+  const names = code === CloseCode.GOING_AWAY || REFUSALS.get(code)?.retry;
+  const match = names ? /reconnect in (\d+) ms/.exec(reason ?? '') : null;
   return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * The error a page sees for a close that refused the connection, or null: a BroadcastError whose
+ * `retry` says whether the client tries again.
+ */
+function refusalError(code, reason) {
+  const refusal = REFUSALS.get(code);
+  if (!refusal) return null;
+  const why = (reason || `close ${code}`).replace(/; reconnect in \d+ ms$/, '');
+  const error = new BroadcastError(refusal.code, `rtbroadcaster: the server refused the connection: ${why}`);
+  error.retry = refusal.retry;
+  return error;
 }
 
 function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessage = false, stateKey, clearState, token, seq, ownerKey }) {
@@ -739,6 +816,7 @@ function roomIdFromSearch(search) {
  */
 class RTBroadcaster {
   #callbacks;
+  #openCalled = false;
 
   constructor(url, onConnectionCallback, openCallback, closeCallback, errorCallback, options = {}) {
     this.suscribedFuncs = new Map();
@@ -790,18 +868,19 @@ class RTBroadcaster {
   }
 
   #listen(broadcaster) {
-    const { onConnectionCallback, openCallback, closeCallback, errorCallback } = this.#callbacks;
-    let firstOpen = true;
+    const { onConnectionCallback, closeCallback, errorCallback } = this.#callbacks;
+    let entered = false;
     broadcaster.addEventListener('open', () => {
-      if (!firstOpen) return; // a viewer's rejoin is the Broadcaster's job
-      firstOpen = false;
-      this.#enterRoom();
-      openCallback?.();
+      // Until the room is entered, each connection tries (the first one may be refused and a later
+      // one let in); after that, a viewer's rejoin is the Broadcaster's job.
+      if (!entered) this.#enterRoom();
     });
     let firstJoin = true;
     broadcaster.addEventListener('joined', ({ detail }) => {
+      entered = true;
       this.uuid = detail.roomId;
       this.connected = true;
+      this.#opened();
       if (firstJoin) onConnectionCallback?.(detail.roomId);
       firstJoin = false;
     });
@@ -815,7 +894,23 @@ class RTBroadcaster {
 
   #enterRoom() {
     const entered = this.isOwner ? this.broadcaster.createRoom() : this.broadcaster.joinRoom(this.uuid);
-    entered.catch((error) => this.#callbacks.errorCallback?.(error.message));
+    entered.catch((error) => {
+      // A connection that closed or was refused before the reply: the "error" event reports a
+      // refusal, and the next connection, if any, tries again.
+      if (endedConnection(error)) return;
+      this.#opened();
+      this.#callbacks.errorCallback?.(error.message);
+    });
+  }
+
+  /**
+   * openCallback runs once the server has answered, not when the socket opens: a refused
+   * connection opens before it closes, and the original SDK never called openCallback for one.
+   */
+  #opened() {
+    if (this.#openCalled) return;
+    this.#openCalled = true;
+    this.#callbacks.openCallback?.();
   }
 }
 

@@ -74,6 +74,10 @@ function dashboardTests() {
       return count;
     });
     assert.ok(inked > 0, 'the chart is drawn');
+    const axis = await page.$$eval('#chart-people + .axis span', (spans) => spans.map((span) => span.textContent));
+    assert.deepEqual(axis, ['2 min ago', '1 min ago', 'now']);
+    assert.equal(await page.textContent('#rooms-title'), 'Rooms on this server');
+    assert.equal(await page.textContent('#rooms-label'), 'rooms');
     await page.screenshot({ path: path.join(artifactsDir, '10-admin-dashboard.png') });
   });
 
@@ -86,7 +90,8 @@ function dashboardTests() {
     await page.route('**/admin/api/rooms', async (route) => {
       const response = await route.fetch();
       const snap = await response.json();
-      await route.fulfill({ response, json: { ...snap, rooms: [...snap.rooms, otherRoom], roomCount: snap.roomCount + 1 } });
+      // As a node of a cluster (on Redis) answers.
+      await route.fulfill({ response, json: { ...snap, singleNode: false, rooms: [...snap.rooms, otherRoom], roomCount: snap.roomCount + 1 } });
     });
     const row = `tr.elsewhere[data-room="${otherId}"]`;
     await page.waitForSelector(`${row} td.id .tag:text-is("other node")`, { timeout: STEP_TIMEOUT });
@@ -104,13 +109,28 @@ function dashboardTests() {
     await page.waitForSelector(`tr[data-room="${otherId}"]`, { state: 'detached', timeout: STEP_TIMEOUT });
   });
 
+  test('on the single in-memory node, a room whose owner left is "no one connected", not "other node"', async () => {
+    const left = new WebSocket(server.wsURL);
+    const reply = new Promise((resolve) => left.once('message', (data) => resolve(JSON.parse(data))));
+    await new Promise((resolve) => left.once('open', resolve));
+    left.send(JSON.stringify({ uuid: '', status: { value: 1, text: 'new connection' }, funcKey: '', funcParams: [], stateMessage: false }));
+    const leftId = (await reply).uuid;
+    left.terminate(); // no close: the room waits out its owner's grace
+    const row = `tr.elsewhere[data-room="${leftId}"]`;
+    await page.waitForSelector(`${row} td.id .tag:text-is("no one connected")`, { timeout: STEP_TIMEOUT });
+    assert.equal(await page.textContent(`${row} td.owner`), 'away');
+    page.once('dialog', (dialog) => dialog.accept());
+    await page.click(`${row} button.close-room`);
+    await page.waitForSelector(row, { state: 'detached', timeout: STEP_TIMEOUT });
+  });
+
   test('closing the room from the dashboard ends it for the viewer and tells the owner', async () => {
     const viewerClosed = nextEvent(viewer, 'roomclosed', STEP_TIMEOUT);
     const ownerClosed = nextEvent(owner, 'roomclosed', STEP_TIMEOUT);
     page.once('dialog', (dialog) => dialog.accept());
     await page.click(`tr[data-room="${roomId}"] button.close-room`);
-    assert.deepEqual(await viewerClosed, { roomId, reason: 'closed' });
-    assert.deepEqual(await ownerClosed, { roomId, reason: 'closed' });
+    assert.deepEqual(await viewerClosed, { roomId, reason: 'closed', by: 'operator' });
+    assert.deepEqual(await ownerClosed, { roomId, reason: 'closed', by: 'operator' });
     assert.equal(owner.isOpen, true, "the owner's connection stays open");
     await page.waitForSelector(`tr[data-room="${roomId}"]`, { state: 'detached', timeout: STEP_TIMEOUT });
     await page.waitForSelector('#no-rooms:not([hidden])', { timeout: STEP_TIMEOUT });

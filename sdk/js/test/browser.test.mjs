@@ -11,6 +11,8 @@ import { startProxy } from './helpers/proxy.mjs';
 import { startServer } from './helpers/server.mjs';
 
 const { chromium, missing } = await loadPlaywright();
+const PHONE = { width: 390, height: 844 };
+const ADMIN_TOKEN = 'browser test admin token'; // read as the describe blocks are declared
 
 if (missing && process.env.CI === 'true') {
   test('browser tests can run in CI', () => assert.fail(`browser tests cannot run: ${missing}`));
@@ -22,6 +24,8 @@ if (missing && process.env.CI === 'true') {
   describe('a presenter whose connection drops', presenterReconnectTests);
   describe('a presenter page that is reloaded', presenterReloadTests);
   describe('a page written for the original SDK', legacyTests);
+  describe('a page on an origin the server refuses', refusedOriginTests);
+  describe('the demo on a phone', phoneTests);
 }
 
 const STEP_TIMEOUT = 15_000;
@@ -75,10 +79,10 @@ const inkedPixels = async (page) => {
  * Starts a server, a proxy in front of it if `proxy`, and a browser before the tests of the
  * describe block that calls it, and stops them after those tests; the returned object holds them.
  */
-function serverAndBrowser({ proxy = false } = {}) {
+function serverAndBrowser({ proxy = false, flags = [] } = {}) {
   const setup = {};
   before(async () => {
-    setup.server = await startServer();
+    setup.server = await startServer(flags);
     if (proxy) setup.proxy = await startProxy(setup.server.port);
     setup.browser = await launchBrowser(chromium);
   });
@@ -177,8 +181,9 @@ function demoTests() {
     await later.close();
   });
 
-  test('the presenter ends the session and every viewer shows it', async () => {
+  test('the presenter ends the session, confirming it, and every viewer shows it', async () => {
     await presenter.click('#end-session');
+    await presenter.click('#end-confirm-yes');
     await waitForStatus(presenter, 'ended');
     for (const page of Object.values(viewers)) {
       await waitForStatus(page, 'ended');
@@ -325,3 +330,128 @@ function legacyTests() {
     assert.deepEqual(pageErrors, []);
   });
 }
+
+/**
+ * A browser shows a script no HTTP status of a failed handshake: the server's close code for a
+ * refusal (4403) is what the SDK can read, here in Chromium, through both APIs.
+ */
+function refusedOriginTests() {
+  const setup = serverAndBrowser();
+  let strict;
+  before(async () => {
+    strict = await startServer(['-allowed-origins', 'https://allowed.example']);
+  });
+  after(() => strict?.stop());
+
+  test('the modern SDK emits error origin_refused and closed 4403, and does not retry', async () => {
+    const page = await openPage(setup.browser, setup.server.httpURL, []);
+    const events = await page.evaluate(async (url) => {
+      const { Broadcaster } = await import('/sdk/rtbroadcaster.mjs');
+      const client = new Broadcaster(url, { reconnect: { initialDelay: 20, maxDelay: 100 } });
+      const events = [];
+      for (const type of ['open', 'error', 'reconnecting']) {
+        client.addEventListener(type, ({ detail }) => events.push([type, detail?.error?.code ?? null]));
+      }
+      await new Promise((resolve) => client.addEventListener('closed', ({ detail }) => resolve(events.push(['closed', detail.code]))));
+      return events;
+    }, strict.wsURL);
+    // The socket opens before the server closes it: what matters is that nothing is retried.
+    assert.deepEqual(events.filter(([type]) => type !== 'open'), [['error', 'origin_refused'], ['closed', 4403]]);
+  });
+
+  test('a page on the original API gets errorCallback with the reason, then closeCallback', async () => {
+    const page = await openPage(setup.browser, new URL('/legacy.html', setup.server.httpURL).href, []);
+    const calls = await page.evaluate(
+      (url) =>
+        new Promise((resolve) => {
+          const calls = [];
+          new window.RTBroadcaster(
+            url,
+            () => calls.push('connection'),
+            () => calls.push('open'),
+            () => resolve([...calls, 'close']),
+            (message) => calls.push(message),
+          );
+        }),
+      strict.wsURL,
+    );
+    assert.deepEqual(calls, ['rtbroadcaster: the server refused the connection: origin not allowed', 'close']);
+  });
+}
+
+
+/** At 390 px wide: the header fits, End session asks first, a viewer sees the slide number, an operator's close is named. */
+function phoneTests() {
+  const setup = serverAndBrowser({ flags: ['-admin-token', ADMIN_TOKEN] });
+  let presenter, viewer;
+  const pageErrors = [];
+
+  const openPhone = async (url) => {
+    const page = await openPage(setup.browser, url, pageErrors);
+    await page.setViewportSize(PHONE);
+    return page;
+  };
+
+  test('the presenter header fits the screen: End session in view, the share link on one line', async () => {
+    presenter = await openPhone(setup.server.httpURL);
+    await presenter.click('#start');
+    await waitForStatus(presenter, 'live');
+    const header = await presenter.locator('header.bar').boundingBox();
+    const end = await presenter.locator('#end-session').boundingBox();
+    const link = await presenter.locator('#share-link').boundingBox();
+    const copy = await presenter.locator('#copy-link').boundingBox();
+    await screenshot(presenter, '15-phone-presenter');
+    assert.ok(end.x >= 0 && end.x + end.width <= PHONE.width, `End session spans x ${end.x}..${end.x + end.width}`);
+    assert.ok(end.y + end.height <= header.y + header.height, 'End session is inside the header');
+    assert.ok(header.height <= 120, `header ${header.height} px high`);
+    assert.ok(Math.abs(link.y - copy.y) < link.height, 'the share link and its Copy button are on one line');
+    assert.ok(link.width >= 80, `share link ${link.width} px wide`);
+  });
+
+  test('End session asks first; "Keep going" keeps the session live for the viewers', async () => {
+    viewer = await openPhone(await presenter.inputValue('#share-link'));
+    await waitForStatus(viewer, 'live');
+    assert.equal(await viewer.textContent('#viewer-slide'), `Slide 1 / ${await slideCount(presenter)}`);
+
+    await presenter.click('#end-session');
+    assert.equal(await presenter.isVisible('#end-confirm-yes'), true);
+    assert.equal(await presenter.isVisible('#end-session'), false);
+    const confirm = await presenter.locator('#end-confirm').boundingBox();
+    assert.ok(confirm.x + confirm.width <= PHONE.width, 'the confirmation is in view');
+    await screenshot(presenter, '16-phone-confirm-end');
+    await presenter.click('#end-confirm-no');
+    assert.equal(await presenter.isVisible('#end-session'), true);
+
+    // Still live: the viewer follows the next slide, and shows its number.
+    await presenter.click('#next');
+    await waitForStage(viewer, { slide: 1, strokes: 0 });
+    assert.equal(await viewer.textContent('#viewer-slide'), `Slide 2 / ${await slideCount(presenter)}`);
+    assert.equal(await presenter.getAttribute('body', 'data-status'), 'live');
+  });
+
+  test('the viewer can show the slide full screen', async () => {
+    await viewer.click('#fullscreen');
+    await viewer.waitForFunction(() => document.fullscreenElement?.id === 'stage', null, { timeout: STEP_TIMEOUT });
+    assert.equal(await viewer.getAttribute('#fullscreen', 'aria-pressed'), 'true');
+    await viewer.evaluate(() => document.exitFullscreen());
+    await viewer.waitForSelector('#fullscreen[aria-pressed="false"]', { timeout: STEP_TIMEOUT });
+  });
+
+  test('a session an operator closes says so, to the presenter and the viewer', async () => {
+    const roomId = await presenter.getAttribute('body', 'data-room');
+    const response = await fetch(new URL(`/admin/api/rooms/${roomId}/close`, setup.server.httpURL), {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    assert.equal(response.status, 204);
+    for (const page of [presenter, viewer]) {
+      await waitForStatus(page, 'ended');
+      assert.match(await page.textContent('#ended-detail'), /^An operator of this server closed/);
+    }
+    await screenshot(viewer, '17-phone-viewer-operator-closed');
+    assert.deepEqual(pageErrors, []);
+  });
+}
+
+/** The deck's slide count, as the presenter's slide number shows it ("2 / 5"). */
+const slideCount = async (presenter) => Number((await presenter.textContent('#slide-number')).split('/')[1]);

@@ -21,18 +21,19 @@ after(async () => {
 });
 
 /**
- * A page using the original constructor. `search` stands for location.search: the only extra,
+ * A page using the original constructor (`url` and `WebSocketClass` stand for where the page is
+ * served from). `search` stands for location.search: the only extra,
  * together with the injected WebSocket, is the sixth argument a browser page never needs.
  */
-function openPage(search = '') {
+function openPage(search = '', { url = server.wsURL, WebSocketClass = WebSocket } = {}) {
   const page = { connections: [], opens: 0, closes: 0, errors: [] };
   page.client = new RTBroadcaster(
-    server.wsURL,
+    url,
     (uuid) => page.connections.push(uuid),
     () => page.opens++,
     () => page.closes++,
     (message) => page.errors.push(message),
-    { WebSocket, search, reconnect: { initialDelay: 20, maxDelay: 200 } },
+    { WebSocket: WebSocketClass, search, reconnect: { initialDelay: 20, maxDelay: 200 } },
   );
   pages.push(page.client);
   return page;
@@ -159,4 +160,19 @@ test('errorCallback gets a message: a room that does not exist, no WebSocket sup
   }
   assert.equal(errors.length, 1);
   assert.match(errors[0], /WebSocket/);
+});
+
+test('a page on an origin the server refuses: errorCallback says so, closeCallback runs, no openCallback, no retry', async (t) => {
+  const strict = await startServer(['-allowed-origins', 'https://allowed.example']);
+  t.after(() => strict.stop());
+  class ElsewhereWebSocket extends WebSocket {
+    constructor(url, protocols) {
+      super(url, protocols, { origin: 'https://elsewhere.example' });
+    }
+  }
+  const page = openPage('', { url: strict.wsURL, WebSocketClass: ElsewhereWebSocket });
+  await until(() => page.closes === 1, { what: 'closeCallback' });
+  assert.deepEqual(page.errors, ['rtbroadcaster: the server refused the connection: origin not allowed']);
+  assert.equal(page.opens, 0);
+  assert.equal(page.client.connected, false);
 });

@@ -663,6 +663,56 @@ describe('reconnecting', () => {
   });
 });
 
+describe('refused connections', () => {
+  /** A WebSocket class that sends `origin`, as a page on that origin does. */
+  const fromOrigin = (origin) =>
+    class extends WebSocket {
+      constructor(url, protocols) {
+        super(url, protocols, { origin });
+      }
+    };
+
+  /** Keeps every `types` event of `target`, in order, as [type, detail]. */
+  function recordEvents(target, ...types) {
+    const events = [];
+    for (const type of types) target.addEventListener(type, ({ detail }) => events.push([type, detail]));
+    return events;
+  }
+
+  test('a page on an origin the server refuses gets origin_refused, once, and no retry', async (t) => {
+    const strict = await startServer(['-allowed-origins', 'https://allowed.example']);
+    t.after(() => strict.stop());
+    const page = new Broadcaster(strict.wsURL, { WebSocket: fromOrigin('https://elsewhere.example'), reconnect: FAST_RECONNECT });
+    const events = recordEvents(page, 'error', 'reconnecting', 'closed');
+    await assert.rejects(page.createRoom(), { code: 'origin_refused' });
+    await until(() => events.some(([type]) => type === 'closed'), { what: 'closed' });
+    assert.deepEqual(events.map(([type]) => type), ['error', 'closed']);
+    const [[, { error, retryIn }], [, closed]] = events;
+    assert.ok(error instanceof BroadcastError);
+    assert.equal(error.code, 'origin_refused');
+    assert.match(error.message, /refused the connection: origin not allowed$/);
+    assert.equal(retryIn, undefined);
+    assert.deepEqual(closed, { code: 4403, reason: 'origin not allowed' });
+    await assert.rejects(page.ready(), { code: 'origin_refused' });
+  });
+
+  test("a connection refused for its address's connection rate is tried again after the delay the server names", async (t) => {
+    const limited = await startServer(['-conn-rate', '2', '-conn-burst', '1']);
+    t.after(() => limited.stop());
+    clients.push(await connect(limited.wsURL, { WebSocket })); // takes the burst
+    const page = new Broadcaster(limited.wsURL, { WebSocket, reconnect: FAST_RECONNECT });
+    clients.push(page);
+    const refused = nextEvent(page, 'error');
+    const reconnecting = nextEvent(page, 'reconnecting');
+    const { error, retryIn } = await refused;
+    assert.equal(error.code, 'too_many_connections');
+    assert.match(error.message, /too many new connections from your address$/);
+    assert.equal(retryIn, 1000);
+    assert.equal((await reconnecting).delay, 1000);
+    assert.match(await page.createRoom(), UUID);
+  });
+});
+
 describe('backoffDelay', () => {
   test('full jitter: uniform below an exponential ceiling capped at maxDelay', () => {
     const options = { initialDelay: 100, maxDelay: 1000 };

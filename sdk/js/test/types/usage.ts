@@ -16,9 +16,13 @@ async function modern(): Promise<void> {
   const viewer = new Broadcaster('/broadcast');
   const off: () => void = viewer.on('goToSlide', (slide) => console.log(slide.toUpperCase()));
   off();
-  viewer.addEventListener('roomclosed', (event) => console.log(event.detail.reason));
+  viewer.addEventListener('roomclosed', (event) => console.log(event.detail.reason, event.detail.by === 'operator'));
   viewer.addEventListener('reconnecting', (event) => console.log(event.detail.attempt + event.detail.delay));
   viewer.addEventListener('clearstate', (event) => console.log(event.detail.funcKey.length));
+  viewer.addEventListener('error', ({ detail }) => {
+    if (detail.error.code === 'origin_refused') console.log('this page may not connect:', detail.error.message);
+    else if (detail.retryIn !== undefined) console.log(`refused; trying again in ${detail.retryIn.toFixed(0)} ms`, detail.error.retry === true);
+  });
   const { stateCount } = await viewer.joinRoom(roomId);
   console.log(stateCount + 1);
   try {
