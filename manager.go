@@ -94,10 +94,14 @@ func NewManager(options ...Option) *Manager {
 	return m
 }
 
+// readBufferSize is each connection's read buffer, kept for its life:
+// viewers send little, and larger frames bypass it.
+const readBufferSize = 1 << 10
+
 func (m *Manager) newUpgrader(subprotocols []string) *gws.Upgrader {
 	return gws.NewUpgrader(eventHandler{m}, &gws.ServerOption{
 		ReadMaxPayloadSize: m.limits.ReadLimit,
-		ReadBufferSize:     1 << 10, // per connection for its life: viewers send little, and larger frames bypass it
+		ReadBufferSize:     readBufferSize,
 		CheckUtf8Enabled:   true,
 		Logger:             gwsLogger{m.log},
 		Recovery:           gws.Recovery,
@@ -142,7 +146,7 @@ func (m *Manager) CreateNewClient(w http.ResponseWriter, r *http.Request) {
 	if offersSubProtocol(r) {
 		upgrader = m.subprotocolUpgrader
 	}
-	conn, err := upgrader.Upgrade(w, r)
+	conn, err := upgrade(upgrader, w, r)
 	if err != nil {
 		m.open.Add(-1)
 		m.addrLimits.closed(key)
