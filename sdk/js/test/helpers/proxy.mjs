@@ -6,10 +6,18 @@ import net from 'node:net';
  * Listens on a free port of 127.0.0.1 and forwards every connection to `targetPort`.
  *   cut()         destroys every open connection, without a WebSocket close frame
  *   refuse(on)    while on, new connections are dropped as soon as they arrive
+ *   pause(what)   holds what clients send ('up': a frozen client whose machine still receives) or
+ *                 everything ('both', the default: a dead network), new connections included
+ *   resume()      forwards again what was held
  */
 export async function startProxy(targetPort) {
   const open = new Set();
   let refusing = false;
+  let paused = null; // null, 'up' or 'both'
+  const hold = ({ client, upstream }) => {
+    if (paused) client.pause();
+    if (paused === 'both') upstream.pause();
+  };
   const server = net.createServer((client) => {
     if (refusing) return client.destroy();
     const upstream = net.connect(targetPort, '127.0.0.1');
@@ -24,6 +32,7 @@ export async function startProxy(targetPort) {
     upstream.on('error', drop).on('close', drop);
     client.pipe(upstream);
     upstream.pipe(client);
+    hold(pair);
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address();
@@ -43,6 +52,17 @@ export async function startProxy(targetPort) {
     },
     refuse(on) {
       refusing = on;
+    },
+    pause(what = 'both') {
+      paused = what;
+      for (const pair of open) hold(pair);
+    },
+    resume() {
+      paused = null;
+      for (const { client, upstream } of open) {
+        client.resume();
+        upstream.resume();
+      }
     },
     close() {
       this.cut();
