@@ -50,4 +50,3 @@ func dialHTTP(t *testing.T, hostPort, request string) net.Conn {
 	}
 	return c
 }
-
