@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -418,15 +419,49 @@ func (c *client) endReasonFor(err error) string {
 	if r := c.endReason.Load(); r != nil {
 		return *r
 	}
+	if why := refusedFrame(err); why != "" {
+		return why
+	}
 	var ce *gws.CloseError
 	var ne net.Error
 	switch {
-	case errors.As(err, &ce) && ce.Code == 1009:
-		return "message too big"
 	case errors.As(err, &ce):
 		return "client closed"
 	case errors.As(err, &ne) && ne.Timeout():
 		return "no pong"
 	}
 	return "connection lost"
+}
+
+// closeStatus is the library's error for a frame it refused and closed the
+// connection for: its close code (its type is internal to the library).
+type closeStatus interface {
+	error
+	Uint16() uint16
+}
+
+// refusedFrame names why the library closed a connection over a frame the
+// client sent, with the close code it sent (PROTOCOL.md, Connection
+// closes), or returns "". The library hands over a close status for most,
+// but only its own error for bad UTF-8 and for an unknown opcode.
+func refusedFrame(err error) string {
+	var status closeStatus
+	code := uint16(0)
+	switch {
+	case errors.As(err, &status):
+		code = status.Uint16()
+	case errors.Is(err, gws.ErrTextEncoding):
+		code = 1007
+	case err != nil && strings.HasPrefix(err.Error(), "gws: unexpected opcode"):
+		code = 1002
+	}
+	switch code {
+	case 1002:
+		return "protocol error"
+	case 1007:
+		return "invalid utf-8"
+	case 1009:
+		return "message too big"
+	}
+	return ""
 }

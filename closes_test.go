@@ -3,6 +3,7 @@ package rtbroadcaster_test
 import (
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,4 +41,40 @@ func TestMissedPongEndsTCPWithoutCloseFrame(t *testing.T) {
 	waitUntil(t, `the disconnect is counted as "no pong"`, func() bool {
 		return scrape(t, srv.MetricsHandler())[`rtbroadcaster_disconnects_total{reason="no pong"}`] == 1
 	})
+}
+
+// clientFrame builds a frame as a client sends it: masked, here with the
+// zero key, which leaves the payload as it is. first is the frame's first
+// byte: FIN, RSV bits and opcode.
+func clientFrame(first byte, payload string) []byte {
+	return append([]byte{first, 0x80 | byte(len(payload)), 0, 0, 0, 0}, payload...)
+}
+
+// TestRefusedFramesAreNamed: a frame the server refuses closes the
+// connection with its documented code (PROTOCOL.md, Connection closes),
+// and its log line and disconnect metric name why, not "connection lost".
+func TestRefusedFramesAreNamed(t *testing.T) {
+	tests := []struct {
+		name  string
+		frame []byte
+		code  uint16
+		why   string
+	}{
+		{"a frame over the read limit", clientFrame(0x81, `{"funcKey":"`+strings.Repeat("x", 100)+`"}`), 1009, "message too big"},
+		{"a text frame that is not UTF-8", clientFrame(0x81, "\xff\xfe"), 1007, "invalid utf-8"},
+		{"a reserved bit set", clientFrame(0x80|0x40|0x1, "{}"), 1002, "protocol error"},
+		{"a reserved opcode", clientFrame(0x80|0xB, ""), 1002, "protocol error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startServer(t, rtb.WithLimits(rtb.Limits{ReadLimit: 64}))
+			c := dial(t, srv.wsURL, nil)
+			if _, err := c.conn.NetConn().Write(tt.frame); err != nil {
+				t.Fatal(err)
+			}
+			c.expectClose(tt.code)
+			metric := `rtbroadcaster_disconnects_total{reason="` + tt.why + `"}`
+			waitUntil(t, metric+" is counted", func() bool { return scrape(t, srv.MetricsHandler())[metric] == 1 })
+		})
+	}
 }
