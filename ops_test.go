@@ -347,6 +347,11 @@ func TestAdminClosesARoomOnEveryNode(t *testing.T) {
 		t.Fatalf("owner got %+v", m)
 	}
 	owner.createRoom() // the owner's connection stays, in no room
+	for _, id := range []string{room, uuid.NewString()} { // closed, never opened
+		if rec := admin(nodeA, "POST", "/admin/api/rooms/"+id+"/close", adminToken); rec.Code != 404 {
+			t.Fatalf("closing a room that is not open: %d %s, want 404", rec.Code, rec.Body)
+		}
+	}
 
 	off := startServer(t)
 	rec := httptest.NewRecorder()
@@ -458,6 +463,11 @@ func TestAdminRedisRoomOfAnotherNode(t *testing.T) {
 	// Node A closed it: its cached list forgot the room.
 	if snap := adminRooms(t, nodeA); findRoom(snap, room) != nil {
 		t.Fatalf("node A still lists the closed room: %+v", snap)
+	}
+	for _, id := range []string{room, uuid.NewString()} { // closed, never opened
+		if rec := admin(nodeB, "POST", "/admin/api/rooms/"+id+"/close", adminToken); rec.Code != 404 {
+			t.Fatalf("closing a room that is not open: %d %s, want 404", rec.Code, rec.Body)
+		}
 	}
 }
 

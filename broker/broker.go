@@ -83,6 +83,14 @@ type Checker interface {
 	Ready(ctx context.Context) error
 }
 
+// OpenRoomCloser is implemented by engines that can tell, as they close a
+// room, whether it was open: the admin API answers 404 for a room that was
+// not. The in-memory and Redis engines implement it.
+type OpenRoomCloser interface {
+	// CloseOpenRoom is CloseRoom, and reports whether the room was open.
+	CloseOpenRoom(ctx context.Context, room string) (wasOpen bool, err error)
+}
+
 // Lister is implemented by engines that can list the open rooms of every
 // node, so that an operator's view (the admin dashboard) shows the whole
 // cluster rather than the rooms with a client on one node. The in-memory
