@@ -347,7 +347,9 @@ func TestAdminClosesARoomOnEveryNode(t *testing.T) {
 		t.Fatalf("owner got %+v", m)
 	}
 	owner.createRoom() // the owner's connection stays, in no room
-	for _, id := range []string{room, uuid.NewString()} { // closed, never opened
+
+	// A room that is not open: closed, or never opened.
+	for _, id := range []string{room, uuid.NewString()} {
 		if rec := admin(nodeA, "POST", "/admin/api/rooms/"+id+"/close", adminToken); rec.Code != 404 {
 			t.Fatalf("closing a room that is not open: %d %s, want 404", rec.Code, rec.Body)
 		}
@@ -464,7 +466,7 @@ func TestAdminRedisRoomOfAnotherNode(t *testing.T) {
 	if snap := adminRooms(t, nodeA); findRoom(snap, room) != nil {
 		t.Fatalf("node A still lists the closed room: %+v", snap)
 	}
-	for _, id := range []string{room, uuid.NewString()} { // closed, never opened
+	for _, id := range []string{room, uuid.NewString()} { // closed, and never opened
 		if rec := admin(nodeB, "POST", "/admin/api/rooms/"+id+"/close", adminToken); rec.Code != 404 {
 			t.Fatalf("closing a room that is not open: %d %s, want 404", rec.Code, rec.Body)
 		}
