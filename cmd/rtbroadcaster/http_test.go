@@ -3,11 +3,16 @@ package main
 import (
 	"bufio"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtbroadcaster/rtbroadcaster"
 )
 
 // TestIdleHTTPConnectionsAreClosed: keep-alive connections that send no
@@ -49,4 +54,21 @@ func dialHTTP(t *testing.T, hostPort, request string) net.Conn {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestAdminPageHasItsCSPAtEveryURL: the dashboard is served at /admin and,
+// by the file server of the pages, at /admin.html: both with the policy
+// that keeps other sites from framing it.
+func TestAdminPageHasItsCSPAtEveryURL(t *testing.T) {
+	mgr := rtbroadcaster.NewManager(rtbroadcaster.WithLogger(slog.New(slog.DiscardHandler)))
+	mux := newMux(mgr)
+	mountOps(mux, mgr)
+	for _, path := range []string{"/admin", "/admin.html"} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		csp := rec.Header().Get("Content-Security-Policy")
+		if rec.Code != http.StatusOK || !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'self'") {
+			t.Errorf("GET %s: %d with Content-Security-Policy %q, want the dashboard with frame-ancestors 'none'", path, rec.Code, csp)
+		}
+	}
 }
