@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,6 +76,59 @@ func TestRefusedFramesAreNamed(t *testing.T) {
 			c.expectClose(tt.code)
 			metric := `rtbroadcaster_disconnects_total{reason="` + tt.why + `"}`
 			waitUntil(t, metric+" is counted", func() bool { return scrape(t, srv.MetricsHandler())[metric] == 1 })
+		})
+	}
+}
+
+// pongCounter counts the pongs a connection receives.
+type pongCounter struct {
+	gws.BuiltinEventHandler
+	pongs  atomic.Int64
+	closed chan error
+}
+
+func (p *pongCounter) OnPong(*gws.Conn, []byte)       { p.pongs.Add(1) }
+func (p *pongCounter) OnClose(_ *gws.Conn, err error) { p.closed <- err }
+
+// TestPingFloodIsBounded: a client's pings count against the message rate
+// when one is set, else against the fixed ping budget (burst 50): a flood
+// of pings gets a few pongs, then close 1008 (PROTOCOL.md, Limits).
+func TestPingFloodIsBounded(t *testing.T) {
+	tests := []struct {
+		name      string
+		limits    rtb.Limits
+		mostPongs int64
+	}{
+		{"with -rate 10", rtb.Limits{MessagesPerSecond: 10}, 10 + 5},
+		{"without a rate", rtb.Limits{}, 50 + 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startServer(t, rtb.WithLimits(tt.limits))
+			p := &pongCounter{closed: make(chan error, 1)}
+			conn, _, err := gws.NewClient(p, &gws.ClientOption{Addr: srv.wsURL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			go conn.ReadLoop()
+			t.Cleanup(func() { _ = conn.NetConn().Close() })
+			for range 5000 {
+				if conn.WritePing(nil) != nil {
+					break // closed
+				}
+			}
+			select {
+			case err := <-p.closed:
+				var ce *gws.CloseError
+				if !errors.As(err, &ce) || ce.Code != rtb.ClosePolicyViolation {
+					t.Fatalf("ended with %v after %d pongs, want close 1008", err, p.pongs.Load())
+				}
+			case <-time.After(waitFor):
+				t.Fatalf("still open after 5,000 pings and %d pongs, want close 1008", p.pongs.Load())
+			}
+			if n := p.pongs.Load(); n > tt.mostPongs {
+				t.Fatalf("%d pongs to a flood of pings, want at most %d", n, tt.mostPongs)
+			}
 		})
 	}
 }

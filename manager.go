@@ -368,11 +368,7 @@ func (eventHandler) OnOpen(*gws.Conn) {}
 
 func (eventHandler) OnClose(conn *gws.Conn, err error) { clientOf(conn).finish(err) }
 
-func (eventHandler) OnPing(conn *gws.Conn, payload []byte) {
-	c := clientOf(conn)
-	c.refreshDeadline(false)
-	c.out.push(serverFrame(opPong, payload))
-}
+func (eventHandler) OnPing(conn *gws.Conn, payload []byte) { clientOf(conn).answerPing(payload) }
 
 func (eventHandler) OnPong(conn *gws.Conn, _ []byte) { clientOf(conn).refreshDeadline(false) }
 

@@ -60,7 +60,9 @@ type Limits struct {
 	MessageBurst      int
 	// RateLimitStrikes is how many messages of one connection may be refused
 	// as rate_limited within 10 seconds before it is closed with 1008.
-	// Default 50; it applies only when MessagesPerSecond is set.
+	// Default 50. Pings count too: against MessagesPerSecond when it is
+	// set, else against a budget of 10 per second (burst 50); a ping past
+	// it gets no pong and counts as a refused message.
 	RateLimitStrikes int
 	// MaxConnections bounds the open connections; past it, upgrades are
 	// refused with HTTP 503. 0 means unlimited, the default.
