@@ -169,7 +169,8 @@ func (m *Manager) refuseUpgrade(w http.ResponseWriter, status int, reason, text 
 	http.Error(w, text, status)
 }
 
-// originAllowed applies the origin policy described at WithAllowedOrigins.
+// originAllowed applies the origin policy described at WithAllowedOrigins:
+// the listed origins when there are any, else same-origin pages.
 func (m *Manager) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
@@ -180,8 +181,27 @@ func (m *Manager) originAllowed(r *http.Request) bool {
 			return true
 		}
 	}
+	// A listed origin is exact; the Host header is whatever name the
+	// browser used, a rebinding attacker's domain included.
+	return len(m.allowedOrigins) == 0 && m.sameOrigin(r, origin)
+}
+
+// sameOrigin reports whether the page of origin came from the host that r
+// names. An https page is, whether TLS ends here or at a proxy. An http
+// page is not when the request came over TLS (here, or at a trusted proxy
+// that says so): anyone on the page's network can write such a page.
+func (m *Manager) sameOrigin(r *http.Request, origin string) bool {
 	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
+	if err != nil || !strings.EqualFold(u.Host, r.Host) {
+		return false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return true
+	case "http":
+		return !requestSecure(r, m.trustedProxies)
+	}
+	return false
 }
 
 // Shutdown drains the Manager: it refuses new connections, sends every
