@@ -22,7 +22,7 @@ import (
 // answers 404.
 //
 //	GET  /admin/api/rooms              this node's counters, the cluster's rooms (AdminSnapshot)
-//	POST /admin/api/rooms/{id}/close   closes a room on every node
+//	POST /admin/api/rooms/{id}/close   closes a room on every node (404: no open room has that id)
 func (m *Manager) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /admin/api/rooms", m.adminRooms)
@@ -234,8 +234,13 @@ func (m *Manager) adminCloseRoom(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), brokerTimeout)
 	defer cancel()
 	m.markClosedByOperator(id)
-	if err := m.broker.CloseRoom(ctx, id); err != nil {
+	wasOpen, err := m.closeOpenRoom(ctx, id)
+	if err != nil {
 		writeJSONError(w, http.StatusBadGateway, "closing room "+id+": the room engine failed: "+err.Error())
+		return
+	}
+	if !wasOpen {
+		writeJSONError(w, http.StatusNotFound, "no open room has id "+id)
 		return
 	}
 	m.log.Info("room closed by an operator", "room", id, "remote", clientAddr(r, m.trustedProxies))
@@ -257,6 +262,15 @@ func (m *Manager) closedBy(id string) string {
 		return "operator"
 	}
 	return ""
+}
+
+// closeOpenRoom closes room id and reports whether it was open; an engine
+// that cannot tell (not a broker.OpenRoomCloser) is taken at its word.
+func (m *Manager) closeOpenRoom(ctx context.Context, id string) (wasOpen bool, err error) {
+	if closer, ok := m.broker.(broker.OpenRoomCloser); ok {
+		return closer.CloseOpenRoom(ctx, id)
+	}
+	return true, m.broker.CloseRoom(ctx, id)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

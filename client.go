@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,7 @@ type client struct {
 	connToken string       // from the handshake: a subprotocol or ?token=
 	opened    time.Time
 	limiter   *rate.Limiter // nil when unlimited
+	pings     *rate.Limiter // the client's pings: limiter, or the fixed ping budget
 	pinger    atomic.Pointer[time.Timer]
 	endReason atomic.Pointer[string] // why the server closed it, when it did
 	// closingRoom is set while the owner closes its own room, so that the
@@ -60,10 +62,35 @@ func newClient(m *Manager, conn *gws.Conn, remote netip.Addr) *client {
 		writeTimeout: m.limits.WriteTimeout,
 		onSlow:       c.slowConsumer,
 	}
+	c.pings = rate.NewLimiter(pingsPerSecond, pingBurst)
 	if m.limits.MessagesPerSecond > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(m.limits.MessagesPerSecond), m.limits.MessageBurst)
+		c.pings = c.limiter
 	}
 	return c
+}
+
+// The ping budget of a client when no message rate is set: the SDKs ping
+// once per request, and a pong costs the server a write as a message does.
+const (
+	pingsPerSecond = 10
+	pingBurst      = 50
+)
+
+// answerPing answers a client's ping with a pong, within its budget: the
+// message rate when one is set, since pings cost as much as messages, else
+// the fixed ping budget. A ping past it gets no pong, and counts as a
+// refused message towards the close 1008 of rateLimited.
+func (c *client) answerPing(payload []byte) {
+	c.refreshDeadline(false)
+	now := time.Now()
+	if !c.pings.AllowN(now, 1) {
+		if c.strike(now) {
+			c.closeWith(ClosePolicyViolation, "rate limit exceeded")
+		}
+		return
+	}
+	c.out.push(serverFrame(opPong, payload))
 }
 
 // start arms the read deadline and the pinger; the caller then runs the read loop.
@@ -143,14 +170,21 @@ const rateStrikeWindow = 10 * time.Second
 // slowing down, and answering each message costs the server as much as
 // handling it.
 func (c *client) rateLimited(now time.Time) {
+	out := c.strike(now)
+	c.replyError(newError(CodeRateLimited, "more than %g messages per second; this one was dropped", c.mgr.limits.MessagesPerSecond))
+	if out {
+		c.closeWith(ClosePolicyViolation, "rate limit exceeded")
+	}
+}
+
+// strike counts a message or ping refused for its rate, and reports
+// whether the connection has had its RateLimitStrikes within the window.
+func (c *client) strike(now time.Time) (out bool) {
 	if now.Sub(c.strikesSince) > rateStrikeWindow {
 		c.strikes, c.strikesSince = 0, now
 	}
 	c.strikes++
-	c.replyError(newError(CodeRateLimited, "more than %g messages per second; this one was dropped", c.mgr.limits.MessagesPerSecond))
-	if c.strikes >= c.mgr.limits.RateLimitStrikes {
-		c.closeWith(ClosePolicyViolation, "rate limit exceeded")
-	}
+	return c.strikes >= c.mgr.limits.RateLimitStrikes
 }
 
 // closeWith closes the connection with code after what is queued, and
@@ -435,15 +469,49 @@ func (c *client) endReasonFor(err error) string {
 	if r := c.endReason.Load(); r != nil {
 		return *r
 	}
+	if why := refusedFrame(err); why != "" {
+		return why
+	}
 	var ce *gws.CloseError
 	var ne net.Error
 	switch {
-	case errors.As(err, &ce) && ce.Code == 1009:
-		return "message too big"
 	case errors.As(err, &ce):
 		return "client closed"
 	case errors.As(err, &ne) && ne.Timeout():
 		return "no pong"
 	}
 	return "connection lost"
+}
+
+// closeStatus is the library's error for a frame it refused and closed the
+// connection for: its close code (its type is internal to the library).
+type closeStatus interface {
+	error
+	Uint16() uint16
+}
+
+// refusedFrame names why the library closed a connection over a frame the
+// client sent, with the close code it sent (PROTOCOL.md, Connection
+// closes), or returns "". The library hands over a close status for most,
+// but only its own error for bad UTF-8 and for an unknown opcode.
+func refusedFrame(err error) string {
+	var status closeStatus
+	code := uint16(0)
+	switch {
+	case errors.As(err, &status):
+		code = status.Uint16()
+	case errors.Is(err, gws.ErrTextEncoding):
+		code = 1007
+	case err != nil && strings.HasPrefix(err.Error(), "gws: unexpected opcode"):
+		code = 1002
+	}
+	switch code {
+	case 1002:
+		return "protocol error"
+	case 1007:
+		return "invalid utf-8"
+	case 1009:
+		return "message too big"
+	}
+	return ""
 }

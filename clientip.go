@@ -58,3 +58,17 @@ func limitKey(addr netip.Addr) netip.Prefix {
 	}
 	return netip.PrefixFrom(addr, addr.BitLen())
 }
+
+// requestSecure reports whether the client reached the server over TLS:
+// here, or at a trusted proxy that says so in X-Forwarded-Proto (its last
+// value, which the nearest proxy wrote).
+func requestSecure(r *http.Request, trusted []netip.Prefix) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if !isTrusted(peerAddr(r.RemoteAddr), trusted) {
+		return false
+	}
+	protos := strings.Split(strings.Join(r.Header.Values("X-Forwarded-Proto"), ","), ",")
+	return strings.EqualFold(strings.TrimSpace(protos[len(protos)-1]), "https")
+}

@@ -97,10 +97,14 @@ func NewManager(options ...Option) *Manager {
 	return m
 }
 
+// readBufferSize is each connection's read buffer, kept for its life:
+// viewers send little, and larger frames bypass it.
+const readBufferSize = 1 << 10
+
 func (m *Manager) newUpgrader(subprotocols []string) *gws.Upgrader {
 	return gws.NewUpgrader(eventHandler{m}, &gws.ServerOption{
 		ReadMaxPayloadSize: m.limits.ReadLimit,
-		ReadBufferSize:     1 << 10, // per connection for its life: viewers send little, and larger frames bypass it
+		ReadBufferSize:     readBufferSize,
 		CheckUtf8Enabled:   true,
 		Logger:             gwsLogger{m.log},
 		Recovery:           gws.Recovery,
@@ -146,7 +150,7 @@ func (m *Manager) CreateNewClient(w http.ResponseWriter, r *http.Request) {
 	if offersSubProtocol(r) {
 		upgrader = m.subprotocolUpgrader
 	}
-	conn, err := upgrader.Upgrade(w, r)
+	conn, err := upgrade(upgrader, w, r)
 	if err != nil {
 		m.open.Add(-1)
 		m.addrLimits.closed(key)
@@ -170,7 +174,8 @@ func (m *Manager) retryDelay() time.Duration {
 	return max(time.Second, randomWithin(m.drainSpread))
 }
 
-// originAllowed applies the origin policy described at WithAllowedOrigins.
+// originAllowed applies the origin policy described at WithAllowedOrigins:
+// the listed origins when there are any, else same-origin pages.
 func (m *Manager) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
@@ -181,8 +186,27 @@ func (m *Manager) originAllowed(r *http.Request) bool {
 			return true
 		}
 	}
+	// A listed origin is exact; the Host header is whatever name the
+	// browser used, a rebinding attacker's domain included.
+	return len(m.allowedOrigins) == 0 && m.sameOrigin(r, origin)
+}
+
+// sameOrigin reports whether the page of origin came from the host that r
+// names. An https page is, whether TLS ends here or at a proxy. An http
+// page is not when the request came over TLS (here, or at a trusted proxy
+// that says so): anyone on the page's network can write such a page.
+func (m *Manager) sameOrigin(r *http.Request, origin string) bool {
 	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
+	if err != nil || !strings.EqualFold(u.Host, r.Host) {
+		return false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return true
+	case "http":
+		return !requestSecure(r, m.trustedProxies)
+	}
+	return false
 }
 
 // Shutdown drains the Manager: it refuses new connections, sends every
@@ -376,13 +400,7 @@ func (eventHandler) OnOpen(*gws.Conn) {}
 
 func (eventHandler) OnClose(conn *gws.Conn, err error) { clientOf(conn).finish(err) }
 
-func (eventHandler) OnPing(conn *gws.Conn, payload []byte) {
-	c := clientOf(conn)
-	c.refreshDeadline(false)
-	// In order with the replies, not ahead of them: a client may ping after
-	// its requests to learn that they were handled (the Go client's Sync).
-	c.out.push(serverFrame(opPong, payload))
-}
+func (eventHandler) OnPing(conn *gws.Conn, payload []byte) { clientOf(conn).answerPing(payload) }
 
 func (eventHandler) OnPong(conn *gws.Conn, _ []byte) { clientOf(conn).refreshDeadline(false) }
 

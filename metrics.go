@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
 
 // metrics are a Manager's Prometheus metrics, in a registry of its own so
@@ -49,6 +50,11 @@ func newMetrics(m *Manager) *metrics {
 		func() float64 { return float64(m.Stats().Rooms) }))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "broker_up", Help: "1 when the room engine answers its health check, else 0."},
 		func() float64 { return boolFloat(m.brokerReady() == nil) }))
+	if counted, ok := m.broker.(broker.Counted); ok {
+		for _, c := range engineCounters(ns, counted) {
+			f(c)
+		}
+	}
 	x.viewers = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "viewers", Help: "Viewers in rooms on this node."})
 	x.messagesIn = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "messages_received_total", Help: "WebSocket messages received from clients."})
 	x.bytesIn = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "received_bytes_total", Help: "Payload bytes of the messages received from clients."})
@@ -67,6 +73,22 @@ func newMetrics(m *Manager) *metrics {
 		f(c)
 	}
 	return x
+}
+
+// engineCounters export the counts of an engine that keeps them (Redis).
+func engineCounters(ns string, e broker.Counted) []prometheus.Collector {
+	counter := func(name, help string, count func(broker.Counts) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help},
+			func() float64 { return float64(count(e.Counts())) })
+	}
+	return []prometheus.Collector{
+		counter("broker_outages_total", "Times the room engine lost its connection (the Redis pub/sub) since start.",
+			func(c broker.Counts) uint64 { return c.Outages }),
+		counter("broker_stream_gaps_total", "Rooms whose stream was interrupted on this node; their viewers were closed with 1012 to rejoin.",
+			func(c broker.Counts) uint64 { return c.Gaps }),
+		counter("broker_rooms_restored_total", "Rooms this node put back into a Redis that had lost them.",
+			func(c broker.Counts) uint64 { return c.Restored }),
+	}
 }
 
 func boolFloat(b bool) float64 {

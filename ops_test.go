@@ -351,6 +351,13 @@ func TestAdminClosesARoomOnEveryNode(t *testing.T) {
 	}
 	owner.createRoom() // the owner's connection stays, in no room
 
+	// A room that is not open: closed, or never opened.
+	for _, id := range []string{room, uuid.NewString()} {
+		if rec := admin(nodeA, "POST", "/admin/api/rooms/"+id+"/close", adminToken); rec.Code != 404 {
+			t.Fatalf("closing a room that is not open: %d %s, want 404", rec.Code, rec.Body)
+		}
+	}
+
 	off := startServer(t)
 	rec := httptest.NewRecorder()
 	off.AdminHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/admin/api/rooms", nil))
@@ -461,6 +468,11 @@ func TestAdminRedisRoomOfAnotherNode(t *testing.T) {
 	// Node A closed it: its cached list forgot the room.
 	if snap := adminRooms(t, nodeA); findRoom(snap, room) != nil {
 		t.Fatalf("node A still lists the closed room: %+v", snap)
+	}
+	for _, id := range []string{room, uuid.NewString()} { // closed, and never opened
+		if rec := admin(nodeB, "POST", "/admin/api/rooms/"+id+"/close", adminToken); rec.Code != 404 {
+			t.Fatalf("closing a room that is not open: %d %s, want 404", rec.Code, rec.Body)
+		}
 	}
 }
 

@@ -69,7 +69,9 @@ type Limits struct {
 	MessageBurst      int
 	// RateLimitStrikes is how many messages of one connection may be refused
 	// as rate_limited within 10 seconds before it is closed with 1008.
-	// Default 50; it applies only when MessagesPerSecond is set.
+	// Default 50. Pings count too: against MessagesPerSecond when it is
+	// set, else against a budget of 10 per second (burst 50); a ping past
+	// it gets no pong and counts as a refused message.
 	RateLimitStrikes int
 	// MaxConnections bounds the open connections; past it, upgrades are
 	// refused with HTTP 503. 0 means unlimited, the default.
@@ -220,10 +222,15 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithAllowedOrigins sets which browser origins may connect, as
-// "scheme://host[:port]"; "*" allows every origin. By default only
-// same-origin pages may. Requests without an Origin header are always
-// accepted: only non-browser clients send them.
+// WithAllowedOrigins sets which browser origins may connect, exactly, as
+// "scheme://host[:port]"; "*" allows every origin. With a list, pages of the
+// server's own origin need to be on it too. Without one, only same-origin
+// pages may: the Origin's host is the request's Host, and an http:// page
+// does not reach a server reached over TLS (directly, or at a trusted
+// proxy that sends X-Forwarded-Proto: https). Same-origin rests on the Host
+// header, which a DNS-rebinding page controls: list exact origins to rule
+// that out. Requests without an Origin header are always accepted: only
+// non-browser clients send them.
 func WithAllowedOrigins(origins ...string) Option {
 	return func(c *config) { c.allowedOrigins = origins }
 }

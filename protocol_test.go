@@ -2,6 +2,7 @@ package rtbroadcaster_test
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -295,23 +296,43 @@ func TestLeniency(t *testing.T) {
 }
 
 func TestOriginPolicy(t *testing.T) {
+	viaTLSProxy := http.Header{"X-Forwarded-Proto": {"https"}} // as a proxy that ends TLS says
 	tests := []struct {
 		name    string
 		allowed []string
 		origin  string
+		header  http.Header // sent besides the Origin
+		trusted bool        // the test's client is a trusted proxy
 		wantOK  bool
 	}{
-		{"no Origin header", nil, "", true},
-		{"same origin", nil, "http://HOST", true},
-		{"other origin by default", nil, "https://evil.example", false},
-		{"listed origin", []string{"https://app.example"}, "https://app.example", true},
-		{"unlisted origin", []string{"https://app.example"}, "https://evil.example", false},
-		{"star", []string{"*"}, "https://anything.example", true},
+		{"no Origin header", nil, "", nil, false, true},
+		{"same origin", nil, "http://HOST", nil, false, true},
+		{"other origin by default", nil, "https://evil.example", nil, false, false},
+		{"listed origin", []string{"https://app.example"}, "https://app.example", nil, false, true},
+		{"unlisted origin", []string{"https://app.example"}, "https://evil.example", nil, false, false},
+		{"star", []string{"*"}, "https://anything.example", nil, false, true},
+		// An allow-list replaces same-origin: a page of a rebinding domain
+		// has the Host it names (DNS rebinding).
+		{"same origin, not listed", []string{"https://app.example"}, "http://HOST", nil, false, false},
+		// The scheme: an https page whose TLS a proxy ended is same-origin;
+		// an http page, which a network attacker can write, does not reach
+		// a server reached over TLS.
+		{"https page, TLS ended at a proxy", nil, "https://HOST", viaTLSProxy, true, true},
+		{"http page, TLS ended at a trusted proxy", nil, "http://HOST", viaTLSProxy, true, false},
+		{"http page, X-Forwarded-Proto of an untrusted peer", nil, "http://HOST", viaTLSProxy, false, true},
+		{"another scheme", nil, "ftp://HOST", nil, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := startServer(t, rtb.WithAllowedOrigins(tt.allowed...))
-			header := http.Header{}
+			var trusted []netip.Prefix
+			if tt.trusted {
+				trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+			}
+			srv := startServer(t, rtb.WithTrustedProxies(trusted...), rtb.WithAllowedOrigins(tt.allowed...))
+			header := tt.header.Clone()
+			if header == nil {
+				header = http.Header{}
+			}
 			if tt.origin != "" {
 				header.Set("Origin", strings.Replace(tt.origin, "HOST", strings.TrimPrefix(srv.http.URL, "http://"), 1))
 			}

@@ -18,6 +18,7 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -133,6 +134,30 @@ type claims struct {
 	jwt.RegisteredClaims
 	Create bool      `json:"rtb_create,omitempty"`
 	Rooms  roomClaim `json:"rtb_rooms,omitempty"`
+}
+
+// UnmarshalJSON reads the claims, and refuses exp, nbf or iat given as a
+// string: RFC 7519 makes them NumericDates, JSON numbers, but the JWT
+// library also takes "1767225600".
+func (c *claims) UnmarshalJSON(data []byte) error {
+	var dates struct {
+		Exp json.RawMessage `json:"exp"`
+		Nbf json.RawMessage `json:"nbf"`
+		Iat json.RawMessage `json:"iat"`
+	}
+	if err := json.Unmarshal(data, &dates); err != nil {
+		return err
+	}
+	for _, d := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"exp", dates.Exp}, {"nbf", dates.Nbf}, {"iat", dates.Iat}} {
+		if raw := bytes.TrimSpace(d.raw); len(raw) > 0 && raw[0] == '"' {
+			return fmt.Errorf("%s is the string %s; it must be a number of seconds since 1970 (RFC 7519 NumericDate)", d.name, raw)
+		}
+	}
+	type plain claims // the same fields, without this method
+	return json.Unmarshal(data, (*plain)(c))
 }
 
 // roomClaim is rtb_rooms: one string or an array of strings.

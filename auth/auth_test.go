@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,10 @@ func TestHMACGrants(t *testing.T) {
 		{"expired", auth.Claims(auth.Grant{Create: true, Expires: time.Now().Add(-time.Minute)}), false, false, false, "expired"},
 		{"no exp", jwt.MapClaims{"rtb_create": true}, false, false, false, "exp"},
 		{"rooms of the wrong type", jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix(), "rtb_rooms": 7}, false, false, false, "rtb_rooms"},
+		// RFC 7519: exp, nbf and iat are NumericDates, JSON numbers.
+		{"exp as a string", jwt.MapClaims{"exp": strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10), "rtb_create": true}, false, false, false, "exp"},
+		{"nbf as a string", jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix(), "nbf": strconv.FormatInt(time.Now().Add(-time.Hour).Unix(), 10), "rtb_create": true}, false, false, false, "nbf"},
+		{"iat as a string", jwt.MapClaims{"exp": time.Now().Add(time.Hour).Unix(), "iat": strconv.FormatInt(time.Now().Unix(), 10), "rtb_create": true}, false, false, false, "iat"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

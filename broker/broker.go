@@ -83,6 +83,27 @@ type Checker interface {
 	Ready(ctx context.Context) error
 }
 
+// OpenRoomCloser is implemented by engines that can tell, as they close a
+// room, whether it was open: the admin API answers 404 for a room that was
+// not. The in-memory and Redis engines implement it.
+type OpenRoomCloser interface {
+	// CloseOpenRoom is CloseRoom, and reports whether the room was open.
+	CloseOpenRoom(ctx context.Context, room string) (wasOpen bool, err error)
+}
+
+// Counted is implemented by engines that count what went wrong since they
+// started (the Redis engine); a Manager exports the counts in its metrics.
+type Counted interface {
+	Counts() Counts
+}
+
+// Counts are an engine's counters.
+type Counts struct {
+	Outages  uint64 // times the engine lost its connection (the Redis pub/sub)
+	Gaps     uint64 // rooms whose stream was interrupted on this node (their viewers got 1012)
+	Restored uint64 // rooms put back into a Redis that had lost them
+}
+
 // Lister is implemented by engines that can list the open rooms of every
 // node, so that an operator's view (the admin dashboard) shows the whole
 // cluster rather than the rooms with a client on one node. The in-memory

@@ -23,7 +23,7 @@ async function api(method, path) {
   if (response.status === 401) throw Object.assign(new Error('the admin token was refused'), { locked: true });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    throw new Error(body.error ?? `${method} ${path}: HTTP ${response.status}`);
+    throw Object.assign(new Error(body.error ?? `${method} ${path}: HTTP ${response.status}`), { status: response.status });
   }
   return response.status === 204 ? null : response.json();
 }
@@ -163,6 +163,11 @@ async function closeRoom(id, button) {
     $('status').textContent = `closed room ${id}`;
     button.closest('tr')?.remove();
   } catch (error) {
+    if (error.status === 404) { // closed meanwhile, by its owner or another operator
+      $('status').textContent = `room ${id} was already closed`;
+      button.closest('tr')?.remove();
+      return;
+    }
     button.disabled = false;
     setState('error', `closing room ${id} failed: ${error.message}`);
   }

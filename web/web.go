@@ -30,6 +30,9 @@ func Handler() http.Handler {
 		if r.URL.Path == "/favicon.ico" {
 			w.Header().Set("Content-Type", "image/x-icon") // Go's own table has no .ico; systems differ
 		}
+		if r.URL.Path == "/admin.html" {
+			w.Header().Set("Content-Security-Policy", adminCSP)
+		}
 		if etag, ok := etags[r.URL.Path]; ok {
 			// http.FileServer answers If-None-Match with 304 when this header is set.
 			w.Header().Set("ETag", etag)
@@ -38,6 +41,11 @@ func Handler() http.Handler {
 	})
 }
 
+// adminCSP is the dashboard's Content-Security-Policy, at /admin and at
+// /admin.html alike: the page handles the admin token, so it runs only its
+// own scripts and no other site may frame it (clickjacking).
+const adminCSP = "default-src 'self'; frame-ancestors 'none'"
+
 // AdminPage serves the operators' dashboard, admin.html, at the URL it is
 // mounted on (/admin). The page holds no secret: it asks for the admin token
 // and sends it to the admin API.
@@ -45,8 +53,7 @@ func AdminPage() http.Handler {
 	pages := Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		page := r.Clone(r.Context())
-		page.URL.Path = "/admin.html"
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+		page.URL.Path = "/admin.html" // served with adminCSP
 		pages.ServeHTTP(w, page)
 	})
 }

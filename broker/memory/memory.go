@@ -89,11 +89,12 @@ func (b *Broker) ReleaseOwner(_ context.Context, id string, epoch uint64) error 
 	}
 	if r.owner.Grace <= 0 {
 		r.mu.Unlock()
-		return b.closeRoom(id, epoch)
+		_, err := b.closeRoom(id, epoch)
+		return err
 	}
 	defer r.mu.Unlock()
 	if r.grace == nil {
-		r.grace = time.AfterFunc(r.owner.Grace, func() { _ = b.closeRoom(id, epoch) })
+		r.grace = time.AfterFunc(r.owner.Grace, func() { _, _ = b.closeRoom(id, epoch) })
 	}
 	return nil
 }
@@ -161,18 +162,28 @@ func (b *Broker) resizeState(delta, maxTotal int) bool {
 	return true
 }
 
-func (b *Broker) CloseRoom(_ context.Context, id string) error { return b.closeRoom(id, 0) }
+
+func (b *Broker) CloseRoom(_ context.Context, id string) error {
+	_, err := b.closeRoom(id, 0)
+	return err
+}
+
+// CloseOpenRoom is CloseRoom, and reports whether the room was open
+// (broker.OpenRoomCloser).
+func (b *Broker) CloseOpenRoom(_ context.Context, id string) (wasOpen bool, err error) {
+	return b.closeRoom(id, 0)
+}
 
 // closeRoom closes the room, only while its owner holds epoch unless that
 // is 0.
-func (b *Broker) closeRoom(id string, epoch uint64) error {
+func (b *Broker) closeRoom(id string, epoch uint64) (wasOpen bool, err error) {
 	r := b.lookup(id)
 	if r == nil {
-		return nil
+		return false, nil
 	}
 	defer r.mu.Unlock()
 	if epoch != 0 && epoch != r.epoch {
-		return broker.ErrNotOwner
+		return true, broker.ErrNotOwner
 	}
 	b.mu.Lock()
 	delete(b.rooms, id)
@@ -189,7 +200,7 @@ func (b *Broker) closeRoom(id string, epoch uint64) error {
 	for _, s := range subs {
 		s.Closed(r.seq)
 	}
-	return nil
+	return true, nil
 }
 
 func (b *Broker) Subscribe(_ context.Context, id string, sub broker.Subscriber) error {

@@ -436,17 +436,24 @@ func (b *Broker) publish(ctx context.Context, room string, p broker.Publication)
 // renewing the room's lease and retries the close until it is done, so
 // that a room whose owner left during an outage closes soon after it.
 func (b *Broker) CloseRoom(ctx context.Context, room string) error {
-	_, err := b.close(ctx, room, false, 0)
+	_, err := b.CloseOpenRoom(ctx, room)
+	return err
+}
+
+// CloseOpenRoom is CloseRoom, and reports whether the room was open
+// (broker.OpenRoomCloser).
+func (b *Broker) CloseOpenRoom(ctx context.Context, room string) (wasOpen bool, err error) {
+	reply, err := b.close(ctx, room, false, 0)
 	b.owned.drop(room)
 	b.listed.forget()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err != nil {
 		b.unclosed[room] = struct{}{}
-		return err
+		return false, err
 	}
 	delete(b.unclosed, room)
-	return nil
+	return reply.result == closeDone, nil
 }
 
 // closeReply is closeScript's reply.

@@ -68,6 +68,7 @@ type serveConfig struct {
 	redisPrefix     string
 	origins         string
 	shutdownTimeout time.Duration
+	httpIdleTimeout time.Duration
 	ownerGrace      time.Duration
 	drainSpread     time.Duration
 	logLevel        string
@@ -87,6 +88,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.redisPrefix, "redis-key-prefix", "rtb:", "`prefix` of every Redis key and channel: clusters that share one Redis need one each")
 	fs.StringVar(&cfg.origins, "allowed-origins", "", "comma-separated browser `origins` allowed besides same-origin, e.g. https://app.example.com; * allows all")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for connections to close before cutting them")
+	fs.DurationVar(&cfg.httpIdleTimeout, "http-idle-timeout", 60*time.Second, "how long an HTTP connection may wait for its next request, and the most reading one request may take; WebSockets are not affected")
 	fs.DurationVar(&cfg.drainSpread, "drain-spread", rtbroadcaster.DefaultDrainSpread, "on shutdown, each client is told to reconnect after a random delay within this window")
 	fs.DurationVar(&cfg.ownerGrace, "owner-grace", rtbroadcaster.DefaultOwnerGrace, "how long a room stays open after its owner's connection ends, for the owner to resume it; 0 closes it at once")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
@@ -200,7 +202,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	mux := newMux(mgr)
 	mountOps(mux, mgr)
 	mux.Handle("/readyz", readyz(engine))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(mux, cfg.httpIdleTimeout)
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -211,7 +213,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	go func() { served <- cfg.ops.serveHTTP(srv, ln) }()
 
 	if cfg.adminAddr != "" {
-		admin, err := serveAdmin(cfg.adminAddr, log, mgr.MetricsHandler())
+		admin, err := serveAdmin(cfg.adminAddr, cfg.httpIdleTimeout, log, mgr.MetricsHandler())
 		if err != nil {
 			return err
 		}
@@ -283,7 +285,7 @@ func readyz(engine broker.Broker) http.HandlerFunc {
 
 // serveAdmin serves the profiler, and the metrics too, on its own listener,
 // so that the profiler is never exposed with the public endpoints.
-func serveAdmin(addr string, log *slog.Logger, metrics http.Handler) (*http.Server, error) {
+func serveAdmin(addr string, idle time.Duration, log *slog.Logger, metrics http.Handler) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("-admin-addr: %w", err)
@@ -295,10 +297,24 @@ func serveAdmin(addr string, log *slog.Logger, metrics http.Handler) (*http.Serv
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/metrics", metrics)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(mux, idle)
 	log.Info("admin listening", "url", "http://"+ln.Addr().String()+"/debug/pprof/")
 	go func() { _ = srv.Serve(ln) }() // ends when serve closes it
 	return srv, nil
+}
+
+// newHTTPServer serves h with timeouts, so that idle keep-alive connections
+// and slow requests (which -max-connections and -conn-rate do not count:
+// they apply to WebSockets) cannot pile up. An upgraded WebSocket is not
+// affected: its connection is hijacked, and the upgrade clears the read
+// and write deadlines the server set; its liveness is the pinger's.
+func newHTTPServer(h http.Handler, idle time.Duration) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(10*time.Second, idle),
+		ReadTimeout:       idle,
+		IdleTimeout:       idle,
+	}
 }
 
 // newMux routes the server's paths.

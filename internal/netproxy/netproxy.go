@@ -26,6 +26,7 @@ type Proxy struct {
 	rate     int   // bytes per second from server to client; 0: unlimited
 	cutAfter int64 // armed cut: downstream bytes left; <0: none
 	paused   bool
+	upPaused bool // only what clients send is held
 	closed   bool
 }
 
@@ -93,11 +94,21 @@ func (p *Proxy) Pause() {
 	p.paused = true
 }
 
-// Resume ends a Pause.
+// PauseUpstream stops forwarding what clients send, and only that, as a
+// frozen client (a suspended browser tab) whose machine still receives:
+// the server hears nothing, and whatever it sends, a close frame included,
+// reaches the client at once. Resume goes on.
+func (p *Proxy) PauseUpstream() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.upPaused = true
+}
+
+// Resume ends a Pause or a PauseUpstream.
 func (p *Proxy) Resume() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.paused = false
+	p.paused, p.upPaused = false, false
 	p.cond.Broadcast()
 }
 
@@ -192,11 +203,12 @@ func (p *Proxy) readSize(downstream bool) int {
 	return chunkSize
 }
 
-// admit waits while the proxy is paused and, downstream, for the throttle;
+// admit waits while the proxy is paused (upstream, also while only that
+// is) and, downstream, for the throttle;
 // it returns how many of n bytes to forward and whether to cut after them.
 func (p *Proxy) admit(n int, downstream bool) (send int, cut bool) {
 	p.mu.Lock()
-	for p.paused && !p.closed {
+	for (p.paused || p.upPaused && !downstream) && !p.closed {
 		p.cond.Wait()
 	}
 	rate := p.rate

@@ -103,3 +103,54 @@ func TestPauseHoldsDataUntilResume(t *testing.T) {
 		t.Fatalf("after resume read %q", got)
 	}
 }
+
+// echo greets every connection with greeting, then echoes what it reads.
+func echo(t *testing.T, greeting string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { // serves connections until the listener closes
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, greeting)
+			_, _ = io.Copy(c, c)
+			_ = c.Close()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
+func TestPauseUpstreamHoldsOnlyWhatClientsSend(t *testing.T) {
+	p := startProxy(t, echo(t, "hello"))
+	p.PauseUpstream()
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("while paused upstream, read %q (%v), want the server's hello", buf, err)
+	}
+	if _, err := io.WriteString(c, "world"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, _ := c.Read(buf); n != 0 {
+		t.Fatalf("the echo of %q came back while paused upstream", buf[:n])
+	}
+	p.Resume()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "world" {
+		t.Fatalf("after resume read %q (%v), want the echo", buf, err)
+	}
+}

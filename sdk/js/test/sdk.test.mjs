@@ -733,3 +733,54 @@ describe('construction', () => {
     assert.equal(broadcaster.isOpen, true);
   });
 });
+
+describe('missed pongs', () => {
+  /** The names of the events of `broadcaster` among `types`, in the order they came. */
+  function eventLog(broadcaster, ...types) {
+    const log = [];
+    for (const type of types) broadcaster.addEventListener(type, () => log.push(type));
+    return log;
+  }
+
+  test('an owner and a viewer frozen past the pong timeout come back: the viewer recovers, the owner resumes, the room goes on', { timeout: 15_000 }, async (t) => {
+    const pinging = await startServer(['-ping-interval', '200ms', '-pong-timeout', '300ms']);
+    const frozen = await startProxy(pinging.port);
+    t.after(async () => {
+      frozen.close();
+      await pinging.stop();
+    });
+    const owner = await client(frozen.wsURL);
+    const roomId = await owner.createRoom();
+    owner.setState('goToSlide', 1);
+    const viewer = await client(frozen.wsURL);
+    const calls = recordCalls(viewer, 'goToSlide', 'live');
+    await viewer.joinRoom(roomId);
+    const watcher = await client(pinging.wsURL); // on no proxy: sees the room go on
+    await watcher.joinRoom(roomId);
+    await until(() => calls.get('goToSlide').length === 1, { what: 'the replay' });
+    const ownerLog = eventLog(owner, 'reconnecting', 'joined', 'roomclosed', 'closed');
+    const viewerLog = eventLog(viewer, 'reconnecting', 'joined', 'recovered', 'roomclosed', 'closed');
+    const away = nextEvent(watcher, 'owneraway');
+
+    // A suspended tab: its machine still receives, but nothing it sends gets out. Whatever the
+    // server sends as it drops them reaches them at once: a close 1000 would end their room.
+    frozen.pause('up');
+    await away; // the server dropped the owner
+    await until(() => ownerLog.length > 0 && viewerLog.length > 0, { what: 'the server to drop both' });
+    assert.deepEqual({ owner: ownerLog, viewer: viewerLog }, { owner: ['reconnecting'], viewer: ['reconnecting'] });
+    owner.setState('goToSlide', 2); // queued by the owner: its room is coming back
+    const back = nextEvent(watcher, 'ownerback', 10_000);
+    frozen.resume();
+
+    await back;
+    await until(() => viewerLog.includes('recovered') || viewerLog.includes('closed'), { what: 'the viewer to rejoin' });
+    await until(() => calls.get('goToSlide').length === 2, { what: 'the state set while the owner was away' });
+    owner.broadcast('live', 'after');
+    await until(() => calls.get('live').length === 1, { what: 'the owner\'s broadcast after the resume' });
+    assert.deepEqual(ownerLog, ['reconnecting', 'joined']);
+    assert.deepEqual(viewerLog, ['reconnecting', 'recovered', 'joined']);
+    assert.equal(owner.role, 'owner');
+    assert.equal(viewer.roomId, roomId);
+    assert.deepEqual(calls.get('goToSlide'), [['1'], ['2']]);
+  });
+});

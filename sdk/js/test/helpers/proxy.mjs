@@ -8,6 +8,9 @@ import net from 'node:net';
  *   refuse(on)    while on, new connections are dropped as soon as they arrive
  *   cutAfter(n)   once: the connection that next carries n more bytes from the server to the client,
  *                 counted from now over all connections, delivers exactly n and is then reset
+ *   pause(what)   holds what clients send ('up': a frozen client whose machine still receives) or
+ *                 everything ('both', the default: a dead network), new connections included
+ *   resume()      forwards again what was held
  */
 export async function startProxy(targetPort) {
   const open = new Set();
@@ -30,9 +33,16 @@ export async function startProxy(targetPort) {
       client.write(last, () => client.resetAndDestroy()); // a reset once the n bytes are sent
     });
     upstream.on('end', () => client.end());
-    client.on('drain', () => upstream.resume());
+    client.on('drain', () => {
+      if (paused !== 'both') upstream.resume(); // a pause outlasts backpressure
+    });
   };
 
+  let paused = null; // null, 'up' or 'both'
+  const hold = ({ client, upstream }) => {
+    if (paused) client.pause();
+    if (paused === 'both') upstream.pause();
+  };
   const server = net.createServer((client) => {
     if (refusing) return client.destroy();
     const upstream = net.connect(targetPort, '127.0.0.1');
@@ -47,6 +57,7 @@ export async function startProxy(targetPort) {
     upstream.on('error', drop).on('close', drop);
     client.pipe(upstream);
     forwardDownstream(upstream, client);
+    hold(pair);
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address();
@@ -69,6 +80,17 @@ export async function startProxy(targetPort) {
     },
     cutAfter(n) {
       cutLeft = n;
+    },
+    pause(what = 'both') {
+      paused = what;
+      for (const pair of open) hold(pair);
+    },
+    resume() {
+      paused = null;
+      for (const { client, upstream } of open) {
+        client.resume();
+        upstream.resume();
+      }
     },
     close() {
       this.cut();
