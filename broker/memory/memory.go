@@ -162,7 +162,6 @@ func (b *Broker) resizeState(delta, maxTotal int) bool {
 	return true
 }
 
-
 func (b *Broker) CloseRoom(_ context.Context, id string) error {
 	_, err := b.closeRoom(id, 0)
 	return err
