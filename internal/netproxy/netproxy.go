@@ -79,7 +79,7 @@ func (p *Proxy) Throttle(bytesPerSecond int) {
 
 // CutAfter arms a one-time cut: the connection that next carries n more
 // bytes from server to client, counted from now over all connections,
-// delivers exactly n of them and is then cut.
+// delivers exactly n of them and is then closed.
 func (p *Proxy) CutAfter(n int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -180,7 +180,10 @@ func (p *Proxy) pipe(l *link, src, dst net.Conn, downstream bool) {
 			send, cut := p.admit(n, downstream)
 			_, werr := dst.Write(buf[:send])
 			if cut {
-				l.reset()
+				// Closed, not reset: a reset could discard the last bytes
+				// before the client reads them. Either way the client sees
+				// its connection end without a WebSocket close frame.
+				l.close()
 				return
 			}
 			if werr != nil {
