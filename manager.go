@@ -2,7 +2,8 @@
 // actions over a WebSocket and every viewer in the room receives them; state
 // messages are kept and replayed to viewers who join late.
 //
-// The wire protocol is described in PROTOCOL.md. The API is the seed's:
+// The wire protocol is described in PROTOCOL.md. The API is that of
+// the original rtbroadcaster (pablanka, 2016), so servers written for it keep compiling:
 //
 //	mgr := rtbroadcaster.NewManager()
 //	http.HandleFunc("/broadcast", func(w http.ResponseWriter, r *http.Request) {

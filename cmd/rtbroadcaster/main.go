@@ -281,7 +281,7 @@ func serveAdmin(addr string, log *slog.Logger, metrics http.Handler) (*http.Serv
 func newMux(mgr *rtbroadcaster.Manager) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/broadcast", mgr)
-	mux.Handle("/broadcasting", mgr) // the seed's example path
+	mux.Handle("/broadcasting", mgr) // the path of the original rtbroadcaster's example
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
