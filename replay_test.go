@@ -77,9 +77,9 @@ func TestLargeReplayOverSlowLink(t *testing.T) {
 	engines := map[string]func(*testing.T) []rtb.Option{
 		"memory": func(*testing.T) []rtb.Option { return nil },
 		"redis": func(t *testing.T) []rtb.Option {
-			addr := redistest.Addr(t)
-			opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), Logger: quietLogger()}
-			return []rtb.Option{rtb.WithBroker(redistest.Engine(t, addr, opts))}
+			redisURL := redistest.URL(t)
+			opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), Logger: quietLogger()}
+			return []rtb.Option{rtb.WithBroker(redistest.Engine(t, redisURL, opts))}
 		},
 	}
 	for name, engine := range engines {
