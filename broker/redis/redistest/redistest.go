@@ -11,6 +11,7 @@ package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -32,7 +33,28 @@ func unreachable(t testing.TB, format string, args ...any) {
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("%s (CI=true: Redis tests must run)", reason)
 	}
+	recordSkip(t, reason)
 	t.Skipf("skipping: %s", reason)
+}
+
+// SkipsFileEnv names the variable that names the file where skipped tests
+// are recorded, one "test<TAB>reason" line each: go test prints a skip's
+// reason only with -v, so scripts/test.sh sets it and prints a summary.
+const SkipsFileEnv = "RTB_TEST_SKIPS"
+
+func recordSkip(t testing.TB, reason string) {
+	path := os.Getenv(SkipsFileEnv)
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err == nil {
+		_, err = fmt.Fprintf(f, "%s\t%s\n", t.Name(), reason)
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		t.Logf("the skip was not recorded in %s=%s: %v", SkipsFileEnv, path, err)
+	}
 }
 
 // DefaultURL is the shared server tests use when RTB_TEST_REDIS_URL is unset.

@@ -1,8 +1,13 @@
 package redistest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,5 +56,65 @@ func TestEngineUsesTheURLsDatabase(t *testing.T) {
 	}
 	if n := count(fmt.Sprintf("redis://%s/0", host)); n != 0 {
 		t.Errorf("%d keys under %s in database 0", n, prefix)
+	}
+}
+
+// fakeTB records how unreachable ends a test instead of ending this one.
+type fakeTB struct {
+	testing.TB
+	name            string
+	skipped, failed string
+}
+
+func (f *fakeTB) Helper()                         {}
+func (f *fakeTB) Name() string                    { return f.name }
+func (f *fakeTB) Logf(format string, args ...any) {}
+func (f *fakeTB) Skipf(format string, args ...any) {
+	f.skipped = fmt.Sprintf(format, args...)
+	runtime.Goexit() // as testing's does
+}
+func (f *fakeTB) Fatalf(format string, args ...any) {
+	f.failed = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// run calls fn on its own goroutine, since it ends that goroutine as a test's
+// Skipf and Fatalf do.
+func (f *fakeTB) run(fn func(testing.TB)) *fakeTB {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(f)
+	}()
+	<-done
+	return f
+}
+
+// TestUnreachableIsRecordedOrFails: without Redis a test skips and its
+// reason is written where scripts/test.sh sums up the skips; under CI=true
+// it fails instead and nothing is recorded.
+func TestUnreachableIsRecordedOrFails(t *testing.T) {
+	skips := filepath.Join(t.TempDir(), "skips")
+	t.Setenv(SkipsFileEnv, skips)
+
+	t.Setenv("CI", "")
+	for _, name := range []string{"TestA", "TestB"} {
+		tb := (&fakeTB{name: name}).run(func(tb testing.TB) { unreachable(tb, "no Redis at %s", "redis://127.0.0.1:1/0") })
+		if tb.skipped != "skipping: no Redis at redis://127.0.0.1:1/0" || tb.failed != "" {
+			t.Fatalf("without CI: skipped %q, failed %q", tb.skipped, tb.failed)
+		}
+	}
+	recorded, err := os.ReadFile(skips)
+	if want := "TestA\tno Redis at redis://127.0.0.1:1/0\nTestB\tno Redis at redis://127.0.0.1:1/0\n"; err != nil || string(recorded) != want {
+		t.Fatalf("%s holds %q (%v), want %q", SkipsFileEnv, recorded, err, want)
+	}
+
+	t.Setenv("CI", "true")
+	tb := (&fakeTB{name: "TestC"}).run(func(tb testing.TB) { unreachable(tb, "no Redis at %s", "redis://127.0.0.1:1/0") })
+	if !strings.Contains(tb.failed, "CI=true") || tb.skipped != "" {
+		t.Fatalf("under CI=true: skipped %q, failed %q", tb.skipped, tb.failed)
+	}
+	if after, _ := os.ReadFile(skips); !bytes.Equal(after, recorded) {
+		t.Errorf("a failure under CI=true was recorded as a skip: %q", after)
 	}
 }
