@@ -161,6 +161,9 @@ func TestOwnerResumeFencesOldConnection(t *testing.T) {
 // another node within the grace: the viewers stay connected and see "back"
 // and every message after it, in order, once.
 func TestRedisOwnerResumesAfterNodeKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
 	const lease, grace = time.Second, 5 * time.Second
 	nodes := startRedisNodes(t, redistest.URL(t), 3, lease, rtb.WithOwnerGrace(grace))
 	owner := dial(t, nodes[0].wsURL, nil)

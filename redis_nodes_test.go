@@ -145,6 +145,9 @@ func joinEachEventually(t *testing.T, nodes []redisNode, room string, seq uint64
 // floods state messages: each gets an exact replay and then every message
 // numbered after it, once and in order.
 func TestRedisJoinDuringFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
 	const total, keys, joins = 5000, 10, 9
 	nodes := startRedisNodes(t, redistest.URL(t), 3, 0)
 	owner := dial(t, nodes[0].wsURL, nil)

@@ -29,6 +29,9 @@ func createRooms(t *testing.T, b *redis.Broker, n int) map[string]bool {
 // more than one SCAN call, stops at the limit, and lists no room of
 // another key prefix, even one its own prefix would match as a pattern.
 func TestRoomsOfEveryNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
 	redisURL := redistest.URL(t)
 	base := redistest.Prefix(t, redisURL)
 	// A long lease keeps the upkeep loop out of the way of 1,200 rooms.

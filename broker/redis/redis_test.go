@@ -296,6 +296,9 @@ func TestOwnerNodeReturns(t *testing.T) {
 // and the owner can still claim the room back on another node, which then
 // keeps it.
 func TestOwnerGoneThenClaimed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
 	nodes, room, subs, stopped := ownerGoneSetup(t)
 	waitOwnerGone(t, subs, stopped)
 	for i, node := range nodes {
@@ -330,6 +333,9 @@ func TestOwnerGoneThenClaimed(t *testing.T) {
 // the owner leaving, and no one claims the room: after OwnerGone, it closes
 // when the stopped node's lease runs out, as it did before.
 func TestOwnerGoneThenCloses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
 	_, _, subs, stopped := ownerGoneSetup(t)
 	waitOwnerGone(t, subs, stopped)
 	for i, sub := range subs {
