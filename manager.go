@@ -46,6 +46,7 @@ type Manager struct {
 	drainSpread         time.Duration
 	addrLimits          *addrLimits
 	metrics             *metrics
+	summary             *connSummary // the periodic info line about connections
 	open                atomic.Int64 // connections admitted, upgraded or upgrading
 
 	mu       sync.Mutex
@@ -64,7 +65,7 @@ type Manager struct {
 // NewManager returns a Manager with the given options; with none, it has the
 // default limits, logs to slog.Default() and accepts same-origin browsers.
 func NewManager(options ...Option) *Manager {
-	cfg := config{logger: slog.Default(), ownerGrace: DefaultOwnerGrace, drainSpread: DefaultDrainSpread}
+	cfg := config{logger: slog.Default(), ownerGrace: DefaultOwnerGrace, drainSpread: DefaultDrainSpread, summaryEvery: defaultSummaryInterval}
 	for _, opt := range options {
 		opt(&cfg)
 	}
@@ -87,6 +88,7 @@ func NewManager(options ...Option) *Manager {
 	}
 	m.addrLimits = newAddrLimits(m.limits)
 	m.metrics = newMetrics(m)
+	m.summary = &connSummary{log: m.log, interval: cfg.summaryEvery, stats: m.Stats}
 	m.upgrader = m.newUpgrader(nil)
 	// A browser that sends its token as a subprotocol offers SubProtocol too
 	// and needs it echoed; the library refuses requests that offer none when
@@ -152,6 +154,7 @@ func (m *Manager) CreateNewClient(w http.ResponseWriter, r *http.Request) {
 	}
 	c := newClient(m, conn, addr)
 	c.limitKey, c.connToken = key, connectionToken(r)
+	m.summary.connectionOpened()
 	conn.Session().(*session).client = c
 	if !m.addClient(c) {
 		c.drain()
@@ -189,6 +192,7 @@ func (m *Manager) originAllowed(r *http.Request) bool {
 // remaining connections at once, waits for them to be cleaned up, and
 // returns ctx's error.
 func (m *Manager) Shutdown(ctx context.Context) error {
+	defer m.summary.flush()
 	m.mu.Lock()
 	if !m.draining {
 		m.draining = true

@@ -144,6 +144,7 @@ type config struct {
 	adminToken     string
 	ownerGrace     time.Duration
 	drainSpread    time.Duration
+	summaryEvery   time.Duration // tests shorten it
 }
 
 // WithDrainSpread sets the window over which Shutdown spreads its clients'
