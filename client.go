@@ -460,7 +460,8 @@ func (c *client) finish(reason error) {
 	c.mgr.forgetClient(c)
 	why := c.endReasonFor(reason)
 	c.mgr.metrics.disconnects.WithLabelValues(why).Inc()
-	c.mgr.log.Info("connection ended", "remote", c.remote, "subject", c.subject, "role", role, "reason", why, "err", reason, "duration", time.Since(c.opened).Round(time.Millisecond))
+	c.mgr.summary.connectionEnded(why)
+	c.mgr.log.Debug("connection ended", "remote", c.remote, "subject", c.subject, "role", role, "reason", why, "err", reason, "duration", time.Since(c.opened).Round(time.Millisecond))
 }
 
 // endReasonFor names why a connection ended, in a few stable words that

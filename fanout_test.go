@@ -20,6 +20,9 @@ import (
 // per key, then live messages, together exactly the consecutive stream from
 // its join point on, with nothing lost, repeated or reordered.
 func TestJoinDuringFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
 	const (
 		total   = 20000
 		keys    = 10
@@ -109,6 +112,9 @@ func checkFloodView(c *wsClient, keys int) error {
 }
 
 func TestThousandViewersOneRoom(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
 	const viewers, messages = 1000, 50
 	srv := startServer(t)
 	owner := dial(t, srv.wsURL, nil)
@@ -201,6 +207,9 @@ func TestRoomsAreIsolated(t *testing.T) {
 // other viewer go on at full speed; the stuck one is closed as a slow
 // consumer once its queue passes the limit, and the room forgets it.
 func TestSlowViewerIsCutOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
 	const messages, window = 3000, 32
 	srv := startServer(t, rtb.WithLimits(rtb.Limits{SendQueueBytes: 1 << 20}))
 	owner := dial(t, srv.wsURL, nil)

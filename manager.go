@@ -2,7 +2,8 @@
 // actions over a WebSocket and every viewer in the room receives them; state
 // messages are kept and replayed to viewers who join late.
 //
-// The wire protocol is described in PROTOCOL.md. The API is the seed's:
+// The wire protocol is described in PROTOCOL.md. The API is that of
+// the original rtbroadcaster (pablanka, 2016), so servers written for it keep compiling:
 //
 //	mgr := rtbroadcaster.NewManager()
 //	http.HandleFunc("/broadcast", func(w http.ResponseWriter, r *http.Request) {
@@ -47,6 +48,7 @@ type Manager struct {
 	ownedRooms          atomic.Int64   // rooms reserved from this node, those in their grace included
 	detaching           sync.WaitGroup // replica references dropped on goroutines (see room.letGo)
 	metrics             *metrics
+	summary             *connSummary // the periodic info line about connections
 	open                atomic.Int64 // connections admitted, upgraded or upgrading
 	operatorCloses      sync.Map     // ids of rooms the admin API is closing; see markClosedByOperator
 
@@ -66,7 +68,7 @@ type Manager struct {
 // NewManager returns a Manager with the given options; with none, it has the
 // default limits, logs to slog.Default() and accepts same-origin browsers.
 func NewManager(options ...Option) *Manager {
-	cfg := config{logger: slog.Default(), ownerGrace: DefaultOwnerGrace, drainSpread: DefaultDrainSpread}
+	cfg := config{logger: slog.Default(), ownerGrace: DefaultOwnerGrace, drainSpread: DefaultDrainSpread, summaryEvery: defaultSummaryInterval}
 	for _, opt := range options {
 		opt(&cfg)
 	}
@@ -89,6 +91,7 @@ func NewManager(options ...Option) *Manager {
 	}
 	m.addrLimits = newAddrLimits(m.limits)
 	m.metrics = newMetrics(m)
+	m.summary = &connSummary{log: m.log, interval: cfg.summaryEvery, stats: m.Stats}
 	m.upgrader = m.newUpgrader(nil)
 	// A browser that sends its token as a subprotocol offers SubProtocol too
 	// and needs it echoed; the library refuses requests that offer none when
@@ -159,6 +162,7 @@ func (m *Manager) CreateNewClient(w http.ResponseWriter, r *http.Request) {
 	}
 	c := newClient(m, conn, addr)
 	c.limitKey, c.connToken = key, connectionToken(r)
+	m.summary.connectionOpened()
 	conn.Session().(*session).client = c
 	if !m.addClient(c) {
 		c.drain()
@@ -217,6 +221,7 @@ func (m *Manager) sameOrigin(r *http.Request, origin string) bool {
 // remaining connections at once, waits for them to be cleaned up, and
 // returns ctx's error.
 func (m *Manager) Shutdown(ctx context.Context) error {
+	defer m.summary.flush()
 	m.mu.Lock()
 	if !m.draining {
 		m.draining = true

@@ -29,7 +29,8 @@ type Status struct {
 }
 
 // Message is the JSON envelope of every message, in both directions.
-// The first five fields are the seed's; the rest are extensions that are
+// The first five fields are those of the original rtbroadcaster (pablanka, 2016);
+// the rest are extensions that are
 // omitted when empty.
 type Message struct {
 	UUID         string   `json:"uuid"`
@@ -99,8 +100,8 @@ func (m *Message) Encode() []byte {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
-// DecodeMessage parses one client frame. It accepts the seed's examples
-// verbatim, comments included, and reports what is wrong in terms a client
+// DecodeMessage parses one client frame. It accepts the examples of the
+// original rtbroadcaster's README verbatim, comments included, and reports what is wrong in terms a client
 // developer can act on.
 func DecodeMessage(data []byte) (*Message, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
@@ -151,7 +152,8 @@ func describeDecodeError(err error) error {
 }
 
 // stripComments removes // line comments and /* block */ comments that stand
-// outside JSON strings, so the seed README's annotated examples parse.
+// outside JSON strings, so the original rtbroadcaster README's annotated examples
+// parse.
 // It reports false when there was nothing to strip.
 func stripComments(data []byte) ([]byte, bool) {
 	out := make([]byte, 0, len(data))

@@ -440,7 +440,7 @@ func TestAdminListsEveryRoomOfTheMemoryEngine(t *testing.T) {
 // TestAdminRedisRoomOfAnotherNode: a room whose owner and viewer are both on
 // node B is in node A's list, with its viewer, not here; node A closes it.
 func TestAdminRedisRoomOfAnotherNode(t *testing.T) {
-	nodes := startRedisNodes(t, redistest.Addr(t), 2, 0, rtb.WithAdminToken(adminToken))
+	nodes := startRedisNodes(t, redistest.URL(t), 2, 0, rtb.WithAdminToken(adminToken))
 	nodeA, nodeB := nodes[0].testServer, nodes[1].testServer
 	owner, room, viewer := ownerAndViewer(t, nodeB.wsURL)
 	owner.send(request(rtb.StatusConnected, room, "hello"))

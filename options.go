@@ -161,6 +161,7 @@ type config struct {
 	adminToken     string
 	ownerGrace     time.Duration
 	drainSpread    time.Duration
+	summaryEvery   time.Duration // tests shorten it
 }
 
 // WithDrainSpread sets the window over which Shutdown spreads its clients'
@@ -176,7 +177,8 @@ const DefaultOwnerGrace = 30 * time.Second
 
 // WithOwnerGrace sets how long a room stays open after its owner's
 // connection ends, for the owner to take it back (PROTOCOL.md, Owner
-// resume); 0 closes it at once, as the seed did. Default DefaultOwnerGrace.
+// resume); 0 closes it at once, as the original rtbroadcaster (pablanka, 2016)
+// did. Default DefaultOwnerGrace.
 func WithOwnerGrace(d time.Duration) Option {
 	return func(c *config) { c.ownerGrace = max(d, 0) }
 }

@@ -161,8 +161,11 @@ func TestOwnerResumeFencesOldConnection(t *testing.T) {
 // another node within the grace: the viewers stay connected and see "back"
 // and every message after it, in order, once.
 func TestRedisOwnerResumesAfterNodeKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
 	const lease, grace = time.Second, 5 * time.Second
-	nodes := startRedisNodes(t, redistest.Addr(t), 3, lease, rtb.WithOwnerGrace(grace))
+	nodes := startRedisNodes(t, redistest.URL(t), 3, lease, rtb.WithOwnerGrace(grace))
 	owner := dial(t, nodes[0].wsURL, nil)
 	room, key := owner.createOwned()
 	viewers := joinEach(t, nodes[1:], room, 0, 0)
@@ -214,7 +217,7 @@ func expectOwnerAway(t *testing.T, v *wsClient, seq uint64, grace time.Duration)
 // it resumes on another node: viewers on every node see away, back, and
 // every message in order.
 func TestRedisOwnerDropsAndResumes(t *testing.T) {
-	nodes := startRedisNodes(t, redistest.Addr(t), 3, time.Second, rtb.WithOwnerGrace(5*time.Second))
+	nodes := startRedisNodes(t, redistest.URL(t), 3, time.Second, rtb.WithOwnerGrace(5*time.Second))
 	owner := dial(t, nodes[0].wsURL, nil)
 	room, key := owner.createOwned()
 	viewers := joinEach(t, nodes, room, 0, 0)
@@ -245,7 +248,7 @@ func TestOwnerResumeReplaysState(t *testing.T) {
 			return srv.wsURL, srv.wsURL
 		},
 		"redis": func(t *testing.T) (string, string) {
-			nodes := startRedisNodes(t, redistest.Addr(t), 2, time.Second, rtb.WithOwnerGrace(5*time.Second))
+			nodes := startRedisNodes(t, redistest.URL(t), 2, time.Second, rtb.WithOwnerGrace(5*time.Second))
 			return nodes[0].wsURL, nodes[1].wsURL
 		},
 	}
@@ -298,13 +301,13 @@ func TestOwnerResumeTellsOldConnection(t *testing.T) {
 			return srv, srv
 		},
 		"redis": func(t *testing.T) (*testServer, *testServer) {
-			nodes := startRedisNodes(t, redistest.Addr(t), 2, time.Second, rtb.WithOwnerGrace(grace))
+			nodes := startRedisNodes(t, redistest.URL(t), 2, time.Second, rtb.WithOwnerGrace(grace))
 			return nodes[0].testServer, nodes[1].testServer
 		},
 		// The engine's news of the claim may reach the node before or
 		// after the new owner is set up there.
 		"redis same node": func(t *testing.T) (*testServer, *testServer) {
-			nodes := startRedisNodes(t, redistest.Addr(t), 1, time.Second, rtb.WithOwnerGrace(grace))
+			nodes := startRedisNodes(t, redistest.URL(t), 1, time.Second, rtb.WithOwnerGrace(grace))
 			return nodes[0].testServer, nodes[0].testServer
 		},
 	}

@@ -235,7 +235,7 @@ func TestStateMessages(t *testing.T) {
 	}
 }
 
-// TestOwnerLeavingClosesRoom: without a grace, as in the seed, the room
+// TestOwnerLeavingClosesRoom: without a grace, as in the original rtbroadcaster, the room
 // closes when its owner's connection ends.
 func TestOwnerLeavingClosesRoom(t *testing.T) {
 	srv := startServer(t, rtb.WithOwnerGrace(0))

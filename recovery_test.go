@@ -27,12 +27,12 @@ func TestRecoveryMemory(t *testing.T) {
 
 // TestRecoveryRedis is TestRecoveryMemory on three nodes sharing a Redis.
 func TestRecoveryRedis(t *testing.T) {
-	addr := redistest.Addr(t)
+	redisURL := redistest.URL(t)
 	runRecoveryCases(t, func(t *testing.T) []rtb.Option {
-		opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), Logger: quietLogger()}
+		opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), Logger: quietLogger()}
 		var nodes []rtb.Option
 		for range 3 {
-			nodes = append(nodes, rtb.WithBroker(redistest.Engine(t, addr, opts)))
+			nodes = append(nodes, rtb.WithBroker(redistest.Engine(t, redisURL, opts)))
 		}
 		return nodes
 	})
@@ -136,7 +136,7 @@ func expectSeqs(t *testing.T, v *wsClient, from, to uint64) {
 // message exactly once, in order.
 func TestRedisViewersNodeKilledRecover(t *testing.T) {
 	const total, viewersOnDoomedNode = 300, 3
-	nodes := startRedisNodes(t, redistest.Addr(t), 3, time.Second)
+	nodes := startRedisNodes(t, redistest.URL(t), 3, time.Second)
 	owner := dial(t, nodes[0].wsURL, nil)
 	room := owner.createRoom()
 	watcher := dial(t, nodes[1].wsURL, nil)

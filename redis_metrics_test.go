@@ -13,7 +13,7 @@ import (
 // and the room it put back, in /metrics.
 func TestRedisEngineCountsInMetrics(t *testing.T) {
 	srv := redistest.StartServer(t, redistest.NoPersistence)
-	node := startRedisNodes(t, srv.Addr, 1, 2*time.Second)[0]
+	node := startRedisNodes(t, srv.URL(), 1, 2*time.Second)[0]
 	owner := dial(t, node.wsURL, nil)
 	room := owner.createRoom()
 	viewer := dial(t, node.wsURL, nil)

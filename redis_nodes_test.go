@@ -21,14 +21,14 @@ type redisNode struct {
 	engine *redis.Broker
 }
 
-// startRedisNodes starts n nodes on the Redis at addr, sharing the test's
+// startRedisNodes starts n nodes on the Redis at redisURL, sharing the test's
 // own key prefix.
-func startRedisNodes(t *testing.T, addr string, n int, leaseTTL time.Duration, serverOpts ...rtb.Option) []redisNode {
+func startRedisNodes(t *testing.T, redisURL string, n int, leaseTTL time.Duration, serverOpts ...rtb.Option) []redisNode {
 	t.Helper()
-	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: leaseTTL, Logger: quietLogger()}
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: leaseTTL, Logger: quietLogger()}
 	nodes := make([]redisNode, n)
 	for i := range nodes {
-		engine := redistest.Engine(t, addr, opts)
+		engine := redistest.Engine(t, redisURL, opts)
 		nodes[i] = redisNode{testServer: startServer(t, append([]rtb.Option{rtb.WithBroker(engine)}, serverOpts...)...), engine: engine}
 	}
 	return nodes
@@ -72,7 +72,7 @@ func expectEnd(t *testing.T, v *wsClient, room string, seq uint64) {
 // broadcasts in order, presence across nodes, the owner-only rule, and the
 // close from the owner's node reaching everyone.
 func TestRedisThreeNodes(t *testing.T) {
-	nodes := startRedisNodes(t, redistest.Addr(t), 3, 0)
+	nodes := startRedisNodes(t, redistest.URL(t), 3, 0)
 	owner := dial(t, nodes[0].wsURL, nil)
 	room := owner.createRoom()
 	owner.send(stateRequest(room, "slide", "", "1"))
@@ -145,8 +145,11 @@ func joinEachEventually(t *testing.T, nodes []redisNode, room string, seq uint64
 // floods state messages: each gets an exact replay and then every message
 // numbered after it, once and in order.
 func TestRedisJoinDuringFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
 	const total, keys, joins = 5000, 10, 9
-	nodes := startRedisNodes(t, redistest.Addr(t), 3, 0)
+	nodes := startRedisNodes(t, redistest.URL(t), 3, 0)
 	owner := dial(t, nodes[0].wsURL, nil)
 	room := owner.createRoom()
 
@@ -174,7 +177,7 @@ func TestRedisJoinDuringFlood(t *testing.T) {
 // TestRedisOwnerLeaves: the owner's connection ends; viewers on every node
 // get the last broadcast, then the close.
 func TestRedisOwnerLeaves(t *testing.T) {
-	nodes := startRedisNodes(t, redistest.Addr(t), 3, 0, rtb.WithOwnerGrace(0))
+	nodes := startRedisNodes(t, redistest.URL(t), 3, 0, rtb.WithOwnerGrace(0))
 	owner := dial(t, nodes[1].wsURL, nil)
 	room := owner.createRoom()
 	viewers := joinEach(t, nodes, room, 0, 0)
@@ -192,7 +195,7 @@ func TestRedisOwnerLeaves(t *testing.T) {
 // grace, the room closes on the other nodes once its lease expires.
 func TestRedisOwnersNodeKilled(t *testing.T) {
 	const lease = time.Second
-	nodes := startRedisNodes(t, redistest.Addr(t), 3, lease, rtb.WithOwnerGrace(0))
+	nodes := startRedisNodes(t, redistest.URL(t), 3, lease, rtb.WithOwnerGrace(0))
 	owner := dial(t, nodes[0].wsURL, nil)
 	room := owner.createRoom()
 	viewers := joinEach(t, nodes[1:], room, 0, 0)
@@ -220,7 +223,7 @@ func TestRedisOwnersNodeKilled(t *testing.T) {
 // TestRedisViewersNodeKilled: a node with only viewers dies; the room goes
 // on for the others, and its viewers stop counting once their lease ends.
 func TestRedisViewersNodeKilled(t *testing.T) {
-	nodes := startRedisNodes(t, redistest.Addr(t), 3, time.Second)
+	nodes := startRedisNodes(t, redistest.URL(t), 3, time.Second)
 	owner := dial(t, nodes[0].wsURL, nil)
 	room := owner.createRoom()
 	viewers := joinEach(t, nodes, room, 0, 0)
@@ -243,7 +246,7 @@ func TestRedisViewersNodeKilled(t *testing.T) {
 // rejoin with 1012; after the restart a rejoin gets the stream again.
 func TestRedisRestartedMidBroadcast(t *testing.T) {
 	srv := redistest.StartServer(t)
-	nodes := startRedisNodes(t, srv.Addr, 3, 5*time.Second)
+	nodes := startRedisNodes(t, srv.URL(), 3, 5*time.Second)
 	owner := dial(t, nodes[0].wsURL, nil)
 	room := owner.createRoom()
 	viewers := joinEach(t, nodes, room, 0, 0)
@@ -282,7 +285,7 @@ func TestRedisRestartedMidBroadcast(t *testing.T) {
 // gets the state kept before it.
 func TestRedisRestartedWithoutPersistence(t *testing.T) {
 	srv := redistest.StartServer(t, redistest.NoPersistence)
-	nodes := startRedisNodes(t, srv.Addr, 3, 2*time.Second)
+	nodes := startRedisNodes(t, srv.URL(), 3, 2*time.Second)
 	owner := dial(t, nodes[0].wsURL, nil)
 	room := owner.createRoom()
 	viewers := joinEach(t, nodes, room, 0, 0)

@@ -74,12 +74,15 @@ func expectReplay(t *testing.T, c *wsClient, reply *rtb.Message, kept []keptEntr
 // viewer that reads at 1 MB/s, then goes on live; and to its owner resuming
 // over the same link.
 func TestLargeReplayOverSlowLink(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
 	engines := map[string]func(*testing.T) []rtb.Option{
 		"memory": func(*testing.T) []rtb.Option { return nil },
 		"redis": func(t *testing.T) []rtb.Option {
-			addr := redistest.Addr(t)
-			opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), Logger: quietLogger()}
-			return []rtb.Option{rtb.WithBroker(redistest.Engine(t, addr, opts))}
+			redisURL := redistest.URL(t)
+			opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), Logger: quietLogger()}
+			return []rtb.Option{rtb.WithBroker(redistest.Engine(t, redisURL, opts))}
 		},
 	}
 	for name, engine := range engines {
@@ -116,6 +119,9 @@ func TestLargeReplayOverSlowLink(t *testing.T) {
 // is cut as a slow consumer once a write has waited for the write timeout,
 // however small the send queue the replay passes by.
 func TestViewerStuckInReplayIsCut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
 	const writeTimeout = time.Second
 	srv := startServer(t, rtb.WithLimits(rtb.Limits{MaxStateBytes: 32 << 20, WriteTimeout: writeTimeout}))
 	owner := dial(t, srv.wsURL, nil)

@@ -28,7 +28,7 @@ var engines = []struct {
 	}},
 	{"redis", func(t *testing.T, opts ...rtb.Option) [2]*testServer {
 		opts = append(opts, rtb.WithTrustedProxies(netip.MustParsePrefix("127.0.0.0/8")))
-		nodes := startRedisNodes(t, redistest.Addr(t), 2, 0, opts...)
+		nodes := startRedisNodes(t, redistest.URL(t), 2, 0, opts...)
 		return [2]*testServer{nodes[0].testServer, nodes[1].testServer}
 	}},
 }

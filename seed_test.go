@@ -8,7 +8,9 @@ import (
 	"github.com/rtbroadcaster/rtbroadcaster"
 )
 
-// The seed README's request examples, exactly as printed there, comments and all.
+// The request examples of the README of the original rtbroadcaster (pablanka, 2016),
+// exactly as printed there, comments and all. (The file's name is from when that
+// package was the seed of this one.)
 const (
 	seedCreate = `{
 	"uuid": "",
@@ -62,13 +64,13 @@ const (
 }`
 )
 
-// withRoom puts the room's real uuid where the seed's example has its own.
+// withRoom puts the room's real uuid where the original's example has its own.
 func withRoom(example, room string) string {
 	example = strings.ReplaceAll(example, "f63ca67e-69bb-4a16-a71f-86a87acbe0b5", room)
 	return strings.ReplaceAll(example, "63ca67e-69bb-4a16-a71f-86a87acbe0b5", room)
 }
 
-// TestSeedExamplesVerbatim walks through the seed README with its own JSON:
+// TestSeedExamplesVerbatim walks through the original README with its own JSON:
 // create, join, broadcast, state message, late join, close.
 func TestSeedExamplesVerbatim(t *testing.T) {
 	srv := startServer(t)

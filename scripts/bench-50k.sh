@@ -61,6 +61,6 @@ print("|---|---|---|---|---|---|---|---|---|---|")
 for i, r in enumerate(runs):
     l = r["latencyMs"]
     print(f"| {'owner + viewers' if i == 0 else 'viewers (-join)'} | {i + 1} | {r['connections'] - (1 if i == 0 else 0):,} | {r['connectJoinSeconds']:.1f} | "
-          f"{r['deliveries']:,} | {r['lost']} / {r['duplicated']} / {r['outOfOrder']} | {r['cutOff']} / {r['dropped']} | {l['P50']:.0f} | {l['P99']:.0f} | {l['Max']:.0f} |")
+          f"{r['deliveries']:,} | {r['lost']} / {r['duplicated']} / {r['outOfOrder']} | {r['cutOff']} / {r['dropped']} | {l['p50']:.0f} | {l['p99']:.0f} | {l['max']:.0f} |")
 print(f"\n{sum(r['connections'] for r in runs):,} connections; {runs[0]['sent']} messages sent at {runs[0]['ratePerRoom']:g} msg/s.")
 PY

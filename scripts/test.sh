@@ -2,13 +2,33 @@
 # Runs the whole test suite: Go (format, vet, staticcheck, race detector, short fuzz runs),
 # then the JavaScript SDK's tests, browser tests included.
 #
-# Browser tests need Chromium (/usr/bin/chromium, Debian's `chromium` package).
-# Without it they skip with the reason printed, except under CI=true, where
-# they fail. npm packages are installed from the lockfile when missing.
+# Browser tests need Chromium (/usr/bin/chromium, Debian's `chromium` package),
+# the Redis tests a Redis (RTB_TEST_REDIS_URL, default redis://127.0.0.1:6379/0).
+# Without them they skip with the reason printed (the Go skips are summed up at
+# the end), except under CI=true, where they fail. npm packages are installed
+# from the lockfile when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+# go test prints a skipped test's reason only with -v. The tests that need a
+# service (Redis: broker/redis/redistest) write each skip to $RTB_TEST_SKIPS,
+# and the last lines of this script's output sum them up, failed run or not.
+skips=$(mktemp)
+bin_dir=
+export RTB_TEST_SKIPS="$skips"
+summarize_skips() {
+	[ -s "$skips" ] || return 0
+	step "skipped: $(wc -l <"$skips") Go tests did not run (with CI=true they fail instead)"
+	awk -F'\t' '{ n[$2]++ } END { for (r in n) printf "  %d skipped: %s\n", n[r], r }' "$skips"
+}
+cleanup() {
+	summarize_skips
+	rm -f "$skips"
+	[ -z "$bin_dir" ] || rm -rf "$bin_dir"
+}
+trap cleanup EXIT
 
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
@@ -34,7 +54,6 @@ go test -run '^$' -fuzz '^FuzzHandle$' -fuzztime "${RTB_FUZZ_HANDLER_INPUTS:-400
 
 step "JavaScript SDK and browser tests"
 bin_dir=$(mktemp -d)
-trap 'rm -rf "$bin_dir"' EXIT
 go build -o "$bin_dir/rtbroadcaster" ./cmd/rtbroadcaster
 cd sdk/js
 [ -d node_modules ] || npm ci --no-audit --no-fund

@@ -26,8 +26,8 @@ func TestUpkeepBatchesFailThenScriptsLost(t *testing.T) {
 	const rooms = 300 // more than one batch
 	srv := redistest.StartServer(t, redistest.NoPersistence)
 	opts := redis.Options{LeaseTTL: time.Minute, Logger: quiet()} // the test drives every round
-	owner, ownerPipes := failingEngine(t, srv.Addr, opts)
-	other, otherPipes := failingEngine(t, srv.Addr, opts)
+	owner, ownerPipes := failingEngine(t, srv.URL(), opts)
+	other, otherPipes := failingEngine(t, srv.URL(), opts)
 	admin := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
 	defer admin.Close()
 	key := func(room, name string) string { return "rtb:{" + room + "}:" + name }
@@ -128,13 +128,13 @@ func TestUpkeepBatchesFailThenScriptsLost(t *testing.T) {
 	}
 }
 
-// failingEngine opens an engine on addr whose pipelines fail, without
+// failingEngine opens an engine on the Redis at url whose pipelines fail, without
 // reaching Redis, while the returned hook's failing is set; its single
 // commands go through.
-func failingEngine(t *testing.T, addr string, opts redis.Options) (*redis.Broker, *pipelineFailer) {
+func failingEngine(t *testing.T, url string, opts redis.Options) (*redis.Broker, *pipelineFailer) {
 	t.Helper()
 	hook := &pipelineFailer{}
-	client := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
+	client := goredis.NewClient(redistest.Options(t, url))
 	client.AddHook(hook)
 	t.Cleanup(func() { _ = client.Close() })
 	engine := redis.New(client, opts)
@@ -174,7 +174,7 @@ func TestRedisRestartRestoresEveryRoom(t *testing.T) {
 	const rooms = 300 // more than one batch
 	srv := redistest.StartServer(t, redistest.NoPersistence)
 	opts := redis.Options{LeaseTTL: time.Minute, Logger: quiet()}
-	owner := redistest.Engine(t, srv.Addr, opts)
+	owner := redistest.Engine(t, srv.URL(), opts)
 	ids := make([]string, rooms)
 	for i := range ids {
 		ids[i] = uuid.NewString()

@@ -37,10 +37,10 @@ func TestClosedRoomKeepsOnlyItsMarker(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := redistest.Addr(t)
-			prefix := redistest.Prefix(t, addr)
+			redisURL := redistest.URL(t)
+			prefix := redistest.Prefix(t, redisURL)
 			opts := redis.Options{KeyPrefix: prefix, LeaseTTL: 30 * time.Second, ClosedTTL: closedTTL, Logger: quiet()}
-			owner, other := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+			owner, other := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
 			room := uuid.NewString()
 			if err := owner.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: 100 * time.Millisecond}); err != nil {
 				t.Fatal(err)
@@ -69,7 +69,7 @@ func TestClosedRoomKeepsOnlyItsMarker(t *testing.T) {
 				t.Fatal("room not closed")
 			}
 
-			client := goredis.NewClient(&goredis.Options{Addr: addr})
+			client := redistest.Client(t, redisURL)
 			defer client.Close()
 			var keys []string
 			iter := client.Scan(ctx(t), 0, prefix+"{"+room+"}*", 100).Iterator()
@@ -121,9 +121,9 @@ func waitGone(t *testing.T, client *goredis.Client, key string) {
 // TestDefaultClosedTTLIsShort: the marker a closed room leaves lasts a
 // minute by default, not the ten it used to.
 func TestDefaultClosedTTLIsShort(t *testing.T) {
-	addr := redistest.Addr(t)
-	prefix := redistest.Prefix(t, addr)
-	engine := redistest.Engine(t, addr, redis.Options{KeyPrefix: prefix, Logger: quiet()})
+	redisURL := redistest.URL(t)
+	prefix := redistest.Prefix(t, redisURL)
+	engine := redistest.Engine(t, redisURL, redis.Options{KeyPrefix: prefix, Logger: quiet()})
 	room := uuid.NewString()
 	if err := engine.CreateRoom(ctx(t), room, broker.Owner{}); err != nil {
 		t.Fatal(err)
@@ -131,7 +131,7 @@ func TestDefaultClosedTTLIsShort(t *testing.T) {
 	if err := engine.CloseRoom(ctx(t), room); err != nil {
 		t.Fatal(err)
 	}
-	client := goredis.NewClient(&goredis.Options{Addr: addr})
+	client := redistest.Client(t, redisURL)
 	defer client.Close()
 	if ttl := client.PTTL(ctx(t), prefix+"{"+room+"}:meta").Val(); ttl <= 0 || ttl > time.Minute {
 		t.Fatalf("closed meta's TTL %v, want at most a minute", ttl)

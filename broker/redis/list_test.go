@@ -29,12 +29,15 @@ func createRooms(t *testing.T, b *redis.Broker, n int) map[string]bool {
 // more than one SCAN call, stops at the limit, and lists no room of
 // another key prefix, even one its own prefix would match as a pattern.
 func TestRoomsOfEveryNode(t *testing.T) {
-	addr := redistest.Addr(t)
-	base := redistest.Prefix(t, addr)
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
+	redisURL := redistest.URL(t)
+	base := redistest.Prefix(t, redisURL)
 	// A long lease keeps the upkeep loop out of the way of 1,200 rooms.
 	opts := redis.Options{KeyPrefix: base + "a*:", LeaseTTL: time.Minute, Logger: quiet()}
-	lister, creator := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
-	other := redistest.Engine(t, addr, redis.Options{KeyPrefix: base + "abc:", LeaseTTL: time.Minute, Logger: quiet()})
+	lister, creator := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
+	other := redistest.Engine(t, redisURL, redis.Options{KeyPrefix: base + "abc:", LeaseTTL: time.Minute, Logger: quiet()})
 	createRooms(t, other, 3)
 	want := createRooms(t, creator, 1200) // more than one SCAN's COUNT
 
@@ -58,9 +61,9 @@ func TestRoomsOfEveryNode(t *testing.T) {
 // TestRoomsCached: Rooms serves a list for up to 2 s, unless the engine
 // closed a room meanwhile.
 func TestRoomsCached(t *testing.T) {
-	addr := redistest.Addr(t)
-	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), Logger: quiet()}
-	lister, creator := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+	redisURL := redistest.URL(t)
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), Logger: quiet()}
+	lister, creator := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
 	created := createRooms(t, creator, 2)
 
 	// Dashboards polling at once share a scan, and each gets its own list.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	goredis "github.com/redis/go-redis/v9"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/brokertest"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/redis"
@@ -26,10 +25,10 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func TestConformance(t *testing.T) {
-	addr := redistest.Addr(t)
+	redisURL := redistest.URL(t)
 	brokertest.Run(t, func(t *testing.T) broker.Broker {
 		// A short lease makes the nodes look for rooms past their grace often.
-		return redistest.Engine(t, addr, redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: 1500 * time.Millisecond, Logger: quiet()})
+		return redistest.Engine(t, redisURL, redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: 1500 * time.Millisecond, Logger: quiet()})
 	})
 }
 
@@ -101,9 +100,9 @@ func ctx(t *testing.T) context.Context {
 // other node closes the room once the lease expires, and its subscriber
 // receives Closed after the messages before it.
 func TestOwnerNodeStops(t *testing.T) {
-	addr := redistest.Addr(t)
-	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: time.Second, Logger: quiet()}
-	owner, viewer := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+	redisURL := redistest.URL(t)
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: time.Second, Logger: quiet()}
+	owner, viewer := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
 	room, sub := subscribedRoom(t, owner, viewer, broker.Owner{})
 	if _, err := owner.Publish(ctx(t), room, broker.Publication{Body: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
@@ -140,10 +139,10 @@ const goneLease, goneGrace = time.Second, 5 * time.Second
 // owner's node stopped.
 func ownerGoneSetup(t *testing.T) (nodes []*redis.Broker, room string, subs []*events, stopped time.Time) {
 	t.Helper()
-	addr := redistest.Addr(t)
-	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: goneLease, Logger: quiet()}
-	owner := redistest.Engine(t, addr, opts)
-	nodes = []*redis.Broker{redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)}
+	redisURL := redistest.URL(t)
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: goneLease, Logger: quiet()}
+	owner := redistest.Engine(t, redisURL, opts)
+	nodes = []*redis.Broker{redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)}
 	room = uuid.NewString()
 	if err := owner.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: goneGrace}); err != nil {
 		t.Fatal(err)
@@ -206,13 +205,12 @@ func expectNoOwnerGone(t *testing.T, subs []*events) {
 // heartbeat at all (one running an earlier version, during a rolling
 // upgrade) is left alone: that node is not known to have stopped.
 func TestUnknownNodeNotTakenForStopped(t *testing.T) {
-	addr := redistest.Addr(t)
-	prefix := redistest.Prefix(t, addr)
+	redisURL := redistest.URL(t)
+	prefix := redistest.Prefix(t, redisURL)
 	opts := redis.Options{KeyPrefix: prefix, LeaseTTL: time.Minute, Logger: quiet()}
-	owner, other := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+	owner, other := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
 	room, sub := subscribedRoom(t, owner, other, broker.Owner{KeyHash: "hash", Grace: time.Minute})
-	admin := goredis.NewClient(&goredis.Options{Addr: addr})
-	defer admin.Close()
+	admin := redistest.Client(t, redisURL)
 	if err := admin.Set(ctx(t), prefix+"{"+room+"}:lease", "node-of-an-earlier-version", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -229,10 +227,10 @@ func TestUnknownNodeNotTakenForStopped(t *testing.T) {
 // its lease and says the owner is back, on its own subscriber only, once.
 func TestOwnerNodeReturns(t *testing.T) {
 	const grace = time.Minute
-	addr := redistest.Addr(t)
+	redisURL := redistest.URL(t)
 	// A lease so long that the test drives every upkeep round itself.
-	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: time.Minute, Logger: quiet()}
-	owner, other := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: time.Minute, Logger: quiet()}
+	owner, other := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
 	room := uuid.NewString()
 	if err := owner.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: grace}); err != nil {
 		t.Fatal(err)
@@ -298,6 +296,9 @@ func TestOwnerNodeReturns(t *testing.T) {
 // and the owner can still claim the room back on another node, which then
 // keeps it.
 func TestOwnerGoneThenClaimed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
 	nodes, room, subs, stopped := ownerGoneSetup(t)
 	waitOwnerGone(t, subs, stopped)
 	for i, node := range nodes {
@@ -332,6 +333,9 @@ func TestOwnerGoneThenClaimed(t *testing.T) {
 // the owner leaving, and no one claims the room: after OwnerGone, it closes
 // when the stopped node's lease runs out, as it did before.
 func TestOwnerGoneThenCloses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
 	_, _, subs, stopped := ownerGoneSetup(t)
 	waitOwnerGone(t, subs, stopped)
 	for i, sub := range subs {
@@ -350,9 +354,9 @@ func TestOwnerGoneThenCloses(t *testing.T) {
 // TestViewerCountOfStoppedNode checks that a node's viewers stop counting
 // once the node stops renewing its count.
 func TestViewerCountOfStoppedNode(t *testing.T) {
-	addr := redistest.Addr(t)
-	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: time.Second, Logger: quiet()}
-	a, b := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+	redisURL := redistest.URL(t)
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: time.Second, Logger: quiet()}
+	a, b := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
 	room := uuid.NewString()
 	if err := b.CreateRoom(ctx(t), room, broker.Owner{}); err != nil {
 		t.Fatal(err)
@@ -380,7 +384,7 @@ func TestViewerCountOfStoppedNode(t *testing.T) {
 // is told Lost, and publishing and delivery resume.
 func TestRedisRestart(t *testing.T) {
 	srv := redistest.StartServer(t)
-	engine := redistest.Engine(t, srv.Addr, redis.Options{LeaseTTL: 3 * time.Second, Logger: quiet()})
+	engine := redistest.Engine(t, srv.URL(), redis.Options{LeaseTTL: 3 * time.Second, Logger: quiet()})
 	room, sub := subscribedRoom(t, engine, engine, broker.Owner{})
 	publish := func() error {
 		_, err := engine.Publish(ctx(t), room, broker.Publication{Body: []byte(`{}`)})
@@ -439,7 +443,7 @@ func waitDelivered(t *testing.T, sub *events, n int) {
 // once Redis is back, so that a room whose owner left then does not linger.
 func TestCloseDuringOutage(t *testing.T) {
 	srv := redistest.StartServer(t)
-	engine := redistest.Engine(t, srv.Addr, redis.Options{LeaseTTL: 600 * time.Millisecond, Logger: quiet()})
+	engine := redistest.Engine(t, srv.URL(), redis.Options{LeaseTTL: 600 * time.Millisecond, Logger: quiet()})
 	room, sub := subscribedRoom(t, engine, engine, broker.Owner{})
 	srv.Kill()
 	if err := engine.CloseRoom(ctx(t), room); !errors.Is(err, broker.ErrUnavailable) {
@@ -463,7 +467,7 @@ func TestCloseDuringOutage(t *testing.T) {
 func TestReleaseDuringOutage(t *testing.T) {
 	srv := redistest.StartServer(t)
 	opts := redis.Options{LeaseTTL: 600 * time.Millisecond, Logger: quiet()}
-	owner, other := redistest.Engine(t, srv.Addr, opts), redistest.Engine(t, srv.Addr, opts)
+	owner, other := redistest.Engine(t, srv.URL(), opts), redistest.Engine(t, srv.URL(), opts)
 	room, sub := subscribedRoom(t, owner, other, broker.Owner{Grace: time.Second})
 	srv.Kill()
 	if err := owner.ReleaseOwner(ctx(t), room, 1); !errors.Is(err, broker.ErrUnavailable) {
@@ -482,9 +486,9 @@ func TestReleaseDuringOutage(t *testing.T) {
 // 10 s).
 func TestGraceEndsOnTime(t *testing.T) {
 	const grace = 300 * time.Millisecond
-	addr := redistest.Addr(t)
-	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: 30 * time.Second, Logger: quiet()}
-	owner, other := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+	redisURL := redistest.URL(t)
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: 30 * time.Second, Logger: quiet()}
+	owner, other := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
 	room, sub := subscribedRoom(t, owner, other, broker.Owner{Grace: grace})
 	released := time.Now()
 	if err := owner.ReleaseOwner(ctx(t), room, 1); err != nil {
@@ -505,9 +509,9 @@ func TestGraceEndsOnTime(t *testing.T) {
 // the owner away, without waiting a lease for the closed node's heartbeat
 // to age.
 func TestClosedNodeIsStoppedAtOnce(t *testing.T) {
-	addr := redistest.Addr(t)
-	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: time.Minute, Logger: quiet()}
-	owner, other := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+	redisURL := redistest.URL(t)
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: time.Minute, Logger: quiet()}
+	owner, other := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
 	_, sub := subscribedRoom(t, owner, other, broker.Owner{KeyHash: "hash", Grace: time.Minute})
 	other.Upkeep()
 	expectNoOwnerGone(t, []*events{sub})
@@ -541,9 +545,9 @@ func subscribedRoom(t *testing.T, owner, other *redis.Broker, o broker.Owner) (r
 // TestClaimToldToEveryNode: a claim on one node reaches the subscribers of
 // every node, the node that created the room included, once each.
 func TestClaimToldToEveryNode(t *testing.T) {
-	addr := redistest.Addr(t)
-	opts := redis.Options{KeyPrefix: redistest.Prefix(t, addr), LeaseTTL: time.Second, Logger: quiet()}
-	creator, claimer := redistest.Engine(t, addr, opts), redistest.Engine(t, addr, opts)
+	redisURL := redistest.URL(t)
+	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: time.Second, Logger: quiet()}
+	creator, claimer := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
 	room := uuid.NewString()
 	if err := creator.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: time.Minute}); err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ const restoreLease = 1500 * time.Millisecond
 // twoNodes starts two engines on srv: the owner's node and another.
 func twoNodes(t *testing.T, srv *redistest.Server) (owner, other *redis.Broker) {
 	opts := redis.Options{LeaseTTL: restoreLease, Logger: quiet()}
-	return redistest.Engine(t, srv.Addr, opts), redistest.Engine(t, srv.Addr, opts)
+	return redistest.Engine(t, srv.URL(), opts), redistest.Engine(t, srv.URL(), opts)
 }
 
 // eventually calls try until it returns nil, and fails the test with its
@@ -253,7 +253,7 @@ func TestRoomKeysLost(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := redistest.StartServer(t)
 			opts := redis.Options{LeaseTTL: 600 * time.Millisecond, Logger: quiet()}
-			owner, other := redistest.Engine(t, srv.Addr, opts), redistest.Engine(t, srv.Addr, opts)
+			owner, other := redistest.Engine(t, srv.URL(), opts), redistest.Engine(t, srv.URL(), opts)
 			room, sub := watchedRoom(t, owner, other)
 			if !tc.ownerAlive {
 				_ = owner.Close()

@@ -23,13 +23,13 @@ import (
 func BenchmarkUpkeep(b *testing.B) {
 	for _, n := range []int{100, 2000} {
 		b.Run(strconv.Itoa(n)+"-rooms", func(b *testing.B) {
-			addr := redistest.Addr(b)
+			redisURL := redistest.URL(b)
 			counter := &commandCounter{}
-			client := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
+			client := goredis.NewClient(redistest.Options(b, redisURL))
 			client.AddHook(counter)
 			b.Cleanup(func() { _ = client.Close() })
 			// A lease so long that the engine's own rounds stay out of the way.
-			engine := redis.New(client, redis.Options{KeyPrefix: redistest.Prefix(b, addr), LeaseTTL: time.Hour, Logger: quiet()})
+			engine := redis.New(client, redis.Options{KeyPrefix: redistest.Prefix(b, redisURL), LeaseTTL: time.Hour, Logger: quiet()})
 			b.Cleanup(func() { _ = engine.Close() })
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()

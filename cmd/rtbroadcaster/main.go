@@ -1,9 +1,11 @@
 // Command rtbroadcaster runs the broadcast server.
 //
-//	rtbroadcaster                       serve on :8080
+//	rtbroadcaster                       serve on :8080 (every interface)
 //	rtbroadcaster serve -addr 127.0.0.1:9000
 //	rtbroadcaster serve -broker redis://127.0.0.1:6379/0   one of several nodes sharing rooms
 //	rtbroadcaster bench -url ws://127.0.0.1:9000/broadcast -viewers 1000   load-test a server
+//	rtbroadcaster version               the version and commit of this build
+//	rtbroadcaster help [command]        the commands, or one command's flags
 //
 // Every flag can also be set with an RTB_* environment variable: -addr is
 // RTB_ADDR, -read-limit is RTB_READ_LIMIT, and so on. A flag given on the
@@ -21,9 +23,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -31,33 +31,15 @@ import (
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
 	redisbroker "github.com/rtbroadcaster/rtbroadcaster/broker/redis"
-	"github.com/rtbroadcaster/rtbroadcaster/internal/bench"
 	sdkjs "github.com/rtbroadcaster/rtbroadcaster/sdk/js"
 	"github.com/rtbroadcaster/rtbroadcaster/web"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "rtbroadcaster:", err)
 		os.Exit(1)
 	}
-}
-
-// run dispatches the subcommand; "serve" is the default.
-func run(ctx context.Context, args []string, stderr io.Writer) error {
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		switch args[0] {
-		case "serve":
-			args = args[1:]
-		case "bench":
-			return bench.Run(ctx, args[1:], os.Stdout, stderr)
-		default:
-			return fmt.Errorf("unknown command %q; commands: serve, bench", args[0])
-		}
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return serve(ctx, args, stderr)
 }
 
 // serveConfig is everything the serve command reads from flags.
@@ -110,7 +92,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.DurationVar(&l.WriteTimeout, "write-timeout", l.WriteTimeout, "deadline of one write to a client")
 	registerOpsFlags(fs, &cfg.ops, l)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: rtbroadcaster [serve] [flags]\n\nServes the WebSocket endpoint on /broadcast and /broadcasting, the demo on /, the JavaScript SDK on /sdk/, /healthz and /readyz.\nEvery flag has an environment twin: -max-viewers is RTB_MAX_VIEWERS, and so on.\n\n")
+		writeOverview(fs.Output())
+		fmt.Fprintf(fs.Output(), "\nrtbroadcaster [serve] [flags] serves the WebSocket endpoint on /broadcast and /broadcasting, the demo on /,\nthe JavaScript SDK on /sdk/, /healthz and /readyz. Its flags follow; each has an environment twin:\n-max-viewers is RTB_MAX_VIEWERS, and so on.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := applyEnv(fs); err != nil {
@@ -321,7 +304,7 @@ func newHTTPServer(h http.Handler, idle time.Duration) *http.Server {
 func newMux(mgr *rtbroadcaster.Manager) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/broadcast", mgr)
-	mux.Handle("/broadcasting", mgr) // the seed's example path
+	mux.Handle("/broadcasting", mgr) // the path of the original rtbroadcaster's example
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")

@@ -58,12 +58,12 @@ func TestReadyz(t *testing.T) {
 // with the owner on the first and viewers on each: every viewer gets the
 // replay, every broadcast in order and the close.
 func TestBinaryNodesOnRedis(t *testing.T) {
-	addr := redistest.Addr(t)
-	prefix := redistest.Prefix(t, addr)
+	redisURL := redistest.URL(t)
+	prefix := redistest.Prefix(t, redisURL)
 	bin := buildBinary(t)
 	var bases []string
 	for range 3 {
-		bases = append(bases, startNode(t, bin, "-broker", "redis://"+addr+"/0", "-redis-key-prefix", prefix))
+		bases = append(bases, startNode(t, bin, "-broker", redisURL, "-redis-key-prefix", prefix))
 	}
 	for _, base := range bases {
 		if resp, err := http.Get(base + "readyz"); err != nil || resp.StatusCode != 200 {
@@ -242,13 +242,13 @@ func (c *nodeClient) expectClose(t *testing.T, code uint16) {
 // node within the grace. Both viewers end with every message exactly once,
 // in order.
 func TestBinaryNodesKilled9(t *testing.T) {
-	addr := redistest.Addr(t)
-	prefix := redistest.Prefix(t, addr)
+	redisURL := redistest.URL(t)
+	prefix := redistest.Prefix(t, redisURL)
 	bin := buildBinary(t)
 	var bases []string
 	var kills []func()
 	for range 3 {
-		base, kill9 := startKillableNode(t, bin, "-broker", "redis://"+addr+"/0", "-redis-key-prefix", prefix, "-owner-grace", "20s")
+		base, kill9 := startKillableNode(t, bin, "-broker", redisURL, "-redis-key-prefix", prefix, "-owner-grace", "20s")
 		bases, kills = append(bases, base), append(kills, kill9)
 	}
 	owner := dialNode(t, bases[0])

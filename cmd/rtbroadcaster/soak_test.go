@@ -20,6 +20,9 @@ import (
 // must not grow after the warm-up, and once the load has gone it must be
 // back to the goroutines it started with.
 func TestChurnSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
+	}
 	bin := buildBinary(t)
 	server := exec.Command(bin, "serve", "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0", "-owner-grace", "0s", "-drain-spread", "0s")
 	logs, _ := server.StderrPipe()

@@ -99,7 +99,7 @@ func (b *run) execute(ctx context.Context) (*Report, error) {
 	if cfg.serverPID > 0 {
 		time.Sleep(500 * time.Millisecond) // let the server's last joins settle
 		rep.ServerRSSJoinedKiB, _ = rssKiB(cfg.serverPID)
-		rep.ServerBytesPerConn = float64(rep.ServerRSSJoinedKiB-rep.ServerRSSBeforeKiB) * 1024 / float64(cfg.connections())
+		rep.ServerBytesPerConn = serverBytesPerConn(rep.ServerRSSBeforeKiB, rep.ServerRSSJoinedKiB, cfg.connections())
 	}
 	if cfg.duration > 0 {
 		b.broadcast(ctx, rep)

@@ -9,6 +9,9 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"reflect"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,16 +41,23 @@ func startServer(t *testing.T) string {
 // runBench runs the command with args against url and returns its JSON report.
 func runBench(t *testing.T, url string, args ...string) *Report {
 	t.Helper()
+	var rep Report
+	if out := runBenchJSON(t, url, args...); json.Unmarshal(out, &rep) != nil {
+		t.Fatalf("report is not JSON:\n%s", out)
+	}
+	return &rep
+}
+
+// runBenchJSON runs the command with args against url, with this process as
+// the server to measure, and returns its report as printed.
+func runBenchJSON(t *testing.T, url string, args ...string) []byte {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	args = append([]string{"-url", url, "-json", "-server-pid", itoa(os.Getpid())}, args...)
 	if err := Run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("bench %q: %v\n%s", args, err, stderr.String())
 	}
-	var rep Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("report is not JSON: %v\n%s", err, stdout.String())
-	}
-	return &rep
+	return stdout.Bytes()
 }
 
 func TestBenchDeliversEverythingInOrder(t *testing.T) {
@@ -91,8 +101,78 @@ func TestBenchDeliversEverythingInOrder(t *testing.T) {
 
 func TestIdleRunOnlyConnects(t *testing.T) {
 	rep := runBench(t, startServer(t), "-viewers", "30", "-duration", "0")
-	if rep.Sent != 0 || rep.ConnectJoinSeconds <= 0 || rep.ServerBytesPerConn == 0 {
+	if rep.Sent != 0 || rep.ConnectJoinSeconds <= 0 || rep.ServerRSSBeforeKiB <= 0 || rep.ServerRSSJoinedKiB <= 0 {
 		t.Fatalf("idle run: %+v", rep)
+	}
+	if rep.ServerBytesPerConn != nil && *rep.ServerBytesPerConn <= 0 {
+		t.Fatalf("idle run: %v bytes per connection, want a positive figure or none", *rep.ServerBytesPerConn)
+	}
+}
+
+// TestReportJSON checks the report a script reads: camelCase keys all the
+// way down, each described in BENCHMARKS.md, and values that mean something.
+func TestReportJSON(t *testing.T) {
+	doc, err := os.ReadFile("../../BENCHMARKS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	camel := regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
+	for _, key := range jsonKeys(reflect.TypeFor[Report](), "") {
+		if !camel.MatchString(key[strings.LastIndexByte(key, '.')+1:]) {
+			t.Errorf("key %q is not camelCase", key)
+		}
+		if !bytes.Contains(doc, []byte("| `"+key+"`")) {
+			t.Errorf("BENCHMARKS.md does not describe %q (a table row starting | `%s`)", key, key)
+		}
+	}
+
+	out := runBenchJSON(t, startServer(t), "-viewers", "5", "-duration", "300ms", "-progress", "0")
+	var report struct {
+		SourceAddrs        []string
+		ServerBytesPerConn *float64
+		LatencyMs          map[string]float64
+	}
+	if err := json.Unmarshal(out, &report); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out)
+	}
+	if len(report.SourceAddrs) == 0 || slices.Contains(report.SourceAddrs, "") {
+		t.Errorf("sourceAddrs %q: want the addresses used, or \"default\"", report.SourceAddrs)
+	}
+	if p := report.ServerBytesPerConn; p != nil && *p <= 0 {
+		t.Errorf("serverBytesPerConn %v: memory per connection is never negative; omit it when unknown", *p)
+	}
+	if report.LatencyMs["p50"] <= 0 || report.LatencyMs["max"] < report.LatencyMs["p50"] {
+		t.Errorf("latencyMs %v: want p50 > 0 and max >= p50\n%s", report.LatencyMs, out)
+	}
+}
+
+// jsonKeys lists the JSON keys of a struct type's fields, nested ones as
+// "outer.inner".
+func jsonKeys(typ reflect.Type, prefix string) []string {
+	var keys []string
+	for f := range typ.Fields() {
+		name := strings.Split(f.Tag.Get("json"), ",")[0]
+		if name == "" {
+			name = f.Name // as encoding/json names an untagged field
+		}
+		key := prefix + name
+		keys = append(keys, key)
+		if f.Type.Kind() == reflect.Struct {
+			keys = append(keys, jsonKeys(f.Type, key+".")...)
+		}
+	}
+	return keys
+}
+
+func TestServerBytesPerConn(t *testing.T) {
+	if got := serverBytesPerConn(20000, 18000, 100); got != nil {
+		t.Errorf("RSS shrank while joining: %v bytes per connection, want unknown (nil)", *got)
+	}
+	if got := serverBytesPerConn(20000, 20000, 100); got != nil {
+		t.Errorf("RSS unchanged: %v bytes per connection, want unknown (nil)", *got)
+	}
+	if got := serverBytesPerConn(20000, 20400, 100); got == nil || *got != 4096 {
+		t.Errorf("400 KiB for 100 connections: %v, want 4096 bytes each", got)
 	}
 }
 

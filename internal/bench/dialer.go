@@ -90,12 +90,13 @@ func (s *sources) dial(ctx context.Context, u *url.URL, i, readBuffer int) (*wsC
 	}
 }
 
-// addresses lists the source addresses in use; "" is the kernel's choice.
+// addresses lists the source addresses in use; "default" is the system's choice.
 func (s *sources) addresses() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]string, len(s.dialers))
 	for i, d := range s.dialers {
+		out[i] = "default" // the system picks
 		if d.LocalAddr != nil {
 			out[i] = d.LocalAddr.(*net.TCPAddr).IP.String()
 		}

@@ -1,11 +1,17 @@
 // Package redistest gives tests a Redis to run the Redis engine against:
-// the shared server (127.0.0.1:6379, or $RTB_TEST_REDIS_ADDR), or one of
-// their own that they may kill and restart. Without Redis, tests skip with
-// the reason; under CI=true they fail instead.
+// the shared server ($RTB_TEST_REDIS_URL, by default redis://127.0.0.1:6379/0),
+// or one of their own that they may kill and restart. Without Redis, tests
+// skip with the reason; under CI=true they fail instead.
+//
+// On a Redis that other programs use too, give the tests a database of their
+// own (RTB_TEST_REDIS_URL=redis://127.0.0.1:6379/5): they write and delete
+// only keys under rtbtest:, but their pub/sub channels are seen by every
+// database's subscribers.
 package redistest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -27,24 +33,87 @@ func unreachable(t testing.TB, format string, args ...any) {
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("%s (CI=true: Redis tests must run)", reason)
 	}
+	recordSkip(t, reason)
 	t.Skipf("skipping: %s", reason)
 }
 
-// Addr returns the shared Redis server's address once it answers a PING.
-func Addr(t testing.TB) string {
-	t.Helper()
-	addr := os.Getenv("RTB_TEST_REDIS_ADDR")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
+// SkipsFileEnv names the variable that names the file where skipped tests
+// are recorded, one "test<TAB>reason" line each: go test prints a skip's
+// reason only with -v, so scripts/test.sh sets it and prints a summary.
+const SkipsFileEnv = "RTB_TEST_SKIPS"
+
+func recordSkip(t testing.TB, reason string) {
+	path := os.Getenv(SkipsFileEnv)
+	if path == "" {
+		return
 	}
-	if err := ping(addr); err != nil {
-		unreachable(t, "no Redis at %s (set RTB_TEST_REDIS_ADDR, or start redis-server): %v", addr, err)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err == nil {
+		_, err = fmt.Fprintf(f, "%s\t%s\n", t.Name(), reason)
+		err = errors.Join(err, f.Close())
 	}
-	return addr
+	if err != nil {
+		t.Logf("the skip was not recorded in %s=%s: %v", SkipsFileEnv, path, err)
+	}
 }
 
-func ping(addr string) error {
-	client := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+// DefaultURL is the shared server tests use when RTB_TEST_REDIS_URL is unset.
+const DefaultURL = "redis://127.0.0.1:6379/0"
+
+// sharedURL is the URL of the shared server the environment names:
+// RTB_TEST_REDIS_URL, or RTB_TEST_REDIS_ADDR (host:port, database 0; the
+// variable of earlier versions), or DefaultURL.
+func sharedURL() string {
+	if url := os.Getenv("RTB_TEST_REDIS_URL"); url != "" {
+		return url
+	}
+	if addr := os.Getenv("RTB_TEST_REDIS_ADDR"); addr != "" {
+		return "redis://" + addr + "/0"
+	}
+	return DefaultURL
+}
+
+// URL returns the shared Redis server's URL, database included, once it
+// answers a PING.
+func URL(t testing.TB) string {
+	t.Helper()
+	url := sharedURL()
+	if _, err := goredis.ParseURL(url); err != nil {
+		t.Fatalf("RTB_TEST_REDIS_URL=%q is not a Redis URL such as redis://127.0.0.1:6379/5: %v", url, err)
+	}
+	if err := ping(url); err != nil {
+		unreachable(t, "no Redis at %s (set RTB_TEST_REDIS_URL, or start redis-server): %v", url, err)
+	}
+	return url
+}
+
+// Options returns the client options of url, which must parse.
+func Options(t testing.TB, url string) *goredis.Options {
+	t.Helper()
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("redis URL %q: %v", url, err)
+	}
+	opts.MaxRetries = -1
+	return opts
+}
+
+// Client returns a client of the Redis at url, closed when the test ends,
+// for tests that read or break the engine's keys behind its back.
+func Client(t testing.TB, url string) *goredis.Client {
+	t.Helper()
+	client := goredis.NewClient(Options(t, url))
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}
+
+func ping(url string) error {
+	opts, err := goredis.ParseURL(url)
+	if err != nil {
+		return err
+	}
+	opts.MaxRetries, opts.DialTimeout = -1, time.Second
+	client := goredis.NewClient(opts)
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
@@ -53,16 +122,17 @@ func ping(addr string) error {
 
 // Prefix returns a key prefix of the test's own, and deletes its keys when
 // the test ends, so that tests sharing a Redis never see each other's rooms.
-func Prefix(t testing.TB, addr string) string {
+func Prefix(t testing.TB, url string) string {
 	t.Helper()
 	name := regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-")
 	prefix := "rtbtest:" + name + ":" + uuid.NewString()[:8] + ":"
-	t.Cleanup(func() { deleteKeys(t, addr, prefix) })
+	opts := Options(t, url)
+	t.Cleanup(func() { deleteKeys(t, opts, prefix) })
 	return prefix
 }
 
-func deleteKeys(t testing.TB, addr, prefix string) {
-	client := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
+func deleteKeys(t testing.TB, opts *goredis.Options, prefix string) {
+	client := goredis.NewClient(opts)
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -75,14 +145,15 @@ func deleteKeys(t testing.TB, addr, prefix string) {
 	}
 }
 
-// Engine opens an engine on addr for the test and closes it when the test ends.
-func Engine(t testing.TB, addr string, opts redis.Options) *redis.Broker {
+// Engine opens an engine on the Redis at url for the test and closes it when
+// the test ends.
+func Engine(t testing.TB, url string, opts redis.Options) *redis.Broker {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	b, err := redis.Open(ctx, "redis://"+addr+"/0", opts)
+	b, err := redis.Open(ctx, url, opts)
 	if err != nil {
-		t.Fatalf("open engine: %v", err)
+		t.Fatalf("open engine on %s: %v", url, err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	return b
@@ -92,7 +163,7 @@ func Engine(t testing.TB, addr string, opts redis.Options) *redis.Broker {
 // Start again.
 type Server struct {
 	t           testing.TB
-	Addr        string
+	Addr        string // host:port
 	dir         string
 	persistence Persistence
 	cmd         *exec.Cmd
@@ -137,6 +208,9 @@ func freePort(t testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
+// URL is the server's URL, for Engine, Client and the -broker flag.
+func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
+
 // Start starts the server (again) and waits until it answers.
 func (s *Server) Start() {
 	s.t.Helper()
@@ -152,7 +226,7 @@ func (s *Server) Start() {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for ping(s.Addr) != nil {
+	for ping(s.URL()) != nil {
 		if time.Now().After(deadline) {
 			s.t.Fatalf("redis-server on %s did not answer within 10 s", s.Addr)
 		}
