@@ -70,7 +70,6 @@ func TestClosedRoomKeepsOnlyItsMarker(t *testing.T) {
 			}
 
 			client := redistest.Client(t, redisURL)
-			defer client.Close()
 			var keys []string
 			iter := client.Scan(ctx(t), 0, prefix+"{"+room+"}*", 100).Iterator()
 			for iter.Next(ctx(t)) {
@@ -132,7 +131,6 @@ func TestDefaultClosedTTLIsShort(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := redistest.Client(t, redisURL)
-	defer client.Close()
 	if ttl := client.PTTL(ctx(t), prefix+"{"+room+"}:meta").Val(); ttl <= 0 || ttl > time.Minute {
 		t.Fatalf("closed meta's TTL %v, want at most a minute", ttl)
 	}
