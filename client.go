@@ -46,6 +46,7 @@ type client struct {
 	ownerEpoch      uint64 // the engine's number of this ownership, when owner
 	subject         string // the sub claim of the token that let it in
 	deadlineRefresh time.Time
+	requestID       string    // of the request being handled, echoed on its reply
 	strikes         int       // messages refused as rate_limited in this window
 	strikesSince    time.Time // start of the strike window
 
@@ -127,7 +128,7 @@ func (c *client) refreshDeadline(force bool) {
 func (c *client) handle(data []byte) {
 	read := time.Now()
 	if c.limiter != nil && !c.limiter.AllowN(read, 1) {
-		c.rateLimited(read)
+		c.rateLimited(read, data)
 		return
 	}
 	m, err := DecodeMessage(data)
@@ -135,6 +136,8 @@ func (c *client) handle(data []byte) {
 		c.replyError(newError(CodeBadRequest, "%v", err))
 		return
 	}
+	c.requestID = m.ID
+	defer func() { c.requestID = "" }()
 	var refused *Error
 	switch m.Status.Value {
 	case StatusNew:
@@ -169,8 +172,10 @@ const rateStrikeWindow = 10 * time.Second
 // when that keeps happening: a client that ignores rate_limited is not
 // slowing down, and answering each message costs the server as much as
 // handling it.
-func (c *client) rateLimited(now time.Time) {
+func (c *client) rateLimited(now time.Time, data []byte) {
 	out := c.strike(now)
+	c.requestID = requestIDOf(data)
+	defer func() { c.requestID = "" }()
 	c.replyError(newError(CodeRateLimited, "more than %g messages per second; this one was dropped", c.mgr.limits.MessagesPerSecond))
 	if out {
 		c.closeWith(ClosePolicyViolation, "rate limit exceeded")
@@ -230,7 +235,7 @@ func (c *client) currentRoom() *room {
 // at its next request, or at its end, which then starts no grace.
 func (c *client) fenceOff(id string) {
 	c.fencedOff.Store(true)
-	c.sendError("", fencedError(id))
+	c.sendError("", "", fencedError(id)) // unasked: it answers no request
 }
 
 func (c *client) createRoom(token string) *Error {
@@ -259,7 +264,7 @@ func (c *client) createRoom(token string) *Error {
 	}
 	c.room, c.meter, c.owner, c.ownerEpoch = mr.room, mr, true, 1
 	reply := connectedMessage(mr.id)
-	reply.OwnerKey = key
+	reply.OwnerKey, reply.ID = key, c.requestID
 	mr.takeOwner(c, 1, textFrame(reply), nil)
 	return nil
 }
@@ -374,7 +379,9 @@ func (c *client) closeRoom(id string) *Error {
 		return brokerError("close", r.id, err)
 	}
 	c.leaveRoom()
-	c.send(textFrame(notConnectedMessage(r.id)))
+	reply := notConnectedMessage(r.id)
+	reply.ID = c.requestID
+	c.send(textFrame(reply))
 	return nil
 }
 
@@ -410,23 +417,24 @@ func (c *client) leave(waiting bool) {
 }
 
 // replyError tells the client why its request was refused, and truthfully
-// whether it is still in a room.
+// whether it is still in a room. Only the read goroutine calls it.
 func (c *client) replyError(e *Error) {
 	id := ""
 	if r := c.currentRoom(); r != nil {
 		id = r.id
 	}
-	c.sendError(id, e)
+	c.sendError(id, c.requestID, e)
 }
 
 // sendError sends e in the envelope of an error reply: status 3 in room id,
-// or status 0 when id is "" (in no room).
-func (c *client) sendError(id string, e *Error) {
+// or status 0 when id is "" (in no room), answering the request named
+// requestID, if any.
+func (c *client) sendError(id, requestID string, e *Error) {
 	m := notConnectedMessage("")
 	if id != "" {
 		m = connectedMessage(id)
 	}
-	m.Error = e
+	m.Error, m.ID = e, requestID
 	c.mgr.metrics.errors.WithLabelValues(string(e.Code)).Inc()
 	c.send(textFrame(m))
 }

@@ -73,6 +73,26 @@ type Message struct {
 	// Token, in a create or join request, authenticates it when the server
 	// requires tokens (PROTOCOL.md, Authentication). The server never sends one.
 	Token string `json:"token,omitempty"`
+	// ID, on a request, is the client's name for it, at most MaxRequestID
+	// bytes; the server echoes it on the request's reply or error reply, so
+	// that a client may have several requests under way (PROTOCOL.md,
+	// Request ids). Messages that answer no request carry none.
+	ID string `json:"id,omitempty"`
+}
+
+// MaxRequestID is the longest request id the server echoes.
+const MaxRequestID = 64
+
+// requestIDOf reads only the id of a request the server will not handle
+// (one refused for its rate), to echo it on the refusal.
+func requestIDOf(data []byte) string {
+	var r struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(data, &r) != nil || len(r.ID) > MaxRequestID {
+		return ""
+	}
+	return r.ID
 }
 
 // key is the key a state message is kept under.
@@ -120,6 +140,9 @@ func DecodeMessage(data []byte) (*Message, error) {
 		return nil, describeDecodeError(err)
 	}
 	m := w.Message
+	if len(m.ID) > MaxRequestID {
+		return nil, fmt.Errorf("field \"id\": %d bytes, more than the %d a request id may have", len(m.ID), MaxRequestID)
+	}
 	if w.Seq != nil {
 		m.Seq, m.HasSeq = *w.Seq, true
 	}

@@ -78,7 +78,7 @@ func (c *client) resumeRoom(id, key, token string) *Error {
 		return brokerError("resume", id, err)
 	}
 	c.room, c.meter, c.owner, c.ownerEpoch = mr.room, mr, true, epoch
-	mr.takeOwner(c, epoch, resumeReply(id, snap), snap.State)
+	mr.takeOwner(c, epoch, resumeReply(id, c.requestID, snap), snap.State)
 	mr.askViewerCount()
 	c.announceOwner(ctx, ownerBack)
 	return nil
@@ -86,8 +86,9 @@ func (c *client) resumeRoom(id, key, token string) *Error {
 
 // resumeReply frames the reply to an owner's resume; the replay of the
 // room's kept state follows it.
-func resumeReply(id string, snap broker.Snapshot) []byte {
+func resumeReply(id, requestID string, snap broker.Snapshot) []byte {
 	reply := connectedMessage(id)
+	reply.ID = requestID
 	reply.Owner = ownerBack
 	reply.StateCount = len(snap.State)
 	return textFrame(reply)

@@ -98,7 +98,7 @@ func (r *room) finishJoin(v *client, snap broker.Snapshot, lastSeen *uint64) {
 		v.out.cutSlow()
 		return
 	}
-	v.out.pushReplay(joinReply(r.id, snap, lastSeen), replayOf(snap))
+	v.out.pushReplay(joinReply(r.id, v.requestID, snap, lastSeen), replayOf(snap))
 	for i, frame := range held.frames {
 		if held.seqs[i] > snap.Seq {
 			v.out.push(frame)
@@ -124,8 +124,9 @@ func replayOf(snap broker.Snapshot) []broker.Entry {
 // recovering, the lastSeen it asked from, so that the missed messages
 // continue its numbering. Only a join that asked to recover is told whether
 // it did. A viewer that joins while the owner is away is told so here.
-func joinReply(id string, snap broker.Snapshot, lastSeen *uint64) []byte {
+func joinReply(id, requestID string, snap broker.Snapshot, lastSeen *uint64) []byte {
 	reply := connectedMessage(id)
+	reply.ID = requestID
 	reply.StateCount = len(snap.State)
 	if snap.OwnerAway {
 		reply.Owner = ownerAway
