@@ -113,7 +113,7 @@ test('sendAction returns false when it cannot send: viewer, or not connected yet
   assert.equal(viewer.client.sendAction('setColor', ['red']), false);
 });
 
-test('sendMessage sends a raw message, such as the original README's example with its comments', async () => {
+test("sendMessage sends a raw message, such as the original README's example with its comments", async () => {
   const owner = await ownerPage();
   const viewer = openPage(`?uuid=${owner.client.uuid}`);
   const seen = [];
