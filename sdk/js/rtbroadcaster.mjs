@@ -41,6 +41,12 @@ function endedConnection(error) {
 /** The close code this client uses to drop a connection it wants to replace (a stuck rejoin). */
 const CLOSE_TO_RETRY = 4000;
 
+/**
+ * How many sent actions a client remembers the funcKey of, for the event of a refusal: success has
+ * no reply to forget one on, and refusals arrive within a round trip.
+ */
+const REMEMBERED_ACTIONS = 1024;
+
 const WEBSOCKET_OPEN = 1;
 const WEBSOCKET_CLOSING = 2;
 
@@ -105,8 +111,10 @@ class Broadcaster extends EventTarget {
   #options;
   #socket = null;
   #handlers = new Map(); // funcKey -> Set of handlers
-  #requests = Promise.resolve(); // requests run one at a time, so that each reply finds its request
-  #pending = null; // {kind, resolve, reject, timer} of the request waiting for its reply
+  #waiters = new Map(); // request id -> {id, kind, resolve, reject, timer}, in the order sent
+  #lastId = 0; // ids are numbered per client, so that one is never reused while it may be answered
+  #idsEchoed = false; // this connection's server has echoed an id: it is not an older server
+  #sentActions = new Map(); // action id -> funcKey, to name the call in the event of a refusal
   #openWaiters = new Set();
   #reconnectTimer = null;
   #attempt = 0;
@@ -118,7 +126,7 @@ class Broadcaster extends EventTarget {
   #ownerKey = null; // the owner's secret for taking its room back after a drop
   #lastSeq = 0; // of the last message of its room a viewer received; see #recoveryPoint
   #resuming = false; // an owner's connection dropped and it has not taken its room back yet
-  #offlineQueue = []; // frames an owner sent while #resuming, to send once it is back
+  #offlineQueue = []; // actions ({id, funcKey, frame}) an owner sent while #resuming, to send once it is back
   #ownerReplay = null; // {stateCount, queued, state} while an owner's resume replay arrives
   #resumeWaiters = []; // resumeRoom calls whose reply came, waiting for the replay that follows it
 
@@ -184,8 +192,8 @@ class Broadcaster extends EventTarget {
     if (typeof roomId !== 'string' || roomId === '' || typeof ownerKey !== 'string' || ownerKey === '') {
       return Promise.reject(new TypeError('rtbroadcaster: resumeRoom needs a room id and its owner key'));
     }
-    // The reply settles the request, so that the next one (the SDK's own resume after a drop
-    // during the replay, say) is not held up; `replayed` settles once the replay has arrived.
+    // The reply settles the request; `replayed` settles once the replay that follows it has
+    // arrived, which may be after the reply of the SDK's own resume after a drop.
     return this.#request('resume', { status: Status.JOIN, uuid: roomId, ownerKey }).then(({ replayed }) => replayed);
   }
 
@@ -232,10 +240,11 @@ class Broadcaster extends EventTarget {
    * While the owner's connection is down and it is taking its room back, the message is queued
    * (options.offlineQueue) and sent right after the room is back.
    * Throws a BroadcastError (not_connected, not_in_room, not_owner, queue_full) when it cannot be
-   * sent or queued; the server acknowledges nothing, and a refusal arrives as an "error" event.
+   * sent or queued. Returns the request id the message is sent with: the server acknowledges
+   * nothing, and a refusal arrives as an "error" event whose detail names this id and the funcKey.
    */
   broadcast(funcKey, ...params) {
-    this.#sendAction({ funcKey, params, state: false });
+    return this.#sendAction({ funcKey, params, state: false });
   }
 
   /**
@@ -244,10 +253,11 @@ class Broadcaster extends EventTarget {
    * argument is {funcKey, stateKey}, so that one function can keep many entries. With
    * {clearState: true} the room first forgets everything it keeps, and viewers get a
    * "clearstate" event before the handlers run (PROTOCOL.md, Clearing the state).
+   * Returns the request id, as broadcast() does: a refusal (state_full, say) names it.
    */
   setState(funcKeyOrSpec, ...params) {
     const spec = typeof funcKeyOrSpec === 'string' ? { funcKey: funcKeyOrSpec } : funcKeyOrSpec ?? {};
-    this.#sendAction({ funcKey: spec.funcKey, stateKey: spec.stateKey, clearState: spec.clearState === true, params, state: true });
+    return this.#sendAction({ funcKey: spec.funcKey, stateKey: spec.stateKey, clearState: spec.clearState === true, params, state: true });
   }
 
   /** Sends one raw text frame as it is. Returns false when the connection is not open. */
@@ -266,8 +276,10 @@ class Broadcaster extends EventTarget {
     this.#stopped = true;
     clearTimeout(this.#reconnectTimer);
     this.#rejectOpenWaiters(closedError());
-    this.#failPending(closedError());
-    if (this.role === 'owner' && this.isOpen) this.#socket.send(JSON.stringify(envelope({ status: Status.CLOSE, uuid: this.roomId })));
+    this.#failWaiters(closedError());
+    if (this.role === 'owner' && this.isOpen) {
+      this.#socket.send(JSON.stringify(envelope({ status: Status.CLOSE, uuid: this.roomId, id: this.#newId('close') })));
+    }
     if (this.#socket) this.#socket.close(1000, 'client disconnect');
     else this.#emit('closed', { code: 1000, reason: 'client disconnect' });
   }
@@ -283,6 +295,7 @@ class Broadcaster extends EventTarget {
     // A failed connection also fires "close", which is where it is handled.
     socket.onerror = () => {};
     this.#socket = socket;
+    this.#idsEchoed = false; // the server behind a new connection may be another version
   }
 
   #onOpen() {
@@ -356,7 +369,8 @@ class Broadcaster extends EventTarget {
     this.#socket = null;
     const refusal = refusalError(code, reason);
     this.#refusal = refusal;
-    this.#failPending(refusal ?? new BroadcastError('disconnected', `rtbroadcaster: connection closed (${code})`));
+    this.#failWaiters(refusal ?? new BroadcastError('disconnected', `rtbroadcaster: connection closed (${code})`));
+    this.#sentActions.clear(); // a closed connection refuses nothing more
     // An owned room waits for its owner, which takes it back after reconnecting; without a key
     // (an older server) the room closed with the connection.
     if (this.role === 'owner' && (this.#stopped || !this.#ownerKey)) this.#leaveRoom(this.#stopped ? 'closed' : 'connection_lost');
@@ -404,31 +418,31 @@ class Broadcaster extends EventTarget {
   // ---- Requests and replies ----
 
   /**
-   * Sends a create, join or close request once the connection is open and settles with its reply.
-   * Requests are chained so that only one waits for a reply at a time: the protocol has no request
-   * ids, and the server answers a connection's requests in order.
+   * Sends a create, join, resume or close request once the connection is open and settles with its
+   * reply. Each request carries a fresh id, which the server echoes on its reply (PROTOCOL.md,
+   * Request ids), so requests may overlap: #waiters finds each reply's request by its id.
    */
-  #request(kind, fields, { rejoin = false } = {}) {
-    const run = () => this.#sendRequest(kind, fields, rejoin);
-    const result = this.#requests.then(run, run);
-    this.#requests = result.catch(() => {});
-    return result;
-  }
-
-  async #sendRequest(kind, fields, rejoin) {
+  async #request(kind, fields, { rejoin = false } = {}) {
     await this.ready();
     const token = kind === 'close' ? undefined : await this.#currentToken();
     // A socket that is closing (refused right after it opened, say) fails the request as it
     // closes, with why; one already closed has nothing more to say.
     const closing = this.#socket?.readyState === WEBSOCKET_CLOSING;
     if (!this.isOpen && !closing) throw new BroadcastError('disconnected', `rtbroadcaster: the connection closed before ${kind} was sent`);
+    const id = this.#newId(kind);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#failPending(new BroadcastError('timeout', `rtbroadcaster: no reply to ${kind} within ${this.#options.requestTimeout} ms`));
+        this.#settle(id)?.reject(new BroadcastError('timeout', `rtbroadcaster: no reply to ${kind} within ${this.#options.requestTimeout} ms`));
       }, this.#options.requestTimeout);
-      this.#pending = { kind, rejoin, ownerKey: fields.ownerKey, resolve, reject, timer };
-      if (!closing) this.#socket.send(JSON.stringify(envelope({ ...fields, token })));
+      this.#waiters.set(id, { id, kind, rejoin, ownerKey: fields.ownerKey, resolve, reject, timer });
+      if (!closing) this.#socket.send(JSON.stringify(envelope({ ...fields, token, id })));
     });
+  }
+
+  /** A request id: its kind, for whoever reads the frames, and a number unique to this client. */
+  #newId(kind) {
+    this.#lastId += 1;
+    return `${kind}-${this.#lastId}`;
   }
 
   /**
@@ -446,15 +460,17 @@ class Broadcaster extends EventTarget {
     }
   }
 
-  #settlePending() {
-    const pending = this.#pending;
-    this.#pending = null;
-    clearTimeout(pending.timer);
-    return pending;
+  /** Takes the request `id` out of the waiters and stops its timeout; undefined when none waits. */
+  #settle(id) {
+    const waiter = this.#waiters.get(id);
+    if (!waiter) return undefined;
+    this.#waiters.delete(id);
+    clearTimeout(waiter.timer);
+    return waiter;
   }
 
-  #failPending(error) {
-    if (this.#pending) this.#settlePending().reject(error);
+  #failWaiters(error) {
+    for (const id of [...this.#waiters.keys()]) this.#settle(id).reject(error);
   }
 
   #rejectOpenWaiters(error) {
@@ -489,14 +505,33 @@ class Broadcaster extends EventTarget {
   #route(message) {
     const value = message.status?.value;
     if (typeof message.seq === 'number' && message.seq > this.#lastSeq) this.#lastSeq = message.seq;
-    if (message.error) this.#onRefusal(message.error, value);
-    else if (value === Status.NOT_CONNECTED) this.#onNotConnected(message);
+    const waiter = this.#waiterOf(message);
+    if (message.error) this.#onRefusal(message, waiter);
+    else if (waiter?.kind === 'close') this.#onCloseReply(waiter);
+    else if (waiter?.kind === 'resume') this.#onResumeReply(message, waiter);
+    else if (waiter) this.#onJoinReply(message, waiter);
+    else if (value === Status.NOT_CONNECTED) this.#onRoomEnded(message);
     else if (value !== Status.CONNECTED) return;
     else if (typeof message.viewers === 'number') this.#onPresence(message);
     else if (message.funcKey && this.role === 'owner') this.#onOwnerReplay(message);
     else if (message.funcKey) this.#onAction(message);
-    else if (['create', 'join', 'resume'].includes(this.#pending?.kind)) this.#onJoinReply(message);
     else if (message.owner) this.#onOwnerNews(message);
+  }
+
+  /**
+   * The request a message answers, taken out of the waiters: the one its id names. A server that
+   * echoes no ids (an older one) answers requests in order, so until this connection has seen an
+   * id, a message without one answers the oldest request when it has the shape of its reply, as
+   * this SDK matched replies before ids.
+   */
+  #waiterOf(message) {
+    if (typeof message.id === 'string' && message.id !== '') {
+      this.#idsEchoed = true;
+      return this.#settle(message.id);
+    }
+    if (this.#idsEchoed) return undefined;
+    const oldest = this.#waiters.values().next().value;
+    return oldest && answersInOrder(message, oldest.kind) ? this.#settle(oldest.id) : undefined;
   }
 
   /** A viewer hears that the owner's connection dropped, or that the owner took the room back. */
@@ -507,28 +542,36 @@ class Broadcaster extends EventTarget {
   }
 
   /**
-   * A refusal goes to the waiting request, except state_full, which only a state message gets.
-   * Broadcasts are not acknowledged, so a refusal of one can only be reported as an event.
+   * A refusal rejects the request it answers. Broadcasts are not acknowledged, so a refusal of one
+   * (or one that no request waits for any more) is an "error" event, which names the refused
+   * action's id and funcKey when it has one.
    */
-  #onRefusal({ code, message }, status) {
-    const error = new BroadcastError(code, message);
-    if (this.#pending && code !== 'state_full') {
-      const { kind, reject } = this.#settlePending();
-      reject(error);
-      if (kind === 'resume') return; // a refused resume loses the room its own way (#onResumeFailed)
+  #onRefusal(message, waiter) {
+    const error = new BroadcastError(message.error.code, message.error.message);
+    if (waiter) {
+      waiter.reject(error);
+      if (waiter.kind === 'resume') return; // a refused resume loses the room its own way (#onResumeFailed)
     } else {
-      this.#emit('error', { error });
+      this.#emit('error', this.#refusalDetail(error, message.id));
     }
     // Another connection took this owner's room back with the owner key: this one is in no room,
-    // and forgets the key so that it never takes the room back. The server says so unasked, so
-    // the notice may also come while a close waits for its reply.
-    if (code === 'not_owner' && status === Status.NOT_CONNECTED && this.role === 'owner') this.#leaveRoom('replaced');
+    // and forgets the key so that it never takes the room back. The server says so unasked.
+    if (error.code === 'not_owner' && message.status?.value === Status.NOT_CONNECTED && this.role === 'owner') this.#leaveRoom('replaced');
   }
 
-  #onJoinReply(message) {
-    const pending = this.#settlePending();
-    if (pending.kind === 'resume') return this.#onResumeReply(message, pending);
-    const { kind, rejoin, resolve } = pending;
+  #refusalDetail(error, id) {
+    if (typeof id !== 'string' || id === '') return { error };
+    const funcKey = this.#sentActions.get(id);
+    this.#sentActions.delete(id);
+    return funcKey === undefined ? { error, id } : { error, id, funcKey };
+  }
+
+  #onCloseReply({ resolve }) {
+    this.#leaveRoom('closed');
+    resolve();
+  }
+
+  #onJoinReply(message, { kind, rejoin, resolve }) {
     this.roomId = message.uuid;
     if (kind === 'create') {
       this.role = 'owner';
@@ -600,17 +643,12 @@ class Broadcaster extends EventTarget {
     for (const { reject } of waiters) reject(error);
   }
 
-  /** Status 0: the reply to our close, or, for a viewer, the owner closed the room or left. */
-  #onNotConnected(message) {
-    if (this.#pending?.kind === 'close') {
-      const { resolve } = this.#settlePending();
-      this.#leaveRoom('closed');
-      resolve();
-    } else if (this.role !== null && message.uuid === this.roomId) {
-      // The server names an operator that closed the room when it knows; an owner knows anyway, as
-      // nobody else closes the room of a connected owner.
-      this.#leaveRoom('closed', message.closedBy ?? (this.role === 'owner' ? 'operator' : undefined));
-    }
+  /** Status 0 that answers no close: the owner closed the room or left, or an operator closed it. */
+  #onRoomEnded(message) {
+    if (this.role === null || message.uuid !== this.roomId) return;
+    // The server names an operator that closed the room when it knows; an owner knows anyway, as
+    // nobody else closes the room of a connected owner.
+    this.#leaveRoom('closed', message.closedBy ?? (this.role === 'owner' ? 'operator' : undefined));
   }
 
   #onPresence(message) {
@@ -673,37 +711,51 @@ class Broadcaster extends EventTarget {
       throw new TypeError('rtbroadcaster: an action needs a non-empty funcKey');
     }
     const funcParams = params.map(toParam);
-    const frame = () => this.#actionFrame({ funcKey, stateKey, clearState, funcParams, state });
+    const action = () => this.#action({ funcKey, stateKey, clearState, funcParams, state });
     // While resuming the socket may be open already, but it is in no room until the reply.
-    if (this.#resuming) return this.#enqueue(funcKey, frame());
+    if (this.#resuming) return this.#enqueue(action());
     if (!this.isOpen) throw notConnectedError();
     if (this.role === null) throw new BroadcastError('not_in_room', 'rtbroadcaster: create a room before broadcasting');
     if (this.role !== 'owner') throw new BroadcastError('not_owner', 'rtbroadcaster: only the room owner can broadcast');
-    this.#socket.send(frame());
+    return this.#sendActionFrame(action());
   }
 
-  #actionFrame({ funcKey, stateKey, clearState, funcParams, state }) {
-    const fields = { status: Status.CONNECTED, uuid: this.roomId, funcKey, funcParams, stateMessage: state, clearState };
+  /** An action ready to send: {id, funcKey, frame}. */
+  #action({ funcKey, stateKey, clearState, funcParams, state }) {
+    const id = this.#newId(state ? 'state' : 'broadcast');
+    const fields = { status: Status.CONNECTED, uuid: this.roomId, funcKey, funcParams, stateMessage: state, clearState, id };
     if (state && stateKey) fields.stateKey = stateKey;
-    return JSON.stringify(envelope(fields));
+    return { id, funcKey, frame: JSON.stringify(envelope(fields)) };
+  }
+
+  /**
+   * Sends an action and remembers its funcKey until a refusal names its id. Success has no reply,
+   * so the oldest are forgotten past a bound: a refusal comes within a round trip.
+   */
+  #sendActionFrame({ id, funcKey, frame }) {
+    this.#sentActions.set(id, funcKey);
+    if (this.#sentActions.size > REMEMBERED_ACTIONS) this.#sentActions.delete(this.#sentActions.keys().next().value);
+    this.#socket.send(frame);
+    return id;
   }
 
   /** Bounded, so that a presenter offline for long does not pile up without limit; 0 turns it off. */
-  #enqueue(funcKey, frame) {
+  #enqueue(action) {
     const limit = this.#options.offlineQueue;
     if (!(limit > 0)) throw notConnectedError();
     if (this.#offlineQueue.length >= limit) {
-      throw new BroadcastError('queue_full', `rtbroadcaster: ${limit} messages are already waiting for the connection; "${funcKey}" was not queued`);
+      throw new BroadcastError('queue_full', `rtbroadcaster: ${limit} messages are already waiting for the connection; "${action.funcKey}" was not queued`);
     }
-    this.#offlineQueue.push(frame);
+    this.#offlineQueue.push(action);
+    return action.id;
   }
 
   /** Sends what was queued, in order; returns how many. */
   #flushOfflineQueue() {
-    const frames = this.#offlineQueue;
+    const actions = this.#offlineQueue;
     this.#offlineQueue = [];
-    for (const frame of frames) this.#socket.send(frame);
-    return frames.length;
+    for (const action of actions) this.#sendActionFrame(action);
+    return actions.length;
   }
 
   #dropOfflineQueue() {
@@ -755,14 +807,26 @@ function refusalError(code, reason) {
   return error;
 }
 
-function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessage = false, stateKey, clearState, token, seq, ownerKey }) {
+function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessage = false, stateKey, clearState, token, seq, ownerKey, id }) {
   const message = { uuid, status: { value: status, text: statusText(status) }, funcKey, funcParams, stateMessage };
   if (stateKey) message.stateKey = stateKey;
   if (clearState) message.clearState = true;
   if (token) message.token = token;
   if (seq !== undefined) message.seq = seq; // 0 too: a rejoin that saw nothing still recovers
   if (ownerKey) message.ownerKey = ownerKey;
+  if (id) message.id = id;
   return message;
+}
+
+/**
+ * Whether a message without an id, from a server that echoes none, has the shape of the reply to
+ * a request of `kind`. state_full refuses only a state message, never a request.
+ */
+function answersInOrder(message, kind) {
+  if (message.error) return message.error.code !== 'state_full';
+  const value = message.status?.value;
+  if (kind === 'close') return value === Status.NOT_CONNECTED;
+  return value === Status.CONNECTED && !message.funcKey && typeof message.viewers !== 'number';
 }
 
 function statusText(status) {
