@@ -713,6 +713,119 @@ describe('refused connections', () => {
   });
 });
 
+describe('request ids', () => {
+  const MISSING_ROOM = '00000000-0000-4000-8000-000000000000';
+
+  /**
+   * A WebSocket class for `options.WebSocket` that logs what its connections send and receive,
+   * parsed, in order: wire holds ['sent', frame] and ['received', frame]. With `stripIds` it takes
+   * the id out of every frame it sends, so that the server echoes none, as an older server would.
+   */
+  function wireLog({ stripIds = false } = {}) {
+    const wire = [];
+    class LoggingWebSocket extends WebSocket {
+      constructor(url) {
+        super(url);
+        this.addEventListener('message', ({ data }) => wire.push(['received', JSON.parse(data)]));
+      }
+
+      send(data) {
+        const frame = JSON.parse(data);
+        if (stripIds) delete frame.id;
+        wire.push(['sent', frame]);
+        super.send(JSON.stringify(frame));
+      }
+    }
+    return { WebSocket: LoggingWebSocket, wire };
+  }
+
+  /** The error events of `broadcaster`, as [code, id, funcKey]. */
+  function recordRefusals(broadcaster) {
+    const refusals = [];
+    broadcaster.addEventListener('error', ({ detail }) => refusals.push([detail.error.code, detail.id, detail.funcKey]));
+    return refusals;
+  }
+
+  /** A server of its own for test `t` started with `flags`; it and `t`'s clients stop when `t` ends. */
+  async function serverFor(t, flags) {
+    const own = await startServer(flags);
+    const started = [];
+    t.after(async () => {
+      for (const broadcaster of started) broadcaster.disconnect();
+      await own.stop();
+    });
+    return async (options) => {
+      const broadcaster = await client(own.wsURL, options);
+      started.push(broadcaster);
+      return broadcaster;
+    };
+  }
+
+  /** Two joins sent together: the missing room's is refused, the other's joins. */
+  async function overlappingJoins(viewer, roomId) {
+    const [missing, joined] = await Promise.allSettled([viewer.joinRoom(MISSING_ROOM), viewer.joinRoom(roomId)]);
+    assert.equal(missing.reason?.code, 'room_not_found');
+    assert.deepEqual(joined.value, { roomId, stateCount: 0 });
+  }
+
+  test('requests overlap: each is sent at once with a fresh id, and each reply settles the request its id names', async () => {
+    const { roomId } = await ownerWithRoom();
+    const { WebSocket: Logging, wire } = wireLog();
+    const viewer = await client(server.wsURL, { WebSocket: Logging });
+    await overlappingJoins(viewer, roomId);
+
+    assert.deepEqual(wire.map(([way]) => way), ['sent', 'sent', 'received', 'received'], 'the second join did not wait for the first reply');
+    const [first, second] = wire.slice(0, 2).map(([, frame]) => frame.id);
+    assert.equal(typeof first, 'string');
+    assert.notEqual(first, second);
+    assert.deepEqual(wire.slice(2).map(([, frame]) => frame.id), [first, second]);
+  });
+
+  test("an error reply is routed to the request it answers: a broadcast's refusal is an error event naming it, the close's rejects the close", async (t) => {
+    const limitedClient = await serverFor(t, ['-rate', '0.001', '-rate-burst', '2']);
+    const owner = await limitedClient();
+    await owner.createRoom(); // the burst's first message
+    const refusals = recordRefusals(owner);
+    const refusal = nextEvent(owner, 'error');
+
+    owner.broadcast('first'); // the burst's last
+    const refusedId = owner.broadcast('second');
+    await assert.rejects(owner.closeRoom(), { name: 'BroadcastError', code: 'rate_limited' });
+    await refusal;
+    assert.deepEqual(refusals, [['rate_limited', refusedId, 'second']]);
+    assert.equal(owner.role, 'owner', 'the refused close left the room as it was');
+  });
+
+  test('refused setState calls are each named in their error event, while a close waits for its reply', async (t) => {
+    const smallClient = await serverFor(t, ['-max-state-messages', '1']);
+    const owner = await smallClient();
+    await owner.createRoom();
+    const refusals = recordRefusals(owner);
+
+    assert.equal(typeof owner.setState({ funcKey: 'draw', stateKey: 'one' }, 'x'), 'string');
+    const refused = [owner.setState({ funcKey: 'draw', stateKey: 'two' }, 'y'), owner.setState('title', 'z')];
+    await owner.closeRoom(); // answered after the refusals, which the server sends in order
+    assert.deepEqual(refusals, [['state_full', refused[0], 'draw'], ['state_full', refused[1], 'title']]);
+    assert.equal(owner.role, null);
+  });
+
+  test('against a server that echoes no ids, replies settle the requests in order, and refusals of actions are named by nothing', async (t) => {
+    const smallClient = await serverFor(t, ['-max-state-messages', '1']);
+    const older = wireLog({ stripIds: true });
+    const owner = await smallClient({ WebSocket: older.WebSocket });
+    const roomId = await owner.createRoom();
+    const viewer = await smallClient({ WebSocket: older.WebSocket });
+    await overlappingJoins(viewer, roomId);
+
+    const refusals = recordRefusals(owner);
+    owner.setState('one', 'x');
+    owner.setState('two', 'y'); // state_full: without an id it is an error event, not the close's reply
+    await owner.closeRoom();
+    assert.deepEqual(refusals, [['state_full', undefined, undefined]]);
+    assert.ok(older.wire.length > 0 && older.wire.every(([, frame]) => frame.id === undefined), 'an id reached the wire');
+  });
+});
+
 describe('backoffDelay', () => {
   test('full jitter: uniform below an exponential ceiling capped at maxDelay', () => {
     const options = { initialDelay: 100, maxDelay: 1000 };
