@@ -146,9 +146,12 @@ export interface BroadcasterEventMap {
   /**
    * `dropped`: with code "queue_dropped", how many queued messages were never sent. `retryIn`: the
    * server refused the connection (too_many_connections, unavailable) and the client tries again in
-   * that many ms; a refusal without it is final, and "closed" follows.
+   * that many ms; a refusal without it is final, and "closed" follows. `id`: the server refused a
+   * message that no request waits for, sent with this id: a broadcast() or setState() (whose return
+   * value it is, and then `funcKey` names the action too) or a request that had timed out. A server
+   * that echoes no request ids (an older one) names neither.
    */
-  error: CustomEvent<{ error: BroadcastError; dropped?: number; retryIn?: number }>;
+  error: CustomEvent<{ error: BroadcastError; dropped?: number; retryIn?: number; id?: string; funcKey?: string }>;
   closed: CustomEvent<{ code: number; reason: string }>;
 }
 
@@ -188,8 +191,13 @@ export declare class Broadcaster extends EventTarget {
   on(funcKey: string, handler: ActionHandler): () => void;
   off(funcKey: string, handler?: ActionHandler): void;
 
-  broadcast(funcKey: string, ...params: Param[]): void;
-  setState(funcKey: string | { funcKey: string; stateKey?: string; clearState?: boolean }, ...params: Param[]): void;
+  /**
+   * Owner only. Returns the request id the message is sent (or queued) with: the server does not
+   * acknowledge it, and a refusal is an "error" event whose `id` and `funcKey` name it.
+   */
+  broadcast(funcKey: string, ...params: Param[]): string;
+  /** Owner only, like broadcast(); the room keeps the message for late viewers. Returns its request id. */
+  setState(funcKey: string | { funcKey: string; stateKey?: string; clearState?: boolean }, ...params: Param[]): string;
   sendRaw(text: string): boolean;
 
   disconnect(): void;

@@ -97,7 +97,9 @@ class BroadcastError extends Error {
  *   ownerback     {roomId}                 viewer: the owner took the room back
  *   reconnecting  {attempt, delay, code, reason}  the connection dropped; the next try is in
  *                                          `delay` ms (the server's own when it shut down)
- *   error         {error, dropped?, retryIn?}  a refusal no request is waiting for, a handler
+ *   error         {error, dropped?, retryIn?, id?, funcKey?}  a refusal no request is waiting
+ *                                          for (of an action: `id`, which broadcast/setState
+ *                                          returned, and `funcKey` name it), a handler
  *                                          threw, an owner's room was lost with `dropped` messages
  *                                          still queued (code queue_dropped), or the server refused
  *                                          the connection (origin_refused: final;

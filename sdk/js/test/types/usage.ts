@@ -10,6 +10,10 @@ async function modern(): Promise<void> {
   owner.setState('goToSlide', 4);
   owner.setState({ funcKey: 'draw', stateKey: 'stroke-1' }, '10,20 30,40');
   owner.setState({ funcKey: 'goToSlide', clearState: true }, 1);
+  const laser: string = owner.broadcast('laser', 120, 80);
+  owner.addEventListener('error', ({ detail }) => {
+    if (detail.id === laser) console.log(`the server refused ${detail.funcKey ?? 'a message'}: ${detail.error.code}`);
+  });
   owner.addEventListener('viewers', (event) => console.log(event.detail.count.toFixed(0)));
   await owner.closeRoom();
 
