@@ -649,8 +649,10 @@ class Broadcaster extends EventTarget {
   #onRoomEnded(message) {
     if (this.role === null || message.uuid !== this.roomId) return;
     // The server names an operator that closed the room when it knows; an owner knows anyway, as
-    // nobody else closes the room of a connected owner.
-    this.#leaveRoom('closed', message.closedBy ?? (this.role === 'owner' ? 'operator' : undefined));
+    // nobody else closes the room of a connected owner, except itself: a reply to its own close
+    // that came after the request timed out carries the close's id.
+    const byOperator = this.role === 'owner' && !message.id;
+    this.#leaveRoom('closed', message.closedBy ?? (byOperator ? 'operator' : undefined));
   }
 
   #onPresence(message) {
