@@ -873,6 +873,11 @@ function roomIdFromSearch(search) {
   return (new URLSearchParams(search).get('uuid') ?? '').trim();
 }
 
+// ---- The original API ----
+// The shim stays in this file: the classic script is derived from this one module (sdk.go), and
+// the shim needs only Broadcaster's public API plus endedConnection, which a module of its own
+// would have to export to pages too. It sends its requests through the Broadcaster, ids included.
+
 /**
  * Drop-in replacement for the original SDK's RTBroadcaster: same constructor, methods, properties
  * and callbacks, so that a page written for it only changes its script's src. A page without
