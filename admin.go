@@ -143,11 +143,15 @@ func (m *Manager) singleNode() bool {
 	return ok
 }
 
-// localAdminRooms describes the rooms with a client on this node.
+// localAdminRooms describes the rooms with a client on this node. A replica
+// kept only to hold the reservation of an owner that left (held.go) has none:
+// its room is listed as the engine lists it, waiting for its owner.
 func (m *Manager) localAdminRooms() []AdminRoom {
 	rooms := []AdminRoom{}
 	for _, mr := range m.meteredRooms() {
-		rooms = append(rooms, mr.adminRoom())
+		if r := mr.adminRoom(); r.OwnerHere || r.LocalViewers > 0 {
+			rooms = append(rooms, r)
+		}
 	}
 	return rooms
 }
