@@ -177,7 +177,7 @@ func TestConnectionLimits(t *testing.T) {
 			t.Fatalf("fourth connection closed with reason %q", reason)
 		}
 		clock.advance(600 * time.Millisecond) // the bucket refills at 2 per second
-		dial(t, srv.wsURL, nil).createRoom() // admitted: a refused one is upgraded only to be closed
+		dial(t, srv.wsURL, nil).createRoom()  // admitted: a refused one is upgraded only to be closed
 	})
 }
 
