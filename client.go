@@ -84,7 +84,7 @@ const (
 // refused message towards the close 1008 of rateLimited.
 func (c *client) answerPing(payload []byte) {
 	c.refreshDeadline(false)
-	now := time.Now()
+	now := c.mgr.now()
 	if !c.pings.AllowN(now, 1) {
 		if c.strike(now) {
 			c.closeWith(ClosePolicyViolation, "rate limit exceeded")
@@ -127,9 +127,11 @@ func (c *client) refreshDeadline(force bool) {
 // closed after its reply, and so is one that goes on sending too fast.
 func (c *client) handle(data []byte) {
 	read := time.Now()
-	if c.limiter != nil && !c.limiter.AllowN(read, 1) {
-		c.rateLimited(read, data)
-		return
+	if c.limiter != nil {
+		if now := c.mgr.now(); !c.limiter.AllowN(now, 1) {
+			c.rateLimited(now, data)
+			return
+		}
 	}
 	m, err := DecodeMessage(data)
 	if err != nil {

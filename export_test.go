@@ -7,3 +7,9 @@ import "time"
 func WithSummaryInterval(d time.Duration) Option {
 	return func(c *config) { c.summaryEvery = d }
 }
+
+// WithClock sets the clock the rate limits read (time.Now in production), so
+// that a test can let a bucket refill without waiting.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) { c.now = now }
+}

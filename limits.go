@@ -22,6 +22,7 @@ type addrLimits struct {
 	burst     int
 	maxRooms  int // 0: unlimited
 	idleAfter time.Duration
+	now       func() time.Time
 
 	mu        sync.Mutex
 	addrs     map[netip.Prefix]*addrState
@@ -35,8 +36,8 @@ type addrState struct {
 	lastSeen time.Time
 }
 
-func newAddrLimits(l Limits) *addrLimits {
-	a := &addrLimits{maxRooms: l.MaxRoomsPerIP, addrs: map[netip.Prefix]*addrState{}, idleAfter: time.Minute}
+func newAddrLimits(l Limits, now func() time.Time) *addrLimits {
+	a := &addrLimits{maxRooms: l.MaxRoomsPerIP, addrs: map[netip.Prefix]*addrState{}, idleAfter: time.Minute, now: now}
 	if l.ConnectionsPerSecondPerIP > 0 {
 		a.perSecond, a.burst = rate.Limit(l.ConnectionsPerSecondPerIP), l.ConnectionBurstPerIP
 		refill := time.Duration(float64(l.ConnectionBurstPerIP) / l.ConnectionsPerSecondPerIP * float64(time.Second))
@@ -56,7 +57,7 @@ func (a *addrLimits) admit(key netip.Prefix) bool {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	now := time.Now()
+	now := a.now()
 	s := a.stateLocked(key, now)
 	if s.limiter != nil && !s.limiter.AllowN(now, 1) {
 		return false
@@ -78,7 +79,7 @@ func (a *addrLimits) reserveRoom(key netip.Prefix, over bool) bool {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := a.stateLocked(key, time.Now())
+	s := a.stateLocked(key, a.now())
 	if s.rooms >= a.maxRooms && !over {
 		return false
 	}
@@ -101,7 +102,7 @@ func (a *addrLimits) release(key netip.Prefix, update func(*addrState)) {
 	defer a.mu.Unlock()
 	if s := a.addrs[key]; s != nil {
 		update(s)
-		s.lastSeen = time.Now()
+		s.lastSeen = a.now()
 	}
 }
 

@@ -44,6 +44,7 @@ type Manager struct {
 	adminToken          string
 	ownerGrace          time.Duration
 	drainSpread         time.Duration
+	now                 func() time.Time
 	addrLimits          *addrLimits
 	ownedRooms          atomic.Int64   // rooms reserved from this node, those in their grace included
 	detaching           sync.WaitGroup // replica references dropped on goroutines (see room.letGo)
@@ -75,6 +76,9 @@ func NewManager(options ...Option) *Manager {
 	if cfg.broker == nil {
 		cfg.broker = memory.New()
 	}
+	if cfg.now == nil {
+		cfg.now = time.Now // the rate limits' clock; tests move it (export_test.go)
+	}
 	m := &Manager{
 		limits:         cfg.limits.withDefaults(),
 		log:            cfg.logger,
@@ -85,11 +89,12 @@ func NewManager(options ...Option) *Manager {
 		adminToken:     cfg.adminToken,
 		ownerGrace:     cfg.ownerGrace,
 		drainSpread:    cfg.drainSpread,
+		now:            cfg.now,
 		rooms:          map[string]*room{},
 		metered:        map[*room]*meteredRoom{},
 		clients:        map[*client]struct{}{},
 	}
-	m.addrLimits = newAddrLimits(m.limits)
+	m.addrLimits = newAddrLimits(m.limits, m.now)
 	m.metrics = newMetrics(m)
 	m.summary = &connSummary{log: m.log, interval: cfg.summaryEvery, stats: m.Stats}
 	m.upgrader = m.newUpgrader(nil)

@@ -1,7 +1,6 @@
 package rtbroadcaster
 
 import (
-	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -33,9 +32,6 @@ type metrics struct {
 	messagesOutTotal atomic.Uint64
 	viewersTotal     atomic.Int64
 }
-
-// brokerReadyTimeout bounds the engine check a scrape makes.
-const brokerReadyTimeout = time.Second
 
 func newMetrics(m *Manager) *metrics {
 	reg := prometheus.NewRegistry()
@@ -101,23 +97,6 @@ func boolFloat(b bool) float64 {
 // MetricsHandler serves the Manager's metrics in the Prometheus text format.
 func (m *Manager) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(m.metrics.registry, promhttp.HandlerOpts{})
-}
-
-// readyChecker is what engines that can be down implement (broker.Checker).
-type readyChecker interface {
-	Ready(ctx context.Context) error
-}
-
-// brokerReady asks the room engine whether it can serve rooms now; engines
-// that cannot be down always can.
-func (m *Manager) brokerReady() error {
-	checker, ok := m.broker.(readyChecker)
-	if !ok {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), brokerReadyTimeout)
-	defer cancel()
-	return checker.Ready(ctx)
 }
 
 // received counts a message read from a client.

@@ -128,13 +128,18 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestTokenThatExpiresWhileInTheRoom(t *testing.T) {
-	srv := startAuthServer(t)
+	var clock testClock
+	v, err := auth.New(auth.Config{HMACSecret: testSecret, Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, rtb.WithTokenVerifier(v))
 	owner := dial(t, srv.wsURL+"?token="+token(t, auth.Grant{Create: true}, time.Hour), nil)
 	room := owner.createRoom()
 	short := token(t, auth.Grant{Rooms: []string{room}}, 1500*time.Millisecond)
 	viewer := dial(t, srv.wsURL+"?token="+short, nil)
 	viewer.joinRoom(room)
-	time.Sleep(2 * time.Second) // JWT times have a resolution of one second
+	clock.advance(2 * time.Second) // JWT times have a resolution of one second
 	// A token is checked when a room is created or joined: the viewer stays.
 	owner.send(request(rtb.StatusConnected, room, "still", "here"))
 	if m := viewer.nextAction(); m.FuncKey != "still" {
@@ -163,15 +168,16 @@ func TestConnectionLimits(t *testing.T) {
 	})
 
 	t.Run("new connections per second per address: 4429, then recovery", func(t *testing.T) {
-		srv := startServer(t, rtb.WithLimits(rtb.Limits{ConnectionsPerSecondPerIP: 2, ConnectionBurstPerIP: 3}))
+		var clock testClock
+		srv := startServer(t, rtb.WithLimits(rtb.Limits{ConnectionsPerSecondPerIP: 2, ConnectionBurstPerIP: 3}), rtb.WithClock(clock.now))
 		for range 3 {
 			dial(t, srv.wsURL, nil)
 		}
 		if reason := expectRefused(t, srv.wsURL, nil, rtb.CloseTooManyConnections); reason != "too many new connections from your address; reconnect in 1000 ms" {
 			t.Fatalf("fourth connection closed with reason %q", reason)
 		}
-		time.Sleep(600 * time.Millisecond) // the bucket refills at 2 per second
-		dial(t, srv.wsURL, nil)
+		clock.advance(600 * time.Millisecond) // the bucket refills at 2 per second
+		dial(t, srv.wsURL, nil).createRoom()  // admitted: a refused one is upgraded only to be closed
 	})
 }
 
@@ -204,13 +210,14 @@ func TestRoomsPerAddressBehindTrustedProxies(t *testing.T) {
 
 func TestRateLimitRecoveryAndDisconnect(t *testing.T) {
 	// Without a grace, the owner's room closes as soon as it is hung up on.
-	srv := startServer(t, rtb.WithLimits(rtb.Limits{MessagesPerSecond: 5, MessageBurst: 5, RateLimitStrikes: 10}), rtb.WithOwnerGrace(0))
+	var clock testClock
+	srv := startServer(t, rtb.WithLimits(rtb.Limits{MessagesPerSecond: 5, MessageBurst: 5, RateLimitStrikes: 10}), rtb.WithOwnerGrace(0), rtb.WithClock(clock.now))
 	owner, room, viewer := ownerAndViewer(t, srv.wsURL) // one token of five
 	for i := range 6 {
 		owner.send(request(rtb.StatusConnected, room, "n", strconv.Itoa(i)))
 	}
 	owner.nextError(rtb.CodeRateLimited)
-	time.Sleep(time.Second) // the bucket refills
+	clock.advance(time.Second) // the bucket refills
 	owner.send(request(rtb.StatusConnected, room, "after"))
 	for {
 		if m := viewer.nextAction(); m.FuncKey == "after" {

@@ -161,6 +161,7 @@ type config struct {
 	adminToken     string
 	ownerGrace     time.Duration
 	drainSpread    time.Duration
+	now            func() time.Time
 	summaryEvery   time.Duration // tests shorten it
 }
 

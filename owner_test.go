@@ -351,11 +351,5 @@ func TestOwnerResumeTellsOldConnection(t *testing.T) {
 // waitConnections waits until srv counts n open connections.
 func waitConnections(t *testing.T, srv *testServer, n int) {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for srv.Stats().Connections != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections after %v, want %d", srv.Stats().Connections, waitFor, n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(t, "srv counts "+strconv.Itoa(n)+" connections", func() bool { return srv.Stats().Connections == n })
 }

@@ -138,7 +138,8 @@ func TestLimitRefusals(t *testing.T) {
 		owner.nextError(rtb.CodeStateFull)
 	})
 	t.Run("rate_limited", func(t *testing.T) {
-		srv := startServer(t, rtb.WithLimits(rtb.Limits{MessagesPerSecond: 2, MessageBurst: 2}))
+		var clock testClock
+		srv := startServer(t, rtb.WithLimits(rtb.Limits{MessagesPerSecond: 2, MessageBurst: 2}), rtb.WithClock(clock.now))
 		owner, room, viewer := ownerAndViewer(t, srv.wsURL) // uses one token
 		owner.send(request(3, room, "one"))
 		owner.send(request(3, room, "dropped"))
@@ -148,7 +149,7 @@ func TestLimitRefusals(t *testing.T) {
 		if m := viewer.next(); m.FuncKey != "one" {
 			t.Fatalf("viewer got %q, want one", m.FuncKey)
 		}
-		time.Sleep(600 * time.Millisecond) // the bucket refills
+		clock.advance(600 * time.Millisecond) // the bucket refills
 		owner.send(request(3, room, "after"))
 		if m := viewer.next(); m.FuncKey != "after" {
 			t.Fatalf("viewer got %q after the refill, want after", m.FuncKey)

@@ -134,13 +134,7 @@ func TestViewerStuckInReplayIsCut(t *testing.T) {
 	owner.nextError(rtb.CodeBadRequest)
 
 	stuck := dialNeverReads(t, srv.wsURL, room)
-	deadline := time.Now().Add(waitFor)
-	for srv.Stats().SlowConsumers == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("a viewer stuck in a 24 MB replay was not cut within %v", waitFor)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitUntil(t, "a viewer stuck in a 24 MB replay is cut", func() bool { return srv.Stats().SlowConsumers > 0 })
 	_ = stuck.Close()
 	waitViewers(t, owner, 0)
 }

@@ -84,6 +84,22 @@ func TestHMACGrants(t *testing.T) {
 	}
 }
 
+func TestClock(t *testing.T) {
+	now := time.Now()
+	v, err := auth.New(auth.Config{HMACSecret: secret, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sign(t, jwt.SigningMethodHS256, secret, hourGrant(auth.Grant{Create: true}), "")
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatalf("within its hour: %v", err)
+	}
+	now = now.Add(2 * time.Hour)
+	if _, err := v.Verify(tok); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("two hours later by the Verifier's clock: err %v, want expired", err)
+	}
+}
+
 func TestRefusedSignatures(t *testing.T) {
 	v, err := auth.New(auth.Config{HMACSecret: secret})
 	if err != nil {

@@ -4,11 +4,11 @@
 package web
 
 import (
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"io/fs"
 	"net/http"
+
+	"github.com/rtbroadcaster/rtbroadcaster/internal/etag"
 )
 
 //go:embed *.html *.js *.css favicon.ico
@@ -33,9 +33,9 @@ func Handler() http.Handler {
 		if r.URL.Path == "/admin.html" {
 			w.Header().Set("Content-Security-Policy", adminCSP)
 		}
-		if etag, ok := etags[r.URL.Path]; ok {
+		if tag, ok := etags[r.URL.Path]; ok {
 			// http.FileServer answers If-None-Match with 304 when this header is set.
-			w.Header().Set("ETag", etag)
+			w.Header().Set("ETag", tag)
 		}
 		fileServer.ServeHTTP(w, r)
 	})
@@ -69,8 +69,7 @@ func computeETags(fsys embed.FS) map[string]string {
 		if err != nil {
 			panic("web: reading the embedded files: " + err.Error())
 		}
-		sum := sha256.Sum256(body)
-		tags["/"+entry.Name()] = `"` + hex.EncodeToString(sum[:16]) + `"`
+		tags["/"+entry.Name()] = etag.Of(body)
 	}
 	tags["/"] = tags["/index.html"] // the file server serves index.html at "/"
 	return tags

@@ -184,7 +184,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}, opsOptions...)...)
 	mux := newMux(mgr)
 	mountOps(mux, mgr)
-	mux.Handle("/readyz", readyz(engine))
+	mux.Handle("/readyz", readyz(mgr))
 	srv := newHTTPServer(mux, cfg.httpIdleTimeout)
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -247,20 +247,17 @@ func (l redisClientLog) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
 
-// readyz answers 200 while the room engine can serve rooms, and 503 with
-// the reason while it cannot (Redis down, say), so that a load balancer
-// sends new connections to other nodes meanwhile.
-func readyz(engine broker.Broker) http.HandlerFunc {
+// readyz answers 200 while the Manager can serve rooms (Manager.Ready), and
+// 503 with the reason while it cannot (Redis down, say).
+func readyz(mgr *rtbroadcaster.Manager) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if checker, ok := engine.(broker.Checker); ok {
-			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-			defer cancel()
-			if err := checker.Ready(ctx); err != nil {
-				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = io.WriteString(w, "not ready: "+err.Error()+"\n")
-				return
-			}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := mgr.Ready(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "not ready: "+err.Error()+"\n")
+			return
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	}

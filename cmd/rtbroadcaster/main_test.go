@@ -95,8 +95,8 @@ func TestBinaryServesAndDrains(t *testing.T) {
 		}
 	}
 
-	closed := make(chan error, 1)
-	ws, _, err := gws.NewClient(&recorder{closed: closed}, &gws.ClientOption{Addr: "ws" + strings.TrimPrefix(base, "http") + "broadcasting"})
+	closed, replied := make(chan error, 1), make(chan struct{}, 1)
+	ws, _, err := gws.NewClient(&recorder{closed: closed, replied: replied}, &gws.ClientOption{Addr: "ws" + strings.TrimPrefix(base, "http") + "broadcasting"})
 	if err != nil {
 		t.Fatalf("dial /broadcasting: %v", err)
 	}
@@ -104,7 +104,11 @@ func TestBinaryServesAndDrains(t *testing.T) {
 	if err := ws.WriteString(`{"uuid":"","status":{"value":1,"text":"new connection"},"funcKey":"","funcParams":[],"stateMessage":false}`); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-replied: // the room is created: SIGTERM finds a client in a room
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reply to the new-room request")
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -128,10 +132,19 @@ func TestBinaryServesAndDrains(t *testing.T) {
 	}
 }
 
-// recorder reports how a client connection ended.
+// recorder reports a client connection's first message, and how it ended.
 type recorder struct {
 	gws.BuiltinEventHandler
-	closed chan error
+	closed  chan error
+	replied chan struct{}
 }
 
 func (r *recorder) OnClose(_ *gws.Conn, err error) { r.closed <- err }
+
+func (r *recorder) OnMessage(_ *gws.Conn, m *gws.Message) {
+	m.Close()
+	select {
+	case r.replied <- struct{}{}:
+	default:
+	}
+}

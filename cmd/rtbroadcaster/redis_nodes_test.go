@@ -47,7 +47,7 @@ func TestReadyz(t *testing.T) {
 		code   int
 	}{{memory.New(), 200}, {notReady{memory.New()}, 503}} {
 		rec := httptest.NewRecorder()
-		readyz(tt.engine)(rec, httptest.NewRequest("GET", "/readyz", nil))
+		readyz(rtbroadcaster.NewManager(rtbroadcaster.WithBroker(tt.engine)))(rec, httptest.NewRequest("GET", "/readyz", nil))
 		if rec.Code != tt.code {
 			t.Errorf("%T: /readyz answered %d %q, want %d", tt.engine, rec.Code, rec.Body, tt.code)
 		}

@@ -10,9 +10,7 @@ package sdkjs
 
 import (
 	"bytes"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +18,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rtbroadcaster/rtbroadcaster/internal/etag"
 )
 
 //go:embed rtbroadcaster.mjs
@@ -39,8 +39,7 @@ type asset struct {
 }
 
 func newAsset(body []byte) asset {
-	sum := sha256.Sum256(body)
-	return asset{body: body, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+	return asset{body: body, etag: etag.Of(body)}
 }
 
 var assets = map[string]asset{
