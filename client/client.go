@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
-	"github.com/rtbroadcaster/rtbroadcaster"
+	"github.com/rtbroadcaster/rtbroadcaster/protocol"
 )
 
 // role is what the connection is in its room.
@@ -147,7 +147,7 @@ func (c *Client) handshakeHeader(ctx context.Context) (http.Header, error) {
 	if header == nil {
 		header = http.Header{}
 	}
-	header.Set("Sec-WebSocket-Protocol", rtbroadcaster.SubProtocol+", "+rtbroadcaster.TokenProtocolPrefix+token)
+	header.Set("Sec-WebSocket-Protocol", protocol.SubProtocol+", "+protocol.TokenProtocolPrefix+token)
 	return header, nil
 }
 

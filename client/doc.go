@@ -20,7 +20,7 @@
 // # Replies and errors
 //
 // Create, Join, ResumeRoom, CloseRoom and Sync wait for the server's
-// answer; a refusal is returned as a *rtbroadcaster.Error, so errors.As and
+// answer; a refusal is returned as a *protocol.Error, so errors.As and
 // its Code tell what went wrong. The protocol has no request ids: the client
 // sends a WebSocket ping before each of these requests, and the server's
 // pong, which it answers in order with everything else, marks where the
