@@ -2,7 +2,6 @@ package client
 
 import (
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -41,27 +40,6 @@ func (l *link) OnMessage(conn *gws.Conn, msg *gws.Message) {
 	l.c.receive(&m)
 }
 
-// pong arms the request whose ping came back: its reply is next. A Sync is
-// answered now. Requests before it whose pong never came were sent on a
-// connection that dropped.
-func (c *Client) pong(token string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i, p := range c.pending {
-		if p.token != token {
-			continue
-		}
-		c.pending = c.pending[i+1:]
-		if p.kind == kindSync {
-			p.reply <- result{err: errors.Join(c.refusals...)}
-			c.refusals = nil
-			return
-		}
-		c.armed = p
-		return
-	}
-}
-
 // receive handles one message from the server.
 func (c *Client) receive(m *protocol.Message) {
 	c.lastSeq = max(c.lastSeq, m.Seq)
@@ -97,33 +75,6 @@ func (c *Client) receive(m *protocol.Message) {
 	case m.Status.Value == protocol.StatusNotConnected:
 		c.roomGone(ReasonClosed)
 	}
-}
-
-// takeReply returns the armed request when m is its reply.
-func (c *Client) takeReply(m *protocol.Message) *pending {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p := c.armed
-	if p == nil || !isReplyTo(p.kind, m) {
-		return nil
-	}
-	c.armed = nil
-	return p
-}
-
-// isReplyTo tells a request's reply from traffic that can come before it:
-// a broadcast, or the end of a viewer's room.
-func isReplyTo(kind requestKind, m *protocol.Message) bool {
-	if m.Error != nil {
-		return true
-	}
-	switch kind {
-	case kindCreate, kindJoin, kindRejoin, kindResume, kindResumeRoom:
-		return m.Status.Value == protocol.StatusConnected && m.FuncKey == ""
-	case kindClose:
-		return m.Status.Value == protocol.StatusNotConnected
-	}
-	return false
 }
 
 // answer applies a reply to the client's state and hands it to its waiter.

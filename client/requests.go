@@ -27,10 +27,10 @@ const (
 // pending is a request sent and not yet answered.
 type pending struct {
 	kind  requestKind
-	token string            // the payload of the ping sent just before it
+	id    string            // its request id, and the payload of the ping sent before it, if one was
 	conn  *gws.Conn         // the connection it was sent on
 	req   *protocol.Message // the request, when its answer needs it
-	reply chan result
+	reply chan result       // buffered: whoever answers never waits for the caller
 }
 
 type result struct {
@@ -191,20 +191,16 @@ func (c *Client) action(funcKey, stateKey string, state, clear bool, params []st
 	return nil
 }
 
-// request sends m, preceded by a ping that marks where its reply starts,
-// and waits for the reply. A nil m is a Sync: the pong is the answer.
+// request sends m, with a fresh request id, and waits for its reply. A nil
+// m is a Sync: a ping, answered by its pong. Requests from several
+// goroutines may be under way at once (see requestids.go).
 func (c *Client) request(ctx context.Context, kind requestKind, m *protocol.Message) (result, error) {
-	c.requests.Lock()
-	defer c.requests.Unlock()
 	p, err := c.enqueue(ctx, kind, m)
-	if err != nil {
+	if p == nil {
 		return result{}, err
 	}
-	var frame []byte // a Sync sends none
-	if m != nil {
-		frame = m.Encode()
-	}
-	if err := c.send(p.conn, p, frame); err != nil && !errors.Is(err, ErrNotConnected) {
+	if err != nil && !errors.Is(err, ErrNotConnected) {
+		c.forget(p)
 		return result{}, err
 	}
 	// A connection that closed under the write answers p as it ends, with
@@ -213,25 +209,37 @@ func (c *Client) request(ctx context.Context, kind requestKind, m *protocol.Mess
 	case r := <-p.reply:
 		return r, r.err
 	case <-ctx.Done():
+		// p stays registered: its reply, should it come, still applies
+		// to the client (a room created is the client's room).
 		return result{}, ctx.Err()
 	}
 }
 
-// enqueue waits for a connection and registers a request m on it.
+// enqueue waits for a connection, registers a request m on it and sends
+// it; an error after registering comes with p.
 func (c *Client) enqueue(ctx context.Context, kind requestKind, m *protocol.Message) (*pending, error) {
 	for {
+		c.sending.Lock()
 		c.mu.Lock()
 		conn, up, stopped := c.conn, c.up, c.err
 		if stopped != nil {
 			c.mu.Unlock()
+			c.sending.Unlock()
 			return nil, stopped
 		}
 		if conn != nil && isClosed(up) {
-			p := c.enqueueLocked(kind, conn, m)
+			p, ping := c.registerLocked(kind, conn, m)
 			c.mu.Unlock()
-			return p, nil
+			var frame []byte // a Sync sends none
+			if m != nil {
+				frame = m.Encode()
+			}
+			err := c.send(conn, p, ping, frame)
+			c.sending.Unlock()
+			return p, err
 		}
 		c.mu.Unlock()
+		c.sending.Unlock()
 		select {
 		case <-up:
 		case <-c.done:
@@ -241,17 +249,12 @@ func (c *Client) enqueue(ctx context.Context, kind requestKind, m *protocol.Mess
 	}
 }
 
-func (c *Client) enqueueLocked(kind requestKind, conn *gws.Conn, req *protocol.Message) *pending {
-	c.pings++
-	p := &pending{kind: kind, token: "rtb:" + strconv.FormatUint(c.pings, 10), conn: conn, req: req, reply: make(chan result, 1)}
-	c.pending = append(c.pending, p)
-	return p
-}
-
-// send writes p's ping and then frame, if any.
-func (c *Client) send(conn *gws.Conn, p *pending, frame []byte) error {
-	if err := c.writeFrame(conn, gws.OpcodePing, []byte(p.token)); err != nil {
-		return err
+// send writes p's ping, when ping is set, and then frame, if any.
+func (c *Client) send(conn *gws.Conn, p *pending, ping bool, frame []byte) error {
+	if ping {
+		if err := c.writeFrame(conn, gws.OpcodePing, []byte(p.id)); err != nil {
+			return err
+		}
 	}
 	if frame == nil {
 		return nil
@@ -274,26 +277,18 @@ func (c *Client) writeFrame(conn *gws.Conn, op gws.Opcode, data []byte) error {
 	return nil
 }
 
-// failPendingLocked answers every waiting request with err.
-func (c *Client) failPendingLocked(err error) {
-	for _, p := range c.pending {
-		p.reply <- result{err: err}
-	}
-	if c.armed != nil {
-		c.armed.reply <- result{err: err}
-	}
-	c.pending, c.armed = nil, nil
-}
-
 func joinRequest(room string) *protocol.Message {
 	return &protocol.Message{UUID: room, Status: protocol.Status{Value: protocol.StatusJoin, Text: "join connection"}}
 }
 
-// rejoinFrame joins room again, recovering what followed seq, 0 included,
-// which an encoded Message would omit (PROTOCOL.md, Recovery); without a
-// recovery point it is a plain join, answered with the full state replay.
-func rejoinFrame(room string, seq uint64, recovering bool) []byte {
-	join := joinRequest(room).Encode()
+// rejoinFrame joins room again, as request id, recovering what followed
+// seq, 0 included, which an encoded Message would omit (PROTOCOL.md,
+// Recovery); without a recovery point it is a plain join, answered with the
+// full state replay.
+func rejoinFrame(room, id string, seq uint64, recovering bool) []byte {
+	m := joinRequest(room)
+	m.ID = id
+	join := m.Encode()
 	if !recovering {
 		return join
 	}
