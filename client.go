@@ -351,7 +351,7 @@ func (c *client) broadcast(m *Message) *Error {
 	pub := c.publication(out)
 	pub.ClearState = m.ClearState
 	if m.StateMessage {
-		pub.StateKey = out.key()
+		pub.StateKey = out.Key()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()

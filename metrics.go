@@ -3,7 +3,6 @@ package rtbroadcaster
 import (
 	"net/http"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
+	"github.com/rtbroadcaster/rtbroadcaster/protocol"
 )
 
 // metrics are a Manager's Prometheus metrics, in a registry of its own so
@@ -121,16 +121,7 @@ func (x *metrics) viewerLeft()   { x.viewers.Dec(); x.viewersTotal.Add(-1) }
 
 // seqFrameLen is the length of the frame appendSeq makes of body and seq,
 // so that fan-out can be counted without touching the frames.
-func seqFrameLen(bodyLen int, seq uint64) int {
-	n := bodyLen + len(seqField) + len(strconv.FormatUint(seq, 10))
-	switch {
-	case n < 126:
-		return 2 + n
-	case n <= 0xFFFF:
-		return 4 + n
-	}
-	return 10 + n
-}
+func seqFrameLen(bodyLen int, seq uint64) int { return protocol.SeqFrameLen(bodyLen, seq) }
 
 // meteredRoom is what a room replica subscribes to the engine with: it
 // counts the room's traffic for the metrics and the admin API, and tells a

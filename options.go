@@ -10,26 +10,6 @@ import (
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
 
-// Close codes the server sends besides the standard ones (see PROTOCOL.md).
-const (
-	// CloseSlowConsumer closes a connection whose send queue passed its limit.
-	CloseSlowConsumer = 4001
-
-	// CloseNormal ends a viewer's connection when its room closes; CloseGoingAway
-	// ends every connection when the server shuts down.
-	CloseNormal    = 1000
-	CloseGoingAway = 1001
-	// CloseServiceRestart asks the viewers of a room whose stream was
-	// interrupted (a broker outage) to reconnect and rejoin.
-	CloseServiceRestart = 1012
-	// ClosePolicyViolation ends a connection that kept sending faster than
-	// its rate limit after being told so (rate_limited).
-	ClosePolicyViolation = 1008
-	// CloseUnauthorized ends a connection whose token was missing, invalid
-	// or expired, after an unauthorized error reply.
-	CloseUnauthorized = 4401
-)
-
 // Limits bound what one client can make the server hold or do. The zero
 // value of every field means its default, so Limits{} is a safe configuration.
 type Limits struct {

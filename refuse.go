@@ -13,22 +13,6 @@ import (
 	"time"
 )
 
-// Close codes of a connection refused at its handshake (PROTOCOL.md,
-// Refused connections). A browser does not show a script the HTTP status of
-// a failed handshake, only that it failed; it does show a close code and
-// reason. So the server completes a WebSocket handshake it refuses and
-// closes it at once with one of these, which mirror the HTTP statuses.
-const (
-	// CloseOriginRefused: the page's origin is not allowed (HTTP 403). Final.
-	CloseOriginRefused = 4403
-	// CloseTooManyConnections: the client's address opens connections too
-	// fast (HTTP 429). Retry after the delay in the reason.
-	CloseTooManyConnections = 4429
-	// CloseUnavailable: the server is shutting down or full (HTTP 503).
-	// Retry after the delay in the reason.
-	CloseUnavailable = 4503
-)
-
 // refusalReasonFormat ends the reason of a retryable refusal, in the words
 // of a draining server's close 1001, so that clients read the delay alike.
 const refusalReasonFormat = "%s; reconnect in %d ms"

@@ -2,12 +2,12 @@ package rtbroadcaster
 
 import (
 	"context"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
+	"github.com/rtbroadcaster/rtbroadcaster/protocol"
 )
 
 // presenceInterval is the shortest time between two viewer-count reports
@@ -360,24 +360,14 @@ func (r *room) reportPresence() {
 
 // connectedMessage is the reply to a create or join: status 3 for room id.
 func connectedMessage(id string) *Message {
-	return &Message{UUID: id, Status: Status{StatusConnected, TextConnected}}
+	return &Message{UUID: id, Status: Status{Value: StatusConnected, Text: TextConnected}}
 }
 
 // notConnectedMessage tells a client it is no longer in room id.
 func notConnectedMessage(id string) *Message {
-	return &Message{UUID: id, Status: Status{StatusNotConnected, TextNotConnected}}
+	return &Message{UUID: id, Status: Status{Value: StatusNotConnected, Text: TextNotConnected}}
 }
 
 // appendSeq frames a message's JSON object with `"seq":seq` added as its
 // last field: each node frames a message once, whatever its engine.
-func appendSeq(body []byte, seq uint64) []byte {
-	var digits [20]byte
-	num := strconv.AppendUint(digits[:0], seq, 10)
-	frame := newFrame(opText, len(body)+len(seqField)+len(num))
-	frame = append(frame, body[:len(body)-1]...)
-	frame = append(frame, seqField...)
-	frame = append(frame, num...)
-	return append(frame, '}')
-}
-
-const seqField = `,"seq":`
+func appendSeq(body []byte, seq uint64) []byte { return protocol.AppendSeq(body, seq) }

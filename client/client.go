@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
-	"github.com/rtbroadcaster/rtbroadcaster"
+	"github.com/rtbroadcaster/rtbroadcaster/protocol"
 )
 
 // role is what the connection is in its room.
@@ -28,16 +28,16 @@ const maxRefusals = 16
 
 // Client is one connection to an rtbroadcaster server, kept open across
 // drops as the package documentation describes. Its methods are safe for
-// concurrent use.
+// concurrent use, and requests may overlap (see Concurrency there).
 type Client struct {
 	url  string
 	opts Options
 	log  *slog.Logger
 
-	stop     context.Context // ended by Close
-	stopNow  context.CancelFunc
-	done     chan struct{} // closed when the client has stopped for good
-	requests sync.Mutex    // one request waits for its reply at a time
+	stop    context.Context // ended by Close
+	stopNow context.CancelFunc
+	done    chan struct{} // closed when the client has stopped for good
+	sending sync.Mutex    // held to register a request and write it, so that requests go out in the order of their ids
 
 	mu         sync.Mutex
 	conn       *gws.Conn     // nil while reconnecting
@@ -48,12 +48,13 @@ type Client struct {
 	holding    bool     // an owner is taking its room back: Broadcast and SetState go to queue
 	queue      [][]byte // their frames, oldest first, sent by the reading goroutine once it is back
 	viewers    int
-	pending    []*pending // requests sent whose pong has not come back, oldest first
-	armed      *pending   // the request whose reply is the next reply received
-	pings      uint64     // ping tokens issued
-	refusals   []error    // refusals of Broadcast and SetState since the last Sync
-	roomClosed bool       // a viewer's room is gone: do not reconnect
-	err        error      // why the client stopped; set before done is closed
+	pending    map[string]*pending // requests sent and not answered, by id (requestids.go)
+	ids        uint64              // request ids issued
+	echoes     bool                // conn's server echoes request ids: replies are matched by id only
+	armed      *pending            // from a server that echoes no ids: the request whose reply comes next
+	refusals   []error             // refusals of Broadcast and SetState since the last Sync
+	roomClosed bool                // a viewer's room is gone: do not reconnect
+	err        error               // why the client stopped; set before done is closed
 	handlers   map[string]func(params []string)
 	fallback   func(funcKey string, params []string)
 
@@ -85,6 +86,7 @@ func Dial(ctx context.Context, url string, opts *Options) (*Client, error) {
 		done:     make(chan struct{}),
 		up:       make(chan struct{}),
 		handlers: map[string]func([]string){},
+		pending:  map[string]*pending{},
 	}
 	conn, l, err := c.connect(ctx)
 	if err != nil {
@@ -147,7 +149,7 @@ func (c *Client) handshakeHeader(ctx context.Context) (http.Header, error) {
 	if header == nil {
 		header = http.Header{}
 	}
-	header.Set("Sec-WebSocket-Protocol", rtbroadcaster.SubProtocol+", "+rtbroadcaster.TokenProtocolPrefix+token)
+	header.Set("Sec-WebSocket-Protocol", protocol.SubProtocol+", "+protocol.TokenProtocolPrefix+token)
 	return header, nil
 }
 
@@ -181,7 +183,7 @@ func (c *Client) dropped(cause error) (rejoin string, stop error) {
 	}
 
 	c.mu.Lock()
-	c.conn = nil
+	c.conn, c.echoes = nil, false // the next connection's server may be another
 	if hopeless {
 		c.err = refused // before the waiting requests wake up, so that they see it
 	}
@@ -282,19 +284,23 @@ func (c *Client) install(conn *gws.Conn, room string) {
 	c.mu.Lock()
 	c.conn = conn
 	var p *pending
+	var ping bool
 	var rejoin []byte
 	switch {
 	case room != "" && c.role == roleOwner:
 		resume := resumeRequest(room, c.ownerKey)
-		p, rejoin = c.enqueueLocked(kindResume, conn, resume), resume.Encode()
+		p, ping = c.registerLocked(kindResume, conn, resume)
+		rejoin = resume.Encode()
 	case room != "":
 		seq, recovering := c.recoveryPoint()
-		p, rejoin = c.enqueueLocked(kindRejoin, conn, nil), rejoinFrame(room, seq, recovering)
+		p, ping = c.registerLocked(kindRejoin, conn, nil)
+		rejoin = rejoinFrame(room, p.id, seq, recovering)
 	}
 	up := c.up
 	c.mu.Unlock()
 	if p != nil {
-		_ = c.send(conn, p, rejoin) // a failure ends the read loop, which retries
+		// No request can use conn before up is closed: nothing to order.
+		_ = c.send(conn, p, ping, rejoin) // a failure ends the read loop, which retries
 	} else {
 		c.reconnected()
 	}

@@ -20,12 +20,28 @@
 // # Replies and errors
 //
 // Create, Join, ResumeRoom, CloseRoom and Sync wait for the server's
-// answer; a refusal is returned as a *rtbroadcaster.Error, so errors.As and
-// its Code tell what went wrong. The protocol has no request ids: the client
-// sends a WebSocket ping before each of these requests, and the server's
-// pong, which it answers in order with everything else, marks where the
-// request's reply starts. Broadcast and SetState get no reply when they succeed; a refusal of
-// one (state_full, rate_limited) goes to Events.OnError, and Sync returns it.
+// answer; a refusal is returned as a *protocol.Error, so errors.As and
+// its Code tell what went wrong. Each request carries a fresh request id,
+// which the server echoes on its reply (PROTOCOL.md, Request ids), so the
+// client matches replies by id. Sync is a WebSocket ping: the server
+// answers it in order with everything else. Broadcast and SetState get no
+// reply when they succeed; a refusal of one (state_full, rate_limited) goes
+// to Events.OnError, and Sync returns it.
+//
+// A server older than request ids echoes none: until one comes back on a
+// connection, the client sends a ping before each request, and the pong
+// marks where the request's reply starts, so that replies are matched by
+// their order instead.
+//
+// # Concurrency
+//
+// A Client's methods may be called from any number of goroutines at once,
+// and requests may overlap: a Join and a Sync, say, or a CloseRoom while
+// another goroutine waits in Sync. Requests go out in the order they are
+// called, the server handles them in that order, and each call returns the
+// answer to its own request. A request whose context ends stops waiting,
+// but its reply, when it comes, still applies to the client (a room it
+// created or joined is the client's room).
 //
 // # Callbacks
 //

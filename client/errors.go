@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
-	"github.com/rtbroadcaster/rtbroadcaster"
+	"github.com/rtbroadcaster/rtbroadcaster/protocol"
 )
 
-// Errors of the client itself; refusals by the server are *rtbroadcaster.Error.
+// Errors of the client itself; refusals by the server are *protocol.Error.
 var (
 	// ErrNotConnected: the connection is down (reconnecting) for a send that does not wait.
 	ErrNotConnected = errors.New("rtbroadcaster client: not connected")
@@ -32,7 +32,7 @@ var (
 // QueueDroppedError reports Broadcast and SetState calls that an owner made
 // while it was reconnecting and that were never sent, to Events.OnError and
 // the next Sync. Cause is why: the server refused to give the room back
-// (a *rtbroadcaster.Error: room_not_found when its grace had passed,
+// (a *protocol.Error: room_not_found when its grace had passed,
 // not_owner when another connection had taken it), or the client stopped
 // (its Err: ErrClosed, ErrGaveUp).
 type QueueDroppedError struct {
@@ -76,7 +76,7 @@ func (e *RefusedError) Retryable() bool {
 }
 
 func (e *RefusedError) unauthorized() bool {
-	return e.Code == rtbroadcaster.CloseUnauthorized || e.Code == http.StatusUnauthorized
+	return e.Code == protocol.CloseUnauthorized || e.Code == http.StatusUnauthorized
 }
 
 // refusalOf is the refusal that cause is or wraps: a close with one of the
@@ -91,7 +91,7 @@ func refusalOf(cause error) *RefusedError {
 		return nil
 	}
 	switch ce.Code {
-	case rtbroadcaster.CloseOriginRefused, rtbroadcaster.CloseTooManyConnections, rtbroadcaster.CloseUnavailable, rtbroadcaster.CloseUnauthorized:
+	case protocol.CloseOriginRefused, protocol.CloseTooManyConnections, protocol.CloseUnavailable, protocol.CloseUnauthorized:
 		delay, _ := reasonDelay(ce.Reason)
 		return &RefusedError{Code: int(ce.Code), Reason: string(ce.Reason), Retry: delay}
 	}

@@ -99,7 +99,7 @@ type Events struct {
 	OnOwnerBack func()
 	// OnError reports a refusal no request waited for: a Broadcast or
 	// SetState the server refused (state_full, rate_limited, ...), as a
-	// *rtbroadcaster.Error; or, as a *QueueDroppedError, the calls an owner
+	// *protocol.Error; or, as a *QueueDroppedError, the calls an owner
 	// queued while reconnecting that were never sent because its room was
 	// lost (reported just before OnRoomClosed) or the client stopped.
 	OnError func(err error)

@@ -2,11 +2,10 @@ package client
 
 import (
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/lxzan/gws"
-	"github.com/rtbroadcaster/rtbroadcaster"
+	"github.com/rtbroadcaster/rtbroadcaster/protocol"
 )
 
 // link receives one connection's events from the WebSocket library, on the
@@ -33,7 +32,7 @@ func (l *link) OnPong(conn *gws.Conn, payload []byte) {
 func (l *link) OnMessage(conn *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	l.c.touch(conn, false)
-	var m rtbroadcaster.Message
+	var m protocol.Message
 	if err := json.Unmarshal(msg.Bytes(), &m); err != nil {
 		l.c.log.Warn("rtbroadcaster client: server sent invalid JSON", "err", err)
 		return
@@ -41,29 +40,8 @@ func (l *link) OnMessage(conn *gws.Conn, msg *gws.Message) {
 	l.c.receive(&m)
 }
 
-// pong arms the request whose ping came back: its reply is next. A Sync is
-// answered now. Requests before it whose pong never came were sent on a
-// connection that dropped.
-func (c *Client) pong(token string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i, p := range c.pending {
-		if p.token != token {
-			continue
-		}
-		c.pending = c.pending[i+1:]
-		if p.kind == kindSync {
-			p.reply <- result{err: errors.Join(c.refusals...)}
-			c.refusals = nil
-			return
-		}
-		c.armed = p
-		return
-	}
-}
-
 // receive handles one message from the server.
-func (c *Client) receive(m *rtbroadcaster.Message) {
+func (c *Client) receive(m *protocol.Message) {
 	c.lastSeq = max(c.lastSeq, m.Seq)
 	if m.Viewers != nil { // presence is never a reply
 		c.mu.Lock()
@@ -94,40 +72,13 @@ func (c *Client) receive(m *rtbroadcaster.Message) {
 		c.dispatch(m)
 	case m.Owner != "":
 		c.ownerNews(m)
-	case m.Status.Value == rtbroadcaster.StatusNotConnected:
+	case m.Status.Value == protocol.StatusNotConnected:
 		c.roomGone(ReasonClosed)
 	}
 }
 
-// takeReply returns the armed request when m is its reply.
-func (c *Client) takeReply(m *rtbroadcaster.Message) *pending {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p := c.armed
-	if p == nil || !isReplyTo(p.kind, m) {
-		return nil
-	}
-	c.armed = nil
-	return p
-}
-
-// isReplyTo tells a request's reply from traffic that can come before it:
-// a broadcast, or the end of a viewer's room.
-func isReplyTo(kind requestKind, m *rtbroadcaster.Message) bool {
-	if m.Error != nil {
-		return true
-	}
-	switch kind {
-	case kindCreate, kindJoin, kindRejoin, kindResume, kindResumeRoom:
-		return m.Status.Value == rtbroadcaster.StatusConnected && m.FuncKey == ""
-	case kindClose:
-		return m.Status.Value == rtbroadcaster.StatusNotConnected
-	}
-	return false
-}
-
 // answer applies a reply to the client's state and hands it to its waiter.
-func (c *Client) answer(p *pending, m *rtbroadcaster.Message) {
+func (c *Client) answer(p *pending, m *protocol.Message) {
 	if m.Error != nil {
 		switch p.kind {
 		case kindRejoin:
@@ -185,8 +136,8 @@ func (c *Client) reconnected() {
 // open in no room. Any other refusal is reported and the connection
 // dropped, so that the resume, and then the queue, is tried again after a
 // backoff.
-func (c *Client) resumeRefused(e *rtbroadcaster.Error) {
-	if e.Code != rtbroadcaster.CodeRoomNotFound && e.Code != rtbroadcaster.CodeNotOwner {
+func (c *Client) resumeRefused(e *protocol.Error) {
+	if e.Code != protocol.CodeRoomNotFound && e.Code != protocol.CodeNotOwner {
 		c.refused(e)
 		c.dropConn()
 		return
@@ -206,8 +157,8 @@ func (c *Client) resumeRefused(e *rtbroadcaster.Error) {
 // at once, unasked (or, should the server miss that, in answer to its next
 // broadcast): this client is in no room any more, and forgets the key, so
 // that it never takes the room back after a drop.
-func (c *Client) replacedIfFenced(m *rtbroadcaster.Message) {
-	if m.Error.Code != rtbroadcaster.CodeNotOwner || m.Status.Value != rtbroadcaster.StatusNotConnected {
+func (c *Client) replacedIfFenced(m *protocol.Message) {
+	if m.Error.Code != protocol.CodeNotOwner || m.Status.Value != protocol.StatusNotConnected {
 		return
 	}
 	c.mu.Lock()
@@ -221,7 +172,7 @@ func (c *Client) replacedIfFenced(m *rtbroadcaster.Message) {
 }
 
 // ownerNews tells a viewer's events that its room's owner is away or back.
-func (c *Client) ownerNews(m *rtbroadcaster.Message) {
+func (c *Client) ownerNews(m *protocol.Message) {
 	switch ev := c.opts.Events; {
 	case m.Owner == "away" && ev.OnOwnerAway != nil:
 		ev.OnOwnerAway(time.Duration(m.GraceMs) * time.Millisecond)
@@ -233,8 +184,8 @@ func (c *Client) ownerNews(m *rtbroadcaster.Message) {
 // rejoinRefused ends a viewer whose room is gone; any other refusal is
 // reported and the connection dropped, so that the rejoin is tried again
 // after a backoff.
-func (c *Client) rejoinRefused(e *rtbroadcaster.Error) {
-	if e.Code == rtbroadcaster.CodeRoomNotFound {
+func (c *Client) rejoinRefused(e *protocol.Error) {
+	if e.Code == protocol.CodeRoomNotFound {
 		c.mu.Lock()
 		c.roomClosed = true
 		c.mu.Unlock()
@@ -256,7 +207,7 @@ func (c *Client) dropConn() {
 }
 
 // refused reports a refusal no request waited for.
-func (c *Client) refused(e *rtbroadcaster.Error) { c.report(e) }
+func (c *Client) refused(e *protocol.Error) { c.report(e) }
 
 // report hands an error no call returns to OnError and the next Sync.
 func (c *Client) report(err error) {
@@ -316,7 +267,7 @@ func (c *Client) replayDone() {
 
 // dispatch runs the handler of an action, after OnStateCleared when the
 // action cleared the room's state.
-func (c *Client) dispatch(m *rtbroadcaster.Message) {
+func (c *Client) dispatch(m *protocol.Message) {
 	if fn := c.opts.Events.OnStateCleared; fn != nil && m.ClearState {
 		fn(m.FuncKey)
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
-	"github.com/rtbroadcaster/rtbroadcaster"
+	"github.com/rtbroadcaster/rtbroadcaster/protocol"
 )
 
 // requestKind is what a request waiting for its reply asked for.
@@ -27,14 +27,14 @@ const (
 // pending is a request sent and not yet answered.
 type pending struct {
 	kind  requestKind
-	token string                 // the payload of the ping sent just before it
-	conn  *gws.Conn              // the connection it was sent on
-	req   *rtbroadcaster.Message // the request, when its answer needs it
-	reply chan result
+	id    string            // its request id, and the payload of the ping sent before it, if one was
+	conn  *gws.Conn         // the connection it was sent on
+	req   *protocol.Message // the request, when its answer needs it
+	reply chan result       // buffered: whoever answers never waits for the caller
 }
 
 type result struct {
-	msg   *rtbroadcaster.Message
+	msg   *protocol.Message
 	state []StateMessage // ResumeRoom's replay
 	err   error
 }
@@ -61,7 +61,7 @@ type JoinReply struct {
 
 // Create makes the client the owner of a new room and returns its id.
 func (c *Client) Create(ctx context.Context) (string, error) {
-	r, err := c.request(ctx, kindCreate, &rtbroadcaster.Message{Status: rtbroadcaster.Status{Value: rtbroadcaster.StatusNew, Text: "new connection"}})
+	r, err := c.request(ctx, kindCreate, &protocol.Message{Status: protocol.Status{Value: protocol.StatusNew, Text: "new connection"}})
 	if err != nil {
 		return "", err
 	}
@@ -77,14 +77,14 @@ func (c *Client) Create(ctx context.Context) (string, error) {
 // get OnOwnerBack; the client then takes the room back by itself after its
 // own drops, as one that created it does.
 //
-// A refusal is a *rtbroadcaster.Error: not_owner for a wrong key,
+// A refusal is a *protocol.Error: not_owner for a wrong key,
 // room_not_found when the grace has passed (Create a new room then),
 // already_in_room when the client is in a room. ErrDisconnected means the
 // connection dropped before the whole replay arrived: the room is not this
 // client's yet; call again with the same key.
 func (c *Client) ResumeRoom(ctx context.Context, room, ownerKey string) ([]StateMessage, error) {
 	if room == "" || ownerKey == "" { // without a key the request would join as a viewer
-		return nil, &rtbroadcaster.Error{Code: rtbroadcaster.CodeBadRequest, Message: "resume: the room id and its owner key must not be empty"}
+		return nil, &protocol.Error{Code: protocol.CodeBadRequest, Message: "resume: the room id and its owner key must not be empty"}
 	}
 	r, err := c.request(ctx, kindResumeRoom, resumeRequest(room, ownerKey))
 	if err != nil {
@@ -110,8 +110,8 @@ func (c *Client) CloseRoom(ctx context.Context) error {
 	return err
 }
 
-func closeRequest(room string) *rtbroadcaster.Message {
-	return &rtbroadcaster.Message{UUID: room, Status: rtbroadcaster.Status{Value: rtbroadcaster.StatusClose, Text: "close connection"}}
+func closeRequest(room string) *protocol.Message {
+	return &protocol.Message{UUID: room, Status: protocol.Status{Value: protocol.StatusClose, Text: "close connection"}}
 }
 
 // Sync waits until the server has handled everything this client sent
@@ -154,13 +154,13 @@ func (c *Client) SetKeyedState(stateKey, funcKey string, params ...string) error
 // owner takes its room back; clear empties the room's kept state first.
 func (c *Client) action(funcKey, stateKey string, state, clear bool, params []string) error {
 	if funcKey == "" {
-		return &rtbroadcaster.Error{Code: rtbroadcaster.CodeBadRequest, Message: "broadcast: funcKey is empty"}
+		return &protocol.Error{Code: protocol.CodeBadRequest, Message: "broadcast: funcKey is empty"}
 	}
 	if params == nil {
 		params = []string{}
 	}
-	m := &rtbroadcaster.Message{
-		Status:       rtbroadcaster.Status{Value: rtbroadcaster.StatusConnected, Text: rtbroadcaster.TextConnected},
+	m := &protocol.Message{
+		Status:       protocol.Status{Value: protocol.StatusConnected, Text: protocol.TextConnected},
 		FuncKey:      funcKey,
 		FuncParams:   params,
 		StateMessage: state,
@@ -180,9 +180,9 @@ func (c *Client) action(funcKey, stateKey string, state, clear bool, params []st
 	case conn == nil:
 		return ErrNotConnected
 	case r == roleNone:
-		return &rtbroadcaster.Error{Code: rtbroadcaster.CodeNotInRoom, Message: "broadcast: this client is in no room; Create one first"}
+		return &protocol.Error{Code: protocol.CodeNotInRoom, Message: "broadcast: this client is in no room; Create one first"}
 	case r == roleViewer:
-		return &rtbroadcaster.Error{Code: rtbroadcaster.CodeNotOwner, Message: "broadcast: only the room's owner may broadcast"}
+		return &protocol.Error{Code: protocol.CodeNotOwner, Message: "broadcast: only the room's owner may broadcast"}
 	}
 	frame := m.Encode()
 	if err := c.write(conn, frame); err != nil {
@@ -191,20 +191,16 @@ func (c *Client) action(funcKey, stateKey string, state, clear bool, params []st
 	return nil
 }
 
-// request sends m, preceded by a ping that marks where its reply starts,
-// and waits for the reply. A nil m is a Sync: the pong is the answer.
-func (c *Client) request(ctx context.Context, kind requestKind, m *rtbroadcaster.Message) (result, error) {
-	c.requests.Lock()
-	defer c.requests.Unlock()
+// request sends m, with a fresh request id, and waits for its reply. A nil
+// m is a Sync: a ping, answered by its pong. Requests from several
+// goroutines may be under way at once (see requestids.go).
+func (c *Client) request(ctx context.Context, kind requestKind, m *protocol.Message) (result, error) {
 	p, err := c.enqueue(ctx, kind, m)
-	if err != nil {
+	if p == nil {
 		return result{}, err
 	}
-	var frame []byte // a Sync sends none
-	if m != nil {
-		frame = m.Encode()
-	}
-	if err := c.send(p.conn, p, frame); err != nil && !errors.Is(err, ErrNotConnected) {
+	if err != nil && !errors.Is(err, ErrNotConnected) {
+		c.forget(p)
 		return result{}, err
 	}
 	// A connection that closed under the write answers p as it ends, with
@@ -213,25 +209,37 @@ func (c *Client) request(ctx context.Context, kind requestKind, m *rtbroadcaster
 	case r := <-p.reply:
 		return r, r.err
 	case <-ctx.Done():
+		// p stays registered: its reply, should it come, still applies
+		// to the client (a room created is the client's room).
 		return result{}, ctx.Err()
 	}
 }
 
-// enqueue waits for a connection and registers a request m on it.
-func (c *Client) enqueue(ctx context.Context, kind requestKind, m *rtbroadcaster.Message) (*pending, error) {
+// enqueue waits for a connection, registers a request m on it and sends
+// it; an error after registering comes with p.
+func (c *Client) enqueue(ctx context.Context, kind requestKind, m *protocol.Message) (*pending, error) {
 	for {
+		c.sending.Lock()
 		c.mu.Lock()
 		conn, up, stopped := c.conn, c.up, c.err
 		if stopped != nil {
 			c.mu.Unlock()
+			c.sending.Unlock()
 			return nil, stopped
 		}
 		if conn != nil && isClosed(up) {
-			p := c.enqueueLocked(kind, conn, m)
+			p, ping := c.registerLocked(kind, conn, m)
 			c.mu.Unlock()
-			return p, nil
+			var frame []byte // a Sync sends none
+			if m != nil {
+				frame = m.Encode()
+			}
+			err := c.send(conn, p, ping, frame)
+			c.sending.Unlock()
+			return p, err
 		}
 		c.mu.Unlock()
+		c.sending.Unlock()
 		select {
 		case <-up:
 		case <-c.done:
@@ -241,17 +249,12 @@ func (c *Client) enqueue(ctx context.Context, kind requestKind, m *rtbroadcaster
 	}
 }
 
-func (c *Client) enqueueLocked(kind requestKind, conn *gws.Conn, req *rtbroadcaster.Message) *pending {
-	c.pings++
-	p := &pending{kind: kind, token: "rtb:" + strconv.FormatUint(c.pings, 10), conn: conn, req: req, reply: make(chan result, 1)}
-	c.pending = append(c.pending, p)
-	return p
-}
-
-// send writes p's ping and then frame, if any.
-func (c *Client) send(conn *gws.Conn, p *pending, frame []byte) error {
-	if err := c.writeFrame(conn, gws.OpcodePing, []byte(p.token)); err != nil {
-		return err
+// send writes p's ping, when ping is set, and then frame, if any.
+func (c *Client) send(conn *gws.Conn, p *pending, ping bool, frame []byte) error {
+	if ping {
+		if err := c.writeFrame(conn, gws.OpcodePing, []byte(p.id)); err != nil {
+			return err
+		}
 	}
 	if frame == nil {
 		return nil
@@ -274,26 +277,18 @@ func (c *Client) writeFrame(conn *gws.Conn, op gws.Opcode, data []byte) error {
 	return nil
 }
 
-// failPendingLocked answers every waiting request with err.
-func (c *Client) failPendingLocked(err error) {
-	for _, p := range c.pending {
-		p.reply <- result{err: err}
-	}
-	if c.armed != nil {
-		c.armed.reply <- result{err: err}
-	}
-	c.pending, c.armed = nil, nil
+func joinRequest(room string) *protocol.Message {
+	return &protocol.Message{UUID: room, Status: protocol.Status{Value: protocol.StatusJoin, Text: "join connection"}}
 }
 
-func joinRequest(room string) *rtbroadcaster.Message {
-	return &rtbroadcaster.Message{UUID: room, Status: rtbroadcaster.Status{Value: rtbroadcaster.StatusJoin, Text: "join connection"}}
-}
-
-// rejoinFrame joins room again, recovering what followed seq, 0 included,
-// which an encoded Message would omit (PROTOCOL.md, Recovery); without a
-// recovery point it is a plain join, answered with the full state replay.
-func rejoinFrame(room string, seq uint64, recovering bool) []byte {
-	join := joinRequest(room).Encode()
+// rejoinFrame joins room again, as request id, recovering what followed
+// seq, 0 included, which an encoded Message would omit (PROTOCOL.md,
+// Recovery); without a recovery point it is a plain join, answered with the
+// full state replay.
+func rejoinFrame(room, id string, seq uint64, recovering bool) []byte {
+	m := joinRequest(room)
+	m.ID = id
+	join := m.Encode()
 	if !recovering {
 		return join
 	}
@@ -302,7 +297,7 @@ func rejoinFrame(room string, seq uint64, recovering bool) []byte {
 }
 
 // resumeRequest takes room back as its owner (PROTOCOL.md, Owner resume).
-func resumeRequest(room, ownerKey string) *rtbroadcaster.Message {
+func resumeRequest(room, ownerKey string) *protocol.Message {
 	m := joinRequest(room)
 	m.Status.Text, m.OwnerKey = "resume", ownerKey
 	return m

@@ -4,7 +4,7 @@ import (
 	"errors"
 
 	"github.com/lxzan/gws"
-	"github.com/rtbroadcaster/rtbroadcaster"
+	"github.com/rtbroadcaster/rtbroadcaster/protocol"
 )
 
 // An owner that takes its room back, by itself after a drop or through
@@ -29,7 +29,7 @@ type ownerReplay struct {
 }
 
 // takeOwnerReplay consumes one replayed state message, if m is one.
-func (c *Client) takeOwnerReplay(m *rtbroadcaster.Message) bool {
+func (c *Client) takeOwnerReplay(m *protocol.Message) bool {
 	r := &c.ownerReplay
 	if r.left == 0 || m.Error != nil || m.FuncKey == "" {
 		return false
@@ -47,7 +47,7 @@ func (c *Client) takeOwnerReplay(m *rtbroadcaster.Message) bool {
 // resumeRoomAnswered starts collecting ResumeRoom's replay: the client
 // becomes the owner once all of it is in, so that a drop in between leaves
 // the caller an error and the room to resume again with the same key.
-func (c *Client) resumeRoomAnswered(p *pending, m *rtbroadcaster.Message) {
+func (c *Client) resumeRoomAnswered(p *pending, m *protocol.Message) {
 	c.ownerReplay = ownerReplay{left: m.StateCount, waiter: p, room: m.UUID}
 	if m.StateCount <= 0 {
 		c.ownerReplayDone()
@@ -80,7 +80,7 @@ func (c *Client) failOwnerReplay() {
 
 // resumedAfterDrop: the owner has its room back after a drop. What it
 // queued meanwhile goes first; its own state, replayed next, is skipped.
-func (c *Client) resumedAfterDrop(p *pending, m *rtbroadcaster.Message) {
+func (c *Client) resumedAfterDrop(p *pending, m *protocol.Message) {
 	c.ownerReplay = ownerReplay{left: max(m.StateCount, 0)}
 	sent, err := c.flushQueue(p.conn)
 	if err != nil {

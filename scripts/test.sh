@@ -49,7 +49,7 @@ go test -race -count=1 -timeout 20m ./...
 # coordinator can fail a run with "context deadline exceeded" when the time runs out
 # while a worker is busy (golang/go#75804, fixed in Go 1.27). About 15 s each here.
 step "fuzz the message decoder and the protocol handler"
-go test -run '^$' -fuzz '^FuzzDecodeMessage$' -fuzztime "${RTB_FUZZ_DECODER_INPUTS:-100000}x" .
+go test -run '^$' -fuzz '^FuzzDecodeMessage$' -fuzztime "${RTB_FUZZ_DECODER_INPUTS:-100000}x" ./protocol
 go test -run '^$' -fuzz '^FuzzHandle$' -fuzztime "${RTB_FUZZ_HANDLER_INPUTS:-40000}x" .
 
 step "JavaScript SDK and browser tests"

@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"strconv"
+
+	"github.com/rtbroadcaster/rtbroadcaster/protocol"
 )
 
 // The bench's funcKey. Each message's funcParams are its room's sequence
@@ -10,11 +12,19 @@ import (
 // payload size.
 const funcKey = "bench"
 
-// broadcastPrefix is how the server starts every broadcast to room id; the
-// owner sends the same bytes, so that the message size viewers get is the
-// size the owner built.
+// broadcastPrefix is how the server starts every broadcast to room id, its
+// canonical encoding up to the first param; the owner sends the same bytes,
+// so that the message size viewers get is the size the owner built.
 func broadcastPrefix(id string) []byte {
-	return []byte(`{"uuid":"` + id + `","status":{"value":3,"text":"connected"},"funcKey":"` + funcKey + `","funcParams":["`)
+	m := protocol.Message{UUID: id, Status: protocol.Status{Value: protocol.StatusConnected, Text: protocol.TextConnected}, FuncKey: funcKey, FuncParams: []string{""}}
+	b := m.Encode()
+	return b[:bytes.Index(b, []byte(`"funcParams":["`))+len(`"funcParams":["`)]
+}
+
+// request is a create or join request, as the bench sends it.
+func request(status int, text, room string) []byte {
+	m := protocol.Message{UUID: room, Status: protocol.Status{Value: status, Text: text}}
+	return m.Encode()
 }
 
 // appendMessage builds one broadcast whose funcParams array, the

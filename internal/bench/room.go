@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/rtbroadcaster/rtbroadcaster/protocol"
 )
 
 // room is one room: its owner's connection, its viewers and its sequence.
@@ -36,7 +38,7 @@ func (r *room) create(ctx context.Context, b *run, connIndex int) error {
 		return err
 	}
 	r.owner = c
-	if err := c.write(opText, []byte(`{"uuid":"","status":{"value":1,"text":"new connection"},"funcKey":"","funcParams":[],"stateMessage":false}`)); err != nil {
+	if err := c.write(opText, request(protocol.StatusNew, "new connection", "")); err != nil {
 		return err
 	}
 	reply, err := c.readFrame()

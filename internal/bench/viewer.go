@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/rtbroadcaster/rtbroadcaster/protocol"
 )
 
 // viewer is one viewer connection of a room, and what it received.
@@ -37,8 +39,7 @@ func (v *viewer) connect(ctx context.Context, b *run) error {
 	if err != nil {
 		return err
 	}
-	join := `{"uuid":"` + v.room.id + `","status":{"value":2,"text":"join connection"},"funcKey":"","funcParams":[],"stateMessage":false}`
-	if err := c.write(opText, []byte(join)); err != nil {
+	if err := c.write(opText, request(protocol.StatusJoin, "join connection", v.room.id)); err != nil {
 		_ = c.close()
 		return err
 	}

@@ -15,14 +15,16 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/rtbroadcaster/rtbroadcaster/protocol"
 )
 
 // WebSocket opcodes the bench reads or writes.
 const (
-	opText  = 0x1
-	opClose = 0x8
-	opPing  = 0x9
-	opPong  = 0xA
+	opText  = protocol.OpText
+	opClose = protocol.OpClose
+	opPing  = protocol.OpPing
+	opPong  = protocol.OpPong
 )
 
 // wsConn is a minimal WebSocket client connection: the bench reads frames

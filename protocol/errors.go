@@ -1,11 +1,9 @@
-package rtbroadcaster
-
-import "fmt"
+package protocol
 
 // ErrorCode is the stable, machine-readable part of an error reply.
 type ErrorCode string
 
-// The error codes a server sends (see PROTOCOL.md, Errors).
+// The error codes a server sends (PROTOCOL.md, Errors).
 const (
 	CodeBadRequest    ErrorCode = "bad_request"
 	CodeRoomNotFound  ErrorCode = "room_not_found"
@@ -28,8 +26,5 @@ type Error struct {
 	Message string    `json:"message"`
 }
 
+// Error returns the code and the message, as "room_not_found: ...".
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
-
-func newError(code ErrorCode, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}

@@ -1,13 +1,12 @@
-package rtbroadcaster
+package protocol
 
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 )
 
-// Status values of the envelope's status.value (see PROTOCOL.md).
+// Status values of the envelope's status.value (PROTOCOL.md).
 const (
 	StatusNotConnected = 0 // server: the connection is in no room
 	StatusNew          = 1 // client: create a room
@@ -16,7 +15,7 @@ const (
 	StatusClose        = 4 // client: close the room
 )
 
-// Status texts the server writes.
+// Status texts the server writes; the server never reads a request's text.
 const (
 	TextConnected    = "connected"
 	TextNotConnected = "not connected"
@@ -80,30 +79,21 @@ type Message struct {
 	ID string `json:"id,omitempty"`
 }
 
-// MaxRequestID is the longest request id the server echoes.
+// MaxRequestID is the longest request id the server echoes; a longer one
+// is refused with bad_request.
 const MaxRequestID = 64
 
-// requestIDOf reads only the id of a request the server will not handle
-// (one refused for its rate), to echo it on the refusal.
-func requestIDOf(data []byte) string {
-	var r struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(data, &r) != nil || len(r.ID) > MaxRequestID {
-		return ""
-	}
-	return r.ID
-}
-
-// key is the key a state message is kept under.
-func (m *Message) key() string {
+// Key is the key a state message is kept under: its StateKey, or else its
+// FuncKey (PROTOCOL.md, State messages).
+func (m *Message) Key() string {
 	if m.StateKey != "" {
 		return m.StateKey
 	}
 	return m.FuncKey
 }
 
-// Encode returns the canonical JSON of m: funcParams is always an array.
+// Encode returns the canonical JSON of m: funcParams is always an array,
+// as the original clients expect, and HTML characters are not escaped.
 func (m *Message) Encode() []byte {
 	if m.FuncParams == nil {
 		c := *m
@@ -118,107 +108,4 @@ func (m *Message) Encode() []byte {
 		panic(fmt.Sprintf("rtbroadcaster: encoding a message: %v", err))
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-}
-
-// DecodeMessage parses one client frame. It accepts the examples of the
-// original rtbroadcaster's README verbatim, comments included, and reports what is wrong in terms a client
-// developer can act on.
-func DecodeMessage(data []byte) (*Message, error) {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, fmt.Errorf("empty frame: expected one JSON object")
-	}
-	var w wireMessage
-	err := json.Unmarshal(data, &w)
-	var syntaxErr *json.SyntaxError
-	if errors.As(err, &syntaxErr) {
-		if stripped, ok := stripComments(data); ok {
-			w = wireMessage{}
-			err = json.Unmarshal(stripped, &w)
-		}
-	}
-	if err != nil {
-		return nil, describeDecodeError(err)
-	}
-	m := w.Message
-	if len(m.ID) > MaxRequestID {
-		return nil, fmt.Errorf("field \"id\": %d bytes, more than the %d a request id may have", len(m.ID), MaxRequestID)
-	}
-	if w.Seq != nil {
-		m.Seq, m.HasSeq = *w.Seq, true
-	}
-	if m.FuncParams == nil {
-		m.FuncParams = []string{}
-	}
-	return &m, nil
-}
-
-// wireMessage is a Message as read from a client: its seq, outside the
-// embedded Message, can tell 0 from absent.
-type wireMessage struct {
-	Message
-	Seq *uint64 `json:"seq"`
-}
-
-func describeDecodeError(err error) error {
-	switch e := err.(type) {
-	case *json.SyntaxError:
-		return fmt.Errorf("not valid JSON at byte %d: %v", e.Offset, e)
-	case *json.UnmarshalTypeError:
-		field := e.Field
-		if field == "" {
-			return fmt.Errorf("expected a JSON object, got %s", e.Value)
-		}
-		return fmt.Errorf("field %q: expected %s, got %s", field, e.Type, e.Value)
-	default:
-		return fmt.Errorf("not a valid message: %v", err)
-	}
-}
-
-// stripComments removes // line comments and /* block */ comments that stand
-// outside JSON strings, so the original rtbroadcaster README's annotated examples
-// parse.
-// It reports false when there was nothing to strip.
-func stripComments(data []byte) ([]byte, bool) {
-	out := make([]byte, 0, len(data))
-	inString, escaped, changed := false, false, false
-	for i := 0; i < len(data); i++ {
-		c := data[i]
-		if inString {
-			out = append(out, c)
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		if c == '/' && i+1 < len(data) {
-			switch data[i+1] {
-			case '/':
-				for i < len(data) && data[i] != '\n' {
-					i++
-				}
-				out = append(out, '\n')
-				changed = true
-				continue
-			case '*':
-				end := bytes.Index(data[i+2:], []byte("*/"))
-				if end < 0 {
-					return nil, false
-				}
-				i += 2 + end + 1
-				out = append(out, ' ')
-				changed = true
-				continue
-			}
-		}
-		if c == '"' {
-			inString = true
-		}
-		out = append(out, c)
-	}
-	return out, changed
 }
