@@ -61,7 +61,7 @@ func (c *client) resumeRoom(id, key, token string) *Error {
 		c.mgr.releaseRoom(c.limitKey)
 		return brokerError("resume", id, err)
 	}
-	mr, err := c.mgr.attach(ctx, id)
+	r, err := c.mgr.attach(ctx, id)
 	if err != nil {
 		c.mgr.releaseRoom(c.limitKey)
 		// Give the room its grace back rather than hold it with no one here.
@@ -72,14 +72,14 @@ func (c *client) resumeRoom(id, key, token string) *Error {
 	// presenter page that was reloaded has nothing else to restore from.
 	snap, err := c.mgr.broker.Snapshot(ctx, id, nil)
 	if err != nil {
-		c.mgr.detach(mr.room)
+		c.mgr.detach(r)
 		c.mgr.releaseRoom(c.limitKey)
 		_ = c.mgr.broker.ReleaseOwner(ctx, id, epoch)
 		return brokerError("resume", id, err)
 	}
-	c.room, c.meter, c.owner, c.ownerEpoch = mr.room, mr, true, epoch
-	mr.takeOwner(c, epoch, resumeReply(id, c.requestID, snap), snap.State)
-	mr.askViewerCount()
+	c.room, c.owner, c.ownerEpoch = r, true, epoch
+	r.takeOwner(c, epoch, resumeReply(id, c.requestID, snap), snap.State)
+	r.askViewerCount()
 	c.announceOwner(ctx, ownerBack)
 	return nil
 }
