@@ -87,6 +87,9 @@ func NewManager(options ...Option) *Manager {
 		rooms:          map[string]*room{},
 		clients:        map[*client]struct{}{},
 	}
+	if p, ok := m.broker.(broker.OwnerNewsPublisher); ok {
+		p.SetRenderer(m.renderOwnerNews)
+	}
 	m.addrLimits = newAddrLimits(m.limits)
 	m.metrics = newMetrics(m)
 	m.summary = &connSummary{log: m.log, interval: cfg.summaryEvery, stats: m.Stats}

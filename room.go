@@ -263,19 +263,6 @@ func (r *room) Lost() {
 	}
 }
 
-// OwnerGone has the viewers told, in the room's stream, that the owner is
-// away: the node that hosted it stopped. Publishing waits on the engine,
-// which calls this from its own loop, so it runs apart.
-func (r *room) OwnerGone(epoch uint64, graceLeft time.Duration) {
-	go r.mgr.announceOwnerGone(r.id, epoch, graceLeft)
-}
-
-// OwnerBack has the viewers told, in the room's stream, that the owner is
-// back: this node, which other nodes took for stopped, still hosts it.
-func (r *room) OwnerBack(epoch uint64) {
-	go r.mgr.announceOwnerBack(r.id, epoch)
-}
-
 // Viewers records the room's viewer count and tells a local owner.
 func (r *room) Viewers(total int) {
 	r.totalViewers.Store(int64(total))

@@ -120,6 +120,8 @@ type Broker struct {
 	// each that restores it when Redis loses it; it has its own lock.
 	owned *ownedRooms
 
+	renderer atomic.Pointer[broker.Renderer] // of owner news; nil: none is published
+
 	// listed is the last room list, which Rooms serves (see list.go); it has
 	// its own lock.
 	listed roomCache
@@ -156,8 +158,9 @@ type Broker struct {
 }
 
 var (
-	_ broker.Broker  = (*Broker)(nil)
-	_ broker.Checker = (*Broker)(nil)
+	_ broker.Broker             = (*Broker)(nil)
+	_ broker.Checker            = (*Broker)(nil)
+	_ broker.OwnerNewsPublisher = (*Broker)(nil)
 )
 
 // New returns an engine on client, which stays the caller's to close after
