@@ -36,8 +36,9 @@ type Broker interface {
 
 	// ReleaseOwner says the owner holding epoch is gone: the room stays
 	// open for its Owner.Grace, then closes as by CloseRoom unless claimed
-	// meanwhile; without a grace it closes before ReleaseOwner returns. It fails with ErrNotOwner when epoch is no longer the
-	// room's owner and with ErrRoomNotFound when the room is closed.
+	// meanwhile; without a grace it closes before ReleaseOwner returns. It
+	// fails with ErrNotOwner when epoch is no longer the room's owner and
+	// with ErrRoomNotFound when the room is closed.
 	ReleaseOwner(ctx context.Context, room string, epoch uint64) error
 
 	// Publish appends a message to the room's stream: it gives it the next
