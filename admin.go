@@ -148,25 +148,25 @@ func (m *Manager) singleNode() bool {
 // its room is listed as the engine lists it, waiting for its owner.
 func (m *Manager) localAdminRooms() []AdminRoom {
 	rooms := []AdminRoom{}
-	for _, mr := range m.meteredRooms() {
-		if r := mr.adminRoom(); r.OwnerHere || r.LocalViewers > 0 {
-			rooms = append(rooms, r)
+	for _, r := range m.openRooms() {
+		if ar := r.adminRoom(); ar.OwnerHere || ar.LocalViewers > 0 {
+			rooms = append(rooms, ar)
 		}
 	}
 	return rooms
 }
 
-func (mr *meteredRoom) adminRoom() AdminRoom {
-	mr.room.mu.Lock()
-	ownerHere, seq := mr.room.owner != nil, mr.room.lastSeq
-	mr.room.mu.Unlock()
-	viewers := mr.totalViewers.Load()
+func (r *room) adminRoom() AdminRoom {
+	r.mu.Lock()
+	ownerHere, seq := r.owner != nil, r.lastSeq
+	r.mu.Unlock()
+	viewers := r.totalViewers.Load()
 	if viewers < 0 {
-		viewers = mr.localViewers.Load()
+		viewers = r.localViewers.Load()
 	}
 	return AdminRoom{
-		ID: mr.id, Here: true, OpenedAt: mr.openedAt, Viewers: viewers, LocalViewers: mr.localViewers.Load(),
-		Messages: mr.messages.Load(), OwnerHere: ownerHere, Seq: seq,
+		ID: r.id, Here: true, OpenedAt: r.openedAt, Viewers: viewers, LocalViewers: r.localViewers.Load(),
+		Messages: r.messages.Load(), OwnerHere: ownerHere, Seq: seq,
 	}
 }
 
@@ -209,13 +209,14 @@ func busiestFirst(a, b AdminRoom) int {
 	return strings.Compare(a.ID, b.ID)
 }
 
-func (m *Manager) meteredRooms() []*meteredRoom {
+// openRooms are this node's replicas of open rooms.
+func (m *Manager) openRooms() []*room {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	rooms := make([]*meteredRoom, 0, len(m.rooms))
+	rooms := make([]*room, 0, len(m.rooms))
 	for _, r := range m.rooms {
-		if mr := m.metered[r]; mr != nil && !r.closed.Load() {
-			rooms = append(rooms, mr)
+		if !r.closed.Load() {
+			rooms = append(rooms, r)
 		}
 	}
 	return rooms

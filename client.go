@@ -41,7 +41,6 @@ type client struct {
 
 	// Owned by the read goroutine.
 	room            *room
-	meter           *meteredRoom // the room's counters
 	owner           bool
 	ownerEpoch      uint64 // the engine's number of this ownership, when owner
 	subject         string // the sub claim of the token that let it in
@@ -258,16 +257,16 @@ func (c *client) createRoom(token string) *Error {
 		c.mgr.releaseRoom(c.limitKey)
 		return brokerError("create", id, err)
 	}
-	mr, err := c.mgr.attach(ctx, id)
+	r, err := c.mgr.attach(ctx, id)
 	if err != nil {
 		c.mgr.releaseRoom(c.limitKey)
 		_ = c.mgr.broker.CloseRoom(ctx, id)
 		return brokerError("create", id, err)
 	}
-	c.room, c.meter, c.owner, c.ownerEpoch = mr.room, mr, true, 1
-	reply := connectedMessage(mr.id)
+	c.room, c.owner, c.ownerEpoch = r, true, 1
+	reply := connectedMessage(r.id)
 	reply.OwnerKey, reply.ID = key, c.requestID
-	mr.takeOwner(c, 1, textFrame(reply), nil)
+	r.takeOwner(c, 1, textFrame(reply), nil)
 	return nil
 }
 
@@ -287,11 +286,10 @@ func (c *client) joinRoom(id, token string, lastSeen *uint64) *Error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
-	mr, err := c.mgr.attach(ctx, id)
+	r, err := c.mgr.attach(ctx, id)
 	if err != nil {
 		return brokerError("join", id, err)
 	}
-	r := mr.room
 	if refused := r.addJoiner(c); refused != nil {
 		c.mgr.detach(r)
 		return refused
@@ -304,8 +302,8 @@ func (c *client) joinRoom(id, token string, lastSeen *uint64) *Error {
 	}
 	r.finishJoin(c, snap, lastSeen)
 	c.mgr.metrics.sent(1+len(snap.State)+len(snap.Missed), 0) // the reply and the replay; their bytes are not worth adding up
-	c.room, c.meter, c.owner = r, mr, false
-	mr.localViewers.Add(1)
+	c.room, c.owner = r, false
+	r.localViewers.Add(1)
 	c.mgr.metrics.viewerJoined()
 	return nil
 }
@@ -405,16 +403,16 @@ func (c *client) leave(waiting bool) {
 		r.dropOwner(c)
 		c.fencedOff.Store(false) // its room, which set it, has let go of it
 		if waiting && r.holdReservation(c.limitKey, c.ownerEpoch) {
-			c.room, c.meter, c.owner = nil, nil, false
+			c.room, c.owner = nil, false
 			return
 		}
 		c.mgr.releaseRoom(c.limitKey)
 	} else {
 		r.leave(c)
-		c.meter.localViewers.Add(-1)
+		r.localViewers.Add(-1)
 		c.mgr.metrics.viewerLeft()
 	}
-	c.room, c.meter, c.owner = nil, nil, false
+	c.room, c.owner = nil, false
 	c.mgr.detach(r)
 }
 

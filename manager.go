@@ -55,7 +55,6 @@ type Manager struct {
 
 	mu       sync.Mutex
 	rooms    map[string]*room // this node's replicas
-	metered  map[*room]*meteredRoom
 	clients  map[*client]struct{}
 	draining bool
 	drained  chan struct{} // closed when draining and the last client is gone
@@ -91,8 +90,10 @@ func NewManager(options ...Option) *Manager {
 		drainSpread:    cfg.drainSpread,
 		now:            cfg.now,
 		rooms:          map[string]*room{},
-		metered:        map[*room]*meteredRoom{},
 		clients:        map[*client]struct{}{},
+	}
+	if p, ok := m.broker.(broker.OwnerNewsPublisher); ok {
+		p.SetRenderer(m.renderOwnerNews)
 	}
 	m.addrLimits = newAddrLimits(m.limits, m.now)
 	m.metrics = newMetrics(m)
@@ -323,28 +324,25 @@ func (m *Manager) clientsLocked() []*client {
 // attach returns this node's replica of room id, subscribed to the room's
 // stream, and counts one more user of it. Concurrent attaches of a new room
 // share one subscription.
-func (m *Manager) attach(ctx context.Context, id string) (*meteredRoom, error) {
+func (m *Manager) attach(ctx context.Context, id string) (*room, error) {
 	m.mu.Lock()
 	r := m.rooms[id]
-	var mr *meteredRoom
 	if r != nil {
 		r.refs++
-		mr = m.metered[r]
 		m.mu.Unlock()
 		<-r.ready
 	} else {
-		r = &room{id: id, mgr: m, ready: make(chan struct{}), refs: 1}
-		mr = newMeteredRoom(r)
-		m.rooms[id], m.metered[r] = r, mr
+		r = newRoom(m, id)
+		m.rooms[id] = r
 		m.mu.Unlock()
-		r.subErr = m.broker.Subscribe(ctx, id, mr)
+		r.subErr = m.broker.Subscribe(ctx, id, r)
 		close(r.ready)
 	}
 	if r.subErr != nil {
 		m.detach(r)
 		return nil, r.subErr
 	}
-	return mr, nil
+	return r, nil
 }
 
 // detach counts one user less of replica r; the last one unsubscribes it.
@@ -352,16 +350,12 @@ func (m *Manager) detach(r *room) {
 	m.mu.Lock()
 	r.refs--
 	last := r.refs == 0
-	mr := m.metered[r]
-	if last {
-		delete(m.metered, r)
-		if m.rooms[r.id] == r {
-			delete(m.rooms, r.id)
-		}
+	if last && m.rooms[r.id] == r {
+		delete(m.rooms, r.id)
 	}
 	m.mu.Unlock()
 	if last && r.subErr == nil {
-		m.broker.Unsubscribe(r.id, mr)
+		r.unsubscribe()
 	}
 }
 

@@ -2,15 +2,12 @@ package rtbroadcaster
 
 import (
 	"net/http"
-	"slices"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
-	"github.com/rtbroadcaster/rtbroadcaster/protocol"
 )
 
 // metrics are a Manager's Prometheus metrics, in a registry of its own so
@@ -18,7 +15,6 @@ import (
 type metrics struct {
 	registry *prometheus.Registry
 
-	viewers          prometheus.Gauge
 	messagesIn       prometheus.Counter
 	bytesIn          prometheus.Counter
 	messagesOut      prometheus.Counter
@@ -51,7 +47,8 @@ func newMetrics(m *Manager) *metrics {
 			f(c)
 		}
 	}
-	x.viewers = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "viewers", Help: "Viewers in rooms on this node."})
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "viewers", Help: "Viewers in rooms on this node."},
+		func() float64 { return float64(x.viewersTotal.Load()) }))
 	x.messagesIn = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "messages_received_total", Help: "WebSocket messages received from clients."})
 	x.bytesIn = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "received_bytes_total", Help: "Payload bytes of the messages received from clients."})
 	x.messagesOut = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "messages_sent_total", Help: "Messages queued for clients: each viewer's copy of a broadcast, replies and error replies, join replies with their state replay."})
@@ -65,7 +62,7 @@ func newMetrics(m *Manager) *metrics {
 	x.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "errors_total", Help: "Error replies sent, by code."}, []string{"code"})
 	x.disconnects = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "disconnects_total", Help: "Connections ended, by reason."}, []string{"reason"})
 	x.upgradesRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "upgrades_refused_total", Help: "WebSocket upgrades refused before the handshake, by reason."}, []string{"reason"})
-	for _, c := range []prometheus.Collector{x.viewers, x.messagesIn, x.bytesIn, x.messagesOut, x.bytesOut, x.fanout, x.slowConsumers, x.errors, x.disconnects, x.upgradesRefused} {
+	for _, c := range []prometheus.Collector{x.messagesIn, x.bytesIn, x.messagesOut, x.bytesOut, x.fanout, x.slowConsumers, x.errors, x.disconnects, x.upgradesRefused} {
 		f(c)
 	}
 	return x
@@ -116,71 +113,5 @@ func (x *metrics) sent(count, frameBytes int) {
 	x.messagesOutTotal.Add(uint64(count))
 }
 
-func (x *metrics) viewerJoined() { x.viewers.Inc(); x.viewersTotal.Add(1) }
-func (x *metrics) viewerLeft()   { x.viewers.Dec(); x.viewersTotal.Add(-1) }
-
-// seqFrameLen is the length of the frame appendSeq makes of body and seq,
-// so that fan-out can be counted without touching the frames.
-func seqFrameLen(bodyLen int, seq uint64) int { return protocol.SeqFrameLen(bodyLen, seq) }
-
-// meteredRoom is what a room replica subscribes to the engine with: it
-// counts the room's traffic for the metrics and the admin API, and tells a
-// local owner when someone else (an operator) closed the room.
-type meteredRoom struct {
-	*room
-	openedAt     time.Time
-	localViewers atomic.Int64 // viewers on this node, as their clients count them
-	totalViewers atomic.Int64 // across the cluster, as the engine last said; -1 before it did
-	messages     atomic.Uint64
-}
-
-func newMeteredRoom(r *room) *meteredRoom {
-	mr := &meteredRoom{room: r, openedAt: time.Now()}
-	mr.totalViewers.Store(-1)
-	return mr
-}
-
-// Lost passes the interruption on, naming it as the reason its viewers end.
-func (mr *meteredRoom) Lost() {
-	_, viewers := mr.members()
-	for _, v := range viewers {
-		v.setEndReason("stream interrupted")
-	}
-	mr.room.Lost()
-}
-
-// members are the room's local owner (or nil) and a copy of its viewers.
-func (mr *meteredRoom) members() (*client, []*client) {
-	mr.room.mu.Lock()
-	defer mr.room.mu.Unlock()
-	return mr.room.owner, slices.Clone(mr.room.viewers)
-}
-
-// Deliver fans the message out and counts one frame per local viewer.
-func (mr *meteredRoom) Deliver(seq uint64, body []byte) {
-	mr.room.Deliver(seq, body)
-	mr.messages.Add(1)
-	mr.mgr.metrics.sent(int(mr.localViewers.Load()), seqFrameLen(len(body), seq))
-}
-
-// Viewers records the cluster's count before passing it to a local owner.
-func (mr *meteredRoom) Viewers(total int) {
-	mr.totalViewers.Store(int64(total))
-	mr.room.Viewers(total)
-}
-
-// Closed ends the room here. An owner on this node that did not close the
-// room itself is told with a status 0 message, as its viewers are.
-func (mr *meteredRoom) Closed(seq uint64) {
-	owner, viewers := mr.members()
-	for _, v := range viewers {
-		v.setEndReason("room closed")
-	}
-	closedBy := mr.mgr.closedBy(mr.id)
-	mr.room.closeRoom(seq, closedBy)
-	if owner != nil && !owner.closingRoom.Load() {
-		m := notConnectedMessage(mr.id)
-		m.ClosedBy = closedBy
-		owner.send(textFrame(m))
-	}
-}
+func (x *metrics) viewerJoined() { x.viewersTotal.Add(1) }
+func (x *metrics) viewerLeft()   { x.viewersTotal.Add(-1) }

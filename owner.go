@@ -61,7 +61,7 @@ func (c *client) resumeRoom(id, key, token string) *Error {
 		c.mgr.releaseRoom(c.limitKey)
 		return brokerError("resume", id, err)
 	}
-	mr, err := c.mgr.attach(ctx, id)
+	r, err := c.mgr.attach(ctx, id)
 	if err != nil {
 		c.mgr.releaseRoom(c.limitKey)
 		// Give the room its grace back rather than hold it with no one here.
@@ -72,14 +72,14 @@ func (c *client) resumeRoom(id, key, token string) *Error {
 	// presenter page that was reloaded has nothing else to restore from.
 	snap, err := c.mgr.broker.Snapshot(ctx, id, nil)
 	if err != nil {
-		c.mgr.detach(mr.room)
+		c.mgr.detach(r)
 		c.mgr.releaseRoom(c.limitKey)
 		_ = c.mgr.broker.ReleaseOwner(ctx, id, epoch)
 		return brokerError("resume", id, err)
 	}
-	c.room, c.meter, c.owner, c.ownerEpoch = mr.room, mr, true, epoch
-	mr.takeOwner(c, epoch, resumeReply(id, c.requestID, snap), snap.State)
-	mr.askViewerCount()
+	c.room, c.owner, c.ownerEpoch = r, true, epoch
+	r.takeOwner(c, epoch, resumeReply(id, c.requestID, snap), snap.State)
+	r.askViewerCount()
 	c.announceOwner(ctx, ownerBack)
 	return nil
 }
@@ -129,35 +129,26 @@ func (c *client) announceOwner(ctx context.Context, status string) {
 // away (for grace) or back, in the room's stream, so that the message has
 // its place in the order and in the history. It is published as epoch: if
 // another connection took the room back meanwhile, the news is stale and
-// the engine drops it.
+// the engine drops it. An engine with several nodes publishes the news it
+// learns by itself (an owner's node stopped, or came back) the same way,
+// rendered by renderOwnerNews.
 func (m *Manager) announceOwner(ctx context.Context, id string, epoch uint64, status string, grace time.Duration) {
-	msg := connectedMessage(id)
-	msg.Owner = status
-	if status == ownerAway {
-		msg.GraceMs = max(grace.Milliseconds(), 1) // a viewer reads 0 as no grace
-	}
-	if _, err := m.broker.Publish(ctx, id, m.publication(msg, epoch)); err != nil && !errors.Is(err, broker.ErrNotOwner) {
+	p := m.renderOwnerNews(broker.OwnerNews{Room: id, Epoch: epoch, Away: status == ownerAway, GraceLeft: grace})
+	if _, err := m.broker.Publish(ctx, id, p); err != nil && !errors.Is(err, broker.ErrNotOwner) {
 		m.log.Warn("viewers not told of their room's owner", "room", id, "owner", status, "err", err)
 	}
 }
 
-// announceOwnerGone runs when the engine found that the node hosting the
-// owner of room id, at epoch, stopped: no node saw the owner leave, so this
-// one tells the viewers, with what is left of the room's wait for it.
-func (m *Manager) announceOwnerGone(id string, epoch uint64, graceLeft time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
-	defer cancel()
-	m.announceOwner(ctx, id, epoch, ownerAway, graceLeft)
-}
-
-// announceOwnerBack runs when this node, which the other nodes took for
-// stopped (it lost the engine for longer than its lease), still hosts the
-// owner of room id at epoch: the viewers, told it was away, are told it is
-// back.
-func (m *Manager) announceOwnerBack(id string, epoch uint64) {
-	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
-	defer cancel()
-	m.announceOwner(ctx, id, epoch, ownerBack, 0)
+// renderOwnerNews is the Manager's broker.Renderer: the status 3 message
+// saying the owner is away, with the grace left, or back.
+func (m *Manager) renderOwnerNews(news broker.OwnerNews) broker.Publication {
+	msg := connectedMessage(news.Room)
+	msg.Owner = ownerBack
+	if news.Away {
+		msg.Owner = ownerAway
+		msg.GraceMs = max(news.GraceLeft.Milliseconds(), 1) // a viewer reads 0 as no grace
+	}
+	return m.publication(msg, news.Epoch)
 }
 
 // publication is what c, the owner, publishes as m.

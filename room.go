@@ -30,6 +30,18 @@ type room struct {
 
 	closed atomic.Bool // set under mu; read without it by clients
 
+	// Counters for the metrics and the admin API, read without mu.
+	openedAt     time.Time
+	localViewers atomic.Int64 // viewers on this node, as their clients count them
+	totalViewers atomic.Int64 // across the cluster, as the engine last said; -1 before it did
+	messages     atomic.Uint64
+
+	// engineMu orders this replica's viewer-count reports with its
+	// unsubscribe, so that no report follows it and leaves a count behind
+	// in the engine. It is only held around those calls, never with mu.
+	engineMu     sync.Mutex
+	unsubscribed bool // guarded by engineMu
+
 	mu      sync.Mutex
 	lastSeq uint64  // of the last message the stream delivered here
 	owner   *client // nil when the owner is on another node
@@ -42,6 +54,13 @@ type room struct {
 	// held is the room count of an owner that left from here, while the
 	// room waits for it (see held.go).
 	held *heldReservation
+}
+
+// newRoom is a replica of room id, with one reference, not subscribed yet.
+func newRoom(m *Manager, id string) *room {
+	r := &room{id: id, mgr: m, ready: make(chan struct{}), refs: 1, openedAt: time.Now()}
+	r.totalViewers.Store(-1)
+	return r
 }
 
 // presence is the coalescing of viewer-count reports to the broker.
@@ -157,9 +176,12 @@ func (r *room) leave(v *client) {
 	r.schedulePresenceLocked()
 }
 
-// Deliver fans the message numbered seq out to the viewers, framed once.
+// Deliver fans the message numbered seq out to the viewers, framed once,
+// and counts one frame per local viewer.
 func (r *room) Deliver(seq uint64, body []byte) {
 	frame := appendSeq(body, seq)
+	r.messages.Add(1)
+	r.mgr.metrics.sent(int(r.localViewers.Load()), len(frame))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lastSeq = seq
@@ -189,18 +211,18 @@ func (r *room) hold(v *client, seq uint64, frame []byte) {
 }
 
 // Closed ends the room on this node: every viewer is sent a status 0
-// message after what it was already sent, then a close frame 1000.
-func (r *room) Closed(seq uint64) { r.closeRoom(seq, "") }
-
-// closeRoom is Closed, saying who closed the room when it was not its owner.
-func (r *room) closeRoom(seq uint64, closedBy string) {
+// message after what it was already sent, then a close frame 1000. An
+// owner here that did not close the room itself (an operator did) is told
+// with a status 0 message too.
+func (r *room) Closed(seq uint64) {
+	closedBy := r.mgr.closedBy(r.id)
 	r.mu.Lock()
 	if r.closed.Load() {
 		r.mu.Unlock()
 		return
 	}
 	r.closed.Store(true)
-	viewers := r.viewers
+	owner, viewers := r.owner, r.viewers
 	r.viewers = nil
 	if r.presence.timer != nil {
 		r.presence.timer.Stop()
@@ -214,8 +236,12 @@ func (r *room) closeRoom(seq uint64, closedBy string) {
 	m.ClosedBy = closedBy
 	frame := appendSeq(m.Encode(), seq)
 	for _, v := range viewers {
+		v.setEndReason("room closed")
 		v.out.push(frame)
 		v.out.close(CloseNormal, "room closed")
+	}
+	if owner != nil && !owner.closingRoom.Load() {
+		owner.send(textFrame(m))
 	}
 }
 
@@ -232,25 +258,14 @@ func (r *room) Lost() {
 	r.mu.Unlock()
 	r.mgr.log.Warn("room stream interrupted; asking its viewers here to rejoin", "room", r.id, "viewers", len(viewers))
 	for _, v := range viewers {
+		v.setEndReason("stream interrupted")
 		v.out.close(CloseServiceRestart, "stream interrupted: rejoin")
 	}
 }
 
-// OwnerGone has the viewers told, in the room's stream, that the owner is
-// away: the node that hosted it stopped. Publishing waits on the engine,
-// which calls this from its own loop, so it runs apart.
-func (r *room) OwnerGone(epoch uint64, graceLeft time.Duration) {
-	go r.mgr.announceOwnerGone(r.id, epoch, graceLeft)
-}
-
-// OwnerBack has the viewers told, in the room's stream, that the owner is
-// back: this node, which other nodes took for stopped, still hosts it.
-func (r *room) OwnerBack(epoch uint64) {
-	go r.mgr.announceOwnerBack(r.id, epoch)
-}
-
-// Viewers tells a local owner the room's viewer count.
+// Viewers records the room's viewer count and tells a local owner.
 func (r *room) Viewers(total int) {
+	r.totalViewers.Store(int64(total))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.owner == nil || r.closed.Load() {
@@ -339,8 +354,14 @@ func (r *room) schedulePresenceLocked() {
 }
 
 // reportPresence runs on its own timer goroutine: it reports the count
-// without holding the room's lock, since the broker may call back into it.
+// without holding the room's lock, since the broker may call back into it,
+// and not after the replica unsubscribed.
 func (r *room) reportPresence() {
+	r.engineMu.Lock()
+	defer r.engineMu.Unlock()
+	if r.unsubscribed {
+		return
+	}
 	r.mu.Lock()
 	if r.closed.Load() {
 		r.mu.Unlock()
@@ -356,6 +377,15 @@ func (r *room) reportPresence() {
 	if err := r.mgr.broker.SetViewers(ctx, r.id, r, count); err != nil {
 		r.mgr.log.Debug("viewer count not reported", "room", r.id, "err", err)
 	}
+}
+
+// unsubscribe ends the replica's subscription; no viewer-count report
+// follows it.
+func (r *room) unsubscribe() {
+	r.engineMu.Lock()
+	defer r.engineMu.Unlock()
+	r.unsubscribed = true
+	r.mgr.broker.Unsubscribe(r.id, r)
 }
 
 // connectedMessage is the reply to a create or join: status 3 for room id.

@@ -36,8 +36,9 @@ type Broker interface {
 
 	// ReleaseOwner says the owner holding epoch is gone: the room stays
 	// open for its Owner.Grace, then closes as by CloseRoom unless claimed
-	// meanwhile; without a grace it closes before ReleaseOwner returns. It fails with ErrNotOwner when epoch is no longer the
-	// room's owner and with ErrRoomNotFound when the room is closed.
+	// meanwhile; without a grace it closes before ReleaseOwner returns. It
+	// fails with ErrNotOwner when epoch is no longer the room's owner and
+	// with ErrRoomNotFound when the room is closed.
 	ReleaseOwner(ctx context.Context, room string, epoch uint64) error
 
 	// Publish appends a message to the room's stream: it gives it the next
@@ -179,8 +180,7 @@ type Snapshot struct {
 	Recovered bool
 	Missed    []Entry
 	// OwnerAway says the room is in its grace: ReleaseOwner was called, or
-	// the owner's node stopped (see Subscriber.OwnerGone), and no
-	// ClaimOwner since.
+	// the owner's node stopped (see OwnerNews), and no ClaimOwner since.
 	OwnerAway bool
 }
 
@@ -190,10 +190,12 @@ type Entry struct {
 	Body []byte
 }
 
-// Subscriber receives a room's stream. A broker calls its methods from one
-// goroutine at a time per room, in stream order; they must not block.
+// Subscriber receives a room's stream: a node's replica of the room. A
+// broker calls its methods from one goroutine at a time per room, in stream
+// order; they must not block.
 type Subscriber interface {
-	// Deliver receives the message numbered seq.
+	// Deliver receives the message numbered seq. Owner news the engine
+	// published itself (see OwnerNewsPublisher) arrives here too.
 	Deliver(seq uint64, body []byte)
 	// Closed is the last thing a subscriber receives from the room.
 	Closed(seq uint64)
@@ -203,29 +205,39 @@ type Subscriber interface {
 	// example during an outage: what the subscriber holds may have gaps.
 	// Deliveries go on after it, in order, from where the engine resumed.
 	Lost()
-	// OwnerGone says the node that hosted the owner holding epoch stopped
-	// (it crashed, or lost the engine for longer than its lease) without
-	// the owner leaving: the room now waits graceLeft for the owner to
-	// claim it back, and Snapshot reports OwnerAway. Engines with several
-	// nodes call it once per such loss, on one subscriber of the room on
-	// one node, for it to tell the room's viewers in the stream (publishing
-	// as epoch, so that the news is dropped if the owner came back
-	// meanwhile); it must not block. The in-memory engine never calls it:
-	// its owners' connections end with their node.
-	OwnerGone(epoch uint64, graceLeft time.Duration)
-	// OwnerBack says that the owner holding epoch, which OwnerGone said was
-	// gone, is still there: its node had lost the engine for longer than
-	// its lease and is back, still at epoch. The engine calls it on one
-	// subscriber of the room on that node, for it to tell the viewers (as
-	// epoch, as for OwnerGone); it must not block.
-	OwnerBack(epoch uint64)
 	// OwnerClaimed says that ClaimOwner gave the room to the owner holding
-	// epoch: an owner connection holding an older epoch is fenced off, and
-	// its node tells it at once rather than at its next publish. It is not
-	// numbered: it comes between deliveries, in no particular place of the
-	// stream, and is not in the history. A subscriber that was told Lost may
-	// have missed it. It must not block.
+	// epoch, so that a node fences off an owner connection holding an older
+	// epoch at once rather than at its next publish. It is not numbered:
+	// the claim is not news for viewers, and comes between deliveries in no
+	// particular place of the stream. A subscriber told Lost may have
+	// missed it.
 	OwnerClaimed(epoch uint64)
+}
+
+// OwnerNews is what an engine with several nodes learns by itself of a
+// room's owner: the owner's node stopped (it crashed, or lost the engine
+// for longer than its lease) without the owner leaving, and the room waits
+// GraceLeft for it (Away); or that node is back, still holding the owner.
+type OwnerNews struct {
+	Room      string
+	Epoch     uint64 // the owner's: the news is published as it
+	Away      bool
+	GraceLeft time.Duration
+}
+
+// Renderer makes the publication that tells a room's viewers owner news in
+// the room's stream: the server knows the message format and the room's
+// bounds. The engine publishes it as the news's Epoch, so that news a claim
+// made stale is dropped.
+type Renderer func(OwnerNews) Publication
+
+// OwnerNewsPublisher is implemented by engines that learn owner news by
+// themselves (the Redis engine): they publish it, once per event, numbered
+// in the room's stream. The server gives them its Renderer before it uses
+// them; without one they publish none. The in-memory engine learns none:
+// its owners' connections end with their node.
+type OwnerNewsPublisher interface {
+	SetRenderer(Renderer)
 }
 
 // Errors of the Broker methods.

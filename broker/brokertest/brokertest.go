@@ -97,7 +97,7 @@ func testCreateTwice(t *testing.T, b broker.Broker) {
 }
 
 func testUnknownRoom(t *testing.T, b broker.Broker) {
-	ctx, room, sub := ctxFor(t), uuid.NewString(), newRecorder()
+	ctx, room, sub := ctxFor(t), uuid.NewString(), NewRecorder()
 	if _, err := b.Publish(ctx, room, publication(body(1))); !errors.Is(err, broker.ErrRoomNotFound) {
 		t.Errorf("Publish: %v, want ErrRoomNotFound", err)
 	}
@@ -117,7 +117,7 @@ func testUnknownRoom(t *testing.T, b broker.Broker) {
 // subscriber receives all of them in order with the body published under it.
 func testSeqOrder(t *testing.T, b broker.Broker) {
 	room := newRoom(t, b)
-	subs := []*recorder{newRecorder(), newRecorder()}
+	subs := []*Recorder{NewRecorder(), NewRecorder()}
 	for _, s := range subs {
 		if err := b.Subscribe(ctxFor(t), room, s); err != nil {
 			t.Fatal(err)
@@ -150,10 +150,10 @@ func testSeqOrder(t *testing.T, b broker.Broker) {
 		}
 	}
 	for i, s := range subs {
-		got := s.waitDeliveries(t, total)
+		got := s.WaitDeliveries(t, total)
 		for j, d := range got {
-			if d.seq != uint64(j+1) || string(d.body) != bodyOf[d.seq] {
-				t.Fatalf("subscriber %d: delivery %d is seq %d %s, want seq %d %s", i, j, d.seq, d.body, j+1, bodyOf[uint64(j+1)])
+			if d.Seq != uint64(j+1) || string(d.Body) != bodyOf[d.Seq] {
+				t.Fatalf("subscriber %d: delivery %d is seq %d %s, want seq %d %s", i, j, d.Seq, d.Body, j+1, bodyOf[uint64(j+1)])
 			}
 		}
 	}
@@ -226,7 +226,7 @@ func snapString(s broker.Snapshot) string {
 
 func testStateBounds(t *testing.T, b broker.Broker) {
 	room := newRoom(t, b)
-	sub := newRecorder()
+	sub := NewRecorder()
 	if err := b.Subscribe(ctxFor(t), room, sub); err != nil {
 		t.Fatal(err)
 	}
@@ -247,10 +247,10 @@ func testStateBounds(t *testing.T, b broker.Broker) {
 	if seq := mustPublish(t, b, room, publication(body(1))); seq != 5 {
 		t.Fatalf("refused messages took numbers: next seq %d, want 5", seq)
 	}
-	got := sub.waitDeliveries(t, 5)
+	got := sub.WaitDeliveries(t, 5)
 	for i, d := range got {
-		if d.seq != uint64(i+1) {
-			t.Fatalf("delivery %d has seq %d: a refused message was delivered", i, d.seq)
+		if d.Seq != uint64(i+1) {
+			t.Fatalf("delivery %d has seq %d: a refused message was delivered", i, d.Seq)
 		}
 	}
 }
@@ -265,11 +265,11 @@ func testSnapshotMeetsStream(t *testing.T, b broker.Broker) {
 	joined := make(chan struct{})
 	published := make(chan int)
 	go func() { published <- flood(t, b, room, keyOf, joined) }()
-	var joiners []*recorder
+	var joiners []*Recorder
 	var snaps []broker.Snapshot
 	for range joins {
 		time.Sleep(2 * time.Millisecond)
-		sub := newRecorder()
+		sub := NewRecorder()
 		if err := b.Subscribe(ctxFor(t), room, sub); err != nil {
 			t.Fatal(err)
 		}
@@ -375,7 +375,7 @@ func flood(t *testing.T, b broker.Broker, room string, keyOf func(int) string, j
 	}
 }
 
-func checkJoin(t *testing.T, j int, snap broker.Snapshot, sub *recorder, total int, keyOf func(int) string) {
+func checkJoin(t *testing.T, j int, snap broker.Snapshot, sub *Recorder, total int, keyOf func(int) string) {
 	t.Helper()
 	latest := map[string]uint64{}
 	for i := 2; i <= int(snap.Seq); i += 2 {
@@ -389,27 +389,27 @@ func checkJoin(t *testing.T, j int, snap broker.Snapshot, sub *recorder, total i
 			t.Fatalf("joiner %d: snapshot %s is not each key's latest, oldest first", j, snapString(snap))
 		}
 	}
-	sub.waitUntil(t, func(r *recorder) bool {
-		return len(r.deliveries) > 0 && r.deliveries[len(r.deliveries)-1].seq == uint64(total)
+	sub.Wait(t, func(r Record) bool {
+		return len(r.Deliveries) > 0 && r.Deliveries[len(r.Deliveries)-1].Seq == uint64(total)
 	})
 	next := snap.Seq + 1
-	for _, d := range sub.waitDeliveries(t, 0) {
-		if d.seq < next {
+	for _, d := range sub.WaitDeliveries(t, 0) {
+		if d.Seq < next {
 			continue // before the snapshot: the joiner drops it
 		}
-		if d.seq != next || string(d.body) != body(int(d.seq)) {
-			t.Fatalf("joiner %d: after snapshot %d got seq %d %s, want %d", j, snap.Seq, d.seq, d.body, next)
+		if d.Seq != next || string(d.Body) != body(int(d.Seq)) {
+			t.Fatalf("joiner %d: after snapshot %d got seq %d %s, want %d", j, snap.Seq, d.Seq, d.Body, next)
 		}
 		next++
 	}
-	if sub.lost != 0 {
-		t.Fatalf("joiner %d was told Lost %d times", j, sub.lost)
+	if lost := sub.Record().Losses; lost != 0 {
+		t.Fatalf("joiner %d was told Lost %d times", j, lost)
 	}
 }
 
 func testClose(t *testing.T, b broker.Broker) {
 	room := newRoom(t, b)
-	sub := newRecorder()
+	sub := NewRecorder()
 	if err := b.Subscribe(ctxFor(t), room, sub); err != nil {
 		t.Fatal(err)
 	}
@@ -419,10 +419,9 @@ func testClose(t *testing.T, b broker.Broker) {
 	if err := b.CloseRoom(ctxFor(t), room); err != nil {
 		t.Fatal(err)
 	}
-	sub.waitUntil(t, func(r *recorder) bool { return r.closedSeq != 0 })
-	sub.mu.Lock()
-	delivered, closedSeq, after := len(sub.deliveries), sub.closedSeq, sub.afterClose
-	sub.mu.Unlock()
+	sub.Wait(t, func(r Record) bool { return r.ClosedSeq != 0 })
+	rec := sub.Record()
+	delivered, closedSeq, after := len(rec.Deliveries), rec.ClosedSeq, rec.AfterClose
 	if delivered != 10 || closedSeq != 11 || after {
 		t.Fatalf("got %d deliveries then Closed(%d) (anything after: %v), want 10 then Closed(11)", delivered, closedSeq, after)
 	}
@@ -433,7 +432,7 @@ func testClose(t *testing.T, b broker.Broker) {
 	if _, err := b.Snapshot(ctx, room, nil); !errors.Is(err, broker.ErrRoomNotFound) {
 		t.Errorf("Snapshot after close: %v, want ErrRoomNotFound", err)
 	}
-	if err := b.Subscribe(ctx, room, newRecorder()); !errors.Is(err, broker.ErrRoomNotFound) {
+	if err := b.Subscribe(ctx, room, NewRecorder()); !errors.Is(err, broker.ErrRoomNotFound) {
 		t.Errorf("Subscribe after close: %v, want ErrRoomNotFound", err)
 	}
 	if err := b.SetViewers(ctx, room, sub, 1); !errors.Is(err, broker.ErrRoomNotFound) {
@@ -447,33 +446,31 @@ func testClose(t *testing.T, b broker.Broker) {
 
 func testUnsubscribe(t *testing.T, b broker.Broker) {
 	room := newRoom(t, b)
-	stays, leaves := newRecorder(), newRecorder()
-	for _, s := range []*recorder{stays, leaves} {
+	stays, leaves := NewRecorder(), NewRecorder()
+	for _, s := range []*Recorder{stays, leaves} {
 		if err := b.Subscribe(ctxFor(t), room, s); err != nil {
 			t.Fatal(err)
 		}
 	}
 	mustPublish(t, b, room, publication(body(1)))
-	leaves.waitDeliveries(t, 1)
+	leaves.WaitDeliveries(t, 1)
 	b.Unsubscribe(room, leaves)
 	b.Unsubscribe(room, leaves) // a no-op the second time
 	mustPublish(t, b, room, publication(body(2)))
-	stays.waitDeliveries(t, 2)
+	stays.WaitDeliveries(t, 2)
 	if err := b.CloseRoom(ctxFor(t), room); err != nil {
 		t.Fatal(err)
 	}
-	stays.waitUntil(t, func(r *recorder) bool { return r.closedSeq != 0 })
-	leaves.mu.Lock()
-	defer leaves.mu.Unlock()
-	if len(leaves.deliveries) != 1 || leaves.closedSeq != 0 {
-		t.Fatalf("after Unsubscribe: %d deliveries, Closed(%d); want 1 delivery and no Closed", len(leaves.deliveries), leaves.closedSeq)
+	stays.Wait(t, func(r Record) bool { return r.ClosedSeq != 0 })
+	if rec := leaves.Record(); len(rec.Deliveries) != 1 || rec.ClosedSeq != 0 {
+		t.Fatalf("after Unsubscribe: %d deliveries, Closed(%d); want 1 delivery and no Closed", len(rec.Deliveries), rec.ClosedSeq)
 	}
 }
 
 func testViewers(t *testing.T, b broker.Broker) {
 	room := newRoom(t, b)
-	first, second := newRecorder(), newRecorder()
-	for _, s := range []*recorder{first, second} {
+	first, second := NewRecorder(), NewRecorder()
+	for _, s := range []*Recorder{first, second} {
 		if err := b.Subscribe(ctxFor(t), room, s); err != nil {
 			t.Fatal(err)
 		}
@@ -484,85 +481,11 @@ func testViewers(t *testing.T, b broker.Broker) {
 	if err := b.SetViewers(ctxFor(t), room, second, 4); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []*recorder{first, second} {
-		s.waitUntil(t, func(r *recorder) bool { return r.viewers == 7 })
+	for _, s := range []*Recorder{first, second} {
+		s.Wait(t, func(r Record) bool { return r.Total == 7 })
 	}
 	b.Unsubscribe(room, second)
-	first.waitUntil(t, func(r *recorder) bool { return r.viewers == 3 })
-}
-
-// recorder is a Subscriber that keeps what it receives.
-type recorder struct {
-	mu         sync.Mutex
-	changed    chan struct{} // closed and replaced on every event
-	deliveries []delivery
-	closedSeq  uint64
-	afterClose bool // something arrived after Closed
-	viewers    int
-	lost       int
-	ownerNews  int
-	claims     []uint64 // the epochs of OwnerClaimed, in order
-}
-
-type delivery struct {
-	seq  uint64
-	body []byte
-}
-
-func newRecorder() *recorder { return &recorder{changed: make(chan struct{}), viewers: -1} }
-
-func (r *recorder) event(record func()) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closedSeq != 0 {
-		r.afterClose = true
-	}
-	record()
-	close(r.changed)
-	r.changed = make(chan struct{})
-}
-
-func (r *recorder) Deliver(seq uint64, body []byte) {
-	r.event(func() { r.deliveries = append(r.deliveries, delivery{seq, append([]byte(nil), body...)}) })
-}
-func (r *recorder) Closed(seq uint64) { r.event(func() { r.closedSeq = seq }) }
-func (r *recorder) Viewers(total int) { r.event(func() { r.viewers = total }) }
-func (r *recorder) Lost()             { r.event(func() { r.lost++ }) }
-
-// OwnerGone and OwnerBack count their calls: the suite's engines never stop
-// while it runs, so any is wrong.
-func (r *recorder) OwnerGone(uint64, time.Duration) { r.event(func() { r.ownerNews++ }) }
-func (r *recorder) OwnerBack(uint64)                { r.event(func() { r.ownerNews++ }) }
-func (r *recorder) OwnerClaimed(epoch uint64) {
-	r.event(func() { r.claims = append(r.claims, epoch) })
-}
-
-// waitUntil waits for done, checked under the recorder's lock.
-func (r *recorder) waitUntil(t *testing.T, done func(*recorder) bool) {
-	t.Helper()
-	deadline := time.After(waitFor)
-	for {
-		r.mu.Lock()
-		ok, changed := done(r), r.changed
-		r.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			t.Fatalf("condition not met within %v: %d deliveries, Closed(%d), viewers %d, lost %d", waitFor, len(r.deliveries), r.closedSeq, r.viewers, r.lost)
-		}
-	}
-}
-
-// waitDeliveries waits for at least n deliveries and returns them all.
-func (r *recorder) waitDeliveries(t *testing.T, n int) []delivery {
-	t.Helper()
-	r.waitUntil(t, func(r *recorder) bool { return len(r.deliveries) >= n })
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]delivery(nil), r.deliveries...)
+	first.Wait(t, func(r Record) bool { return r.Total == 3 })
 }
 
 // ownerGrace is the grace of the owner tests' rooms: their owners come back
@@ -582,7 +505,7 @@ func newOwnedRoom(t *testing.T, b broker.Broker) string {
 // epochs before it, ends a grace, and is told to every subscriber once.
 func testOwnerClaim(t *testing.T, b broker.Broker) {
 	ctx, room := ctxFor(t), newOwnedRoom(t, b)
-	subs := []*recorder{newRecorder(), newRecorder()}
+	subs := []*Recorder{NewRecorder(), NewRecorder()}
 	for _, s := range subs {
 		if err := b.Subscribe(ctx, room, s); err != nil {
 			t.Fatal(err)
@@ -627,10 +550,8 @@ func testOwnerClaim(t *testing.T, b broker.Broker) {
 	for i, s := range subs {
 		// The claims were told before the publication: once it is here, a
 		// repeated or a refused claim would be too.
-		s.waitDeliveries(t, 1)
-		s.mu.Lock()
-		claims := slices.Clone(s.claims)
-		s.mu.Unlock()
+		s.WaitDeliveries(t, 1)
+		claims := s.Record().Claims
 		if !slices.Equal(claims, []uint64{2, 3}) {
 			t.Fatalf("subscriber %d: OwnerClaimed%v, want OwnerClaimed(2) then OwnerClaimed(3), once each", i, claims)
 		}
@@ -640,7 +561,10 @@ func testOwnerClaim(t *testing.T, b broker.Broker) {
 // testOwnerGraceEnds: a released room that nobody claims closes after its
 // grace, as by CloseRoom.
 func testOwnerGraceEnds(t *testing.T, b broker.Broker) {
-	ctx, room, sub := ctxFor(t), newOwnedRoom(t, b), newRecorder()
+	if p, ok := b.(broker.OwnerNewsPublisher); ok {
+		p.SetRenderer(RenderOwnerNews) // so that news, wrongly published, would show
+	}
+	ctx, room, sub := ctxFor(t), newOwnedRoom(t, b), NewRecorder()
 	if err := b.Subscribe(ctx, room, sub); err != nil {
 		t.Fatal(err)
 	}
@@ -649,19 +573,16 @@ func testOwnerGraceEnds(t *testing.T, b broker.Broker) {
 	if err := b.ReleaseOwner(ctx, room, 1); err != nil {
 		t.Fatalf("release: %v", err)
 	}
-	sub.waitUntil(t, func(r *recorder) bool { return r.closedSeq != 0 })
+	sub.Wait(t, func(r Record) bool { return r.ClosedSeq != 0 })
 	if waited := time.Since(released); waited < ownerGrace {
 		t.Fatalf("closed %v after the release, before the grace of %v", waited, ownerGrace)
 	}
-	sub.waitUntil(t, func(r *recorder) bool { return r.closedSeq == 2 })
+	sub.Wait(t, func(r Record) bool { return r.ClosedSeq == 2 })
 	if _, err := b.ClaimOwner(ctx, room, "hash"); !errors.Is(err, broker.ErrRoomNotFound) {
 		t.Fatalf("claim after the grace: %v, want ErrRoomNotFound", err)
 	}
-	sub.mu.Lock()
-	news := sub.ownerNews
-	sub.mu.Unlock()
-	if news != 0 {
-		t.Fatalf("OwnerGone or OwnerBack called %d times: the owner left, its node did not stop", news)
+	if news := sub.Record().OwnerNews; len(news) != 0 {
+		t.Fatalf("owner news %+v: the owner left, its node did not stop", news)
 	}
 	b.Unsubscribe(room, sub)
 }
@@ -669,7 +590,7 @@ func testOwnerGraceEnds(t *testing.T, b broker.Broker) {
 // testReleaseWithoutGrace: a room without a grace closes as its owner is
 // released, but not by a release from an owner another claim replaced.
 func testReleaseWithoutGrace(t *testing.T, b broker.Broker) {
-	ctx, room, sub := ctxFor(t), uuid.NewString(), newRecorder()
+	ctx, room, sub := ctxFor(t), uuid.NewString(), NewRecorder()
 	if err := b.CreateRoom(ctx, room, broker.Owner{KeyHash: "hash"}); err != nil {
 		t.Fatal(err)
 	}
@@ -692,7 +613,7 @@ func testReleaseWithoutGrace(t *testing.T, b broker.Broker) {
 	if _, err := b.Snapshot(ctx, room, nil); !errors.Is(err, broker.ErrRoomNotFound) {
 		t.Fatalf("snapshot right after the release: %v, want ErrRoomNotFound", err)
 	}
-	sub.waitUntil(t, func(r *recorder) bool { return r.closedSeq != 0 })
+	sub.Wait(t, func(r Record) bool { return r.ClosedSeq != 0 })
 	b.Unsubscribe(room, sub)
 }
 
@@ -707,7 +628,7 @@ func testRooms(t *testing.T, b broker.Broker) {
 	ctx, open := ctxFor(t), newRoom(t, b)
 	mustPublish(t, b, open, publication(body(1)))
 	mustPublish(t, b, open, publication(body(2)))
-	if err := b.SetViewers(ctx, open, newRecorder(), 5); err != nil {
+	if err := b.SetViewers(ctx, open, NewRecorder(), 5); err != nil {
 		t.Fatal(err)
 	}
 	away := uuid.NewString() // its grace outlasts the test

@@ -93,7 +93,7 @@ func (b *Broker) renewLeases(ctx context.Context) {
 			b.restoreOrForget(ctx, room, epoch, false)
 		case leaseReturned:
 			b.log.Info("took back the lease of a room whose owner other nodes took for gone with this node", "room", room, "epoch", epoch)
-			b.ownerBack(room, epoch)
+			b.publishOwnerNews(ctx, broker.OwnerNews{Room: room, Epoch: epoch})
 		}
 	})
 }
@@ -245,8 +245,8 @@ func leaseNamesNode(holder string) bool {
 }
 
 // checkOwnerNode marks the owner of rs away when node, which its lease
-// names, has stopped, and has this node's subscriber tell the viewers when
-// it is the node that marked it: of all the nodes that notice, one does.
+// names, has stopped, and tells the viewers when it is the node that marked
+// it: of all the nodes that notice, one does.
 // The heartbeats are read apart from the lease, so that each script touches
 // one slot; a node that comes back between the two is one that lost Redis
 // for longer than its lease, and was as good as stopped (see leaseScript).
@@ -268,17 +268,25 @@ func (b *Broker) checkOwnerNode(ctx context.Context, rs *roomSub, node string, s
 	}
 	epoch, graceLeft := uint64(res[0]), time.Duration(res[1])*time.Millisecond
 	b.log.Info("the node hosting a room's owner stopped; the room waits for its owner", "room", rs.room, "node", node, "epoch", epoch, "graceLeft", graceLeft)
-	rs.ownerGone(epoch, graceLeft)
+	b.publishOwnerNews(ctx, broker.OwnerNews{Room: rs.room, Epoch: epoch, Away: true, GraceLeft: graceLeft})
 }
 
-// ownerBack has a subscriber of room on this node tell the viewers that
-// the owner at epoch, whom other nodes took for gone, is here.
-func (b *Broker) ownerBack(room string, epoch uint64) {
-	b.mu.Lock()
-	rs := b.rooms[b.keys(room).channel]
-	b.mu.Unlock()
-	if rs != nil {
-		rs.ownerBack(epoch)
+// SetRenderer gives the engine the server's renderer of owner news
+// (broker.OwnerNewsPublisher).
+func (b *Broker) SetRenderer(r broker.Renderer) { b.renderer.Store(&r) }
+
+// publishOwnerNews tells the room's viewers, in its stream, news of its
+// owner. It is published as the owner's epoch: if another connection
+// claimed the room meanwhile, the news is stale and dropped.
+func (b *Broker) publishOwnerNews(ctx context.Context, news broker.OwnerNews) {
+	render := b.renderer.Load()
+	if render == nil {
+		return
+	}
+	p := (*render)(news)
+	p.OwnerEpoch = news.Epoch
+	if _, err := b.Publish(ctx, news.Room, p); err != nil && !errors.Is(err, broker.ErrNotOwner) {
+		b.log.Warn("viewers not told of their room's owner", "room", news.Room, "away", news.Away, "err", err)
 	}
 }
 

@@ -10,27 +10,15 @@ import (
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
 
-// ownedRooms is this node's record of the rooms it is responsible for: the
-// ones it owns (it created or claimed them), whose lease it renews, and the
-// ones it released and whose grace runs, which it closes when the grace
-// ends. It is the only owner of that record; its lock guards nothing else
-// and is never held across a Redis call.
+// ownedRooms is this node's record of the rooms it owns (their lease it
+// renews) or released (their grace it ends), each with a restore copy:
+// owner key hash, grace, epoch, last seq and kept state (not the history),
+// bounded by the room's state bounds. Its lock guards nothing else and is
+// never held across a Redis call.
 //
-// For each room it also keeps a restore copy: what a Redis that lost the
-// room (restarted without persistence, say) needs to carry it on, so that a
-// Redis restart does not end the broadcast. The copy is the room's owner
-// key hash, grace, owner epoch, the last seq this node knows and the kept
-// state messages; not the history, which is what recovering viewers would
-// use. It is bounded by the room's state bounds, which Publish enforces
-// before anything reaches the copy.
-//
-// A copy is as good as what this node saw. Two cases are left open, both
-// needing Redis to restart within moments of something else: a room
-// claimed on another node less than LeaseTTL/3 before the restart may be
-// restored from the releasing node's older copy (the new owner is then
-// refused as not the owner); and a broadcast numbered by Redis just
-// before it died, whose reply and delivery had not been recorded here yet,
-// may have its number given again.
+// A copy is as good as what this node saw: a Redis restart within moments
+// of a claim on another node, or of a publish not yet recorded here, may
+// restore an older owner or give a seq twice.
 type ownedRooms struct {
 	mu    sync.Mutex
 	rooms map[string]*ownedRoom

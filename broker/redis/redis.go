@@ -1,43 +1,18 @@
 // Package redis is a room engine on Redis: any number of server nodes that
 // share one Redis share their rooms.
 //
-// Each room's sequence counter, kept state and open/closed status live in
-// Redis keys, changed only by Lua scripts, so that every change is atomic
-// and a message's place in the pub/sub stream is the seq it was given. Each
-// node holds one pub/sub connection, subscribed to the rooms it has replicas
-// of, and one goroutine reading it, which delivers each room's messages in
-// order.
+// A room's seq counter, kept state and status live in Redis keys changed
+// only by Lua scripts (scripts.go), so that a message's place in the
+// pub/sub stream is the seq it was given. Each node has one pub/sub reader
+// that delivers each room's messages in order (subscribe.go).
 //
-// The node that creates a room holds a lease on it, renewed while the node
-// lives; when the lease expires, the nodes that have replicas of the room
-// close it, as if its owner had left. Each node also writes a heartbeat
-// (see heartbeat.go), so that the others learn within about LeaseTTL that
-// a node stopped: in each room whose lease names it and that has a grace,
-// one of the nodes with a replica marks the owner away, keeping the
-// lease's end, and has a subscriber tell the viewers (Subscriber.OwnerGone);
-// should the node come back with its owner, it takes its lease back and
-// has a subscriber say so (Subscriber.OwnerBack). A claim of the room, on
-// any node, is published on its channel, so that every node's subscribers
-// hear of it at once (Subscriber.OwnerClaimed).
-//
-// When the pub/sub connection drops and comes back, every subscriber of
-// every room subscribed meanwhile is told Lost: messages may have been
-// published while it was away.
-//
-// A Redis run without persistence loses every room when it restarts. So the
-// node that owns a room (it created or claimed it, or released it and its
-// grace runs) keeps a restore copy of it in memory: owner key hash, grace,
-// epoch, last seq and kept state, up to the room's state bounds; not the
-// history. When a script finds the room's keys missing, as opposed to the
-// room closed, that node restores the room from its copy: at once when its
-// pub/sub connection comes back, at its next lease renewal, or at the
-// owner's next broadcast. Numbering goes on from the copy's seq, so no
-// viewer sees a number twice. Other nodes answer calls about a missing
-// room with ErrUnavailable for LeaseTTL after their own pub/sub connection
-// came back (even for a room that never existed), so that clients retry
-// instead of concluding that the room ended, and do not close their
-// subscriptions to it before then. A room whose owner's node is gone too
-// has no copy left: it ends as a closed room does.
+// The owner's node holds a lease on each room and writes a heartbeat
+// (heartbeat.go, maintain.go): when it stops, the other nodes close its
+// rooms, or, for a room with a grace, one of them marks the owner away and
+// publishes that news in the room's stream, rendered by the server's
+// broker.Renderer. The owner's node also keeps a restore copy of its rooms
+// (owned.go, restore.go), so that a Redis restarted without persistence
+// does not end the broadcasts; other nodes answer ErrUnavailable meanwhile.
 package redis
 
 import (
@@ -120,6 +95,8 @@ type Broker struct {
 	// each that restores it when Redis loses it; it has its own lock.
 	owned *ownedRooms
 
+	renderer atomic.Pointer[broker.Renderer] // of owner news; nil: none is published
+
 	// listed is the last room list, which Rooms serves (see list.go); it has
 	// its own lock.
 	listed roomCache
@@ -156,8 +133,9 @@ type Broker struct {
 }
 
 var (
-	_ broker.Broker  = (*Broker)(nil)
-	_ broker.Checker = (*Broker)(nil)
+	_ broker.Broker             = (*Broker)(nil)
+	_ broker.Checker            = (*Broker)(nil)
+	_ broker.OwnerNewsPublisher = (*Broker)(nil)
 )
 
 // New returns an engine on client, which stays the caller's to close after

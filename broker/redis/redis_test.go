@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -44,7 +43,7 @@ type events struct {
 	claimed   chan uint64
 }
 
-// ownerGone is a call of Subscriber.OwnerGone.
+// ownerGone is owner news saying the owner is away.
 type ownerGone struct {
 	epoch     uint64
 	graceLeft time.Duration
@@ -55,19 +54,29 @@ func newEvents() *events {
 		ownerGone: make(chan ownerGone, 10), ownerBack: make(chan uint64, 10), claimed: make(chan uint64, 10)}
 }
 
-func (e *events) Deliver(seq uint64, _ []byte) {
+// Deliver records seq; owner news (see engine) goes to its channels too.
+func (e *events) Deliver(seq uint64, body []byte) {
 	e.mu.Lock()
 	e.seqs = append(e.seqs, seq)
 	e.mu.Unlock()
+	switch news, ok := brokertest.ParseOwnerNews(body); {
+	case ok && news.Away:
+		e.ownerGone <- ownerGone{news.Epoch, news.GraceLeft}
+	case ok:
+		e.ownerBack <- news.Epoch
+	}
 }
-func (e *events) Closed(seq uint64) { e.closed <- seq }
-func (e *events) Viewers(total int) { e.viewers <- total }
-func (e *events) Lost()             { e.lost <- struct{}{} }
-func (e *events) OwnerGone(epoch uint64, graceLeft time.Duration) {
-	e.ownerGone <- ownerGone{epoch, graceLeft}
-}
-func (e *events) OwnerBack(epoch uint64)    { e.ownerBack <- epoch }
+func (e *events) Closed(seq uint64)         { e.closed <- seq }
+func (e *events) Viewers(total int)         { e.viewers <- total }
+func (e *events) Lost()                     { e.lost <- struct{}{} }
 func (e *events) OwnerClaimed(epoch uint64) { e.claimed <- epoch }
+
+// engine is redistest.Engine publishing owner news as the Recorder reads it.
+func engine(t *testing.T, redisURL string, opts redis.Options) *redis.Broker {
+	b := redistest.Engine(t, redisURL, opts)
+	b.SetRenderer(brokertest.RenderOwnerNews)
+	return b
+}
 
 func (e *events) delivered() []uint64 {
 	e.mu.Lock()
@@ -102,7 +111,7 @@ func ctx(t *testing.T) context.Context {
 func TestOwnerNodeStops(t *testing.T) {
 	redisURL := redistest.URL(t)
 	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: time.Second, Logger: quiet()}
-	owner, viewer := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
+	owner, viewer := engine(t, redisURL, opts), engine(t, redisURL, opts)
 	room, sub := subscribedRoom(t, owner, viewer, broker.Owner{})
 	if _, err := owner.Publish(ctx(t), room, broker.Publication{Body: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
@@ -141,8 +150,8 @@ func ownerGoneSetup(t *testing.T) (nodes []*redis.Broker, room string, subs []*e
 	t.Helper()
 	redisURL := redistest.URL(t)
 	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: goneLease, Logger: quiet()}
-	owner := redistest.Engine(t, redisURL, opts)
-	nodes = []*redis.Broker{redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)}
+	owner := engine(t, redisURL, opts)
+	nodes = []*redis.Broker{engine(t, redisURL, opts), engine(t, redisURL, opts)}
 	room = uuid.NewString()
 	if err := owner.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: goneGrace}); err != nil {
 		t.Fatal(err)
@@ -164,23 +173,21 @@ func ownerGoneSetup(t *testing.T) (nodes []*redis.Broker, room string, subs []*e
 	return nodes, room, subs, stopped
 }
 
-// waitOwnerGone waits for the one OwnerGone call among subs and checks it.
+// waitOwnerGone waits for the owner-away news, published once, on every
+// subscriber, and checks it.
 func waitOwnerGone(t *testing.T, subs []*events, stopped time.Time) {
 	t.Helper()
-	cases := make([]reflect.SelectCase, 0, len(subs)+1)
-	for _, sub := range subs {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(sub.ownerGone)})
-	}
-	timeout := 5 * goneLease
-	cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(time.After(timeout))})
-	chosen, v, _ := reflect.Select(cases)
-	if chosen == len(subs) {
-		t.Fatalf("no OwnerGone %v after the owner's node stopped (lease %v)", timeout, goneLease)
-	}
-	gone := v.Interface().(ownerGone)
-	t.Logf("OwnerGone%+v on subscriber %d, %v after the owner's node stopped", gone, chosen, time.Since(stopped).Round(time.Millisecond))
-	if gone.epoch != 1 || gone.graceLeft <= 0 || gone.graceLeft > goneGrace {
-		t.Fatalf("OwnerGone%+v, want epoch 1 and a grace left within (0, %v]", gone, goneGrace)
+	timeout := time.After(5 * goneLease)
+	for i, sub := range subs {
+		select {
+		case gone := <-sub.ownerGone:
+			t.Logf("owner away%+v on subscriber %d, %v after the owner's node stopped", gone, i, time.Since(stopped).Round(time.Millisecond))
+			if gone.epoch != 1 || gone.graceLeft <= 0 || gone.graceLeft > goneGrace {
+				t.Fatalf("owner away%+v, want epoch 1 and a grace left within (0, %v]", gone, goneGrace)
+			}
+		case <-timeout:
+			t.Fatalf("subscriber %d: no owner-away news %v after the owner's node stopped (lease %v)", i, 5*goneLease, goneLease)
+		}
 	}
 	time.Sleep(goneLease) // three more upkeep rounds on each node
 	expectNoOwnerGone(t, subs)
@@ -208,7 +215,7 @@ func TestUnknownNodeNotTakenForStopped(t *testing.T) {
 	redisURL := redistest.URL(t)
 	prefix := redistest.Prefix(t, redisURL)
 	opts := redis.Options{KeyPrefix: prefix, LeaseTTL: time.Minute, Logger: quiet()}
-	owner, other := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
+	owner, other := engine(t, redisURL, opts), engine(t, redisURL, opts)
 	room, sub := subscribedRoom(t, owner, other, broker.Owner{KeyHash: "hash", Grace: time.Minute})
 	admin := redistest.Client(t, redisURL)
 	if err := admin.Set(ctx(t), prefix+"{"+room+"}:lease", "node-of-an-earlier-version", time.Minute).Err(); err != nil {
@@ -230,7 +237,7 @@ func TestOwnerNodeReturns(t *testing.T) {
 	redisURL := redistest.URL(t)
 	// A lease so long that the test drives every upkeep round itself.
 	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: time.Minute, Logger: quiet()}
-	owner, other := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
+	owner, other := engine(t, redisURL, opts), engine(t, redisURL, opts)
 	room := uuid.NewString()
 	if err := owner.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: grace}); err != nil {
 		t.Fatal(err)
@@ -259,13 +266,15 @@ func TestOwnerNodeReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 	other.Upkeep()
-	select {
-	case gone := <-otherSub.ownerGone:
-		if gone.epoch != 1 || gone.graceLeft <= grace/2 || gone.graceLeft > grace {
-			t.Fatalf("OwnerGone%+v, want epoch 1 and about %v left", gone, grace)
+	for _, sub := range subs { // published once: every subscriber has it
+		select {
+		case gone := <-sub.ownerGone:
+			if gone.epoch != 1 || gone.graceLeft <= grace/2 || gone.graceLeft > grace {
+				t.Fatalf("OwnerGone%+v, want epoch 1 and about %v left", gone, grace)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no OwnerGone after an upkeep round that found the owner's node's heartbeat old")
 		}
-	default:
-		t.Fatal("no OwnerGone after an upkeep round that found the owner's node's heartbeat old")
 	}
 	if !awayOn(other) || !awayOn(owner) {
 		t.Fatal("snapshot after OwnerGone: owner not away")
@@ -274,13 +283,15 @@ func TestOwnerNodeReturns(t *testing.T) {
 	expectNoOwnerGone(t, subs)
 
 	owner.Upkeep()
-	select {
-	case epoch := <-ownerSub.ownerBack:
-		if epoch != 1 {
-			t.Fatalf("OwnerBack(%d), want OwnerBack(1)", epoch)
+	for _, sub := range subs {
+		select {
+		case epoch := <-sub.ownerBack:
+			if epoch != 1 {
+				t.Fatalf("OwnerBack(%d), want OwnerBack(1)", epoch)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no OwnerBack after the owner's node renewed its lease")
 		}
-	default:
-		t.Fatal("no OwnerBack after the owner's node renewed its lease")
 	}
 	if awayOn(other) {
 		t.Fatal("snapshot after OwnerBack: owner still away")
@@ -341,9 +352,10 @@ func TestOwnerGoneThenCloses(t *testing.T) {
 	for i, sub := range subs {
 		select {
 		case seq := <-sub.closed:
-			// The lease, renewed at most a round before the stop, ran out.
-			if waited := time.Since(stopped); seq != 2 || waited < goneGrace-goneLease/3-100*time.Millisecond {
-				t.Fatalf("subscriber %d: Closed(%d) %v after the stop; want Closed(2) once the %v lease ran out", i, seq, waited, goneGrace)
+			// The lease, renewed at most a round before the stop, ran out;
+			// the away news the engine published is numbered 2.
+			if waited := time.Since(stopped); seq != 3 || waited < goneGrace-goneLease/3-100*time.Millisecond {
+				t.Fatalf("subscriber %d: Closed(%d) %v after the stop; want Closed(3) once the %v lease ran out", i, seq, waited, goneGrace)
 			}
 		case <-time.After(goneGrace + 5*goneLease):
 			t.Fatalf("subscriber %d: room still open %v after its owner's node stopped", i, goneGrace+5*goneLease)
@@ -356,7 +368,7 @@ func TestOwnerGoneThenCloses(t *testing.T) {
 func TestViewerCountOfStoppedNode(t *testing.T) {
 	redisURL := redistest.URL(t)
 	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: time.Second, Logger: quiet()}
-	a, b := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
+	a, b := engine(t, redisURL, opts), engine(t, redisURL, opts)
 	room := uuid.NewString()
 	if err := b.CreateRoom(ctx(t), room, broker.Owner{}); err != nil {
 		t.Fatal(err)
@@ -488,7 +500,7 @@ func TestGraceEndsOnTime(t *testing.T) {
 	const grace = 300 * time.Millisecond
 	redisURL := redistest.URL(t)
 	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: 30 * time.Second, Logger: quiet()}
-	owner, other := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
+	owner, other := engine(t, redisURL, opts), engine(t, redisURL, opts)
 	room, sub := subscribedRoom(t, owner, other, broker.Owner{Grace: grace})
 	released := time.Now()
 	if err := owner.ReleaseOwner(ctx(t), room, 1); err != nil {
@@ -511,7 +523,7 @@ func TestGraceEndsOnTime(t *testing.T) {
 func TestClosedNodeIsStoppedAtOnce(t *testing.T) {
 	redisURL := redistest.URL(t)
 	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: time.Minute, Logger: quiet()}
-	owner, other := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
+	owner, other := engine(t, redisURL, opts), engine(t, redisURL, opts)
 	_, sub := subscribedRoom(t, owner, other, broker.Owner{KeyHash: "hash", Grace: time.Minute})
 	other.Upkeep()
 	expectNoOwnerGone(t, []*events{sub})
@@ -522,7 +534,7 @@ func TestClosedNodeIsStoppedAtOnce(t *testing.T) {
 		if gone.epoch != 1 {
 			t.Fatalf("OwnerGone%+v, want epoch 1", gone)
 		}
-	default:
+	case <-time.After(5 * time.Second):
 		t.Fatal("no OwnerGone in the round after the owner's node closed")
 	}
 }
@@ -547,7 +559,7 @@ func subscribedRoom(t *testing.T, owner, other *redis.Broker, o broker.Owner) (r
 func TestClaimToldToEveryNode(t *testing.T) {
 	redisURL := redistest.URL(t)
 	opts := redis.Options{KeyPrefix: redistest.Prefix(t, redisURL), LeaseTTL: time.Second, Logger: quiet()}
-	creator, claimer := redistest.Engine(t, redisURL, opts), redistest.Engine(t, redisURL, opts)
+	creator, claimer := engine(t, redisURL, opts), engine(t, redisURL, opts)
 	room := uuid.NewString()
 	if err := creator.CreateRoom(ctx(t), room, broker.Owner{KeyHash: "hash", Grace: time.Minute}); err != nil {
 		t.Fatal(err)

@@ -387,26 +387,6 @@ func (rs *roomSub) seenOpen() {
 	rs.closeSeen = false
 }
 
-// ownerGone has one subscriber tell the room that its owner's node stopped:
-// one is enough, as they share the room's stream on this node.
-func (rs *roomSub) ownerGone(epoch uint64, graceLeft time.Duration) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.state == subLive && len(rs.subs) > 0 {
-		rs.subs[0].OwnerGone(epoch, graceLeft)
-	}
-}
-
-// ownerBack has one subscriber tell the room that its owner, at epoch,
-// whom OwnerGone said was gone, is still there.
-func (rs *roomSub) ownerBack(epoch uint64) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.state == subLive && len(rs.subs) > 0 {
-		rs.subs[0].OwnerBack(epoch)
-	}
-}
-
 // lost tells every subscriber that the stream has a gap.
 func (rs *roomSub) lost() {
 	for _, s := range rs.subs {

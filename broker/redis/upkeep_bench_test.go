@@ -89,10 +89,8 @@ func (c *commandCounter) ProcessPipelineHook(next goredis.ProcessPipelineHook) g
 // that each one has an address of its own.
 type nopSubscriber struct{ _ byte }
 
-func (*nopSubscriber) Deliver(uint64, []byte)          {}
-func (*nopSubscriber) Closed(uint64)                   {}
-func (*nopSubscriber) Viewers(int)                     {}
-func (*nopSubscriber) Lost()                           {}
-func (*nopSubscriber) OwnerGone(uint64, time.Duration) {}
-func (*nopSubscriber) OwnerBack(uint64)                {}
-func (*nopSubscriber) OwnerClaimed(uint64)             {}
+func (*nopSubscriber) Deliver(uint64, []byte) {}
+func (*nopSubscriber) Closed(uint64)          {}
+func (*nopSubscriber) Viewers(int)            {}
+func (*nopSubscriber) Lost()                  {}
+func (*nopSubscriber) OwnerClaimed(uint64)    {}
