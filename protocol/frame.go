@@ -66,11 +66,3 @@ func AppendSeq(body []byte, seq uint64) []byte {
 	frame = append(frame, num...)
 	return append(frame, '}')
 }
-
-// SeqFrameLen is the length of the frame AppendSeq makes of a body bodyLen
-// bytes long and seq, so that fan-out can be counted without the frame.
-func SeqFrameLen(bodyLen int, seq uint64) int {
-	var digits [20]byte
-	n := bodyLen + len(seqField) + len(strconv.AppendUint(digits[:0], seq, 10))
-	return headerLen(n) + n
-}
