@@ -37,7 +37,7 @@ func connectionToken(r *http.Request) string {
 // else the handshake's) is valid and that allowed says its grant permits
 // verb. A missing, invalid or expired token is unauthorized, which closes the
 // connection; a valid one that does not permit verb is forbidden.
-func (c *client) authorize(verb, token string, allowed func(auth.Grant) bool) *Error {
+func (c *conn) authorize(verb, token string, allowed func(auth.Grant) bool) *Error {
 	if c.mgr.verifier == nil {
 		return nil
 	}

@@ -16,12 +16,12 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// client is one WebSocket connection: an owner, a viewer, or not yet in a
+// conn is one WebSocket connection: an owner, a viewer, or not yet in a
 // room. Its read goroutine (the library's read loop) runs every request in
 // order; its outbox owns the writing side.
-type client struct {
+type conn struct {
 	mgr       *Manager
-	conn      *gws.Conn
+	ws        *gws.Conn
 	out       outbox
 	remote    netip.Addr   // the client's address, behind trusted proxies
 	limitKey  netip.Prefix // what the per-address limits count it as
@@ -49,15 +49,15 @@ type client struct {
 	strikes         int       // messages refused as rate_limited in this window
 	strikesSince    time.Time // start of the strike window
 
-	// Guarded by the lock of the room the client views.
+	// Guarded by the lock of the room the connection views.
 	slot    int
 	joining *joiner // set between a viewer's subscription and its snapshot
 }
 
-func newClient(m *Manager, conn *gws.Conn, remote netip.Addr) *client {
-	c := &client{mgr: m, conn: conn, remote: remote, opened: time.Now()}
+func newConn(m *Manager, ws *gws.Conn, remote netip.Addr) *conn {
+	c := &conn{mgr: m, ws: ws, remote: remote, opened: time.Now()}
 	c.out = outbox{
-		conn:         conn,
+		sock:         ws,
 		limit:        m.limits.SendQueueBytes,
 		writeTimeout: m.limits.WriteTimeout,
 		onSlow:       c.slowConsumer,
@@ -81,7 +81,7 @@ const (
 // message rate when one is set, since pings cost as much as messages, else
 // the fixed ping budget. A ping past it gets no pong, and counts as a
 // refused message towards the close 1008 of rateLimited.
-func (c *client) answerPing(payload []byte) {
+func (c *conn) answerPing(payload []byte) {
 	c.refreshDeadline(false)
 	now := c.mgr.now()
 	if !c.pings.AllowN(now, 1) {
@@ -94,14 +94,14 @@ func (c *client) answerPing(payload []byte) {
 }
 
 // start arms the read deadline and the pinger; the caller then runs the read loop.
-func (c *client) start() {
+func (c *conn) start() {
 	c.refreshDeadline(true)
 	c.pinger.Store(time.AfterFunc(c.mgr.limits.PingInterval, c.ping))
 }
 
 // ping queues a ping and arms the next one. A live peer answers with a pong,
 // which, like any frame, pushes the read deadline back.
-func (c *client) ping() {
+func (c *conn) ping() {
 	if c.out.pushControl(pingFrame) { // not counted as a message: it carries none
 		c.pinger.Load().Reset(c.mgr.limits.PingInterval)
 	}
@@ -111,20 +111,20 @@ func (c *client) ping() {
 // timeout from now. It is called on every frame received, so it only touches
 // the socket when the deadline was set more than an eighth of that window
 // (at most a second) ago: a flooding owner costs no timer work per message.
-func (c *client) refreshDeadline(force bool) {
+func (c *conn) refreshDeadline(force bool) {
 	window := c.mgr.limits.PingInterval + c.mgr.limits.PongTimeout
 	now := time.Now()
 	if !force && now.Sub(c.deadlineRefresh) < min(time.Second, window/8) {
 		return
 	}
 	c.deadlineRefresh = now
-	_ = c.conn.SetReadDeadline(now.Add(window))
+	_ = c.ws.SetReadDeadline(now.Add(window))
 }
 
 // handle runs one request. A refused request gets one error reply and
 // changes nothing else, but for two: a connection without a valid token is
 // closed after its reply, and so is one that goes on sending too fast.
-func (c *client) handle(data []byte) {
+func (c *conn) handle(data []byte) {
 	read := time.Now()
 	if c.limiter != nil {
 		if now := c.mgr.now(); !c.limiter.AllowN(now, 1) {
@@ -173,7 +173,7 @@ const rateStrikeWindow = 10 * time.Second
 // when that keeps happening: a client that ignores rate_limited is not
 // slowing down, and answering each message costs the server as much as
 // handling it.
-func (c *client) rateLimited(now time.Time, data []byte) {
+func (c *conn) rateLimited(now time.Time, data []byte) {
 	out := c.strike(now)
 	c.requestID = requestIDOf(data)
 	defer func() { c.requestID = "" }()
@@ -185,7 +185,7 @@ func (c *client) rateLimited(now time.Time, data []byte) {
 
 // strike counts a message or ping refused for its rate, and reports
 // whether the connection has had its RateLimitStrikes within the window.
-func (c *client) strike(now time.Time) (out bool) {
+func (c *conn) strike(now time.Time) (out bool) {
 	if now.Sub(c.strikesSince) > rateStrikeWindow {
 		c.strikes, c.strikesSince = 0, now
 	}
@@ -195,18 +195,18 @@ func (c *client) strike(now time.Time) (out bool) {
 
 // closeWith closes the connection with code after what is queued, and
 // records why for the log line of its end.
-func (c *client) closeWith(code uint16, reason string) {
+func (c *conn) closeWith(code uint16, reason string) {
 	c.setEndReason(reason)
 	c.out.close(code, reason)
 }
 
 // setEndReason keeps the first reason the server gave for ending c.
-func (c *client) setEndReason(reason string) {
+func (c *conn) setEndReason(reason string) {
 	c.endReason.CompareAndSwap(nil, &reason)
 }
 
 // send queues a frame of a message for c and counts it.
-func (c *client) send(frame []byte) {
+func (c *conn) send(frame []byte) {
 	if c.out.push(frame) {
 		c.mgr.metrics.sent(1, len(frame))
 	}
@@ -214,16 +214,16 @@ func (c *client) send(frame []byte) {
 
 // sendReplay queues a reply and the replay of entries that follows it, and
 // counts them.
-func (c *client) sendReplay(reply []byte, entries []broker.Entry) {
+func (c *conn) sendReplay(reply []byte, entries []broker.Entry) {
 	if c.out.pushReplay(reply, entries) {
 		c.mgr.metrics.sent(1+len(entries), len(reply)) // the replay's bytes are not worth adding up
 	}
 }
 
-// currentRoom is the room the client is in, forgetting one that was closed
+// currentRoom is the room the connection is in, forgetting one that was closed
 // by someone else (the server shutting down, or its owner leaving), or, for
 // an owner, taken back by another connection with the owner key.
-func (c *client) currentRoom() *room {
+func (c *conn) currentRoom() *room {
 	if c.room != nil && (c.room.closed.Load() || c.fencedOff.Load()) {
 		c.leaveRoom()
 	}
@@ -234,12 +234,12 @@ func (c *client) currentRoom() *room {
 // with the owner key: c is in no room now. The room calls it, under its
 // lock, having dropped c as its owner; c's read goroutine leaves the room
 // at its next request, or at its end, which then starts no grace.
-func (c *client) fenceOff(id string) {
+func (c *conn) fenceOff(id string) {
 	c.fencedOff.Store(true)
 	c.sendError("", "", fencedError(id)) // unasked: it answers no request
 }
 
-func (c *client) createRoom(token string) *Error {
+func (c *conn) createRoom(token string) *Error {
 	if r := c.currentRoom(); r != nil {
 		return newError(CodeAlreadyInRoom, "create: this connection is already in room %q; open another connection for another room", r.id)
 	}
@@ -274,7 +274,7 @@ func (c *client) createRoom(token string) *Error {
 // room, holds what arrives, takes a snapshot, and then sends c the join
 // reply, the snapshot's state (or, recovering from lastSeen when not nil,
 // the messages missed since) and the held messages numbered after it.
-func (c *client) joinRoom(id, token string, lastSeen *uint64) *Error {
+func (c *conn) joinRoom(id, token string, lastSeen *uint64) *Error {
 	if r := c.currentRoom(); r != nil {
 		return newError(CodeAlreadyInRoom, "join: this connection is already in room %q; open another connection for another room", r.id)
 	}
@@ -316,8 +316,8 @@ func lastSeen(m *Message) *uint64 {
 	return &m.Seq
 }
 
-// ownRoom is the room the client may broadcast to or close as uuid id.
-func (c *client) ownRoom(verb, id string) (*room, *Error) {
+// ownRoom is the room the connection may broadcast to or close as uuid id.
+func (c *conn) ownRoom(verb, id string) (*room, *Error) {
 	r := c.currentRoom()
 	switch {
 	case r == nil:
@@ -330,7 +330,7 @@ func (c *client) ownRoom(verb, id string) (*room, *Error) {
 	return r, nil
 }
 
-func (c *client) broadcast(m *Message) *Error {
+func (c *conn) broadcast(m *Message) *Error {
 	r, refused := c.ownRoom("broadcast", m.UUID)
 	if refused != nil {
 		return refused
@@ -366,7 +366,7 @@ func (c *client) broadcast(m *Message) *Error {
 	return nil
 }
 
-func (c *client) closeRoom(id string) *Error {
+func (c *conn) closeRoom(id string) *Error {
 	r, refused := c.ownRoom("close", id)
 	if refused != nil {
 		return refused
@@ -387,14 +387,14 @@ func (c *client) closeRoom(id string) *Error {
 
 // leaveRoom takes c out of its room on this node; an owner's room is closed
 // by the caller first.
-func (c *client) leaveRoom() { c.leave(false) }
+func (c *conn) leaveRoom() { c.leave(false) }
 
 // leave takes c out of its room on this node. An owner whose room waits
 // for it (waiting: it left without closing it) hands its room count and
 // its replica reference to the replica, which holds them until the room
 // closes or is claimed (see held.go): the room still counts against its
 // address.
-func (c *client) leave(waiting bool) {
+func (c *conn) leave(waiting bool) {
 	r := c.room
 	if r == nil {
 		return
@@ -418,7 +418,7 @@ func (c *client) leave(waiting bool) {
 
 // replyError tells the client why its request was refused, and truthfully
 // whether it is still in a room. Only the read goroutine calls it.
-func (c *client) replyError(e *Error) {
+func (c *conn) replyError(e *Error) {
 	id := ""
 	if r := c.currentRoom(); r != nil {
 		id = r.id
@@ -429,7 +429,7 @@ func (c *client) replyError(e *Error) {
 // sendError sends e in the envelope of an error reply: status 3 in room id,
 // or status 0 when id is "" (in no room), answering the request named
 // requestID, if any.
-func (c *client) sendError(id, requestID string, e *Error) {
+func (c *conn) sendError(id, requestID string, e *Error) {
 	m := notConnectedMessage("")
 	if id != "" {
 		m = connectedMessage(id)
@@ -441,7 +441,7 @@ func (c *client) sendError(id, requestID string, e *Error) {
 
 // slowConsumer runs once, when the outbox gave up on a viewer that could not
 // keep up.
-func (c *client) slowConsumer() {
+func (c *conn) slowConsumer() {
 	c.setEndReason("slow consumer")
 	c.mgr.stats.slowConsumers.Add(1)
 	c.mgr.metrics.slowConsumers.Inc()
@@ -450,7 +450,7 @@ func (c *client) slowConsumer() {
 
 // finish runs once, when the connection has ended for any reason: an owner's
 // room closes, a viewer leaves its room.
-func (c *client) finish(reason error) {
+func (c *conn) finish(reason error) {
 	if t := c.pinger.Load(); t != nil {
 		t.Stop()
 	}
@@ -465,7 +465,7 @@ func (c *client) finish(reason error) {
 		waiting := c.owner && !c.fencedOff.Load() && c.ownerLeft(r)
 		c.leave(waiting)
 	}
-	c.mgr.forgetClient(c)
+	c.mgr.forgetConn(c)
 	why := c.endReasonFor(reason)
 	c.mgr.metrics.disconnects.WithLabelValues(why).Inc()
 	c.mgr.summary.connectionEnded(why)
@@ -474,7 +474,7 @@ func (c *client) finish(reason error) {
 
 // endReasonFor names why a connection ended, in a few stable words that
 // logs and the disconnects metric share.
-func (c *client) endReasonFor(err error) string {
+func (c *conn) endReasonFor(err error) string {
 	if r := c.endReason.Load(); r != nil {
 		return *r
 	}

@@ -30,7 +30,7 @@ func randomWithin(spread time.Duration) time.Duration {
 
 // drain closes c with 1001, after what is queued for it, telling it when to
 // reconnect.
-func (c *client) drain() {
+func (c *conn) drain() {
 	c.setEndReason("server shutting down")
 	c.out.close(CloseGoingAway, drainReason(c.mgr.drainSpread))
 }

@@ -55,9 +55,9 @@ type Manager struct {
 
 	mu       sync.Mutex
 	rooms    map[string]*room // this node's replicas
-	clients  map[*client]struct{}
+	conns    map[*conn]struct{}
 	draining bool
-	drained  chan struct{} // closed when draining and the last client is gone
+	drained  chan struct{} // closed when draining and the last connection is gone
 
 	stats struct {
 		slowConsumers   atomic.Uint64
@@ -90,7 +90,7 @@ func NewManager(options ...Option) *Manager {
 		drainSpread:    cfg.drainSpread,
 		now:            cfg.now,
 		rooms:          map[string]*room{},
-		clients:        map[*client]struct{}{},
+		conns:          map[*conn]struct{}{},
 	}
 	if p, ok := m.broker.(broker.OwnerNewsPublisher); ok {
 		p.SetRenderer(m.renderOwnerNews)
@@ -159,22 +159,22 @@ func (m *Manager) CreateNewClient(w http.ResponseWriter, r *http.Request) {
 	if offersSubProtocol(r) {
 		upgrader = m.subprotocolUpgrader
 	}
-	conn, err := upgrade(upgrader, w, r)
+	ws, err := upgrade(upgrader, w, r)
 	if err != nil {
 		m.open.Add(-1)
 		m.addrLimits.closed(key)
 		m.log.Debug("websocket upgrade failed", "remote", addr, "err", err)
 		return
 	}
-	c := newClient(m, conn, addr)
+	c := newConn(m, ws, addr)
 	c.limitKey, c.connToken = key, connectionToken(r)
 	m.summary.connectionOpened()
-	conn.Session().(*session).client = c
-	if !m.addClient(c) {
+	ws.Session().(*session).c = c
+	if !m.addConn(c) {
 		c.drain()
 	}
 	c.start()
-	go conn.ReadLoop() // the connection's one goroutine: reads and runs its requests
+	go ws.ReadLoop() // the connection's one goroutine: reads and runs its requests
 }
 
 // retryDelay is when a client refused for the server's sake may come back:
@@ -232,14 +232,14 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	if !m.draining {
 		m.draining = true
 		m.drained = make(chan struct{})
-		if len(m.clients) == 0 {
+		if len(m.conns) == 0 {
 			close(m.drained)
 		}
 	}
-	clients := m.clientsLocked()
+	conns := m.connsLocked()
 	m.mu.Unlock()
 
-	for _, c := range clients {
+	for _, c := range conns {
 		c.drain()
 	}
 	// Rooms whose owners left keep counting until the Manager is done:
@@ -251,13 +251,13 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	m.mu.Lock()
-	clients = m.clientsLocked()
+	conns = m.connsLocked()
 	m.mu.Unlock()
-	for _, c := range clients {
-		_ = c.conn.NetConn().Close()
+	for _, c := range conns {
+		_ = c.ws.NetConn().Close()
 	}
 	<-m.drained
-	return fmt.Errorf("rtbroadcaster: shutdown: %d connections did not close in time: %w", len(clients), ctx.Err())
+	return fmt.Errorf("rtbroadcaster: shutdown: %d connections did not close in time: %w", len(conns), ctx.Err())
 }
 
 func (m *Manager) isDraining() bool {
@@ -282,7 +282,7 @@ func (m *Manager) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return Stats{
-		Connections:     len(m.clients),
+		Connections:     len(m.conns),
 		Rooms:           len(m.rooms),
 		OwnedRooms:      int(m.ownedRooms.Load()),
 		SlowConsumers:   m.stats.slowConsumers.Load(),
@@ -290,21 +290,21 @@ func (m *Manager) Stats() Stats {
 	}
 }
 
-// addClient registers c; it reports false when the Manager is draining.
-func (m *Manager) addClient(c *client) bool {
+// addConn registers c; it reports false when the Manager is draining.
+func (m *Manager) addConn(c *conn) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.clients[c] = struct{}{}
+	m.conns[c] = struct{}{}
 	return !m.draining
 }
 
-func (m *Manager) forgetClient(c *client) {
+func (m *Manager) forgetConn(c *conn) {
 	m.open.Add(-1)
 	m.addrLimits.closed(c.limitKey)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.clients, c)
-	if m.draining && len(m.clients) == 0 {
+	delete(m.conns, c)
+	if m.draining && len(m.conns) == 0 {
 		select {
 		case <-m.drained:
 		default:
@@ -313,12 +313,12 @@ func (m *Manager) forgetClient(c *client) {
 	}
 }
 
-func (m *Manager) clientsLocked() []*client {
-	clients := make([]*client, 0, len(m.clients))
-	for c := range m.clients {
-		clients = append(clients, c)
+func (m *Manager) connsLocked() []*conn {
+	conns := make([]*conn, 0, len(m.conns))
+	for c := range m.conns {
+		conns = append(conns, c)
 	}
-	return clients
+	return conns
 }
 
 // attach returns this node's replica of room id, subscribed to the room's
@@ -395,22 +395,22 @@ func fencedError(id string) *Error {
 }
 
 // eventHandler receives the WebSocket library's events for every connection
-// and hands them to the connection's client.
+// and hands them to the connection.
 type eventHandler struct{ m *Manager }
 
-func clientOf(conn *gws.Conn) *client { return conn.Session().(*session).client }
+func connOf(ws *gws.Conn) *conn { return ws.Session().(*session).c }
 
 func (eventHandler) OnOpen(*gws.Conn) {}
 
-func (eventHandler) OnClose(conn *gws.Conn, err error) { clientOf(conn).finish(err) }
+func (eventHandler) OnClose(ws *gws.Conn, err error) { connOf(ws).finish(err) }
 
-func (eventHandler) OnPing(conn *gws.Conn, payload []byte) { clientOf(conn).answerPing(payload) }
+func (eventHandler) OnPing(ws *gws.Conn, payload []byte) { connOf(ws).answerPing(payload) }
 
-func (eventHandler) OnPong(conn *gws.Conn, _ []byte) { clientOf(conn).refreshDeadline(false) }
+func (eventHandler) OnPong(ws *gws.Conn, _ []byte) { connOf(ws).refreshDeadline(false) }
 
-func (eventHandler) OnMessage(conn *gws.Conn, msg *gws.Message) {
+func (eventHandler) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
-	c := clientOf(conn)
+	c := connOf(ws)
 	c.refreshDeadline(false)
 	c.mgr.metrics.received(msg.Data.Len())
 	c.handle(msg.Bytes())
@@ -418,7 +418,7 @@ func (eventHandler) OnMessage(conn *gws.Conn, msg *gws.Message) {
 
 // session is the per-connection storage the WebSocket library asks for. The
 // library's default is a map per connection; we need one pointer.
-type session struct{ client *client }
+type session struct{ c *conn }
 
 func (*session) Len() int                     { return 0 }
 func (*session) Load(string) (any, bool)      { return nil, false }

@@ -46,7 +46,7 @@ type socket interface {
 // limit meanwhile. The server's pings jump ahead of the data, so that a long
 // replay does not make a live peer miss its pong.
 type outbox struct {
-	conn         socket
+	sock         socket
 	limit        int           // bytes that may wait in queue
 	writeTimeout time.Duration // one write's deadline
 	onSlow       func()        // called once, when the limit is passed or a write times out
@@ -196,7 +196,7 @@ func (o *outbox) abandonLocked(req *closeRequest) {
 	o.done = true
 	o.closing = req
 	o.dropLocked()
-	_ = o.conn.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+	_ = o.sock.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
 	o.startLocked()
 }
 
@@ -244,7 +244,7 @@ func (o *outbox) drain() {
 		}
 		o.mu.Unlock()
 		if err != nil {
-			_ = o.conn.NetConn().Close() // the read loop sees it and cleans up
+			_ = o.sock.NetConn().Close() // the read loop sees it and cleans up
 		}
 	}
 }
@@ -336,7 +336,7 @@ func (o *outbox) write(bufp *[]byte, batch [][]byte) error {
 }
 
 func (o *outbox) writeBatch(bufp *[]byte, batch [][]byte) error {
-	conn := o.conn.NetConn()
+	conn := o.sock.NetConn()
 	if err := conn.SetWriteDeadline(time.Now().Add(o.writeTimeout)); err != nil {
 		return err
 	}
@@ -367,6 +367,6 @@ func (o *outbox) writeBatch(bufp *[]byte, batch [][]byte) error {
 }
 
 func (o *outbox) writeClose(req *closeRequest) {
-	_ = o.conn.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
-	_ = o.conn.WriteClose(req.code, []byte(req.reason))
+	_ = o.sock.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+	_ = o.sock.WriteClose(req.code, []byte(req.reason))
 }

@@ -41,7 +41,7 @@ func hashOwnerKey(key string) string {
 // previous owner connection, in case it is still open somewhere, and tells
 // every node, whose room replica tells that connection (room.OwnerClaimed);
 // viewers are told the owner is back.
-func (c *client) resumeRoom(id, key, token string) *Error {
+func (c *conn) resumeRoom(id, key, token string) *Error {
 	if r := c.currentRoom(); r != nil {
 		return newError(CodeAlreadyInRoom, "resume: this connection is already in room %q; open another connection for another room", r.id)
 	}
@@ -98,7 +98,7 @@ func resumeReply(id, requestID string, snap broker.Snapshot) []byte {
 // room: the room waits for the owner for the grace, and its viewers are told
 // the owner is away. Without a grace, the room closes now. It reports
 // whether the room stays open for a while, waiting for its owner.
-func (c *client) ownerLeft(r *room) (waiting bool) {
+func (c *conn) ownerLeft(r *room) (waiting bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
 	// Released as its epoch, not closed outright, also without a grace: an
@@ -121,7 +121,7 @@ func (c *client) ownerLeft(r *room) (waiting bool) {
 // announceOwner tells the room's viewers that its owner, c, is away or
 // back, as c's epoch: if another connection took the room back meanwhile,
 // the news is stale and is not sent.
-func (c *client) announceOwner(ctx context.Context, status string) {
+func (c *conn) announceOwner(ctx context.Context, status string) {
 	c.mgr.announceOwner(ctx, c.room.id, c.ownerEpoch, status, c.mgr.ownerGrace)
 }
 
@@ -152,7 +152,7 @@ func (m *Manager) renderOwnerNews(news broker.OwnerNews) broker.Publication {
 }
 
 // publication is what c, the owner, publishes as m.
-func (c *client) publication(m *Message) broker.Publication {
+func (c *conn) publication(m *Message) broker.Publication {
 	return c.mgr.publication(m, c.ownerEpoch)
 }
 
