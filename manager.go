@@ -13,9 +13,9 @@ package rtbroadcaster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -369,64 +369,14 @@ func (m *Manager) forgetRoom(r *room) {
 	}
 }
 
-// brokerTimeout bounds each call a request makes to the room engine.
-const brokerTimeout = 5 * time.Second
+// DefaultDrainSpread is the window over which clients of a shutting-down
+// server are told to come back, unless WithDrainSpread says otherwise.
+const DefaultDrainSpread = 5 * time.Second
 
-// brokerError turns a room engine's error into the reply to a request.
-func brokerError(verb, id string, err error) *Error {
-	var full *broker.StateFullError
-	switch {
-	case errors.As(err, &full):
-		return newError(CodeStateFull, "%s: %v", verb, full)
-	case errors.Is(err, broker.ErrRoomNotFound):
-		return newError(CodeRoomNotFound, "%s: no open room has uuid %q", verb, id)
-	case errors.Is(err, broker.ErrNotOwner):
-		return newError(CodeNotOwner, "%s: not the owner of room %q: a wrong ownerKey, or another connection took the room back with it", verb, id)
-	default:
-		return newError(CodeUnavailable, "%s: the room engine is unavailable: %v", verb, err)
+// randomWithin is a random duration in [0, spread), or 0.
+func randomWithin(spread time.Duration) time.Duration {
+	if spread <= 0 {
+		return 0
 	}
+	return rand.N(spread)
 }
-
-// fencedError tells an owner connection, with status 0, that another
-// connection took its room id back with the owner key: whether it comes at
-// once or refuses its next broadcast, it says the same.
-func fencedError(id string) *Error {
-	return newError(CodeNotOwner, "room %q: another connection took the room back with the owner key; this connection is in no room now", id)
-}
-
-// eventHandler receives the WebSocket library's events for every connection
-// and hands them to the connection.
-type eventHandler struct{ m *Manager }
-
-func connOf(ws *gws.Conn) *conn { return ws.Session().(*session).c }
-
-func (eventHandler) OnOpen(*gws.Conn) {}
-
-func (eventHandler) OnClose(ws *gws.Conn, err error) { connOf(ws).finish(err) }
-
-func (eventHandler) OnPing(ws *gws.Conn, payload []byte) { connOf(ws).answerPing(payload) }
-
-func (eventHandler) OnPong(ws *gws.Conn, _ []byte) { connOf(ws).refreshDeadline(false) }
-
-func (eventHandler) OnMessage(ws *gws.Conn, msg *gws.Message) {
-	defer msg.Close()
-	c := connOf(ws)
-	c.refreshDeadline(false)
-	c.mgr.metrics.received(msg.Data.Len())
-	c.handle(msg.Bytes())
-}
-
-// session is the per-connection storage the WebSocket library asks for. The
-// library's default is a map per connection; we need one pointer.
-type session struct{ c *conn }
-
-func (*session) Len() int                     { return 0 }
-func (*session) Load(string) (any, bool)      { return nil, false }
-func (*session) Delete(string)                {}
-func (*session) Store(string, any)            {}
-func (*session) Range(func(string, any) bool) {}
-
-// gwsLogger sends the WebSocket library's error logs to slog.
-type gwsLogger struct{ log *slog.Logger }
-
-func (l gwsLogger) Error(v ...any) { l.log.Error("websocket library", "detail", fmt.Sprint(v...)) }

@@ -9,8 +9,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/rtbroadcaster/rtbroadcaster/auth"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
 
@@ -34,64 +32,6 @@ func newOwnerKey() (key, keyHash string) {
 func hashOwnerKey(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:])
-}
-
-// resumeRoom makes c the owner of room id again, on the proof of its owner
-// key, from any node: the engine ends the room's grace and fences off the
-// previous owner connection, in case it is still open somewhere, and tells
-// every node, whose room replica tells that connection (room.OwnerClaimed);
-// viewers are told the owner is back.
-func (c *conn) resumeRoom(id, key, token string) *Error {
-	if r := c.currentRoom(); r != nil {
-		return newError(CodeAlreadyInRoom, "resume: this connection is already in room %q; open another connection for another room", r.id)
-	}
-	if refused := c.authorize("resume", token, func(g auth.Grant) bool { return g.Create }); refused != nil {
-		return refused
-	}
-	if _, err := uuid.Parse(id); err != nil {
-		return newError(CodeRoomNotFound, "resume: no open room has uuid %q", id)
-	}
-	if refused := c.mgr.reserveRoom("resume", c.limitKey, c.mgr.countsAgainst(id, c.limitKey)); refused != nil {
-		return refused
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
-	defer cancel()
-	epoch, err := c.mgr.broker.ClaimOwner(ctx, id, hashOwnerKey(key))
-	if err != nil {
-		c.mgr.releaseRoom(c.limitKey)
-		return brokerError("resume", id, err)
-	}
-	r, err := c.mgr.attach(ctx, id)
-	if err != nil {
-		c.mgr.releaseRoom(c.limitKey)
-		// Give the room its grace back rather than hold it with no one here.
-		_ = c.mgr.broker.ReleaseOwner(ctx, id, epoch)
-		return brokerError("resume", id, err)
-	}
-	// The owner gets the room's kept state, as a joining viewer does: a
-	// presenter page that was reloaded has nothing else to restore from.
-	snap, err := c.mgr.broker.Snapshot(ctx, id, nil)
-	if err != nil {
-		c.mgr.detach(r)
-		c.mgr.releaseRoom(c.limitKey)
-		_ = c.mgr.broker.ReleaseOwner(ctx, id, epoch)
-		return brokerError("resume", id, err)
-	}
-	c.room, c.owner, c.ownerEpoch = r, true, epoch
-	r.takeOwner(c, epoch, resumeReply(id, c.requestID, snap), snap.State)
-	r.askViewerCount()
-	c.announceOwner(ctx, ownerBack)
-	return nil
-}
-
-// resumeReply frames the reply to an owner's resume; the replay of the
-// room's kept state follows it.
-func resumeReply(id, requestID string, snap broker.Snapshot) []byte {
-	reply := connectedMessage(id)
-	reply.ID = requestID
-	reply.Owner = ownerBack
-	reply.StateCount = len(snap.State)
-	return textFrame(reply)
 }
 
 // ownerLeft runs when the owner's connection ended without closing its

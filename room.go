@@ -69,6 +69,14 @@ type presence struct {
 	lastSent time.Time
 }
 
+// member is the state a room keeps in each viewer connection it holds:
+// those fields of the connection are guarded by the room's lock, not by
+// its read goroutine.
+type member struct {
+	slot    int     // the viewer's index in room.viewers
+	joining *joiner // set between a viewer's subscription and its snapshot
+}
+
 // joiner is a viewer between its subscription and its snapshot: what the
 // stream delivers meanwhile waits here, to go after the state replay.
 type joiner struct {
