@@ -17,17 +17,23 @@ import (
 
 // conn is one WebSocket connection: an owner, a viewer, or not yet in a
 // room. Its read goroutine (the library's read loop) runs every request in
-// order; its outbox owns the writing side.
+// order; its outbox owns the writing side. Who may touch which field is
+// grouped below; the lock order is in LOCKING.md.
 type conn struct {
+	// Set before the read loop starts (newConn, CreateNewClient), then
+	// only read, from any goroutine.
 	mgr       *Manager
 	ws        *gws.Conn
-	out       outbox
+	out       outbox       // locks itself: the room and timers push to it
 	remote    netip.Addr   // the client's address, behind trusted proxies
 	limitKey  netip.Prefix // what the per-address limits count it as
 	connToken string       // from the handshake: a subprotocol or ?token=
 	opened    time.Time
-	limiter   *rate.Limiter // nil when unlimited
+	limiter   *rate.Limiter // nil when unlimited; locks itself
 	pings     *rate.Limiter // the client's pings: limiter, or the fixed ping budget
+
+	// Atomic: written or read by the room (under its lock), the engine's
+	// callbacks, timers, Shutdown and the outbox's writer.
 	pinger    atomic.Pointer[time.Timer]
 	endReason atomic.Pointer[string] // why the server closed it, when it did
 	// closingRoom is set while the owner closes its own room, so that the
@@ -38,7 +44,8 @@ type conn struct {
 	// goroutine then leaves the room (see currentRoom) and clears it.
 	fencedOff atomic.Bool
 
-	// Owned by the read goroutine.
+	// Owned by the read goroutine: OnMessage, OnPing, OnPong and OnClose
+	// (finish) all run on it, so these need no lock.
 	room            *room
 	owner           bool
 	ownerEpoch      uint64 // the engine's number of this ownership, when owner
@@ -48,7 +55,8 @@ type conn struct {
 	strikes         int       // messages refused as rate_limited in this window
 	strikesSince    time.Time // start of the strike window
 
-	member // guarded by the lock of the room the connection views (room.go)
+	// Guarded by room.mu of the room the connection views (see member).
+	member
 }
 
 func newConn(m *Manager, ws *gws.Conn, remote netip.Addr) *conn {

@@ -1,14 +1,3 @@
-// Package rtbroadcaster is a real-time broadcast server: a room owner sends
-// actions over a WebSocket and every viewer in the room receives them; state
-// messages are kept and replayed to viewers who join late.
-//
-// The wire protocol is described in PROTOCOL.md. The API is that of
-// the original rtbroadcaster (pablanka, 2016), so servers written for it keep compiling:
-//
-//	mgr := rtbroadcaster.NewManager()
-//	http.HandleFunc("/broadcast", func(w http.ResponseWriter, r *http.Request) {
-//		mgr.CreateNewClient(w, r)
-//	})
 package rtbroadcaster
 
 import (
@@ -30,8 +19,10 @@ import (
 )
 
 // Manager accepts WebSocket connections and keeps the rooms. It is an
-// http.Handler. The zero value is not usable: call NewManager.
+// http.Handler. The zero value is not usable: call NewManager. The lock
+// order is in LOCKING.md.
 type Manager struct {
+	// Set by NewManager, then only read.
 	limits         Limits
 	log            *slog.Logger
 	allowedOrigins []string
@@ -45,21 +36,25 @@ type Manager struct {
 	ownerGrace          time.Duration
 	drainSpread         time.Duration
 	now                 func() time.Time
-	addrLimits          *addrLimits
-	ownedRooms          atomic.Int64   // rooms reserved from this node, those in their grace included
-	detaching           sync.WaitGroup // replica references dropped on goroutines (see room.letGo)
-	metrics             *metrics
-	summary             *connSummary // the periodic info line about connections
-	open                atomic.Int64 // connections admitted, upgraded or upgrading
-	operatorCloses      sync.Map     // ids of rooms the admin API is closing; see markClosedByOperator
+	addrLimits          *addrLimits  // locks itself (addrLimits.mu, a leaf)
+	metrics             *metrics     // Prometheus's own locks and atomics
+	summary             *connSummary // the periodic info line about connections; locks itself
 
+	// Atomic or self-locking: touched with no Manager lock held.
+	ownedRooms     atomic.Int64   // rooms reserved from this node, those in their grace included
+	detaching      sync.WaitGroup // replica references dropped on goroutines (see room.letGo)
+	open           atomic.Int64   // connections admitted, upgraded or upgrading
+	operatorCloses sync.Map       // ids of rooms the admin API is closing; see markClosedByOperator
+
+	// Guarded by mu, as is each room's refs. mu is never held while
+	// calling the engine or taking another lock.
 	mu       sync.Mutex
 	rooms    map[string]*room // this node's replicas
 	conns    map[*conn]struct{}
 	draining bool
 	drained  chan struct{} // closed when draining and the last connection is gone
 
-	stats struct {
+	stats struct { // atomic
 		slowConsumers   atomic.Uint64
 		originsRejected atomic.Uint64
 	}

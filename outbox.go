@@ -46,11 +46,14 @@ type socket interface {
 // limit meanwhile. The server's pings jump ahead of the data, so that a long
 // replay does not make a live peer miss its pong.
 type outbox struct {
+	// Set when the connection is made, then only read.
 	sock         socket
 	limit        int           // bytes that may wait in queue
 	writeTimeout time.Duration // one write's deadline
-	onSlow       func()        // called once, when the limit is passed or a write times out
+	onSlow       func()        // called once, on a goroutine of its own, when the limit is passed or a write times out
 
+	// Guarded by mu, a leaf: nothing else is locked under it, and the
+	// writer does its socket writes without it.
 	mu      sync.Mutex
 	control [][]byte // pings, written before anything else
 	queue   [][]byte // frames waiting; shared, never modified

@@ -17,20 +17,25 @@ const presenceInterval = 200 * time.Millisecond
 // room is this node's replica of a room: its local viewers, and its owner
 // when the owner is connected here. It subscribes to the room's stream in
 // the broker and fans each message out to its viewers, framing it once.
-// Nothing blocks under its lock: fan-out only queues frames.
+// Nothing blocks under its lock: fan-out only queues frames. The engine
+// calls it (Deliver, Closed, Lost, Viewers, OwnerClaimed) possibly with its
+// own locks held, so the room never calls the engine under mu; the lock
+// order is in LOCKING.md.
 type room struct {
+	// Set by newRoom, then only read.
 	id  string
 	mgr *Manager
 
 	// Set up by Manager.attach: ready is closed once the subscription is
-	// made, with subErr telling how it went. refs is guarded by mgr.mu.
+	// made, with subErr telling how it went (written once, before ready
+	// closes; read after it). refs is guarded by mgr.mu.
 	ready  chan struct{}
 	subErr error
 	refs   int
 
 	closed atomic.Bool // set under mu; read without it by connections
 
-	// Counters for the metrics and the admin API, read without mu.
+	// Atomic counters for the metrics and the admin API, read without mu.
 	openedAt     time.Time
 	localViewers atomic.Int64 // viewers on this node, as their connections count them
 	totalViewers atomic.Int64 // across the cluster, as the engine last said; -1 before it did
@@ -42,6 +47,9 @@ type room struct {
 	engineMu     sync.Mutex
 	unsubscribed bool // guarded by engineMu
 
+	// Guarded by mu, as are the member fields (slot, joining) of every
+	// connection in viewers. Under mu the room only queues frames on
+	// outboxes (outbox.mu), arms timers and counts metrics.
 	mu      sync.Mutex
 	lastSeq uint64 // of the last message the stream delivered here
 	owner   *conn  // nil when the owner is on another node
@@ -70,8 +78,8 @@ type presence struct {
 }
 
 // member is the state a room keeps in each viewer connection it holds:
-// those fields of the connection are guarded by the room's lock, not by
-// its read goroutine.
+// those fields of the connection are guarded by the room's mu, not owned
+// by its read goroutine.
 type member struct {
 	slot    int     // the viewer's index in room.viewers
 	joining *joiner // set between a viewer's subscription and its snapshot
