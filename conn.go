@@ -1,6 +1,7 @@
 package rtbroadcaster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,10 @@ type conn struct {
 	opened    time.Time
 	limiter   *rate.Limiter // nil when unlimited; locks itself
 	pings     *rate.Limiter // the client's pings: limiter, or the fixed ping budget
+	// ctx ends when the connection does (finish cancels it); every request
+	// derives its engine calls' context from it (requestContext).
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// Atomic: written or read by the room (under its lock), the engine's
 	// callbacks, timers, Shutdown and the outbox's writer.
@@ -61,6 +66,7 @@ type conn struct {
 
 func newConn(m *Manager, ws *gws.Conn, remote netip.Addr) *conn {
 	c := &conn{mgr: m, ws: ws, remote: remote, opened: time.Now()}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.out = outbox{
 		sock:         ws,
 		limit:        m.limits.SendQueueBytes,
@@ -176,8 +182,11 @@ func (c *conn) slowConsumer() {
 }
 
 // finish runs once, when the connection has ended for any reason: an owner's
-// room closes, a viewer leaves its room.
+// room closes, a viewer leaves its room. It cancels the connection's
+// context first: what it does for the ended connection (ownerLeft) runs on
+// contexts of its own.
 func (c *conn) finish(reason error) {
+	c.cancel()
 	if t := c.pinger.Load(); t != nil {
 		t.Stop()
 	}

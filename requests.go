@@ -104,7 +104,7 @@ func (c *conn) createRoom(token string) *Error {
 	if refused := c.mgr.reserveRoom("create", c.limitKey, false); refused != nil {
 		return refused
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	ctx, cancel := c.requestContext()
 	defer cancel()
 	id := uuid.NewString()
 	key, keyHash := newOwnerKey()
@@ -139,7 +139,7 @@ func (c *conn) joinRoom(id, token string, lastSeen *uint64) *Error {
 	if _, err := uuid.Parse(id); err != nil {
 		return newError(CodeRoomNotFound, "join: no open room has uuid %q", id)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	ctx, cancel := c.requestContext()
 	defer cancel()
 	r, err := c.mgr.attach(ctx, id)
 	if err != nil {
@@ -189,7 +189,7 @@ func (c *conn) resumeRoom(id, key, token string) *Error {
 	if refused := c.mgr.reserveRoom("resume", c.limitKey, c.mgr.countsAgainst(id, c.limitKey)); refused != nil {
 		return refused
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	ctx, cancel := c.requestContext()
 	defer cancel()
 	epoch, err := c.mgr.broker.ClaimOwner(ctx, id, hashOwnerKey(key))
 	if err != nil {
@@ -264,7 +264,7 @@ func (c *conn) broadcast(m *Message) *Error {
 	if m.StateMessage {
 		pub.StateKey = out.Key()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	ctx, cancel := c.requestContext()
 	defer cancel()
 	_, err := c.mgr.broker.Publish(ctx, r.id, pub)
 	if errors.Is(err, broker.ErrNotOwner) {
@@ -284,7 +284,7 @@ func (c *conn) closeRoom(id string) *Error {
 	if refused != nil {
 		return refused
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	ctx, cancel := c.requestContext()
 	defer cancel()
 	c.closingRoom.Store(true)
 	defer c.closingRoom.Store(false)
@@ -323,6 +323,12 @@ func (c *conn) sendError(id, requestID string, e *Error) {
 
 // brokerTimeout bounds each call a request makes to the room engine.
 const brokerTimeout = 5 * time.Second
+
+// requestContext is the context of a request's engine calls: brokerTimeout
+// from now, and no longer than the connection.
+func (c *conn) requestContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.ctx, brokerTimeout)
+}
 
 // brokerError turns a room engine's error into the reply to a request.
 func brokerError(verb, id string, err error) *Error {

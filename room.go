@@ -388,6 +388,8 @@ func (r *room) reportPresence() {
 	count := len(r.viewers)
 	r.mu.Unlock()
 
+	// Not a connection's context: the report, on a timer, is the room's and
+	// outlives whichever connection joined or left.
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
 	if err := r.mgr.broker.SetViewers(ctx, r.id, r, count); err != nil {
