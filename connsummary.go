@@ -20,10 +20,13 @@ const defaultSummaryInterval = 10 * time.Second
 // something changed, from a timer rather than a goroutine of its own, so an
 // idle Manager logs and runs nothing.
 type connSummary struct {
+	// Set by NewManager, then only read.
 	log      *slog.Logger
 	interval time.Duration // 0: no summary
 	stats    func() Stats  // for what is open when the line is written
 
+	// Guarded by mu, a leaf: flush reads stats (Manager.mu) after
+	// unlocking it.
 	mu     sync.Mutex
 	timer  *time.Timer // the pending line; nil when nothing changed since the last
 	opened int

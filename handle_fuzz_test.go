@@ -2,6 +2,7 @@ package rtbroadcaster
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"net"
@@ -31,7 +32,7 @@ func FuzzHandle(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := NewManager(WithLogger(nil), WithOwnerGrace(0))
-		peers := []*capturedClient{newCapturedClient(m), newCapturedClient(m)}
+		peers := []*capturedConn{newCapturedConn(m), newCapturedConn(m)}
 		for i, frame := range bytes.Split(data, []byte("\n")) {
 			peers[i%2].handle(frame)
 		}
@@ -65,22 +66,23 @@ func checkEnvelope(t *testing.T, payload []byte) {
 	}
 }
 
-// capturedClient is a connection whose socket keeps what the server writes.
-type capturedClient struct {
-	*client
+// capturedConn is a connection whose socket keeps what the server writes.
+type capturedConn struct {
+	*conn
 	sock *captureSocket
 }
 
-func newCapturedClient(m *Manager) *capturedClient {
+func newCapturedConn(m *Manager) *capturedConn {
 	sock := &captureSocket{}
-	c := &client{mgr: m, opened: time.Now()}
-	c.out = outbox{conn: sock, limit: m.limits.SendQueueBytes, writeTimeout: time.Second, onSlow: c.slowConsumer}
-	m.addClient(c)
-	return &capturedClient{client: c, sock: sock}
+	c := &conn{mgr: m, opened: time.Now()}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.out = outbox{sock: sock, limit: m.limits.SendQueueBytes, writeTimeout: time.Second, onSlow: c.slowConsumer}
+	m.addConn(c)
+	return &capturedConn{conn: c, sock: sock}
 }
 
 // waitIdle returns once the connection's writer has written everything.
-func (p *capturedClient) waitIdle() {
+func (p *capturedConn) waitIdle() {
 	for {
 		p.out.mu.Lock()
 		idle := !p.out.running && len(p.out.queue) == 0

@@ -17,6 +17,8 @@ const heldSlack = time.Minute
 // room's replica here owns it, with the reference to the replica that the
 // owner's connection had, which keeps the replica subscribed: it hears the
 // room close (Closed) or be claimed (OwnerClaimed), on whichever node.
+// It is room.held, guarded by room.mu; it is let go (letGo) only once
+// room.mu is unlocked, since that takes addrLimits.mu and may unsubscribe.
 type heldReservation struct {
 	key      netip.Prefix
 	epoch    uint64      // the owner's that left; a claim raises it

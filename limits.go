@@ -18,12 +18,15 @@ const maxTrackedAddrs = 1 << 16
 // without bound: addresses with nothing open are forgotten once their
 // connection bucket has refilled, and sooner when there are many.
 type addrLimits struct {
+	// Set by newAddrLimits, then only read.
 	perSecond rate.Limit // 0: connections are not rate limited
 	burst     int
 	maxRooms  int // 0: unlimited
 	idleAfter time.Duration
 	now       func() time.Time
 
+	// Guarded by mu, a leaf: nothing else is locked under it. Callers hold
+	// no lock of their own, but for an engine's, in a room's callbacks.
 	mu        sync.Mutex
 	addrs     map[netip.Prefix]*addrState
 	lastSweep time.Time

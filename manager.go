@@ -1,21 +1,10 @@
-// Package rtbroadcaster is a real-time broadcast server: a room owner sends
-// actions over a WebSocket and every viewer in the room receives them; state
-// messages are kept and replayed to viewers who join late.
-//
-// The wire protocol is described in PROTOCOL.md. The API is that of
-// the original rtbroadcaster (pablanka, 2016), so servers written for it keep compiling:
-//
-//	mgr := rtbroadcaster.NewManager()
-//	http.HandleFunc("/broadcast", func(w http.ResponseWriter, r *http.Request) {
-//		mgr.CreateNewClient(w, r)
-//	})
 package rtbroadcaster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -30,8 +19,10 @@ import (
 )
 
 // Manager accepts WebSocket connections and keeps the rooms. It is an
-// http.Handler. The zero value is not usable: call NewManager.
+// http.Handler. The zero value is not usable: call NewManager. The lock
+// order is in LOCKING.md.
 type Manager struct {
+	// Set by NewManager, then only read.
 	limits         Limits
 	log            *slog.Logger
 	allowedOrigins []string
@@ -45,21 +36,25 @@ type Manager struct {
 	ownerGrace          time.Duration
 	drainSpread         time.Duration
 	now                 func() time.Time
-	addrLimits          *addrLimits
-	ownedRooms          atomic.Int64   // rooms reserved from this node, those in their grace included
-	detaching           sync.WaitGroup // replica references dropped on goroutines (see room.letGo)
-	metrics             *metrics
-	summary             *connSummary // the periodic info line about connections
-	open                atomic.Int64 // connections admitted, upgraded or upgrading
-	operatorCloses      sync.Map     // ids of rooms the admin API is closing; see markClosedByOperator
+	addrLimits          *addrLimits  // locks itself (addrLimits.mu, a leaf)
+	metrics             *metrics     // Prometheus's own locks and atomics
+	summary             *connSummary // the periodic info line about connections; locks itself
 
+	// Atomic or self-locking: touched with no Manager lock held.
+	ownedRooms     atomic.Int64   // rooms reserved from this node, those in their grace included
+	detaching      sync.WaitGroup // replica references dropped on goroutines (see room.letGo)
+	open           atomic.Int64   // connections admitted, upgraded or upgrading
+	operatorCloses sync.Map       // ids of rooms the admin API is closing; see markClosedByOperator
+
+	// Guarded by mu, as is each room's refs. mu is never held while
+	// calling the engine or taking another lock.
 	mu       sync.Mutex
 	rooms    map[string]*room // this node's replicas
-	clients  map[*client]struct{}
+	conns    map[*conn]struct{}
 	draining bool
-	drained  chan struct{} // closed when draining and the last client is gone
+	drained  chan struct{} // closed when draining and the last connection is gone
 
-	stats struct {
+	stats struct { // atomic
 		slowConsumers   atomic.Uint64
 		originsRejected atomic.Uint64
 	}
@@ -90,7 +85,7 @@ func NewManager(options ...Option) *Manager {
 		drainSpread:    cfg.drainSpread,
 		now:            cfg.now,
 		rooms:          map[string]*room{},
-		clients:        map[*client]struct{}{},
+		conns:          map[*conn]struct{}{},
 	}
 	if p, ok := m.broker.(broker.OwnerNewsPublisher); ok {
 		p.SetRenderer(m.renderOwnerNews)
@@ -159,22 +154,22 @@ func (m *Manager) CreateNewClient(w http.ResponseWriter, r *http.Request) {
 	if offersSubProtocol(r) {
 		upgrader = m.subprotocolUpgrader
 	}
-	conn, err := upgrade(upgrader, w, r)
+	ws, err := upgrade(upgrader, w, r)
 	if err != nil {
 		m.open.Add(-1)
 		m.addrLimits.closed(key)
 		m.log.Debug("websocket upgrade failed", "remote", addr, "err", err)
 		return
 	}
-	c := newClient(m, conn, addr)
+	c := newConn(m, ws, addr)
 	c.limitKey, c.connToken = key, connectionToken(r)
 	m.summary.connectionOpened()
-	conn.Session().(*session).client = c
-	if !m.addClient(c) {
+	ws.Session().(*session).c = c
+	if !m.addConn(c) {
 		c.drain()
 	}
 	c.start()
-	go conn.ReadLoop() // the connection's one goroutine: reads and runs its requests
+	go ws.ReadLoop() // the connection's one goroutine: reads and runs its requests
 }
 
 // retryDelay is when a client refused for the server's sake may come back:
@@ -232,14 +227,14 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	if !m.draining {
 		m.draining = true
 		m.drained = make(chan struct{})
-		if len(m.clients) == 0 {
+		if len(m.conns) == 0 {
 			close(m.drained)
 		}
 	}
-	clients := m.clientsLocked()
+	conns := m.connsLocked()
 	m.mu.Unlock()
 
-	for _, c := range clients {
+	for _, c := range conns {
 		c.drain()
 	}
 	// Rooms whose owners left keep counting until the Manager is done:
@@ -251,13 +246,13 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	m.mu.Lock()
-	clients = m.clientsLocked()
+	conns = m.connsLocked()
 	m.mu.Unlock()
-	for _, c := range clients {
-		_ = c.conn.NetConn().Close()
+	for _, c := range conns {
+		_ = c.ws.NetConn().Close()
 	}
 	<-m.drained
-	return fmt.Errorf("rtbroadcaster: shutdown: %d connections did not close in time: %w", len(clients), ctx.Err())
+	return fmt.Errorf("rtbroadcaster: shutdown: %d connections did not close in time: %w", len(conns), ctx.Err())
 }
 
 func (m *Manager) isDraining() bool {
@@ -282,7 +277,7 @@ func (m *Manager) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return Stats{
-		Connections:     len(m.clients),
+		Connections:     len(m.conns),
 		Rooms:           len(m.rooms),
 		OwnedRooms:      int(m.ownedRooms.Load()),
 		SlowConsumers:   m.stats.slowConsumers.Load(),
@@ -290,21 +285,21 @@ func (m *Manager) Stats() Stats {
 	}
 }
 
-// addClient registers c; it reports false when the Manager is draining.
-func (m *Manager) addClient(c *client) bool {
+// addConn registers c; it reports false when the Manager is draining.
+func (m *Manager) addConn(c *conn) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.clients[c] = struct{}{}
+	m.conns[c] = struct{}{}
 	return !m.draining
 }
 
-func (m *Manager) forgetClient(c *client) {
+func (m *Manager) forgetConn(c *conn) {
 	m.open.Add(-1)
 	m.addrLimits.closed(c.limitKey)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.clients, c)
-	if m.draining && len(m.clients) == 0 {
+	delete(m.conns, c)
+	if m.draining && len(m.conns) == 0 {
 		select {
 		case <-m.drained:
 		default:
@@ -313,12 +308,12 @@ func (m *Manager) forgetClient(c *client) {
 	}
 }
 
-func (m *Manager) clientsLocked() []*client {
-	clients := make([]*client, 0, len(m.clients))
-	for c := range m.clients {
-		clients = append(clients, c)
+func (m *Manager) connsLocked() []*conn {
+	conns := make([]*conn, 0, len(m.conns))
+	for c := range m.conns {
+		conns = append(conns, c)
 	}
-	return clients
+	return conns
 }
 
 // attach returns this node's replica of room id, subscribed to the room's
@@ -369,64 +364,14 @@ func (m *Manager) forgetRoom(r *room) {
 	}
 }
 
-// brokerTimeout bounds each call a request makes to the room engine.
-const brokerTimeout = 5 * time.Second
+// DefaultDrainSpread is the window over which clients of a shutting-down
+// server are told to come back, unless WithDrainSpread says otherwise.
+const DefaultDrainSpread = 5 * time.Second
 
-// brokerError turns a room engine's error into the reply to a request.
-func brokerError(verb, id string, err error) *Error {
-	var full *broker.StateFullError
-	switch {
-	case errors.As(err, &full):
-		return newError(CodeStateFull, "%s: %v", verb, full)
-	case errors.Is(err, broker.ErrRoomNotFound):
-		return newError(CodeRoomNotFound, "%s: no open room has uuid %q", verb, id)
-	case errors.Is(err, broker.ErrNotOwner):
-		return newError(CodeNotOwner, "%s: not the owner of room %q: a wrong ownerKey, or another connection took the room back with it", verb, id)
-	default:
-		return newError(CodeUnavailable, "%s: the room engine is unavailable: %v", verb, err)
+// randomWithin is a random duration in [0, spread), or 0.
+func randomWithin(spread time.Duration) time.Duration {
+	if spread <= 0 {
+		return 0
 	}
+	return rand.N(spread)
 }
-
-// fencedError tells an owner connection, with status 0, that another
-// connection took its room id back with the owner key: whether it comes at
-// once or refuses its next broadcast, it says the same.
-func fencedError(id string) *Error {
-	return newError(CodeNotOwner, "room %q: another connection took the room back with the owner key; this connection is in no room now", id)
-}
-
-// eventHandler receives the WebSocket library's events for every connection
-// and hands them to the connection's client.
-type eventHandler struct{ m *Manager }
-
-func clientOf(conn *gws.Conn) *client { return conn.Session().(*session).client }
-
-func (eventHandler) OnOpen(*gws.Conn) {}
-
-func (eventHandler) OnClose(conn *gws.Conn, err error) { clientOf(conn).finish(err) }
-
-func (eventHandler) OnPing(conn *gws.Conn, payload []byte) { clientOf(conn).answerPing(payload) }
-
-func (eventHandler) OnPong(conn *gws.Conn, _ []byte) { clientOf(conn).refreshDeadline(false) }
-
-func (eventHandler) OnMessage(conn *gws.Conn, msg *gws.Message) {
-	defer msg.Close()
-	c := clientOf(conn)
-	c.refreshDeadline(false)
-	c.mgr.metrics.received(msg.Data.Len())
-	c.handle(msg.Bytes())
-}
-
-// session is the per-connection storage the WebSocket library asks for. The
-// library's default is a map per connection; we need one pointer.
-type session struct{ client *client }
-
-func (*session) Len() int                     { return 0 }
-func (*session) Load(string) (any, bool)      { return nil, false }
-func (*session) Delete(string)                {}
-func (*session) Store(string, any)            {}
-func (*session) Range(func(string, any) bool) {}
-
-// gwsLogger sends the WebSocket library's error logs to slog.
-type gwsLogger struct{ log *slog.Logger }
-
-func (l gwsLogger) Error(v ...any) { l.log.Error("websocket library", "detail", fmt.Sprint(v...)) }

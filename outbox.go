@@ -46,11 +46,14 @@ type socket interface {
 // limit meanwhile. The server's pings jump ahead of the data, so that a long
 // replay does not make a live peer miss its pong.
 type outbox struct {
-	conn         socket
+	// Set when the connection is made, then only read.
+	sock         socket
 	limit        int           // bytes that may wait in queue
 	writeTimeout time.Duration // one write's deadline
-	onSlow       func()        // called once, when the limit is passed or a write times out
+	onSlow       func()        // called once, on a goroutine of its own, when the limit is passed or a write times out
 
+	// Guarded by mu, a leaf: nothing else is locked under it, and the
+	// writer does its socket writes without it.
 	mu      sync.Mutex
 	control [][]byte // pings, written before anything else
 	queue   [][]byte // frames waiting; shared, never modified
@@ -196,7 +199,7 @@ func (o *outbox) abandonLocked(req *closeRequest) {
 	o.done = true
 	o.closing = req
 	o.dropLocked()
-	_ = o.conn.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+	_ = o.sock.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
 	o.startLocked()
 }
 
@@ -244,7 +247,7 @@ func (o *outbox) drain() {
 		}
 		o.mu.Unlock()
 		if err != nil {
-			_ = o.conn.NetConn().Close() // the read loop sees it and cleans up
+			_ = o.sock.NetConn().Close() // the read loop sees it and cleans up
 		}
 	}
 }
@@ -336,7 +339,7 @@ func (o *outbox) write(bufp *[]byte, batch [][]byte) error {
 }
 
 func (o *outbox) writeBatch(bufp *[]byte, batch [][]byte) error {
-	conn := o.conn.NetConn()
+	conn := o.sock.NetConn()
 	if err := conn.SetWriteDeadline(time.Now().Add(o.writeTimeout)); err != nil {
 		return err
 	}
@@ -367,6 +370,6 @@ func (o *outbox) writeBatch(bufp *[]byte, batch [][]byte) error {
 }
 
 func (o *outbox) writeClose(req *closeRequest) {
-	_ = o.conn.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
-	_ = o.conn.WriteClose(req.code, []byte(req.reason))
+	_ = o.sock.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+	_ = o.sock.WriteClose(req.code, []byte(req.reason))
 }

@@ -39,8 +39,8 @@ func benchRoom(n int) (*room, []*discardConn) {
 	conns := make([]*discardConn, n)
 	for i := range conns {
 		conns[i] = newDiscardConn()
-		c := &client{mgr: m}
-		c.out = outbox{conn: conns[i], limit: m.limits.SendQueueBytes, writeTimeout: time.Second}
+		c := &conn{mgr: m}
+		c.out = outbox{sock: conns[i], limit: m.limits.SendQueueBytes, writeTimeout: time.Second}
 		c.slot = i
 		r.viewers = append(r.viewers, c)
 	}

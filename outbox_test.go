@@ -15,7 +15,7 @@ import (
 // after what was queued before it and before what is pushed after it.
 func TestOutboxOrder(t *testing.T) {
 	conn := newGatedConn()
-	o := outbox{conn: conn, limit: 1 << 20, writeTimeout: time.Second}
+	o := outbox{sock: conn, limit: 1 << 20, writeTimeout: time.Second}
 	text := func(s string) []byte { return serverFrame(opText, []byte(s)) }
 
 	o.push(text("first")) // the writer takes it and waits at the gate
@@ -46,7 +46,7 @@ func TestOutboxReplayPassesByLimit(t *testing.T) {
 	t.Run("written whole", func(t *testing.T) {
 		conn := newGatedConn()
 		conn.open()
-		o := outbox{conn: conn, limit: 1 << 10, writeTimeout: time.Second}
+		o := outbox{sock: conn, limit: 1 << 10, writeTimeout: time.Second}
 		if !o.pushReplay(reply, entries) {
 			t.Fatal("pushReplay refused a replay larger than the limit")
 		}
@@ -57,7 +57,7 @@ func TestOutboxReplayPassesByLimit(t *testing.T) {
 	t.Run("live frames behind it are bounded", func(t *testing.T) {
 		conn := newGatedConn()
 		slow := make(chan struct{})
-		o := outbox{conn: conn, limit: 1 << 10, writeTimeout: time.Second, onSlow: func() { close(slow) }}
+		o := outbox{sock: conn, limit: 1 << 10, writeTimeout: time.Second, onSlow: func() { close(slow) }}
 		o.pushReplay(reply, entries)
 		conn.waitWriting()
 		for i := 0; o.push(serverFrame(opText, body)); i++ { // they pile up behind the held writer

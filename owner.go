@@ -9,8 +9,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/rtbroadcaster/rtbroadcaster/auth"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
 
@@ -36,69 +34,13 @@ func hashOwnerKey(key string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// resumeRoom makes c the owner of room id again, on the proof of its owner
-// key, from any node: the engine ends the room's grace and fences off the
-// previous owner connection, in case it is still open somewhere, and tells
-// every node, whose room replica tells that connection (room.OwnerClaimed);
-// viewers are told the owner is back.
-func (c *client) resumeRoom(id, key, token string) *Error {
-	if r := c.currentRoom(); r != nil {
-		return newError(CodeAlreadyInRoom, "resume: this connection is already in room %q; open another connection for another room", r.id)
-	}
-	if refused := c.authorize("resume", token, func(g auth.Grant) bool { return g.Create }); refused != nil {
-		return refused
-	}
-	if _, err := uuid.Parse(id); err != nil {
-		return newError(CodeRoomNotFound, "resume: no open room has uuid %q", id)
-	}
-	if refused := c.mgr.reserveRoom("resume", c.limitKey, c.mgr.countsAgainst(id, c.limitKey)); refused != nil {
-		return refused
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
-	defer cancel()
-	epoch, err := c.mgr.broker.ClaimOwner(ctx, id, hashOwnerKey(key))
-	if err != nil {
-		c.mgr.releaseRoom(c.limitKey)
-		return brokerError("resume", id, err)
-	}
-	r, err := c.mgr.attach(ctx, id)
-	if err != nil {
-		c.mgr.releaseRoom(c.limitKey)
-		// Give the room its grace back rather than hold it with no one here.
-		_ = c.mgr.broker.ReleaseOwner(ctx, id, epoch)
-		return brokerError("resume", id, err)
-	}
-	// The owner gets the room's kept state, as a joining viewer does: a
-	// presenter page that was reloaded has nothing else to restore from.
-	snap, err := c.mgr.broker.Snapshot(ctx, id, nil)
-	if err != nil {
-		c.mgr.detach(r)
-		c.mgr.releaseRoom(c.limitKey)
-		_ = c.mgr.broker.ReleaseOwner(ctx, id, epoch)
-		return brokerError("resume", id, err)
-	}
-	c.room, c.owner, c.ownerEpoch = r, true, epoch
-	r.takeOwner(c, epoch, resumeReply(id, c.requestID, snap), snap.State)
-	r.askViewerCount()
-	c.announceOwner(ctx, ownerBack)
-	return nil
-}
-
-// resumeReply frames the reply to an owner's resume; the replay of the
-// room's kept state follows it.
-func resumeReply(id, requestID string, snap broker.Snapshot) []byte {
-	reply := connectedMessage(id)
-	reply.ID = requestID
-	reply.Owner = ownerBack
-	reply.StateCount = len(snap.State)
-	return textFrame(reply)
-}
-
 // ownerLeft runs when the owner's connection ended without closing its
 // room: the room waits for the owner for the grace, and its viewers are told
 // the owner is away. Without a grace, the room closes now. It reports
 // whether the room stays open for a while, waiting for its owner.
-func (c *client) ownerLeft(r *room) (waiting bool) {
+func (c *conn) ownerLeft(r *room) (waiting bool) {
+	// Not c.ctx: this runs because the connection ended (finish), which
+	// cancelled it; the room's grace must still start and viewers be told.
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
 	// Released as its epoch, not closed outright, also without a grace: an
@@ -121,7 +63,7 @@ func (c *client) ownerLeft(r *room) (waiting bool) {
 // announceOwner tells the room's viewers that its owner, c, is away or
 // back, as c's epoch: if another connection took the room back meanwhile,
 // the news is stale and is not sent.
-func (c *client) announceOwner(ctx context.Context, status string) {
+func (c *conn) announceOwner(ctx context.Context, status string) {
 	c.mgr.announceOwner(ctx, c.room.id, c.ownerEpoch, status, c.mgr.ownerGrace)
 }
 
@@ -152,7 +94,7 @@ func (m *Manager) renderOwnerNews(news broker.OwnerNews) broker.Publication {
 }
 
 // publication is what c, the owner, publishes as m.
-func (c *client) publication(m *Message) broker.Publication {
+func (c *conn) publication(m *Message) broker.Publication {
 	return c.mgr.publication(m, c.ownerEpoch)
 }
 

@@ -17,22 +17,27 @@ const presenceInterval = 200 * time.Millisecond
 // room is this node's replica of a room: its local viewers, and its owner
 // when the owner is connected here. It subscribes to the room's stream in
 // the broker and fans each message out to its viewers, framing it once.
-// Nothing blocks under its lock: fan-out only queues frames.
+// Nothing blocks under its lock: fan-out only queues frames. The engine
+// calls it (Deliver, Closed, Lost, Viewers, OwnerClaimed) possibly with its
+// own locks held, so the room never calls the engine under mu; the lock
+// order is in LOCKING.md.
 type room struct {
+	// Set by newRoom, then only read.
 	id  string
 	mgr *Manager
 
 	// Set up by Manager.attach: ready is closed once the subscription is
-	// made, with subErr telling how it went. refs is guarded by mgr.mu.
+	// made, with subErr telling how it went (written once, before ready
+	// closes; read after it). refs is guarded by mgr.mu.
 	ready  chan struct{}
 	subErr error
 	refs   int
 
-	closed atomic.Bool // set under mu; read without it by clients
+	closed atomic.Bool // set under mu; read without it by connections
 
-	// Counters for the metrics and the admin API, read without mu.
+	// Atomic counters for the metrics and the admin API, read without mu.
 	openedAt     time.Time
-	localViewers atomic.Int64 // viewers on this node, as their clients count them
+	localViewers atomic.Int64 // viewers on this node, as their connections count them
 	totalViewers atomic.Int64 // across the cluster, as the engine last said; -1 before it did
 	messages     atomic.Uint64
 
@@ -42,14 +47,17 @@ type room struct {
 	engineMu     sync.Mutex
 	unsubscribed bool // guarded by engineMu
 
+	// Guarded by mu, as are the member fields (slot, joining) of every
+	// connection in viewers. Under mu the room only queues frames on
+	// outboxes (outbox.mu), arms timers and counts metrics.
 	mu      sync.Mutex
-	lastSeq uint64  // of the last message the stream delivered here
-	owner   *client // nil when the owner is on another node
+	lastSeq uint64 // of the last message the stream delivered here
+	owner   *conn  // nil when the owner is on another node
 	// ownerEpoch is owner's, and claimedEpoch the latest this node heard
 	// of, from a local owner or from the engine (OwnerClaimed): an owner
 	// with an older epoch is fenced off.
 	ownerEpoch, claimedEpoch uint64
-	viewers                  []*client // each viewer's slot field is its index here
+	viewers                  []*conn // each viewer's slot field is its index here
 	presence                 presence
 	// held is the room count of an owner that left from here, while the
 	// room waits for it (see held.go).
@@ -69,6 +77,14 @@ type presence struct {
 	lastSent time.Time
 }
 
+// member is the state a room keeps in each viewer connection it holds:
+// those fields of the connection are guarded by the room's mu, not owned
+// by its read goroutine.
+type member struct {
+	slot    int     // the viewer's index in room.viewers
+	joining *joiner // set between a viewer's subscription and its snapshot
+}
+
 // joiner is a viewer between its subscription and its snapshot: what the
 // stream delivers meanwhile waits here, to go after the state replay.
 type joiner struct {
@@ -84,7 +100,7 @@ type joiner struct {
 }
 
 // addJoiner adds v as a viewer whose deliveries are held until finishJoin.
-func (r *room) addJoiner(v *client) *Error {
+func (r *room) addJoiner(v *conn) *Error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed.Load() {
@@ -105,7 +121,7 @@ func (r *room) addJoiner(v *client) *Error {
 // socket drains (outbox.pushReplay), so it may be as large as the room's
 // state bounds allow; what is held and delivered meanwhile waits behind it,
 // within the send queue's limit.
-func (r *room) finishJoin(v *client, snap broker.Snapshot, lastSeen *uint64) {
+func (r *room) finishJoin(v *conn, snap broker.Snapshot, lastSeen *uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	held := v.joining
@@ -161,7 +177,7 @@ func joinReply(id, requestID string, snap broker.Snapshot, lastSeen *uint64) []b
 }
 
 // leave removes viewer v.
-func (r *room) leave(v *client) {
+func (r *room) leave(v *conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if v.slot >= len(r.viewers) || r.viewers[v.slot] != v {
@@ -201,7 +217,7 @@ func (r *room) Deliver(seq uint64, body []byte) {
 }
 
 // hold keeps a frame for a joining viewer, within its send-queue bound.
-func (r *room) hold(v *client, seq uint64, frame []byte) {
+func (r *room) hold(v *conn, seq uint64, frame []byte) {
 	j := v.joining
 	if j.overflow || j.bytes+len(frame) > r.mgr.limits.SendQueueBytes {
 		j.overflow, j.frames, j.seqs = true, nil, nil
@@ -300,7 +316,7 @@ func (r *room) OwnerClaimed(epoch uint64) {
 // room tells its owner comes before them. An owner here with an older epoch
 // is fenced off: its claimer may get here before the engine's OwnerClaimed
 // does. And c is fenced off at once if a later claim got here first.
-func (r *room) takeOwner(c *client, epoch uint64, reply []byte, state []broker.Entry) {
+func (r *room) takeOwner(c *conn, epoch uint64, reply []byte, state []broker.Entry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c.sendReplay(reply, state)
@@ -335,7 +351,7 @@ func (r *room) askViewerCount() {
 
 // dropOwner forgets c as the room's owner here, unless another connection
 // took the room back since.
-func (r *room) dropOwner(c *client) {
+func (r *room) dropOwner(c *conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.owner == c {
@@ -372,6 +388,8 @@ func (r *room) reportPresence() {
 	count := len(r.viewers)
 	r.mu.Unlock()
 
+	// Not a connection's context: the report, on a timer, is the room's and
+	// outlives whichever connection joined or left.
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
 	if err := r.mgr.broker.SetViewers(ctx, r.id, r, count); err != nil {

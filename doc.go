@@ -1,0 +1,20 @@
+// Package rtbroadcaster is a real-time broadcast server: a room owner sends
+// actions over a WebSocket and every viewer in the room receives them; state
+// messages are kept and replayed to viewers who join late.
+//
+// The wire protocol is described in PROTOCOL.md. The API is that of
+// the original rtbroadcaster (pablanka, 2016), so servers written for it keep compiling:
+//
+//	mgr := rtbroadcaster.NewManager()
+//	http.HandleFunc("/broadcast", func(w http.ResponseWriter, r *http.Request) {
+//		mgr.CreateNewClient(w, r)
+//	})
+package rtbroadcaster
+
+// Where things are: manager.go (the Manager: admission, upgrade, the
+// registry of connections and rooms, shutdown), conn.go (one connection:
+// its socket, pings, deadlines, its end), requests.go (what a connection
+// asks: create, join, resume, broadcast, close), room.go (this node's
+// replica of a room and the viewers it fans out to), owner.go (owner keys
+// and an owner's leaving and return), outbox.go (a connection's send
+// queue). The lock order is in LOCKING.md.
