@@ -331,11 +331,17 @@ var errWriteTimeout = errors.New("write timed out: the peer is not reading")
 // frames costs one system call per writeBufferSize bytes.
 func (o *outbox) write(bufp *[]byte, batch [][]byte) error {
 	err := o.writeBatch(bufp, batch)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if err != nil && isTimeout(err) {
 		return errWriteTimeout
 	}
 	return err
+}
+
+// isTimeout reports whether err is a deadline's. It is apart from write so
+// that its error target, which escapes, is allocated only on an error.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (o *outbox) writeBatch(bufp *[]byte, batch [][]byte) error {
