@@ -5,11 +5,11 @@ import "time"
 // WithSummaryInterval sets how often, at most, the connections summary is
 // logged (10 s in production), so that a test need not wait for it.
 func WithSummaryInterval(d time.Duration) Option {
-	return func(c *config) { c.summaryEvery = d }
+	return func(c *Config) { c.summaryEvery = d }
 }
 
 // WithClock sets the clock the rate limits read (time.Now in production), so
 // that a test can let a bucket refill without waiting.
 func WithClock(now func() time.Time) Option {
-	return func(c *config) { c.now = now }
+	return func(c *Config) { c.now = now }
 }

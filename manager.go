@@ -15,7 +15,6 @@ import (
 
 	"github.com/lxzan/gws"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
-	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
 )
 
 // Manager accepts WebSocket connections and keeps the rooms. It is an
@@ -63,26 +62,27 @@ type Manager struct {
 // NewManager returns a Manager with the given options; with none, it has the
 // default limits, logs to slog.Default() and accepts same-origin browsers.
 func NewManager(options ...Option) *Manager {
-	cfg := config{logger: slog.Default(), ownerGrace: DefaultOwnerGrace, drainSpread: DefaultDrainSpread, summaryEvery: defaultSummaryInterval}
+	var cfg Config
 	for _, opt := range options {
 		opt(&cfg)
 	}
-	if cfg.broker == nil {
-		cfg.broker = memory.New()
-	}
-	if cfg.now == nil {
-		cfg.now = time.Now // the rate limits' clock; tests move it (export_test.go)
-	}
+	return New(cfg)
+}
+
+// New returns a Manager configured by cfg, whose zero value is the default
+// configuration (see Config).
+func New(cfg Config) *Manager {
+	cfg = cfg.withDefaults()
 	m := &Manager{
-		limits:         cfg.limits.withDefaults(),
-		log:            cfg.logger,
-		allowedOrigins: cfg.allowedOrigins,
-		broker:         cfg.broker,
-		verifier:       cfg.verifier,
-		trustedProxies: cfg.trustedProxies,
-		adminToken:     cfg.adminToken,
-		ownerGrace:     cfg.ownerGrace,
-		drainSpread:    cfg.drainSpread,
+		limits:         cfg.Limits.withDefaults(),
+		log:            cfg.Logger,
+		allowedOrigins: cfg.AllowedOrigins,
+		broker:         cfg.Broker,
+		verifier:       cfg.TokenVerifier,
+		trustedProxies: cfg.TrustedProxies,
+		adminToken:     cfg.AdminToken,
+		ownerGrace:     cfg.OwnerGrace,
+		drainSpread:    cfg.DrainSpread,
 		now:            cfg.now,
 		rooms:          map[string]*room{},
 		conns:          map[*conn]struct{}{},

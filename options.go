@@ -8,6 +8,7 @@ import (
 
 	"github.com/rtbroadcaster/rtbroadcaster/auth"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
+	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
 )
 
 // Limits bound what one client can make the server hold or do. The zero
@@ -128,40 +129,113 @@ func setDefault[T int | time.Duration](field *T, def T) {
 	}
 }
 
-// An Option configures a Manager.
-type Option func(*config)
+// Config is a Manager's whole configuration. Its zero value is a safe one:
+// every zero field means its documented default.
+type Config struct {
+	// Limits bound what one client can make the server hold or do.
+	Limits Limits
+	// Logger is where the Manager logs; nil: slog.Default().
+	Logger *slog.Logger
+	// AllowedOrigins are the browser origins that may connect, exactly, as
+	// "scheme://host[:port]"; "*" allows every origin. With a list, pages of
+	// the server's own origin need to be on it too. Without one, only
+	// same-origin pages may: the Origin's host is the request's Host, and an
+	// http:// page does not reach a server reached over TLS (directly, or at
+	// a trusted proxy that sends X-Forwarded-Proto: https). Same-origin rests
+	// on the Host header, which a DNS-rebinding page controls: list exact
+	// origins to rule that out. Requests without an Origin header are always
+	// accepted: only non-browser clients send them.
+	AllowedOrigins []string
+	// Broker is the room engine; nil: a new in-memory engine (package
+	// broker/memory), which serves this process alone. Managers that share
+	// an engine, such as broker/redis, share their rooms.
+	Broker broker.Broker
+	// TokenVerifier, when set, turns authentication on: creating and
+	// joining a room need a token it accepts and whose grant allows it
+	// (PROTOCOL.md, Authentication). Nil: everyone may do both.
+	TokenVerifier TokenVerifier
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header is
+	// believed when telling a client's address, which the per-address limits
+	// count. None: the address is the TCP peer's.
+	TrustedProxies []netip.Prefix
+	// AdminToken enables the admin API (AdminHandler) for requests carrying
+	// "Authorization: Bearer <token>". Empty: the API answers 404.
+	AdminToken string
+	// OwnerGrace is how long a room stays open after its owner's connection
+	// ends, for the owner to take it back (PROTOCOL.md, Owner resume).
+	// 0: DefaultOwnerGrace; negative: none, the room closes with its owner,
+	// as the original rtbroadcaster (pablanka, 2016) did.
+	OwnerGrace time.Duration
+	// DrainSpread is the window over which Shutdown spreads its clients'
+	// reconnects (PROTOCOL.md, Drain). 0: DefaultDrainSpread; negative: none,
+	// every client is told to reconnect at once.
+	DrainSpread time.Duration
 
-type config struct {
-	limits         Limits
-	logger         *slog.Logger
-	allowedOrigins []string
-	broker         broker.Broker
-	verifier       TokenVerifier
-	trustedProxies []netip.Prefix
-	adminToken     string
-	ownerGrace     time.Duration
-	drainSpread    time.Duration
-	now            func() time.Time
-	summaryEvery   time.Duration // tests shorten it
+	now          func() time.Time // the rate limits' clock; tests move it (export_test.go)
+	summaryEvery time.Duration    // how often the connections summary may be logged; tests shorten it
 }
 
-// WithDrainSpread sets the window over which Shutdown spreads its clients'
-// reconnects: each is told a random delay within it (PROTOCOL.md, Drain).
-// 0 tells every client to reconnect at once. Default DefaultDrainSpread.
+// withDefaults fills every zero field of c with its default.
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Broker == nil {
+		c.Broker = memory.New()
+	}
+	c.OwnerGrace = orDefault(c.OwnerGrace, DefaultOwnerGrace)
+	c.DrainSpread = orDefault(c.DrainSpread, DefaultDrainSpread)
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.summaryEvery <= 0 {
+		c.summaryEvery = defaultSummaryInterval
+	}
+	return c
+}
+
+// orDefault reads a duration where 0 means def and a negative value none.
+func orDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
+}
+
+// An Option sets a field of the Config that NewManager builds: the original
+// rtbroadcaster's API, kept; New takes the Config itself.
+type Option func(*Config)
+
+// none is what a WithX option stores for "0: none", since 0 in a Config
+// field means its default.
+const none = -1
+
+// WithDrainSpread sets Config.DrainSpread; 0 tells every client to
+// reconnect at once. Default DefaultDrainSpread.
 func WithDrainSpread(d time.Duration) Option {
-	return func(c *config) { c.drainSpread = max(d, 0) }
+	return func(c *Config) { c.DrainSpread = noneIfZero(d) }
+}
+
+// noneIfZero turns a WithX option's 0 ("none") into Config's negative.
+func noneIfZero(d time.Duration) time.Duration {
+	if d <= 0 {
+		return none
+	}
+	return d
 }
 
 // DefaultOwnerGrace is how long a room outlives its owner's connection
 // unless WithOwnerGrace says otherwise.
 const DefaultOwnerGrace = 30 * time.Second
 
-// WithOwnerGrace sets how long a room stays open after its owner's
-// connection ends, for the owner to take it back (PROTOCOL.md, Owner
-// resume); 0 closes it at once, as the original rtbroadcaster (pablanka, 2016)
+// WithOwnerGrace sets Config.OwnerGrace; 0 closes a room at once when its
+// owner's connection ends, as the original rtbroadcaster (pablanka, 2016)
 // did. Default DefaultOwnerGrace.
 func WithOwnerGrace(d time.Duration) Option {
-	return func(c *config) { c.ownerGrace = max(d, 0) }
+	return func(c *Config) { c.OwnerGrace = noneIfZero(d) }
 }
 
 // TokenVerifier checks the token a client presents and says what it allows.
@@ -170,50 +244,35 @@ type TokenVerifier interface {
 	Verify(token string) (auth.Grant, error)
 }
 
-// WithTokenVerifier turns authentication on: creating and joining a room
-// need a token that v accepts and whose grant allows it (see PROTOCOL.md,
-// Authentication). By default there is none and everyone may do both.
-func WithTokenVerifier(v TokenVerifier) Option { return func(c *config) { c.verifier = v } }
+// WithTokenVerifier sets Config.TokenVerifier: authentication on.
+func WithTokenVerifier(v TokenVerifier) Option { return func(c *Config) { c.TokenVerifier = v } }
 
-// WithTrustedProxies names the reverse proxies whose X-Forwarded-For header
-// is believed when telling a client's address, which the per-address limits
-// count. By default none is: the address is the TCP peer's.
+// WithTrustedProxies sets Config.TrustedProxies.
 func WithTrustedProxies(proxies ...netip.Prefix) Option {
-	return func(c *config) { c.trustedProxies = proxies }
+	return func(c *Config) { c.TrustedProxies = proxies }
 }
 
-// WithAdminToken enables the admin API (AdminHandler) for requests carrying
-// "Authorization: Bearer <token>". Without it, the API answers 404.
-func WithAdminToken(token string) Option { return func(c *config) { c.adminToken = token } }
+// WithAdminToken sets Config.AdminToken: the admin API on.
+func WithAdminToken(token string) Option { return func(c *Config) { c.AdminToken = token } }
 
-// WithBroker sets the room engine. The default is a new in-memory engine
-// (package broker/memory), which serves this process alone; Managers that
-// share an engine, such as broker/redis, share their rooms.
-func WithBroker(b broker.Broker) Option { return func(c *config) { c.broker = b } }
+// WithBroker sets Config.Broker, the room engine.
+func WithBroker(b broker.Broker) Option { return func(c *Config) { c.Broker = b } }
 
-// WithLimits sets the limits; zero fields keep their defaults.
-func WithLimits(l Limits) Option { return func(c *config) { c.limits = l } }
+// WithLimits sets Config.Limits; zero fields keep their defaults.
+func WithLimits(l Limits) Option { return func(c *Config) { c.Limits = l } }
 
-// WithLogger sets where the Manager logs. The default is slog.Default().
-// A nil logger discards everything.
+// WithLogger sets Config.Logger. Unlike a nil Config.Logger, which means
+// slog.Default(), a nil logger here discards everything.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) {
+	return func(c *Config) {
 		if l == nil {
 			l = slog.New(slog.NewTextHandler(io.Discard, nil))
 		}
-		c.logger = l
+		c.Logger = l
 	}
 }
 
-// WithAllowedOrigins sets which browser origins may connect, exactly, as
-// "scheme://host[:port]"; "*" allows every origin. With a list, pages of the
-// server's own origin need to be on it too. Without one, only same-origin
-// pages may: the Origin's host is the request's Host, and an http:// page
-// does not reach a server reached over TLS (directly, or at a trusted
-// proxy that sends X-Forwarded-Proto: https). Same-origin rests on the Host
-// header, which a DNS-rebinding page controls: list exact origins to rule
-// that out. Requests without an Origin header are always accepted: only
-// non-browser clients send them.
+// WithAllowedOrigins sets Config.AllowedOrigins.
 func WithAllowedOrigins(origins ...string) Option {
-	return func(c *config) { c.allowedOrigins = origins }
+	return func(c *Config) { c.AllowedOrigins = origins }
 }

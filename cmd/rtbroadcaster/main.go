@@ -165,8 +165,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cfg.origins != "" {
 		origins = strings.Split(cfg.origins, ",")
 	}
-	opsOptions, err := cfg.ops.managerOptions()
-	if err != nil {
+	mgrConfig := rtbroadcaster.Config{
+		Limits:         cfg.limits,
+		Logger:         log,
+		AllowedOrigins: origins,
+		OwnerGrace:     zeroIsNone(cfg.ownerGrace),
+		DrainSpread:    zeroIsNone(cfg.drainSpread),
+	}
+	if err := cfg.ops.configure(&mgrConfig); err != nil {
 		return err
 	}
 	engine, closeEngine, err := openBroker(ctx, cfg, log)
@@ -174,14 +180,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer closeEngine() // after the Manager has drained: owners' rooms are in their grace in the engine by then
-	mgr := rtbroadcaster.NewManager(append([]rtbroadcaster.Option{
-		rtbroadcaster.WithLimits(cfg.limits),
-		rtbroadcaster.WithLogger(log),
-		rtbroadcaster.WithAllowedOrigins(origins...),
-		rtbroadcaster.WithBroker(engine),
-		rtbroadcaster.WithOwnerGrace(cfg.ownerGrace),
-		rtbroadcaster.WithDrainSpread(cfg.drainSpread),
-	}, opsOptions...)...)
+	mgrConfig.Broker = engine
+	mgr := rtbroadcaster.New(mgrConfig)
 	mux := newMux(mgr)
 	mountOps(mux, mgr)
 	mux.Handle("/readyz", readyz(mgr))
@@ -309,4 +309,13 @@ func newMux(mgr *rtbroadcaster.Manager) *http.ServeMux {
 	mux.Handle("/sdk/", http.StripPrefix("/sdk", sdkjs.Handler()))
 	mux.Handle("/", web.Handler())
 	return mux
+}
+
+// zeroIsNone reads a duration flag whose 0 means none, which a
+// rtbroadcaster.Config field spells as a negative value (its 0 is the default).
+func zeroIsNone(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

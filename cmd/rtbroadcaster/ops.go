@@ -47,25 +47,23 @@ func registerOpsFlags(fs *flag.FlagSet, o *opsConfig, l *rtbroadcaster.Limits) {
 	fs.IntVar(&l.RateLimitStrikes, "rate-strikes", 50, "messages refused as rate_limited within 10 s before the connection is closed with 1008")
 }
 
-// managerOptions turns the operations flags into Manager options.
-func (o *opsConfig) managerOptions() ([]rtbroadcaster.Option, error) {
-	var opts []rtbroadcaster.Option
+// configure sets the Manager's settings that the operations flags give.
+func (o *opsConfig) configure(cfg *rtbroadcaster.Config) error {
 	verifier, err := o.verifier()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if verifier != nil {
-		opts = append(opts, rtbroadcaster.WithTokenVerifier(verifier))
+	if verifier != nil { // a nil *auth.Verifier would be a non-nil TokenVerifier
+		cfg.TokenVerifier = verifier
 	}
-	proxies, err := parseProxies(o.trustedProxies)
-	if err != nil {
-		return nil, err
+	if cfg.TrustedProxies, err = parseProxies(o.trustedProxies); err != nil {
+		return err
 	}
-	opts = append(opts, rtbroadcaster.WithTrustedProxies(proxies...), rtbroadcaster.WithAdminToken(o.adminToken))
+	cfg.AdminToken = o.adminToken
 	if (o.tlsCert == "") != (o.tlsKey == "") {
-		return nil, errors.New("-tls-cert and -tls-key go together")
+		return errors.New("-tls-cert and -tls-key go together")
 	}
-	return opts, nil
+	return nil
 }
 
 // verifier builds the token verifier the -jwt-* flags ask for, or nil when

@@ -22,6 +22,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/lxzan/gws"
+	"github.com/rtbroadcaster/rtbroadcaster"
 	"github.com/rtbroadcaster/rtbroadcaster/auth"
 )
 
@@ -49,7 +50,7 @@ func TestOpsFlags(t *testing.T) {
 		"two kinds of key":   {jwtSecret: "s", jwtJWKS: jwks},
 		"missing public key": {jwtPublicKey: filepath.Join(t.TempDir(), "none.pem")},
 	} {
-		if _, err := ops.managerOptions(); err == nil {
+		if err := ops.configure(&rtbroadcaster.Config{}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
