@@ -260,6 +260,15 @@ func (c *wsClient) joinRoom(uuid string) *rtbroadcaster.Message {
 	return m
 }
 
+// settle waits until the server has handled every request c sent before
+// it: the owner's broadcasts get no reply, but a request the server refuses
+// does, and a connection's requests are handled in order.
+func (c *wsClient) settle(room string) {
+	c.t.Helper()
+	c.send(request(rtbroadcaster.StatusConnected, room, "")) // an empty funcKey: bad_request
+	c.nextError(rtbroadcaster.CodeBadRequest)
+}
+
 // nextAction returns the next message that is not a presence message.
 func (c *wsClient) nextAction() *rtbroadcaster.Message {
 	c.t.Helper()

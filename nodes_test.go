@@ -19,6 +19,7 @@ func TestNodesSharingAnEngine(t *testing.T) {
 	owner := dial(t, nodeA.wsURL, nil)
 	room := owner.createRoom()
 	owner.send(stateRequest(room, "slide", "", "1"))
+	owner.settle(room) // kept before the viewers join
 	local, remote := dial(t, nodeA.wsURL, nil), dial(t, nodeB.wsURL, nil)
 	for _, v := range []*wsClient{local, remote} {
 		if reply := v.joinRoom(room); reply.StateCount != 1 || reply.Seq != 1 {
