@@ -166,25 +166,23 @@ func New(client *goredis.Client, opts Options) *Broker {
 }
 
 // Open connects to the Redis server at url (redis://[user:password@]host:port/db,
-// or rediss:// for TLS) and returns an engine that closes the connection
-// with its Close. It fails when the url is invalid or the server does not
-// answer a PING.
+// or rediss:// for TLS), or to the master that Redis Sentinels name
+// (redis-sentinel://[:password@]host:port[,host:port...]/master_name[?db=N],
+// see NewClient), and returns an engine that closes the connection with its
+// Close. It fails when the url is invalid or the server does not answer a
+// PING.
 //
 // Unless the url sets max_retries, a failed command is not retried: a
 // broadcast whose reply was lost may have been published, and retrying it
 // would publish it twice. The owner gets `unavailable` and decides.
 func Open(ctx context.Context, url string, opts Options) (*Broker, error) {
-	cfg, err := goredis.ParseURL(url)
+	client, err := NewClient(url)
 	if err != nil {
 		return nil, fmt.Errorf("redis engine: url %q: %w", url, err)
 	}
-	if cfg.MaxRetries == 0 {
-		cfg.MaxRetries = -1
-	}
-	client := goredis.NewClient(cfg)
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
-		return nil, fmt.Errorf("redis engine: no answer from %s: %w: %w", cfg.Addr, broker.ErrUnavailable, err)
+		return nil, fmt.Errorf("redis engine: no answer from %s: %w: %w", describe(url), broker.ErrUnavailable, err)
 	}
 	b := New(client, opts)
 	b.ownsClient = true

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -33,6 +34,12 @@ func TestBrokerFlag(t *testing.T) {
 	cfg.brokerURL = "nats://somewhere"
 	if _, _, err := openBroker(t.Context(), cfg, nil); err == nil || !strings.Contains(err.Error(), "-broker") {
 		t.Fatalf("openBroker of %q: %v, want an error naming -broker", cfg.brokerURL, err)
+	}
+	// A Sentinel URL is taken, and a malformed one is refused by its parser.
+	cfg.brokerURL = "redis-sentinel://127.0.0.1:26379"
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, _, err := openBroker(t.Context(), cfg, log); err == nil || !strings.Contains(err.Error(), "no master name") {
+		t.Fatalf("openBroker of %q: %v, want the parser's error", cfg.brokerURL, err)
 	}
 }
 
