@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
@@ -98,11 +99,15 @@ func Options(t testing.TB, url string) *goredis.Options {
 	return opts
 }
 
-// Client returns a client of the Redis at url, closed when the test ends,
-// for tests that read or break the engine's keys behind its back.
+// Client returns a client of the Redis at url (redis:// or
+// redis-sentinel://), closed when the test ends, for tests that read or
+// break the engine's keys behind its back.
 func Client(t testing.TB, url string) *goredis.Client {
 	t.Helper()
-	client := goredis.NewClient(Options(t, url))
+	client, err := redis.NewClient(url)
+	if err != nil {
+		t.Fatalf("redis URL %q: %v", url, err)
+	}
 	t.Cleanup(func() { _ = client.Close() })
 	return client
 }
@@ -126,13 +131,16 @@ func Prefix(t testing.TB, url string) string {
 	t.Helper()
 	name := regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-")
 	prefix := "rtbtest:" + name + ":" + uuid.NewString()[:8] + ":"
-	opts := Options(t, url)
-	t.Cleanup(func() { deleteKeys(t, opts, prefix) })
+	t.Cleanup(func() { deleteKeys(t, url, prefix) })
 	return prefix
 }
 
-func deleteKeys(t testing.TB, opts *goredis.Options, prefix string) {
-	client := goredis.NewClient(opts)
+func deleteKeys(t testing.TB, url string, prefix string) {
+	client, err := redis.NewClient(url)
+	if err != nil {
+		t.Errorf("keys under %s not deleted: %v", prefix, err)
+		return
+	}
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -166,6 +174,8 @@ type Server struct {
 	Addr        string // host:port
 	dir         string
 	persistence Persistence
+	args        []string // more arguments for redis-server
+	sentinel    bool     // run as a Sentinel, on dir/sentinel.conf
 	cmd         *exec.Cmd
 }
 
@@ -190,13 +200,17 @@ func StartServer(t testing.TB, persistence ...Persistence) *Server {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		unreachable(t, "redis-server is not installed: %v", err)
 	}
-	s := &Server{t: t, Addr: "127.0.0.1:" + strconv.Itoa(freePort(t)), dir: t.TempDir()}
+	s := newServer(t)
 	if len(persistence) > 0 {
 		s.persistence = persistence[0]
 	}
 	s.Start()
 	t.Cleanup(s.Kill)
 	return s
+}
+
+func newServer(t testing.TB) *Server {
+	return &Server{t: t, Addr: "127.0.0.1:" + strconv.Itoa(freePort(t)), dir: t.TempDir()}
 }
 
 func freePort(t testing.TB) int {
@@ -216,12 +230,15 @@ func (s *Server) Start() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
 	args := []string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir, "--save", "", "--logfile", "redis.log"}
-	if s.persistence == NoPersistence {
+	switch {
+	case s.sentinel:
+		args = []string{filepath.Join(s.dir, "sentinel.conf"), "--sentinel"}
+	case s.persistence == NoPersistence:
 		args = append(args, "--appendonly", "no")
-	} else {
+	default:
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	}
-	s.cmd = exec.Command("redis-server", args...)
+	s.cmd = exec.Command("redis-server", append(args, s.args...)...)
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}

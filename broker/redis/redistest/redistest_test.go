@@ -118,3 +118,42 @@ func TestUnreachableIsRecordedOrFails(t *testing.T) {
 		t.Errorf("a failure under CI=true was recorded as a skip: %q", after)
 	}
 }
+
+// TestSentinelsFailover: an engine on the Sentinels' URL writes to the
+// master; killed, the master is replaced by its replica, and the same
+// client (the engine's kind) reaches the new master and finds what was
+// written before the kill.
+func TestSentinelsFailover(t *testing.T) {
+	s := StartSentinels(t)
+	client := Client(t, s.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	key := Prefix(t, s.URL()) + "k"
+	if err := client.Set(ctx, key, "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Wait(ctx, 1, 5*time.Second).Err(); err != nil { // the replica has it
+		t.Fatal(err)
+	}
+	s.Master.Kill()
+	start := time.Now()
+	s.WaitMaster(s.Replica.Addr, 20*time.Second)
+	t.Logf("the Sentinels promoted the replica %v after the kill", time.Since(start).Round(time.Millisecond))
+	for {
+		got, err := client.Get(ctx, key).Result()
+		if err == nil {
+			if got != "v" {
+				t.Fatalf("GET %s on the new master: %q", key, got)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the client did not reach the new master: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("the client reached the new master %v after the kill", time.Since(start).Round(time.Millisecond))
+	if role, err := client.Do(ctx, "ROLE").Slice(); err != nil || role[0] != "master" {
+		t.Fatalf("ROLE: %v, %v", role, err)
+	}
+}
