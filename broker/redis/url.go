@@ -77,10 +77,10 @@ func parseSentinelURL(raw string) (*goredis.FailoverOptions, error) {
 	for _, addr := range strings.Split(authority, ",") {
 		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
-			return nil, fmt.Errorf("Sentinel address %q: want HOST:PORT", addr)
+			return nil, fmt.Errorf("address %q: want HOST:PORT", addr)
 		}
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || host == "" {
-			return nil, fmt.Errorf("Sentinel address %q: want HOST:PORT with a port from 1 to 65535", addr)
+			return nil, fmt.Errorf("address %q: want HOST:PORT with a port from 1 to 65535", addr)
 		}
 		opts.SentinelAddrs = append(opts.SentinelAddrs, addr)
 	}
