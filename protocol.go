@@ -57,6 +57,7 @@ const (
 	CodeUnauthorized  = protocol.CodeUnauthorized
 	CodeForbidden     = protocol.CodeForbidden
 	CodeTooManyRooms  = protocol.CodeTooManyRooms
+	CodeLost          = protocol.CodeLost
 )
 
 // Close codes the server sends (see PROTOCOL.md, Connection closes and

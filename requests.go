@@ -333,9 +333,12 @@ func (c *conn) requestContext() (context.Context, context.CancelFunc) {
 // brokerError turns a room engine's error into the reply to a request.
 func brokerError(verb, id string, err error) *Error {
 	var full *broker.StateFullError
+	var lost *broker.LostWritesError
 	switch {
 	case errors.As(err, &full):
 		return newError(CodeStateFull, "%s: %v", verb, full)
+	case errors.As(err, &lost):
+		return newError(CodeLost, "%s: %v; resend the room's state", verb, lost)
 	case errors.Is(err, broker.ErrRoomNotFound):
 		return newError(CodeRoomNotFound, "%s: no open room has uuid %q", verb, id)
 	case errors.Is(err, broker.ErrNotOwner):

@@ -270,3 +270,17 @@ func (e *StateFullError) Error() string {
 	}
 	return fmt.Sprintf("the room keeps at most %d bytes of state messages", e.Bytes)
 }
+
+// LostWritesError refuses a publication because the engine found that it
+// lost the room's latest messages (a Redis failover to a replica that had
+// not received them, or a restart from an older copy): the room went back
+// to Survived, the last seq it still has. The refused message was not
+// delivered either. The room's numbering goes on past every seq given
+// before, so that no number means two messages.
+type LostWritesError struct {
+	Survived uint64
+}
+
+func (e *LostWritesError) Error() string {
+	return fmt.Sprintf("the room's latest messages were lost by the room engine: it holds them up to seq %d; this message was not delivered either", e.Survived)
+}

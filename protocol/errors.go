@@ -17,6 +17,7 @@ const (
 	CodeUnauthorized  ErrorCode = "unauthorized"
 	CodeForbidden     ErrorCode = "forbidden"
 	CodeTooManyRooms  ErrorCode = "too_many_rooms"
+	CodeLost          ErrorCode = "lost"
 )
 
 // Error is the error object of a reply to a refused request. It is also a Go

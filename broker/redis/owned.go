@@ -131,6 +131,18 @@ func (o *ownedRooms) delivered(room string, seq uint64) {
 	}
 }
 
+// floor is the last seq this node knows the room gave, for publishScript to
+// notice that Redis lost writes; 0 when it holds no record at epoch (0:
+// any).
+func (o *ownedRooms) floor(room string, epoch uint64) uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if r := o.rooms[room]; r != nil && (epoch == 0 || r.epoch == epoch) {
+		return r.seq
+	}
+	return 0
+}
+
 // forget drops the room, unless its epoch or its being away changed
 // meanwhile: the caller found it closed, or claimed by another owner.
 func (o *ownedRooms) forget(room string, epoch uint64, away bool) {

@@ -387,11 +387,21 @@ func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication)
 
 func (b *Broker) publish(ctx context.Context, room string, p broker.Publication) (uint64, error) {
 	k := b.keys(room)
-	res, err := publishScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
+	reply, err := publishScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
 		p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes, ms(b.opts.IdleTTL), k.channel,
-		p.MaxHistoryMessages, p.MaxHistoryBytes, p.OwnerEpoch, flag(p.ClearState)).Int64()
+		p.MaxHistoryMessages, p.MaxHistoryBytes, p.OwnerEpoch, flag(p.ClearState), b.owned.floor(room, p.OwnerEpoch)).Result()
 	if err != nil {
 		return 0, unavailable("publish to", room, err)
+	}
+	if lost, ok := reply.([]any); ok && len(lost) == 2 {
+		survived, _ := lost[1].(int64)
+		b.gaps.Add(1)
+		b.log.Warn("redis lost the room's latest messages; the owner is told", "room", room, "survived", survived)
+		return 0, &broker.LostWritesError{Survived: uint64(survived)}
+	}
+	res, ok := reply.(int64)
+	if !ok {
+		return 0, unavailable("publish to", room, fmt.Errorf("unexpected reply %v", reply))
 	}
 	switch res {
 	case publishNotOpen:

@@ -8,7 +8,8 @@ import goredis "github.com/redis/go-redis/v9"
 //	meta    hash: status (open|closed), seq (last number given), bytes (kept
 //	        state size), viewers (last total published), owner (node id),
 //	        ownerkey (hash of the owner's key), epoch (the owner's, raised by
-//	        each claim), grace (ms a room outlives its owner)
+//	        each claim), grace (ms a room outlives its owner), lostto (set
+//	        when Redis lost writes: no recovery from a seq up to it)
 //	state   hash: state key -> message body
 //	order   sorted set: state key scored by the seq it was last set at, so
 //	        ZRANGE gives the replay order (replacing a key moves it to the end)
@@ -31,7 +32,8 @@ import goredis "github.com/redis/go-redis/v9"
 // Every change to a room runs in one script, so Redis applies it at once and
 // its PUBLISH takes the pub/sub stream's order from the seq it just gave.
 // Messages on the room's channel are "d<seq> <body>" (a broadcast),
-// "c<seq>" (the close), and, unnumbered, "v<total>" (the viewer count) and
+// "c<seq>" (the close), "l<seq>" (messages up to seq were lost: the next
+// one is seq+1; see publishScript), and, unnumbered, "v<total>" (the viewer count) and
 // "o<epoch>" (a claim gave the room to the owner holding epoch).
 //
 // A room whose meta key is missing is not the same as a closed one: a
@@ -104,6 +106,7 @@ const (
 	publishTooLargeState = -3
 	publishNotOwner      = -4
 	publishMissing       = -5
+	publishLost          = -6 // as {-6, the seq the room went back to}
 )
 
 // publishScript numbers a message, keeps it when it is a state message,
@@ -111,12 +114,26 @@ const (
 // viewers, lease, history. ARGV: stateKey (empty: not kept), body,
 // maxMessages, maxBytes, idleMs, channel, maxHistoryMessages,
 // maxHistoryBytes, ownerEpoch ("0": any), clearState ("1": empty the kept
-// state first). Returns the seq, or one of the negative publish* results with
-// nothing changed.
+// state first), floor (the last seq the owner's node knows the room gave;
+// "0": unknown). Returns the seq, or one of the negative publish* results
+// with nothing changed, or {publishLost, seq} when the room's seq is below
+// the floor: Redis lost the room's latest writes (a failover, or a restart
+// from an older copy). The message is then not published; instead the seq
+// jumps to the floor, so that no number is given twice, the history is
+// emptied and meta's lostto records the floor, so that no viewer that may
+// have seen a lost message recovers (see snapshotScript), and "l<floor>" on
+// the channel tells every node that the stream lost messages.
 var publishScript = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -5 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
 if ARGV[9] ~= '0' and redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[9] then return -4 end
+local floor, cur = tonumber(ARGV[11]), tonumber(redis.call('HGET', KEYS[1], 'seq'))
+if floor > cur then
+  redis.call('HSET', KEYS[1], 'seq', floor, 'lostto', floor, 'hbytes', 0)
+  redis.call('DEL', KEYS[6])
+  redis.call('PUBLISH', ARGV[6], 'l' .. floor)
+  return {-6, cur}
+end
 local key, body, clear = ARGV[1], ARGV[2], ARGV[10] == '1'
 local bytes = 0
 if key ~= '' then
@@ -170,7 +187,9 @@ local seq, after = tonumber(last), tonumber(ARGV[1])
 local away = '0'
 local lease = redis.call('GET', KEYS[5])
 if lease == 'away' or (lease and string.sub(lease, 1, 5) == 'gone:') then away = '1' end
-if after and after <= seq then
+-- A viewer that saw seq lostto or less may have seen messages Redis lost.
+local lostto = redis.call('HGET', KEYS[1], 'lostto')
+if after and after <= seq and (not lostto or after > tonumber(lostto)) then
   local first = seq - redis.call('LLEN', KEYS[4]) + 1
   if after + 1 >= first then
     local out = {last, '1', away}

@@ -434,15 +434,20 @@ func (b *Broker) dispatch(channel, payload string) {
 		if seq, err := strconv.ParseUint(rest, 10, 64); err == nil && b.inOrder(rs, seq) {
 			rs.deliverClose(seq)
 		}
+	case 'l':
+		if seq, err := strconv.ParseUint(rest, 10, 64); err == nil {
+			b.gaps.Add(1)
+			b.log.Warn("redis lost the room's latest messages", "room", rs.room, "numbered on from", seq)
+			rs.lost()
+			rs.lastSeq = seq
+		}
 	}
 }
 
-// inOrder checks seq against the last one delivered: it drops a repeat, and
-// reports Lost before a message that skips numbers. rs is locked.
+// inOrder checks seq against the last one delivered: it reports Lost before
+// a message that skips numbers, or that goes back (Redis lost writes: the
+// number may have meant another message). rs is locked.
 func (b *Broker) inOrder(rs *roomSub, seq uint64) bool {
-	if rs.lastSeq != 0 && seq <= rs.lastSeq {
-		return false
-	}
 	if rs.lastSeq != 0 && seq != rs.lastSeq+1 {
 		b.gaps.Add(1)
 		b.log.Warn("room stream skipped messages", "room", rs.room, "after", rs.lastSeq, "got", seq)
