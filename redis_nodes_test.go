@@ -307,42 +307,7 @@ func TestRedisRestartedWithoutPersistence(t *testing.T) {
 	sent := b.stop()
 	t.Logf("owner sent %d broadcasts, %d refused as unavailable", sent, b.refused.Load())
 
-	type follower struct {
-		who  string
-		v    *wsClient
-		next uint64 // the seq its next live message must have
-	}
-	var followers []follower
-	for i, v := range viewers {
-		who := fmt.Sprintf("viewer on node %d", i)
-		last, rejoined := checkGapFreeOrRejoin(t, v)
-		if !rejoined {
-			followers = append(followers, follower{who, v, last + 1})
-			continue
-		}
-		back, reply := joinRetrying(t, nodes[i].wsURL, rejoinRequest(room, last))
-		seq := checkRejoinReply(t, back, reply, last)
-		t.Logf("%s was asked to rejoin (1012) after seq %d; rejoined with recovered %v at seq %d", who, last, *reply.Recovered, seq)
-		followers = append(followers, follower{who + ", rejoined", back, seq + 1})
-	}
-	for i, n := range nodes {
-		fresh, reply := joinRetrying(t, n.wsURL, request(2, room, ""))
-		checkKeptState(t, fresh, reply)
-		followers = append(followers, follower{fmt.Sprintf("fresh viewer on node %d", i), fresh, reply.Seq + 1})
-	}
-
-	owner.send(request(3, room, "after"))
-	for _, f := range followers {
-		expectLiveUntil(t, f.v, f.next, "after", f.who)
-	}
-	if err := b.ownerError(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-owner.closed:
-		t.Fatalf("the owner's connection ended: %v", owner.err)
-	default:
-	}
+	checkRoomGoesOn(t, nodes, viewers, owner, room, b)
 	if s := nodes[0].engine.Stats(); s.Restored != 1 {
 		t.Fatalf("owner's node stats %+v, want 1 room restored", s)
 	}
@@ -544,4 +509,49 @@ func checkNext(t *testing.T, v *wsClient, last uint64) uint64 {
 		t.Fatalf("viewer kept its connection across a gap: seq %d after %d", m.Seq, last)
 	}
 	return m.Seq
+}
+
+// checkRoomGoesOn checks, after an outage of Redis during b's broadcasts to
+// room, that every viewer is gap-free or was asked to rejoin and recovers
+// exactly, that fresh viewers on every node get the kept state, that a last
+// broadcast reaches them all, and that the owner was never cut off.
+func checkRoomGoesOn(t *testing.T, nodes []redisNode, viewers []*wsClient, owner *wsClient, room string, b *broadcaster) {
+	t.Helper()
+	type follower struct {
+		who  string
+		v    *wsClient
+		next uint64 // the seq its next live message must have
+	}
+	var followers []follower
+	for i, v := range viewers {
+		who := fmt.Sprintf("viewer on node %d", i)
+		last, rejoined := checkGapFreeOrRejoin(t, v)
+		if !rejoined {
+			t.Logf("%s kept its connection, gap-free, up to seq %d", who, last)
+			followers = append(followers, follower{who, v, last + 1})
+			continue
+		}
+		back, reply := joinRetrying(t, nodes[i].wsURL, rejoinRequest(room, last))
+		seq := checkRejoinReply(t, back, reply, last)
+		t.Logf("%s was asked to rejoin (1012) after seq %d; rejoined with recovered %v at seq %d", who, last, *reply.Recovered, seq)
+		followers = append(followers, follower{who + ", rejoined", back, seq + 1})
+	}
+	for i, n := range nodes {
+		fresh, reply := joinRetrying(t, n.wsURL, request(2, room, ""))
+		checkKeptState(t, fresh, reply)
+		followers = append(followers, follower{fmt.Sprintf("fresh viewer on node %d", i), fresh, reply.Seq + 1})
+	}
+
+	owner.send(request(3, room, "after"))
+	for _, f := range followers {
+		expectLiveUntil(t, f.v, f.next, "after", f.who)
+	}
+	if err := b.ownerError(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-owner.closed:
+		t.Fatalf("the owner's connection ended: %v", owner.err)
+	default:
+	}
 }

@@ -2,7 +2,6 @@ package rtbroadcaster_test
 
 import (
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
@@ -46,43 +45,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 		t.Error("no broadcast was refused while there was no master")
 	}
 
-	type follower struct {
-		who  string
-		v    *wsClient
-		next uint64 // the seq its next live message must have
-	}
-	var followers []follower
-	for i, v := range viewers {
-		who := fmt.Sprintf("viewer on node %d", i)
-		last, rejoined := checkGapFreeOrRejoin(t, v)
-		if !rejoined {
-			t.Logf("%s kept its connection, gap-free, up to seq %d", who, last)
-			followers = append(followers, follower{who, v, last + 1})
-			continue
-		}
-		back, reply := joinRetrying(t, nodes[i].wsURL, rejoinRequest(room, last))
-		seq := checkRejoinReply(t, back, reply, last)
-		t.Logf("%s was asked to rejoin (1012) after seq %d; rejoined with recovered %v at seq %d", who, last, *reply.Recovered, seq)
-		followers = append(followers, follower{who + ", rejoined", back, seq + 1})
-	}
-	for i, n := range nodes {
-		fresh, reply := joinRetrying(t, n.wsURL, request(2, room, ""))
-		checkKeptState(t, fresh, reply)
-		followers = append(followers, follower{fmt.Sprintf("fresh viewer on node %d", i), fresh, reply.Seq + 1})
-	}
-
-	owner.send(request(3, room, "after"))
-	for _, f := range followers {
-		expectLiveUntil(t, f.v, f.next, "after", f.who)
-	}
-	if err := b.ownerError(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-owner.closed:
-		t.Fatalf("the owner's connection ended: %v", owner.err)
-	default:
-	}
+	checkRoomGoesOn(t, nodes, viewers, owner, room, b)
 }
 
 // awaitBroadcast joins room on url as a new viewer, again while the join

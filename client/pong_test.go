@@ -1,30 +1,12 @@
 package client_test
 
 import (
-	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rtbroadcaster/rtbroadcaster"
-	"github.com/rtbroadcaster/rtbroadcaster/internal/netproxy"
 )
-
-// pausableProxy starts a netproxy to the server of wsURL and returns it with
-// the URL to dial through it; it is closed when the test ends.
-func pausableProxy(t *testing.T, wsURL string) (*netproxy.Proxy, string) {
-	t.Helper()
-	u, err := url.Parse(wsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := netproxy.Start(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p, p.URL(wsURL)
-}
 
 // TestMissedPongReconnects: a client that freezes past the pong timeout (a
 // suspended tab: its machine still receives, but nothing it sends gets out)
@@ -34,8 +16,8 @@ func pausableProxy(t *testing.T, wsURL string) (*netproxy.Proxy, string) {
 // would tell them that their room closed.
 func TestMissedPongReconnects(t *testing.T) {
 	url := startServer(t, rtbroadcaster.WithLimits(rtbroadcaster.Limits{PingInterval: 200 * time.Millisecond, PongTimeout: 300 * time.Millisecond}))
-	ownerProxy, ownerURL := pausableProxy(t, url)
-	viewerProxy, viewerURL := pausableProxy(t, url)
+	ownerProxy, ownerURL := startProxy(t, url)
+	viewerProxy, viewerURL := startProxy(t, url)
 	ownerEvents := newRecorder()
 	owner := dialOpts(t, ownerURL, recordingOptions(ownerEvents))
 	room, err := owner.Create(testContext(t))
