@@ -44,8 +44,15 @@ func TestChurnSoak(t *testing.T) {
 	}
 	time.Sleep(20 * time.Second) // connected, and churning for a while
 	warm := liveHeapKiB(t, admin)
-	time.Sleep(35 * time.Second)
+	// The late heap is the least of three readings 2 s apart: a leak shows
+	// in all three, while the joins and queues in flight at one instant
+	// (once seen adding 12 MB to a single reading) do not.
+	time.Sleep(31 * time.Second)
 	late := liveHeapKiB(t, admin)
+	for range 2 {
+		time.Sleep(2 * time.Second)
+		late = min(late, liveHeapKiB(t, admin))
+	}
 	if err := load.Wait(); err != nil {
 		t.Fatalf("bench: %v\n%s", err, loadLog.String())
 	}
@@ -59,7 +66,7 @@ func TestChurnSoak(t *testing.T) {
 	if err := json.Unmarshal(report.Bytes(), &rep); err != nil {
 		t.Fatalf("bench report: %v\n%s", err, report.String())
 	}
-	t.Logf("%d connections, %d rejoins, %d deliveries; server live heap %d KiB after 20 s, %d KiB after 55 s; %d goroutines idle",
+	t.Logf("%d connections, %d rejoins, %d deliveries; server live heap %d KiB after 20 s, %d KiB after 51-55 s; %d goroutines idle",
 		rep.Connections, rep.Rejoins, rep.Deliveries, warm, late, idle)
 	// 200 rejoins a second for a minute is what is asked; on two cores shared
 	// with other packages' tests the load falls behind, so the check is that
