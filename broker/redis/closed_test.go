@@ -106,7 +106,7 @@ func TestClosedRoomKeepsOnlyItsMarker(t *testing.T) {
 }
 
 // waitGone waits for key to expire.
-func waitGone(t *testing.T, client *goredis.Client, key string) {
+func waitGone(t *testing.T, client goredis.UniversalClient, key string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for client.Exists(ctx(t), key).Val() != 0 {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 )
 
 // Each node says it is alive with a heartbeat: in every upkeep round
@@ -33,7 +31,7 @@ import (
 // heartbeatScript records that a node is alive now, by Redis's clock, and
 // drops the entries of nodes silent for idleMs. KEYS: nodes. ARGV: node,
 // idleMs.
-var heartbeatScript = goredis.NewScript(`
+var heartbeatScript = newScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[1], now, ARGV[1])
@@ -46,7 +44,7 @@ return 1
 // nodes take it for stopped at their next check, not a lease later; its
 // entry stays until it is IdleTTL old like any other. KEYS: nodes. ARGV:
 // node, leaseMs.
-var stoppedScript = goredis.NewScript(`
+var stoppedScript = newScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[1], 'XX', now - tonumber(ARGV[2]) - 1, ARGV[1])
@@ -55,7 +53,7 @@ return 1
 
 // nodesScript reads the nodes set as of now, by Redis's clock. KEYS: nodes.
 // Returns {nowMs, node1, lastMs1, node2, lastMs2, ...}.
-var nodesScript = goredis.NewScript(`
+var nodesScript = newScript(`
 local t = redis.call('TIME')
 local out = {string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))}
 for _, v in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')) do out[#out + 1] = v end
@@ -69,7 +67,7 @@ func (b *Broker) nodesKey() string { return b.opts.KeyPrefix + "nodes" }
 // heartbeat records that this node is alive, for LeaseTTL.
 func (b *Broker) heartbeat(ctx context.Context) error {
 	sent := time.Now() // it lasts at least LeaseTTL from before the command
-	if err := heartbeatScript.Run(ctx, b.client, []string{b.nodesKey()}, b.node, ms(b.opts.IdleTTL)).Err(); err != nil {
+	if err := b.run(ctx, heartbeatScript, []string{b.nodesKey()}, b.node, ms(b.opts.IdleTTL)).Err(); err != nil {
 		return unavailable("heartbeat of", b.node, err)
 	}
 	b.heartbeatUntil.Store(sent.Add(b.opts.LeaseTTL).UnixNano())
@@ -81,7 +79,7 @@ func (b *Broker) heartbeat(ctx context.Context) error {
 func (b *Broker) markStopped() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := stoppedScript.Run(ctx, b.client, []string{b.nodesKey()}, b.node, ms(b.opts.LeaseTTL)).Err(); err != nil {
+	if err := b.run(ctx, stoppedScript, []string{b.nodesKey()}, b.node, ms(b.opts.LeaseTTL)).Err(); err != nil {
 		b.log.Debug("node not marked stopped", "err", err)
 	}
 }
@@ -120,7 +118,7 @@ func (s *stoppedNodes) has(ctx context.Context, node string) bool {
 // readStoppedNodes reads the nodes whose last heartbeat is older than
 // LeaseTTL, or returns nil when Redis cannot tell.
 func (b *Broker) readStoppedNodes(ctx context.Context) map[string]bool {
-	reply, err := nodesScript.Run(ctx, b.client, []string{b.nodesKey()}).StringSlice()
+	reply, err := b.run(ctx, nodesScript, []string{b.nodesKey()}).StringSlice()
 	if err != nil {
 		b.log.Debug("node heartbeats not read", "err", err)
 		return nil

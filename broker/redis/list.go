@@ -119,14 +119,47 @@ func (c *roomCache) forget() {
 	c.gen++
 }
 
-// scanRooms scans the keyspace for up to limit open rooms.
+// scanRooms scans the keyspace for up to limit open rooms: the one Redis's,
+// or each master's of a cluster in turn (SCAN reads one node's keys).
 func (b *Broker) scanRooms(ctx context.Context, limit int) ([]broker.RoomInfo, error) {
-	pattern := globQuote(b.opts.KeyPrefix) + "{*}:meta"
+	nodes, err := b.keyspaces(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("redis engine: list rooms: %w: %w", broker.ErrUnavailable, err)
+	}
 	list := []broker.RoomInfo{}
 	seen := map[string]bool{} // SCAN may return a key more than once
+	for _, node := range nodes {
+		if list, err = b.scanNode(ctx, node, list, limit, seen); err != nil || len(list) >= limit {
+			return list, err
+		}
+	}
+	return list, nil
+}
+
+// keyspaces returns the clients whose keys make up the engine's keyspace:
+// its client, or a cluster's masters.
+func (b *Broker) keyspaces(ctx context.Context) ([]goredis.Cmdable, error) {
+	if b.cluster == nil {
+		return []goredis.Cmdable{b.client}, nil
+	}
+	var mu sync.Mutex
+	var masters []goredis.Cmdable
+	err := b.cluster.ForEachMaster(ctx, func(_ context.Context, master *goredis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		masters = append(masters, master)
+		return nil
+	})
+	return masters, err
+}
+
+// scanNode adds to list the open rooms it finds in node's keys, until list
+// holds limit.
+func (b *Broker) scanNode(ctx context.Context, node goredis.Cmdable, list []broker.RoomInfo, limit int, seen map[string]bool) ([]broker.RoomInfo, error) {
+	pattern := globQuote(b.opts.KeyPrefix) + "{*}:meta"
 	var cursor uint64
 	for {
-		keys, next, err := b.client.ScanType(ctx, cursor, pattern, scanCount, "hash").Result()
+		keys, next, err := node.ScanType(ctx, cursor, pattern, scanCount, "hash").Result()
 		if err != nil {
 			return nil, fmt.Errorf("redis engine: list rooms: %w: %w", broker.ErrUnavailable, err)
 		}

@@ -44,21 +44,13 @@ func (b *Broker) maintain() {
 func (b *Broker) upkeep() {
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.LeaseTTL/3)
 	defer cancel()
-	b.pingPubSub(ctx)
+	b.pingStreams(ctx)
 	b.renewHeartbeat(ctx)
 	b.renewLeases(ctx)
 	b.closeAbandoned(ctx)
 	b.retryCloses(ctx)
 	b.renewViewerCounts(ctx)
 	b.checkOwners(ctx)
-}
-
-// pingPubSub writes a PING on the pub/sub connection: a write that fails
-// makes go-redis replace the connection, which the reader then notices.
-func (b *Broker) pingPubSub(ctx context.Context) {
-	if err := b.pubsub.Ping(ctx); err != nil {
-		b.log.Debug("pub/sub ping failed", "err", err)
-	}
 }
 
 // renewHeartbeat tells the other nodes that this one is alive.
@@ -75,7 +67,7 @@ func (b *Broker) renewLeases(ctx context.Context) {
 	if err := b.ensureHeartbeat(ctx); err != nil {
 		return
 	}
-	eachScript(ctx, b.client, leaseScript, b.owned.epochs(false), func(r roomEpoch) ([]string, []any) {
+	eachScript(ctx, b.client, b.pick(leaseScript), b.owned.epochs(false), func(r roomEpoch) ([]string, []any) {
 		k := b.keys(r.room)
 		return []string{k.meta, k.lease, k.state, k.order, k.viewers, k.history},
 			[]any{b.node, ms(b.opts.LeaseTTL), ms(b.opts.IdleTTL), r.epoch}
@@ -185,7 +177,7 @@ func (b *Broker) renewViewerCounts(ctx context.Context) {
 		}
 	}
 	b.mu.Unlock()
-	eachScript(ctx, b.client, viewersScript, counts, func(c roomCount) ([]string, []any) {
+	eachScript(ctx, b.client, b.pick(viewersScript), counts, func(c roomCount) ([]string, []any) {
 		return b.viewersCall(c.room, c.n, true)
 	}, func(c roomCount, cmd *goredis.Cmd) {
 		err := viewersResult(c.room, cmd)
@@ -208,7 +200,7 @@ func (b *Broker) checkOwners(ctx context.Context) {
 		return
 	}
 	stopped := b.newStoppedNodes()
-	eachScript(ctx, b.client, closeScript, b.liveRooms(), func(rs *roomSub) ([]string, []any) {
+	eachScript(ctx, b.client, b.pick(closeScript), b.liveRooms(), func(rs *roomSub) ([]string, []any) {
 		return b.closeCall(rs.room, true, 0)
 	}, func(rs *roomSub, cmd *goredis.Cmd) {
 		reply, err := closeResult(rs.room, cmd)
@@ -255,7 +247,7 @@ func (b *Broker) checkOwnerNode(ctx context.Context, rs *roomSub, node string, s
 		return
 	}
 	k := b.keys(rs.room)
-	res, err := ownerGoneScript.Run(ctx, b.client, []string{k.meta, k.lease}, node).Int64Slice()
+	res, err := b.run(ctx, ownerGoneScript, []string{k.meta, k.lease}, node).Int64Slice()
 	switch {
 	case errors.Is(err, goredis.Nil):
 		return // another node marked it, or the room has no grace to wait

@@ -80,13 +80,20 @@ func (o Options) withDefaults() Options {
 // Broker is the Redis room engine: one per node. Its methods are safe for
 // concurrent use. The zero value is not usable: call New or Open.
 type Broker struct {
-	client     *goredis.Client
+	client     goredis.UniversalClient
+	cluster    *goredis.ClusterClient // client, when it is a Redis Cluster's; else nil
 	ownsClient bool
 	opts       Options
 	node       string // this node's id in leases and viewer counts
 	log        *slog.Logger
 
-	pubsub *goredis.PubSub
+	// single is the pub/sub connection of a single Redis; a cluster has one
+	// per master in shards, guarded by mu. See streamConn.
+	single *streamConn
+	shards map[string]*streamConn // by master address
+	// rehomeNow wakes, in a cluster, the goroutine that subscribes rooms
+	// again after their connection failed (see rehome).
+	rehomeNow chan struct{}
 	// subCmds orders SUBSCRIBE and UNSUBSCRIBE commands with the changes to
 	// rooms they stand for, so that Redis sees them in the same order.
 	subCmds sync.Mutex
@@ -103,7 +110,6 @@ type Broker struct {
 
 	mu       sync.Mutex
 	rooms    map[string]*roomSub                  // by channel name
-	inflight map[string]int                       // by channel: (un)subscribe replies due
 	unclosed map[string]struct{}                  // rooms whose CloseRoom failed: retried
 	counts   map[string]map[broker.Subscriber]int // by room: viewers per subscriber
 
@@ -111,7 +117,7 @@ type Broker struct {
 	// as it knows (unix ns); 0 makes the next call that needs it renew it.
 	heartbeatUntil atomic.Int64
 
-	down      atomic.Bool // the pub/sub connection is lost
+	down      atomic.Bool // the pub/sub connection (in a cluster: one of them) is lost
 	downSince time.Time   // guarded by mu
 	// noOrphansUntil is, after an outage, when this node may again close
 	// rooms whose lease expired: their owners' nodes first get a lease
@@ -139,10 +145,12 @@ var (
 )
 
 // New returns an engine on client, which stays the caller's to close after
-// the engine's Close. Give the client MaxRetries -1 (see Open) unless a
-// broadcast published twice is acceptable. It starts the engine's pub/sub reader and its lease
-// and viewer-count upkeep.
-func New(client *goredis.Client, opts Options) *Broker {
+// the engine's Close: a *goredis.Client of a single Redis or of the master
+// Sentinels name, or a *goredis.ClusterClient of a Redis Cluster (7 or
+// later: rooms use sharded pub/sub). Give the client MaxRetries -1 (see
+// Open) unless a broadcast published twice is acceptable. It starts the
+// engine's pub/sub reader and its lease and viewer-count upkeep.
+func New(client goredis.UniversalClient, opts Options) *Broker {
 	opts = opts.withDefaults()
 	b := &Broker{
 		client:     client,
@@ -150,7 +158,6 @@ func New(client *goredis.Client, opts Options) *Broker {
 		node:       uuid.NewString(),
 		log:        opts.Logger.With("engine", "redis"),
 		rooms:      map[string]*roomSub{},
-		inflight:   map[string]int{},
 		owned:      newOwnedRooms(),
 		unclosed:   map[string]struct{}{},
 		counts:     map[string]map[broker.Subscriber]int{},
@@ -158,9 +165,18 @@ func New(client *goredis.Client, opts Options) *Broker {
 		graceEnded: make(chan string, 64),
 		done:       make(chan struct{}),
 	}
-	b.pubsub = client.Subscribe(context.Background())
-	b.wg.Add(2)
-	go b.receive()
+	b.cluster, _ = client.(*goredis.ClusterClient)
+	if b.cluster == nil {
+		b.single = &streamConn{pubsub: client.Subscribe(context.Background()), inflight: map[string]int{}}
+		b.wg.Add(1)
+		go b.receive(b.single)
+	} else {
+		b.shards = map[string]*streamConn{}
+		b.rehomeNow = make(chan struct{}, 1)
+		b.wg.Add(1)
+		go b.rehome()
+	}
+	b.wg.Add(1)
 	go b.maintain()
 	return b
 }
@@ -201,8 +217,13 @@ func (b *Broker) Close() error {
 		return nil
 	default:
 	}
-	close(b.done)
-	err := b.pubsub.Close()
+	b.mu.Lock()
+	close(b.done) // under mu: streamFor makes no connection after this
+	b.mu.Unlock()
+	var err error
+	for _, c := range b.streams() {
+		err = errors.Join(err, c.pubsub.Close())
+	}
 	b.wg.Wait()
 	b.markStopped()
 	if b.ownsClient {
@@ -212,10 +233,23 @@ func (b *Broker) Close() error {
 }
 
 // Ready reports whether the engine can serve rooms: its pub/sub connection
-// is up and Redis answers a PING.
+// is up (in a cluster: every room's) and Redis answers a PING (in a
+// cluster: every master).
 func (b *Broker) Ready(ctx context.Context) error {
 	if b.down.Load() {
 		return fmt.Errorf("redis engine: %w: pub/sub connection lost", broker.ErrUnavailable)
+	}
+	if b.cluster != nil {
+		err := b.cluster.ForEachMaster(ctx, func(ctx context.Context, master *goredis.Client) error {
+			if err := master.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("master %s: %w", master.Options().Addr, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("redis engine: ping: %w: %w", broker.ErrUnavailable, err)
+		}
+		return nil
 	}
 	if err := b.client.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis engine: ping: %w: %w", broker.ErrUnavailable, err)
@@ -269,7 +303,7 @@ func (b *Broker) CreateRoom(ctx context.Context, room string, owner broker.Owner
 		return err
 	}
 	k := b.keys(room)
-	created, err := createScript.Run(ctx, b.client, []string{k.meta, k.lease},
+	created, err := b.run(ctx, createScript, []string{k.meta, k.lease},
 		b.node, ms(b.opts.LeaseTTL), ms(b.opts.IdleTTL), owner.KeyHash, ms(max(owner.Grace, 0))).Int()
 	if err != nil {
 		return unavailable("create", room, err)
@@ -301,7 +335,7 @@ func (b *Broker) claim(ctx context.Context, room, keyHash string) (uint64, error
 		return 0, err
 	}
 	k := b.keys(room)
-	epoch, err := claimScript.Run(ctx, b.client, []string{k.meta, k.lease}, keyHash, b.node, ms(b.opts.LeaseTTL), k.channel).Int64()
+	epoch, err := b.run(ctx, claimScript, []string{k.meta, k.lease}, keyHash, b.node, ms(b.opts.LeaseTTL), k.channel).Int64()
 	if err != nil {
 		return 0, unavailable("claim", room, err)
 	}
@@ -363,7 +397,7 @@ const graceSlack = 20 * time.Millisecond
 
 func (b *Broker) release(ctx context.Context, room string, epoch uint64) error {
 	k := b.keys(room)
-	res, err := releaseScript.Run(ctx, b.client, []string{k.meta, k.lease}, epoch).Int64()
+	res, err := b.run(ctx, releaseScript, []string{k.meta, k.lease}, epoch).Int64()
 	if err != nil {
 		return unavailable("release", room, err)
 	}
@@ -387,7 +421,7 @@ func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication)
 
 func (b *Broker) publish(ctx context.Context, room string, p broker.Publication) (uint64, error) {
 	k := b.keys(room)
-	reply, err := publishScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
+	reply, err := b.run(ctx, publishScript, []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
 		p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes, ms(b.opts.IdleTTL), k.channel,
 		p.MaxHistoryMessages, p.MaxHistoryBytes, p.OwnerEpoch, flag(p.ClearState), b.owned.floor(room, p.OwnerEpoch)).Result()
 	if err != nil {
@@ -454,7 +488,7 @@ type closeReply struct {
 // owner holds it.
 func (b *Broker) close(ctx context.Context, room string, onlyOrphaned bool, epoch uint64) (closeReply, error) {
 	keys, args := b.closeCall(room, onlyOrphaned, epoch)
-	return closeResult(room, closeScript.Run(ctx, b.client, keys, args...))
+	return closeResult(room, b.run(ctx, closeScript, keys, args...))
 }
 
 // closeCall is closeScript's keys and arguments for close.
@@ -510,7 +544,7 @@ func (b *Broker) snapshot(ctx context.Context, room string, lastSeen *uint64) (b
 	if lastSeen != nil {
 		after = strconv.FormatUint(*lastSeen, 10)
 	}
-	reply, err := snapshotScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.history, k.lease}, after).StringSlice()
+	reply, err := b.run(ctx, snapshotScript, []string{k.meta, k.state, k.order, k.history, k.lease}, after).StringSlice()
 	if errors.Is(err, goredis.Nil) {
 		return broker.Snapshot{}, broker.ErrRoomNotFound
 	}
@@ -567,7 +601,7 @@ func (b *Broker) SetViewers(ctx context.Context, room string, sub broker.Subscri
 // room's total: always, or with onlyIfChanged only when it changed.
 func (b *Broker) reportViewers(ctx context.Context, room string, nodeCount int, onlyIfChanged bool) error {
 	keys, args := b.viewersCall(room, nodeCount, onlyIfChanged)
-	return viewersResult(room, viewersScript.Run(ctx, b.client, keys, args...))
+	return viewersResult(room, b.run(ctx, viewersScript, keys, args...))
 }
 
 // viewersCall is viewersScript's keys and arguments for reportViewers.

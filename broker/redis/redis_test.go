@@ -31,6 +31,17 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceOnCluster runs the engine conformance suite on a Redis
+// Cluster of three masters and three replicas: each room's keys and
+// channel are on the shard of its slot, and its stream uses sharded
+// pub/sub.
+func TestConformanceOnCluster(t *testing.T) {
+	cluster := redistest.StartCluster(t)
+	brokertest.Run(t, func(t *testing.T) broker.Broker {
+		return redistest.Engine(t, cluster.URL(), redis.Options{KeyPrefix: redistest.Prefix(t, cluster.URL()), LeaseTTL: 1500 * time.Millisecond, Logger: quiet()})
+	})
+}
+
 // events is a Subscriber that reports what it receives on channels.
 type events struct {
 	mu        sync.Mutex

@@ -81,7 +81,7 @@ func (b *Broker) restore(ctx context.Context, room string, epoch uint64) (bool, 
 		return false, err
 	}
 	k := b.keys(room)
-	res, err := restoreScript.Run(ctx, b.client, []string{k.meta, k.state, k.order, k.lease, k.history},
+	res, err := b.run(ctx, restoreScript, []string{k.meta, k.state, k.order, k.lease, k.history},
 		b.restoreArgs(c)...).Int()
 	if err != nil {
 		return false, unavailable("restore", room, err)
@@ -118,7 +118,7 @@ func (b *Broker) restoreArgs(c restoreCopy) []any {
 // the same but has no complete copy.
 func (b *Broker) readCopy(ctx context.Context, room string) *ownedRoom {
 	k := b.keys(room)
-	reply, err := copyScript.Run(ctx, b.client, []string{k.meta, k.state, k.order}).StringSlice()
+	reply, err := b.run(ctx, copyScript, []string{k.meta, k.state, k.order}).StringSlice()
 	if err == nil {
 		var r *ownedRoom
 		if r, err = parseCopy(reply); err == nil {

@@ -1,7 +1,5 @@
 package redis
 
-import goredis "github.com/redis/go-redis/v9"
-
 // A room lives in six keys that share one hash tag, so that every script
 // touches one cluster slot:
 //
@@ -47,7 +45,7 @@ import goredis "github.com/redis/go-redis/v9"
 // createScript registers an open room and its owner's lease, unless the id
 // is taken. KEYS: meta, lease. ARGV: node, leaseMs, idleMs, keyHash,
 // graceMs. Returns 1 when created, 0 when the id exists.
-var createScript = goredis.NewScript(`
+var createScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'open', 'seq', 0, 'bytes', 0, 'viewers', 0, 'owner', ARGV[1],
   'ownerkey', ARGV[4], 'epoch', 1, 'grace', ARGV[5])
@@ -68,7 +66,7 @@ const (
 // the owner connection it fences off hears so at once. KEYS: meta, lease.
 // ARGV: keyHash, node, leaseMs, channel. Returns the new epoch, or
 // ownerNotOpen, ownerRefused or ownerMissing.
-var claimScript = goredis.NewScript(`
+var claimScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -3 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
 if redis.call('HGET', KEYS[1], 'ownerkey') ~= ARGV[1] then return -2 end
@@ -86,7 +84,7 @@ return epoch
 // the grace, and then the nodes close it as orphaned unless claimScript ran.
 // KEYS: meta, lease. ARGV: epoch. Returns the epoch, or ownerNotOpen, or
 // ownerRefused when another owner claimed the room since, or ownerMissing.
-var releaseScript = goredis.NewScript(`
+var releaseScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -3 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return -2 end
@@ -123,7 +121,7 @@ const (
 // emptied and meta's lostto records the floor, so that no viewer that may
 // have seen a lost message recovers (see snapshotScript), and "l<floor>" on
 // the channel tells every node that the stream lost messages.
-var publishScript = goredis.NewScript(`
+var publishScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -5 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
 if ARGV[9] ~= '0' and redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[9] then return -4 end
@@ -179,7 +177,7 @@ return seq
 // history, lease. ARGV: after ("": no recovery). Returns an empty array when
 // the room is missing, nil when it is not open, else {seq, recovered ("1"
 // or "0"), ownerAway ("1" or "0"), seq1, body1, seq2, body2, ...}.
-var snapshotScript = goredis.NewScript(`
+var snapshotScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return false end
 local last = redis.call('HGET', KEYS[1], 'seq')
@@ -231,7 +229,7 @@ const (
 // else close only while the owner holds it). Returns {result, seq}, and
 // with closeOwnerAlive a third element: the lease's value (a node id,
 // "away" or "gone:<node>"), for upkeep to check that node's heartbeat.
-var closeScript = goredis.NewScript(`
+var closeScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {4, 0} end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then
   return {0, tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')}
@@ -261,7 +259,7 @@ return {2, seq}
 // a room with a grace: one without closes when its lease runs out, as when
 // its owner leaves. KEYS: meta, lease. ARGV: node. Returns nil, or for the
 // winner {epoch, the lease's remaining ms}.
-var ownerGoneScript = goredis.NewScript(`
+var ownerGoneScript = newScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return false end
 if tonumber(redis.call('HGET', KEYS[1], 'grace') or '0') <= 0 then return false end
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return false end
@@ -276,7 +274,7 @@ return {tonumber(redis.call('HGET', KEYS[1], 'epoch')), left}
 // KEYS: meta, viewers. ARGV: node, count, leaseMs, channel, onlyIfChanged
 // ("1": publish only a changed total), idleMs. Returns the total, or -1 when
 // the room is not open.
-var viewersScript = goredis.NewScript(`
+var viewersScript = newScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -321,7 +319,7 @@ const (
 // (leaseReleased): releaseScript ran, and this node is about to record it.
 // One that reads "gone:..." is (leaseReturned): the owner is still here at
 // its epoch, and its viewers, told it was away, are to be told it is back.
-var leaseScript = goredis.NewScript(`
+var leaseScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return 0 end
 if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[4] then return 0 end
@@ -344,7 +342,7 @@ return 1
 // leaseMs, idleMs, keyHash, graceMs, epoch, seq, bytes, then for each state
 // message in replay order: key, seq, body. Returns 1 when restored, 0 when
 // the room exists.
-var restoreScript = goredis.NewScript(`
+var restoreScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
 redis.call('HSET', KEYS[1], 'status', 'open', 'seq', ARGV[8], 'bytes', ARGV[9], 'hbytes', 0, 'viewers', 0,
@@ -361,7 +359,7 @@ return 1
 // copyScript reads what a node that claimed a room keeps to restore it.
 // KEYS: meta, state, order. Returns nil when the room is not open, else
 // {seq, graceMs, key1, seq1, body1, key2, seq2, body2, ...} in replay order.
-var copyScript = goredis.NewScript(`
+var copyScript = newScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return false end
 local out = {redis.call('HGET', KEYS[1], 'seq'), redis.call('HGET', KEYS[1], 'grace') or '0'}
 local keys = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')

@@ -13,8 +13,12 @@ type Sizes struct {
 // Sizes returns what the engine holds now. A subscriber that unsubscribed
 // leaves nothing behind.
 func (b *Broker) Sizes() Sizes {
+	conns := b.streams()
 	b.mu.Lock()
-	s := Sizes{Subscriptions: len(b.rooms), Pending: len(b.inflight), Unclosed: len(b.unclosed)}
+	s := Sizes{Subscriptions: len(b.rooms), Unclosed: len(b.unclosed)}
+	for _, c := range conns {
+		s.Pending += len(c.inflight)
+	}
 	for _, counts := range b.counts {
 		s.ViewerCounts += max(len(counts), 1) // an empty map left behind counts too
 	}

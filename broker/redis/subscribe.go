@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
@@ -19,6 +17,7 @@ import (
 // each subscriber sees the room's stream in order, one call at a time.
 type roomSub struct {
 	room, channel string
+	conn          *streamConn // that carries the channel; nil while a cluster has none. Guarded by Broker.mu
 
 	settled   chan struct{} // closed once Redis confirmed the subscription, or it failed
 	settleErr error         // why it failed; set before settled is closed
@@ -46,7 +45,7 @@ const (
 // Subscribe returns once Redis has confirmed the subscription of this
 // node's pub/sub connection to the room's channel and the room is open.
 func (b *Broker) Subscribe(ctx context.Context, room string, sub broker.Subscriber) error {
-	if b.down.Load() {
+	if b.cluster == nil && b.down.Load() {
 		return unavailable("subscribe to", room, errors.New("pub/sub connection lost"))
 	}
 	rs, err := b.addSubscriber(ctx, room, sub)
@@ -82,9 +81,8 @@ func (b *Broker) addSubscriber(ctx context.Context, room string, sub broker.Subs
 	}
 	rs = &roomSub{room: room, channel: channel, settled: make(chan struct{}), subs: []broker.Subscriber{sub}}
 	b.rooms[channel] = rs
-	b.inflight[channel]++
 	b.mu.Unlock()
-	if err := b.pubsub.Subscribe(ctx, channel); err != nil {
+	if err := b.subscribeOn(ctx, rs); err != nil {
 		b.removeLocked(rs)
 		b.sendUnsubscribe(ctx, rs) // go-redis keeps even a failed channel to resubscribe it
 		return nil, unavailable("subscribe to", room, err)
@@ -206,103 +204,8 @@ func (b *Broker) removeLocked(rs *roomSub) {
 	}
 }
 
-// sendUnsubscribe unsubscribes rs's channel; the caller holds subCmds. A
-// failure is harmless: go-redis forgets the channel either way, and a
-// connection that failed is replaced without it.
-func (b *Broker) sendUnsubscribe(ctx context.Context, rs *roomSub) {
-	b.mu.Lock()
-	b.inflight[rs.channel]++
-	b.mu.Unlock()
-	if err := b.pubsub.Unsubscribe(ctx, rs.channel); err != nil {
-		b.log.Debug("unsubscribe not sent", "room", rs.room, "err", err)
-	}
-}
-
-// receive is the engine's one pub/sub reader: it delivers every message to
-// its room's subscribers in order, and notices the connection dropping and
-// coming back (go-redis redials and resubscribes on the next read).
-func (b *Broker) receive() {
-	defer b.wg.Done()
-	const minBackoff, maxBackoff = 50 * time.Millisecond, time.Second
-	backoff := minBackoff
-	for {
-		msg, err := b.pubsub.Receive(context.Background())
-		if err != nil {
-			if b.closing() {
-				return
-			}
-			if !b.readFailed(err) {
-				continue
-			}
-			if !b.sleep(backoff) {
-				return
-			}
-			backoff = min(2*backoff, maxBackoff)
-			continue
-		}
-		backoff = minBackoff
-		b.connectionUp()
-		switch m := msg.(type) {
-		case *goredis.Subscription:
-			b.confirmed(m)
-		case *goredis.Message:
-			b.dispatch(m.Channel, m.Payload)
-		}
-	}
-}
-
-func (b *Broker) closing() bool {
-	select {
-	case <-b.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// sleep waits d, or reports false when the engine closes first.
-func (b *Broker) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-b.done:
-		return false
-	}
-}
-
-// readFailed handles a failed read: an error reply from Redis leaves the
-// connection usable; anything else means it is lost. It reports whether the
-// connection is lost.
-func (b *Broker) readFailed(err error) bool {
-	var replyErr goredis.Error
-	var netErr net.Error
-	if errors.As(err, &replyErr) && !errors.As(err, &netErr) {
-		b.log.Warn("unexpected error reply on the pub/sub connection", "err", err)
-		return false
-	}
-	b.connectionLost(err)
-	return true
-}
-
-// connectionLost marks every subscription as possibly missing messages: its
-// subscribers are told Lost once the channel is subscribed again. Pending
-// subscriptions fail, since their confirmation went with the connection.
-func (b *Broker) connectionLost(err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.down.Swap(true) {
-		b.outages.Add(1)
-		b.downSince = time.Now()
-		b.log.Warn("redis pub/sub connection lost; rooms here get no messages until it is back", "err", err, "rooms", len(b.rooms), "outages", b.outages.Load())
-	}
-	clear(b.inflight)
-	for _, rs := range b.rooms {
-		rs.connectionLost(err)
-	}
-}
-
+// connectionLost ends a pending subscription with an error, and marks a
+// live one as resubscribing.
 func (rs *roomSub) connectionLost(err error) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -313,49 +216,6 @@ func (rs *roomSub) connectionLost(err error) {
 		close(rs.settled)
 	case subLive:
 		rs.state = subResubscribing
-	}
-}
-
-// connectionUp notes that reads succeed again.
-func (b *Broker) connectionUp() {
-	if !b.down.Load() {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.down.Swap(false) {
-		b.noOrphansUntil = time.Now().Add(b.opts.LeaseTTL)
-		// Redis may have restarted without this node's heartbeat, or the
-		// outage outlasted it.
-		b.heartbeatUntil.Store(0)
-		select { // restore the rooms Redis may have lost without waiting for the next round
-		case b.kick <- struct{}{}:
-		default:
-		}
-		b.log.Info("redis pub/sub connection back; rooms that were subscribed ask their viewers to rejoin", "after", time.Since(b.downSince).Round(time.Millisecond), "rooms", len(b.rooms))
-	}
-}
-
-// confirmed handles Redis's reply to a SUBSCRIBE or UNSUBSCRIBE. A channel's
-// subscription counts as made at the last reply due for it: earlier ones
-// answer commands that a later one overrides.
-func (b *Broker) confirmed(s *goredis.Subscription) {
-	b.mu.Lock()
-	if b.inflight[s.Channel] > 0 {
-		b.inflight[s.Channel]--
-	}
-	due := b.inflight[s.Channel]
-	if due == 0 {
-		delete(b.inflight, s.Channel)
-	}
-	rs := b.rooms[s.Channel]
-	b.mu.Unlock()
-	if rs == nil || due > 0 || s.Kind != "subscribe" {
-		return
-	}
-	if rs.subscribed() {
-		b.gaps.Add(1)
-		b.log.Warn("room stream resumed after an interruption; its subscribers may have missed messages", "room", rs.room)
 	}
 }
 
@@ -394,10 +254,25 @@ func (rs *roomSub) lost() {
 	}
 }
 
-// dispatch delivers one message of a room's channel.
-func (b *Broker) dispatch(channel, payload string) {
+// interrupted marks a cluster subscription whose connection failed or
+// whose slot moved: a live one is resubscribing, a pending one stays
+// pending, both until rehome subscribes them again. The caller holds
+// Broker.mu.
+func (rs *roomSub) interrupted() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.state == subLive {
+		rs.state = subResubscribing
+	}
+}
+
+// dispatch delivers one message of a room's channel, as c carries it.
+func (b *Broker) dispatch(c *streamConn, channel, payload string) {
 	b.mu.Lock()
 	rs := b.rooms[channel]
+	if rs != nil && rs.conn != c {
+		rs = nil // the room is subscribed elsewhere now
+	}
 	b.mu.Unlock()
 	if rs == nil || len(payload) < 2 {
 		return

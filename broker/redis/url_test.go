@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"crypto/tls"
 	"reflect"
 	"strings"
 	"testing"
@@ -27,8 +28,8 @@ func TestParseSentinelURL(t *testing.T) {
 		{url: "redis-sentinel://a:26379", wantErr: "no master name"},
 		{url: "redis-sentinel://a:26379/", wantErr: "no master name"},
 		{url: "redis-sentinel://a:26379/m/x", wantErr: "holds a /"},
-		{url: "redis-sentinel:///m", wantErr: "no Sentinel address"},
-		{url: "redis-sentinel://:pw@/m", wantErr: "no Sentinel address"},
+		{url: "redis-sentinel:///m", wantErr: "no address"},
+		{url: "redis-sentinel://:pw@/m", wantErr: "no address"},
 		{url: "redis-sentinel://pw@a:26379/m", wantErr: "no password before @"},
 		{url: "redis-sentinel://a/m", wantErr: `address "a"`},
 		{url: "redis-sentinel://a:26379,/m", wantErr: `address ""`},
@@ -65,17 +66,63 @@ func TestNewClientKeepsRetriesOff(t *testing.T) {
 		"redis://127.0.0.1:1/0":               0,
 		"redis://127.0.0.1:1/0?max_retries=2": 2,
 		"redis-sentinel://127.0.0.1:1/m":      0,
+		"redis-cluster://127.0.0.1:1":         -1, // the cluster client keeps -1; its node clients get 0
 	} {
 		client, err := NewClient(url)
 		if err != nil {
 			t.Fatalf("%s: %v", url, err)
 		}
-		if got := client.Options().MaxRetries; got != want {
+		var got int
+		switch c := client.(type) {
+		case *goredis.Client:
+			got = c.Options().MaxRetries
+		case *goredis.ClusterClient:
+			got = c.Options().MaxRetries
+		}
+		if got != want {
 			t.Errorf("%s: MaxRetries %d, want %d", url, got, want)
 		}
 		_ = client.Close()
 	}
 	if _, err := NewClient("redis-sentinel://a:1"); err == nil {
 		t.Error("a Sentinel URL without a master name gave a client")
+	}
+}
+
+func TestParseClusterURL(t *testing.T) {
+	for _, tt := range []struct {
+		url     string
+		want    *goredis.ClusterOptions
+		wantErr string // a part of the error; "" for none
+	}{
+		{url: "redis-cluster://127.0.0.1:7000",
+			want: &goredis.ClusterOptions{Addrs: []string{"127.0.0.1:7000"}, MaxRetries: -1}},
+		{url: "redis-cluster://a:7000,b:7001,[::1]:7002/",
+			want: &goredis.ClusterOptions{Addrs: []string{"a:7000", "b:7001", "[::1]:7002"}, MaxRetries: -1}},
+		{url: "redis-cluster://user:s3cr%40t@a:7000",
+			want: &goredis.ClusterOptions{Addrs: []string{"a:7000"}, Username: "user", Password: "s3cr@t", MaxRetries: -1}},
+		{url: "rediss-cluster://:pw@redis.example:6380",
+			want: &goredis.ClusterOptions{Addrs: []string{"redis.example:6380"}, Password: "pw", MaxRetries: -1,
+				TLSConfig: &tls.Config{ServerName: "redis.example", MinVersion: tls.VersionTLS12}}},
+
+		{url: "redis://a:6379", wantErr: "not a redis-cluster://"},
+		{url: "redis-cluster://", wantErr: "no address"},
+		{url: "redis-cluster://a:7000/0", wantErr: "no database"},
+		{url: "redis-cluster://a:7000?dial_timeout=1s", wantErr: "no parameters"},
+		{url: "redis-cluster://pw@a:7000", wantErr: "no password before @"},
+		{url: "redis-cluster://a:7000,", wantErr: `address ""`},
+		{url: "redis-cluster://a:70000", wantErr: "port from 1 to 65535"},
+	} {
+		got, err := parseClusterURL(tt.url)
+		switch {
+		case tt.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s: error %v, want one with %q", tt.url, err, tt.wantErr)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tt.url, err)
+		case !reflect.DeepEqual(got, tt.want):
+			t.Errorf("%s:\n got %+v\nwant %+v", tt.url, got, tt.want)
+		}
 	}
 }

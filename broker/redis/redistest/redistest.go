@@ -99,10 +99,10 @@ func Options(t testing.TB, url string) *goredis.Options {
 	return opts
 }
 
-// Client returns a client of the Redis at url (redis:// or
-// redis-sentinel://), closed when the test ends, for tests that read or
+// Client returns a client of the Redis at url (redis://, redis-sentinel://
+// or redis-cluster://), closed when the test ends, for tests that read or
 // break the engine's keys behind its back.
-func Client(t testing.TB, url string) *goredis.Client {
+func Client(t testing.TB, url string) goredis.UniversalClient {
 	t.Helper()
 	client, err := redis.NewClient(url)
 	if err != nil {
@@ -144,11 +144,19 @@ func deleteKeys(t testing.TB, url string, prefix string) {
 	defer client.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		client.Del(ctx, iter.Val())
+	del := func(ctx context.Context, node goredis.Cmdable) error {
+		iter := node.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			node.Del(ctx, iter.Val())
+		}
+		return iter.Err()
 	}
-	if err := iter.Err(); err != nil {
+	if cluster, ok := client.(*goredis.ClusterClient); ok {
+		err = cluster.ForEachMaster(ctx, func(ctx context.Context, master *goredis.Client) error { return del(ctx, master) })
+	} else {
+		err = del(ctx, client)
+	}
+	if err != nil {
 		t.Logf("keys under %s not deleted: %v", prefix, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/redis"
 )
@@ -132,7 +133,7 @@ func TestSentinelsFailover(t *testing.T) {
 	if err := client.Set(ctx, key, "v", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.Wait(ctx, 1, 5*time.Second).Err(); err != nil { // the replica has it
+	if err := client.(*goredis.Client).Wait(ctx, 1, 5*time.Second).Err(); err != nil { // the replica has it
 		t.Fatal(err)
 	}
 	s.Master.Kill()

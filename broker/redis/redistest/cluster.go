@@ -1,0 +1,186 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Cluster is a Redis Cluster of the test's own: three masters, each with
+// one replica, six redis-servers on free loopback ports (each with a
+// cluster bus port of its own, also free), all killed when the test ends.
+// Kill a master, and after cluster-node-timeout (1 s) its replica is
+// promoted. The cluster is run with cluster-require-full-coverage no, as
+// docs/deploy/redis.md advises: while one shard has no master, the others
+// go on serving their rooms.
+type Cluster struct {
+	t     testing.TB
+	Nodes []*Server
+}
+
+// ClusterNodeTimeout is the test cluster's cluster-node-timeout.
+const ClusterNodeTimeout = time.Second
+
+// StartCluster starts six nodes, makes them one cluster with redis-cli
+// --cluster create, and waits until every node sees every slot served and
+// every replica is in sync.
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	for _, cmd := range []string{"redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(cmd); err != nil {
+			unreachable(t, "%s is not installed: %v", cmd, err)
+		}
+	}
+	c := &Cluster{t: t}
+	addrs := make([]string, 6)
+	for i := range addrs {
+		s := newServer(t)
+		s.persistence = NoPersistence
+		s.args = []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", strconv.Itoa(int(ClusterNodeTimeout.Milliseconds())),
+			"--cluster-port", strconv.Itoa(freePort(t)), "--cluster-require-full-coverage", "no"}
+		s.Start()
+		t.Cleanup(s.Kill)
+		c.Nodes = append(c.Nodes, s)
+		addrs[i] = s.Addr
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	out, err := exec.Command("redis-cli", append(args, "--cluster-replicas", "1", "--cluster-yes")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	c.waitReady(20 * time.Second)
+	return c
+}
+
+// URL is the redis-cluster:// URL of the cluster, for Engine, Client and
+// the -broker flag. It names every node as a seed.
+func (c *Cluster) URL() string {
+	addrs := make([]string, len(c.Nodes))
+	for i, s := range c.Nodes {
+		addrs[i] = s.Addr
+	}
+	return "redis-cluster://" + strings.Join(addrs, ",")
+}
+
+// waitReady waits until every node says the cluster is ok with six known
+// nodes, and every replica's link to its master is up.
+func (c *Cluster) waitReady(within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for _, s := range c.Nodes {
+		client := goredis.NewClient(&goredis.Options{Addr: s.Addr, MaxRetries: -1})
+		for {
+			ready, why := nodeReady(client)
+			if ready {
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = client.Close()
+				c.t.Fatalf("cluster node %s not ready within %v: %s", s.Addr, within, why)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = client.Close()
+	}
+}
+
+// nodeReady reports whether a node sees the whole cluster ok and, if it is
+// a replica, is in sync with its master; why says what is missing.
+func nodeReady(client *goredis.Client) (ready bool, why string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	info, err := client.ClusterInfo(ctx).Result()
+	if err != nil {
+		return false, err.Error()
+	}
+	if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:6") ||
+		!strings.Contains(info, "cluster_slots_ok:16384") {
+		return false, info
+	}
+	repl, err := client.Info(ctx, "replication").Result()
+	if err != nil {
+		return false, err.Error()
+	}
+	if strings.Contains(repl, "role:slave") && !strings.Contains(repl, "master_link_status:up") {
+		return false, repl
+	}
+	return true, ""
+}
+
+// MasterOf returns the node that serves key's slot now, as a live node
+// sees it.
+func (c *Cluster) MasterOf(key string) *Server {
+	c.t.Helper()
+	addr, err := c.masterAddr(key)
+	if err != nil {
+		c.t.Fatalf("master of %q: %v", key, err)
+	}
+	for _, s := range c.Nodes {
+		if s.Addr == addr {
+			return s
+		}
+	}
+	c.t.Fatalf("master of %q is %s, not a node of the test's cluster", key, addr)
+	return nil
+}
+
+// WaitMasterMoved waits until a live node names a master for key's slot
+// other than old, and fails the test if that takes longer than within. It
+// returns the new master.
+func (c *Cluster) WaitMasterMoved(key string, old *Server, within time.Duration) *Server {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		addr, err := c.masterAddr(key)
+		if err == nil && addr != old.Addr {
+			return c.MasterOf(key)
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("key %q still on master %s (%v) after %v", key, old.Addr, err, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// masterAddr asks the live nodes in turn which master serves key's slot.
+func (c *Cluster) masterAddr(key string) (string, error) {
+	var err error
+	for _, s := range c.Nodes {
+		if s.cmd == nil {
+			continue // killed
+		}
+		var addr string
+		if addr, err = askMaster(s.Addr, key); err == nil {
+			return addr, nil
+		}
+	}
+	return "", err
+}
+
+func askMaster(node, key string) (string, error) {
+	client := goredis.NewClient(&goredis.Options{Addr: node, MaxRetries: -1})
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	slot, err := client.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		return "", err
+	}
+	slots, err := client.ClusterSlots(ctx).Result()
+	if err != nil {
+		return "", err
+	}
+	for _, r := range slots {
+		if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 {
+			return r.Nodes[0].Addr, nil
+		}
+	}
+	return "", fmt.Errorf("node %s knows no master of slot %d", node, slot)
+}
