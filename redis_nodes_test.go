@@ -34,6 +34,14 @@ func startRedisNodes(t *testing.T, redisURL string, n int, leaseTTL time.Duratio
 	return nodes
 }
 
+// forEachRedis runs test on the shared Redis and on a Redis Cluster of the
+// test's own (three masters, three replicas), whose rooms use sharded
+// pub/sub.
+func forEachRedis(t *testing.T, test func(t *testing.T, redisURL string)) {
+	t.Run("redis", func(t *testing.T) { test(t, redistest.URL(t)) })
+	t.Run("cluster", func(t *testing.T) { test(t, redistest.StartCluster(t).URL()) })
+}
+
 // kill stops the node at once, as a crash would: its engine goes first, so
 // that nothing it was doing reaches Redis, then its connections are cut.
 func (n redisNode) kill(t *testing.T) {
@@ -72,54 +80,56 @@ func expectEnd(t *testing.T, v *wsClient, room string, seq uint64) {
 // broadcasts in order, presence across nodes, the owner-only rule, and the
 // close from the owner's node reaching everyone.
 func TestRedisThreeNodes(t *testing.T) {
-	nodes := startRedisNodes(t, redistest.URL(t), 3, 0)
-	owner := dial(t, nodes[0].wsURL, nil)
-	room := owner.createRoom()
-	owner.send(stateRequest(room, "slide", "", "1"))
-	owner.send(stateRequest(room, "draw", "s1", "a"))
-	owner.send(stateRequest(room, "slide", "", "2")) // replaces the first, moves to the end
-	owner.send(request(3, room, "laser", "x"))       // not kept
+	forEachRedis(t, func(t *testing.T, redisURL string) {
+		nodes := startRedisNodes(t, redisURL, 3, 0)
+		owner := dial(t, nodes[0].wsURL, nil)
+		room := owner.createRoom()
+		owner.send(stateRequest(room, "slide", "", "1"))
+		owner.send(stateRequest(room, "draw", "s1", "a"))
+		owner.send(stateRequest(room, "slide", "", "2")) // replaces the first, moves to the end
+		owner.send(request(3, room, "laser", "x"))       // not kept
 
-	var viewers []*wsClient
-	for range 2 {
-		for i, v := range joinEachEventually(t, nodes, room, 4) {
-			for _, want := range []struct {
-				key string
-				seq uint64
-			}{{"draw", 2}, {"slide", 3}} {
-				if m := v.next(); m.FuncKey != want.key || m.Seq != want.seq {
-					t.Fatalf("replay on node %d: %+v, want %s numbered %d", i, m, want.key, want.seq)
+		var viewers []*wsClient
+		for range 2 {
+			for i, v := range joinEachEventually(t, nodes, room, 4) {
+				for _, want := range []struct {
+					key string
+					seq uint64
+				}{{"draw", 2}, {"slide", 3}} {
+					if m := v.next(); m.FuncKey != want.key || m.Seq != want.seq {
+						t.Fatalf("replay on node %d: %+v, want %s numbered %d", i, m, want.key, want.seq)
+					}
 				}
+				viewers = append(viewers, v)
 			}
-			viewers = append(viewers, v)
 		}
-	}
-	waitViewers(t, owner, 6)
+		waitViewers(t, owner, 6)
 
-	const n = 200
-	for i := range n {
-		owner.send(request(3, room, "n", strconv.Itoa(i)))
-	}
-	for _, v := range viewers {
-		if err := expectSequence(v, "n", n); err != nil {
-			t.Fatal(err)
+		const n = 200
+		for i := range n {
+			owner.send(request(3, room, "n", strconv.Itoa(i)))
 		}
-	}
-	viewers[1].send(request(3, room, "n"))
-	viewers[1].nextError(rtb.CodeNotOwner)
+		for _, v := range viewers {
+			if err := expectSequence(v, "n", n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		viewers[1].send(request(3, room, "n"))
+		viewers[1].nextError(rtb.CodeNotOwner)
 
-	owner.send(request(4, room, ""))
-	for _, v := range viewers {
-		expectEnd(t, v, room, 4+n+1)
-	}
-	for i, node := range nodes {
-		late := dial(t, node.wsURL, nil)
-		late.send(request(2, room, ""))
-		late.nextError(rtb.CodeRoomNotFound)
-		if s := node.Stats(); s.Rooms != 0 {
-			t.Errorf("node %d still has %d rooms", i, s.Rooms)
+		owner.send(request(4, room, ""))
+		for _, v := range viewers {
+			expectEnd(t, v, room, 4+n+1)
 		}
-	}
+		for i, node := range nodes {
+			late := dial(t, node.wsURL, nil)
+			late.send(request(2, room, ""))
+			late.nextError(rtb.CodeRoomNotFound)
+			if s := node.Stats(); s.Rooms != 0 {
+				t.Errorf("node %d still has %d rooms", i, s.Rooms)
+			}
+		}
+	})
 }
 
 // joinEachEventually joins a viewer on every node once the owner's earlier
@@ -145,99 +155,107 @@ func joinEachEventually(t *testing.T, nodes []redisNode, room string, seq uint64
 // floods state messages: each gets an exact replay and then every message
 // numbered after it, once and in order.
 func TestRedisJoinDuringFlood(t *testing.T) {
-	if testing.Short() {
-		t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
-	}
-	const total, keys, joins = 5000, 10, 9
-	nodes := startRedisNodes(t, redistest.URL(t), 3, 0)
-	owner := dial(t, nodes[0].wsURL, nil)
-	room := owner.createRoom()
-
-	flooded := make(chan struct{})
-	go func() {
-		defer close(flooded)
-		for i := range total {
-			owner.send(stateRequest(room, "n", "k"+strconv.Itoa(i%keys), strconv.Itoa(i)))
+	forEachRedis(t, func(t *testing.T, redisURL string) {
+		if testing.Short() {
+			t.Skip("slow: skipped under -short; ./scripts/test.sh runs it")
 		}
-		owner.send(request(3, room, "end"))
-	}()
-	var g errgroup.Group
-	for v := range joins {
-		time.Sleep(20 * time.Millisecond)
-		c := dial(t, nodes[v%3].wsURL, nil)
-		c.send(request(2, room, ""))
-		g.Go(func() error { return checkFloodView(c, keys) })
-	}
-	if err := g.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	<-flooded
+		const total, keys, joins = 5000, 10, 9
+		nodes := startRedisNodes(t, redisURL, 3, 0)
+		owner := dial(t, nodes[0].wsURL, nil)
+		room := owner.createRoom()
+
+		flooded := make(chan struct{})
+		go func() {
+			defer close(flooded)
+			for i := range total {
+				owner.send(stateRequest(room, "n", "k"+strconv.Itoa(i%keys), strconv.Itoa(i)))
+			}
+			owner.send(request(3, room, "end"))
+		}()
+		var g errgroup.Group
+		for v := range joins {
+			time.Sleep(20 * time.Millisecond)
+			c := dial(t, nodes[v%3].wsURL, nil)
+			c.send(request(2, room, ""))
+			g.Go(func() error { return checkFloodView(c, keys) })
+		}
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		<-flooded
+	})
 }
 
 // TestRedisOwnerLeaves: the owner's connection ends; viewers on every node
 // get the last broadcast, then the close.
 func TestRedisOwnerLeaves(t *testing.T) {
-	nodes := startRedisNodes(t, redistest.URL(t), 3, 0, rtb.WithOwnerGrace(0))
-	owner := dial(t, nodes[1].wsURL, nil)
-	room := owner.createRoom()
-	viewers := joinEach(t, nodes, room, 0, 0)
-	owner.send(request(3, room, "last"))
-	_ = owner.conn.NetConn().Close()
-	for _, v := range viewers {
-		if m := v.next(); m.FuncKey != "last" || m.Seq != 1 {
-			t.Fatalf("got %+v, want the last broadcast first", m)
+	forEachRedis(t, func(t *testing.T, redisURL string) {
+		nodes := startRedisNodes(t, redisURL, 3, 0, rtb.WithOwnerGrace(0))
+		owner := dial(t, nodes[1].wsURL, nil)
+		room := owner.createRoom()
+		viewers := joinEach(t, nodes, room, 0, 0)
+		owner.send(request(3, room, "last"))
+		_ = owner.conn.NetConn().Close()
+		for _, v := range viewers {
+			if m := v.next(); m.FuncKey != "last" || m.Seq != 1 {
+				t.Fatalf("got %+v, want the last broadcast first", m)
+			}
+			expectEnd(t, v, room, 2)
 		}
-		expectEnd(t, v, room, 2)
-	}
+	})
 }
 
 // TestRedisOwnersNodeKilled: the node hosting the owner dies; without a
 // grace, the room closes on the other nodes once its lease expires.
 func TestRedisOwnersNodeKilled(t *testing.T) {
-	const lease = time.Second
-	nodes := startRedisNodes(t, redistest.URL(t), 3, lease, rtb.WithOwnerGrace(0))
-	owner := dial(t, nodes[0].wsURL, nil)
-	room := owner.createRoom()
-	viewers := joinEach(t, nodes[1:], room, 0, 0)
-	owner.send(request(3, room, "before"))
-	for _, v := range viewers {
-		if m := v.next(); m.FuncKey != "before" {
-			t.Fatalf("got %+v", m)
+	forEachRedis(t, func(t *testing.T, redisURL string) {
+		const lease = time.Second
+		nodes := startRedisNodes(t, redisURL, 3, lease, rtb.WithOwnerGrace(0))
+		owner := dial(t, nodes[0].wsURL, nil)
+		room := owner.createRoom()
+		viewers := joinEach(t, nodes[1:], room, 0, 0)
+		owner.send(request(3, room, "before"))
+		for _, v := range viewers {
+			if m := v.next(); m.FuncKey != "before" {
+				t.Fatalf("got %+v", m)
+			}
 		}
-	}
-	killed := time.Now()
-	nodes[0].kill(t)
-	for _, v := range viewers {
-		expectEnd(t, v, room, 2)
-	}
-	if took := time.Since(killed); took > 3*lease {
-		t.Fatalf("room closed %v after its owner's node died; the lease is %v", took, lease)
-	} else {
-		t.Logf("room closed everywhere %v after its owner's node died (lease %v)", took.Round(time.Millisecond), lease)
-	}
-	late := dial(t, nodes[2].wsURL, nil)
-	late.send(request(2, room, ""))
-	late.nextError(rtb.CodeRoomNotFound)
+		killed := time.Now()
+		nodes[0].kill(t)
+		for _, v := range viewers {
+			expectEnd(t, v, room, 2)
+		}
+		if took := time.Since(killed); took > 3*lease {
+			t.Fatalf("room closed %v after its owner's node died; the lease is %v", took, lease)
+		} else {
+			t.Logf("room closed everywhere %v after its owner's node died (lease %v)", took.Round(time.Millisecond), lease)
+		}
+		late := dial(t, nodes[2].wsURL, nil)
+		late.send(request(2, room, ""))
+		late.nextError(rtb.CodeRoomNotFound)
+	})
 }
 
 // TestRedisViewersNodeKilled: a node with only viewers dies; the room goes
 // on for the others, and its viewers stop counting once their lease ends.
 func TestRedisViewersNodeKilled(t *testing.T) {
-	nodes := startRedisNodes(t, redistest.URL(t), 3, time.Second)
-	owner := dial(t, nodes[0].wsURL, nil)
-	room := owner.createRoom()
-	viewers := joinEach(t, nodes, room, 0, 0)
-	waitViewers(t, owner, 3)
-	nodes[2].kill(t)
-	waitViewers(t, owner, 2)
-	for i := range 50 {
-		owner.send(request(3, room, "n", strconv.Itoa(i)))
-	}
-	for _, v := range viewers[:2] {
-		if err := expectSequence(v, "n", 50); err != nil {
-			t.Fatal(err)
+	forEachRedis(t, func(t *testing.T, redisURL string) {
+		nodes := startRedisNodes(t, redisURL, 3, time.Second)
+		owner := dial(t, nodes[0].wsURL, nil)
+		room := owner.createRoom()
+		viewers := joinEach(t, nodes, room, 0, 0)
+		waitViewers(t, owner, 3)
+		nodes[2].kill(t)
+		waitViewers(t, owner, 2)
+		for i := range 50 {
+			owner.send(request(3, room, "n", strconv.Itoa(i)))
 		}
-	}
+		for _, v := range viewers[:2] {
+			if err := expectSequence(v, "n", 50); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 }
 
 // TestRedisRestartedMidBroadcast kills Redis while the owner broadcasts and

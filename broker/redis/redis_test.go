@@ -19,7 +19,7 @@ import (
 
 // TestMain fails the run if a test leaves a goroutine behind: an engine's
 // reader, upkeep loop and connections must all end with Close.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, redistest.IgnoreRedials) }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 

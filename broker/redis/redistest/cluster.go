@@ -10,6 +10,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 )
 
 // Cluster is a Redis Cluster of the test's own: three masters, each with
@@ -184,3 +185,9 @@ func askMaster(node, key string) (string, error) {
 	}
 	return "", fmt.Errorf("node %s knows no master of slot %d", node, slot)
 }
+
+// IgnoreRedials is a goleak option for go-redis's redial loop of a node
+// that stopped answering (a killed master): it sleeps a second between
+// tries and ends at the first wake-up after its client is closed, so a test
+// that kills a node may end with it still asleep.
+var IgnoreRedials = goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial")
