@@ -66,7 +66,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	l := &cfg.limits
 	fs.StringVar(&cfg.addr, "addr", ":8080", "`address` to listen on (host:port; port 0 picks a free one)")
 	fs.StringVar(&cfg.adminAddr, "admin-addr", "", "`address` of a separate listener for /debug/pprof/ (off when empty; keep it private)")
-	fs.StringVar(&cfg.brokerURL, "broker", "memory", "room `engine`: memory (this process alone) or a Redis URL such as redis://127.0.0.1:6379/0, or redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME[?db=N] for a Redis run by Sentinel (every node on it shares its rooms)")
+	fs.StringVar(&cfg.brokerURL, "broker", "memory", "room `engine`: memory (this process alone) or a Redis URL such as redis://127.0.0.1:6379/0, or redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME[?db=N] for a Redis run by Sentinel, or redis-cluster://HOST:PORT[,HOST:PORT...] (rediss-cluster:// with TLS) for a Redis Cluster (every node on it shares its rooms)")
 	fs.StringVar(&cfg.redisPrefix, "redis-key-prefix", "rtb:", "`prefix` of every Redis key and channel: clusters that share one Redis need one each")
 	fs.StringVar(&cfg.origins, "allowed-origins", "", "comma-separated browser `origins` allowed besides same-origin, e.g. https://app.example.com; * allows all")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for connections to close before cutting them")
@@ -225,8 +225,8 @@ func openBroker(ctx context.Context, cfg *serveConfig, log *slog.Logger) (broker
 	if url == "memory" {
 		return memory.New(), func() {}, nil
 	}
-	if !strings.HasPrefix(url, "redis://") && !strings.HasPrefix(url, "rediss://") && !strings.HasPrefix(url, redisbroker.SentinelScheme) {
-		return nil, nil, fmt.Errorf("-broker: %q is neither memory nor a redis://, rediss:// or redis-sentinel:// URL", url)
+	if !redisbroker.IsURL(url) {
+		return nil, nil, fmt.Errorf("-broker: %q is neither memory nor a redis://, rediss://, redis-sentinel://, redis-cluster:// or rediss-cluster:// URL", url)
 	}
 	goredis.SetLogger(redisClientLog{log.With("engine", "redis")})
 	openCtx, cancel := context.WithTimeout(ctx, 10*time.Second)

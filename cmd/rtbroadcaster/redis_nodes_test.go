@@ -41,6 +41,11 @@ func TestBrokerFlag(t *testing.T) {
 	if _, _, err := openBroker(t.Context(), cfg, log); err == nil || !strings.Contains(err.Error(), "no master name") {
 		t.Fatalf("openBroker of %q: %v, want the parser's error", cfg.brokerURL, err)
 	}
+	// So is a cluster URL.
+	cfg.brokerURL = "redis-cluster://127.0.0.1:7000/0"
+	if _, _, err := openBroker(t.Context(), cfg, log); err == nil || !strings.Contains(err.Error(), "no database") {
+		t.Fatalf("openBroker of %q: %v, want the parser's error", cfg.brokerURL, err)
+	}
 }
 
 // notReady is an engine whose Checker fails.
@@ -62,10 +67,14 @@ func TestReadyz(t *testing.T) {
 }
 
 // TestBinaryNodesOnRedis runs three processes of the binary on one Redis,
-// with the owner on the first and viewers on each: every viewer gets the
-// replay, every broadcast in order and the close.
+// and on a Redis Cluster, with the owner on the first and viewers on each:
+// every viewer gets the replay, every broadcast in order and the close.
 func TestBinaryNodesOnRedis(t *testing.T) {
-	redisURL := redistest.URL(t)
+	t.Run("redis", func(t *testing.T) { testBinaryNodes(t, redistest.URL(t)) })
+	t.Run("cluster", func(t *testing.T) { testBinaryNodes(t, redistest.StartCluster(t).URL()) })
+}
+
+func testBinaryNodes(t *testing.T, redisURL string) {
 	prefix := redistest.Prefix(t, redisURL)
 	bin := buildBinary(t)
 	var bases []string
