@@ -58,6 +58,7 @@ const (
 	CodeForbidden     = protocol.CodeForbidden
 	CodeTooManyRooms  = protocol.CodeTooManyRooms
 	CodeLost          = protocol.CodeLost
+	CodeUnreplicated  = protocol.CodeUnreplicated
 )
 
 // Close codes the server sends (see PROTOCOL.md, Connection closes and

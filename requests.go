@@ -334,7 +334,10 @@ func (c *conn) requestContext() (context.Context, context.CancelFunc) {
 func brokerError(verb, id string, err error) *Error {
 	var full *broker.StateFullError
 	var lost *broker.LostWritesError
+	var unreplicated *broker.UnreplicatedError
 	switch {
+	case errors.As(err, &unreplicated):
+		return newError(CodeUnreplicated, "%s: %v", verb, unreplicated)
 	case errors.As(err, &full):
 		return newError(CodeStateFull, "%s: %v", verb, full)
 	case errors.As(err, &lost):

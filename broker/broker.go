@@ -271,6 +271,20 @@ func (e *StateFullError) Error() string {
 	return fmt.Sprintf("the room keeps at most %d bytes of state messages", e.Bytes)
 }
 
+// UnreplicatedError says that a publication was delivered and kept as Seq,
+// but that fewer replicas than the engine waits for (Want) confirmed it
+// within its wait (Redis WAIT): until they do, a failover of the room's
+// master may lose it. It is not a refusal: the message is not to be sent
+// again.
+type UnreplicatedError struct {
+	Seq            uint64
+	Replicas, Want int
+}
+
+func (e *UnreplicatedError) Error() string {
+	return fmt.Sprintf("delivered and kept as seq %d, but %d of the %d replicas waited for confirmed it in time: a failover of the room engine now may lose it; do not send it again", e.Seq, e.Replicas, e.Want)
+}
+
 // LostWritesError refuses a publication because the engine found that it
 // lost the room's latest messages (a Redis failover to a replica that had
 // not received them, or a restart from an older copy): the room went back

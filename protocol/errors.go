@@ -18,6 +18,7 @@ const (
 	CodeForbidden     ErrorCode = "forbidden"
 	CodeTooManyRooms  ErrorCode = "too_many_rooms"
 	CodeLost          ErrorCode = "lost"
+	CodeUnreplicated  ErrorCode = "unreplicated"
 )
 
 // Error is the error object of a reply to a refused request. It is also a Go

@@ -53,10 +53,25 @@ type Options struct {
 	// the owner is away. Nodes renew and check leases and heartbeats every
 	// LeaseTTL/3. Default 15 s.
 	LeaseTTL time.Duration
+	// WaitReplicas, when above 0, makes every state message wait until
+	// that many replicas of the room's master confirmed it (Redis WAIT on
+	// the connection that published it), for at most WaitTimeout, before
+	// the broadcast counts as accepted: a failover to one of them then
+	// keeps it. A shortfall is reported as broker.UnreplicatedError; the
+	// message was delivered all the same. Actions that are not kept do not
+	// wait. Default 0: asynchronous replication, as Redis does.
+	WaitReplicas int
+	// WaitTimeout bounds each wait for replicas. Default 250 ms; at most
+	// 2 s, below the client's read timeout.
+	WaitTimeout time.Duration
 	// Logger receives outages, recoveries and lost streams. Default
 	// slog.Default().
 	Logger *slog.Logger
 }
+
+// MaxWaitTimeout is the longest Options.WaitTimeout: the wait shares the
+// client's read timeout (3 s) with the script before it.
+const MaxWaitTimeout = 2 * time.Second
 
 func (o Options) withDefaults() Options {
 	if o.KeyPrefix == "" {
@@ -71,6 +86,10 @@ func (o Options) withDefaults() Options {
 	if o.ClosedTTL <= 0 {
 		o.ClosedTTL = max(time.Minute, 4*o.LeaseTTL)
 	}
+	if o.WaitTimeout <= 0 {
+		o.WaitTimeout = 250 * time.Millisecond
+	}
+	o.WaitTimeout = min(o.WaitTimeout, MaxWaitTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -412,18 +431,40 @@ func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication)
 		seq, err = b.publish(ctx, room, p)
 		return err
 	})
-	if err != nil {
+	var unreplicated *broker.UnreplicatedError
+	if err != nil && !errors.As(err, &unreplicated) {
 		return 0, err
 	}
 	b.owned.published(room, seq, p)
-	return seq, nil
+	return seq, err
 }
 
 func (b *Broker) publish(ctx context.Context, room string, p broker.Publication) (uint64, error) {
 	k := b.keys(room)
-	reply, err := b.run(ctx, publishScript, []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
-		p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes, ms(b.opts.IdleTTL), k.channel,
-		p.MaxHistoryMessages, p.MaxHistoryBytes, p.OwnerEpoch, flag(p.ClearState), b.owned.floor(room, p.OwnerEpoch)).Result()
+	keys := []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history}
+	args := []any{p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes, ms(b.opts.IdleTTL), k.channel,
+		p.MaxHistoryMessages, p.MaxHistoryBytes, p.OwnerEpoch, flag(p.ClearState), b.owned.floor(room, p.OwnerEpoch)}
+	wait := p.StateKey != "" && b.opts.WaitReplicas > 0
+	var cmd *goredis.Cmd
+	var replicas int
+	if wait {
+		var err error
+		if cmd, replicas, err = b.runAndWait(ctx, publishScript, keys, args...); err != nil {
+			return 0, unavailable("publish to", room, err)
+		}
+	} else {
+		cmd = b.run(ctx, publishScript, keys, args...)
+	}
+	seq, err := b.publishResult(room, p, cmd)
+	if err == nil && wait && replicas < b.opts.WaitReplicas {
+		return seq, &broker.UnreplicatedError{Seq: seq, Replicas: replicas, Want: b.opts.WaitReplicas}
+	}
+	return seq, err
+}
+
+// publishResult reads publishScript's reply.
+func (b *Broker) publishResult(room string, p broker.Publication, cmd *goredis.Cmd) (uint64, error) {
+	reply, err := cmd.Result()
 	if err != nil {
 		return 0, unavailable("publish to", room, err)
 	}

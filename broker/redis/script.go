@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -76,3 +77,45 @@ type sentOnce struct{ *goredis.Cmd }
 
 // NoRetry tells go-redis not to retry the command.
 func (sentOnce) NoRetry() bool { return true }
+
+// runAndWait runs s once as run does, followed on the same connection by
+// WAIT for Options.WaitReplicas replicas, and returns the script's reply
+// and how many replicas confirmed every write up to it within
+// WaitTimeout. err is set when the wait itself failed.
+func (b *Broker) runAndWait(ctx context.Context, s *script, keys []string, args ...any) (cmd *goredis.Cmd, replicas int, err error) {
+	var conn goredis.Cmdable = b.client // a single Redis's client pipelines on one connection
+	if b.cluster != nil {
+		master, err := b.cluster.MasterForKey(ctx, keys[0])
+		if err != nil {
+			return nil, 0, err
+		}
+		conn = master
+	}
+	sc := b.pick(s)
+	cmd, wait := b.evalAndWait(ctx, conn, sc, keys, args)
+	if goredis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		// The script did not run, and nothing was written.
+		if err := sc.Load(ctx, conn).Err(); err != nil {
+			return nil, 0, err
+		}
+		cmd, wait = b.evalAndWait(ctx, conn, sc, keys, args)
+	}
+	if cmd.Err() != nil && b.cluster != nil {
+		b.cluster.ReloadState(ctx)
+	}
+	n, err := wait.Result()
+	if cmd.Err() == nil && err != nil {
+		return cmd, 0, fmt.Errorf("wait for replicas: %w", err)
+	}
+	return cmd, int(n), nil
+}
+
+// evalAndWait sends an EVALSHA of sc and a WAIT in one pipeline.
+func (b *Broker) evalAndWait(ctx context.Context, conn goredis.Cmdable, sc *goredis.Script, keys []string, args []any) (*goredis.Cmd, *goredis.IntCmd) {
+	pipe := conn.Pipeline()
+	cmd := sc.EvalSha(ctx, pipe, keys, args...)
+	wait := goredis.NewIntCmd(ctx, "wait", b.opts.WaitReplicas, ms(b.opts.WaitTimeout))
+	_ = pipe.Process(ctx, wait)
+	_, _ = pipe.Exec(ctx) // each command holds its own error
+	return cmd, wait
+}

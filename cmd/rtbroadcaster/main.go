@@ -48,6 +48,8 @@ type serveConfig struct {
 	adminAddr       string
 	brokerURL       string
 	redisPrefix     string
+	redisWait       int
+	redisWaitFor    time.Duration
 	origins         string
 	shutdownTimeout time.Duration
 	httpIdleTimeout time.Duration
@@ -68,6 +70,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.StringVar(&cfg.adminAddr, "admin-addr", "", "`address` of a separate listener for /debug/pprof/ (off when empty; keep it private)")
 	fs.StringVar(&cfg.brokerURL, "broker", "memory", "room `engine`: memory (this process alone) or a Redis URL such as redis://127.0.0.1:6379/0, or redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME[?db=N] for a Redis run by Sentinel, or redis-cluster://HOST:PORT[,HOST:PORT...] (rediss-cluster:// with TLS) for a Redis Cluster (every node on it shares its rooms)")
 	fs.StringVar(&cfg.redisPrefix, "redis-key-prefix", "rtb:", "`prefix` of every Redis key and channel: clusters that share one Redis need one each")
+	fs.IntVar(&cfg.redisWait, "redis-wait-replicas", 0, "with a Redis engine, state messages wait until this many `replicas` of the room's master have them (Redis WAIT), so that a failover keeps them; a shortfall is told to the owner as unreplicated. 0: do not wait")
+	fs.DurationVar(&cfg.redisWaitFor, "redis-wait-timeout", 250*time.Millisecond, "longest `wait` for -redis-wait-replicas, up to 2s")
 	fs.StringVar(&cfg.origins, "allowed-origins", "", "comma-separated browser `origins` allowed besides same-origin, e.g. https://app.example.com; * allows all")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGINT/SIGTERM waits for connections to close before cutting them")
 	fs.DurationVar(&cfg.httpIdleTimeout, "http-idle-timeout", 60*time.Second, "how long an HTTP connection may wait for its next request, and the most reading one request may take; WebSockets are not affected")
@@ -104,6 +108,12 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if cfg.redisWait < 0 {
+		return nil, fmt.Errorf("-redis-wait-replicas: %d is negative; give 0 not to wait", cfg.redisWait)
+	}
+	if cfg.redisWaitFor <= 0 || cfg.redisWaitFor > redisbroker.MaxWaitTimeout {
+		return nil, fmt.Errorf("-redis-wait-timeout: %v is not between 0 and %v", cfg.redisWaitFor, redisbroker.MaxWaitTimeout)
 	}
 	for name, v := range map[string]int{"-max-rooms": l.MaxRooms, "-max-total-state-bytes": l.MaxTotalStateBytes} {
 		if v < 0 {
@@ -231,7 +241,8 @@ func openBroker(ctx context.Context, cfg *serveConfig, log *slog.Logger) (broker
 	goredis.SetLogger(redisClientLog{log.With("engine", "redis")})
 	openCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	engine, err := redisbroker.Open(openCtx, url, redisbroker.Options{KeyPrefix: cfg.redisPrefix, Logger: log})
+	engine, err := redisbroker.Open(openCtx, url, redisbroker.Options{KeyPrefix: cfg.redisPrefix, Logger: log,
+		WaitReplicas: cfg.redisWait, WaitTimeout: cfg.redisWaitFor})
 	if err != nil {
 		return nil, nil, fmt.Errorf("-broker: %w", err)
 	}

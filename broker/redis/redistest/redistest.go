@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -256,6 +257,23 @@ func (s *Server) Start() {
 			s.t.Fatalf("redis-server on %s did not answer within 10 s", s.Addr)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop freezes the server (SIGSTOP): it keeps its connections and answers
+// nothing until Continue.
+func (s *Server) Stop() { s.signal(syscall.SIGSTOP) }
+
+// Continue lets a stopped server go on (SIGCONT).
+func (s *Server) Continue() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig os.Signal) {
+	s.t.Helper()
+	if s.cmd == nil {
+		s.t.Fatalf("redis-server on %s is not running", s.Addr)
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal redis-server on %s: %v", s.Addr, err)
 	}
 }
 
