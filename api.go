@@ -384,6 +384,7 @@ func (m *Manager) apiCreateRoom(w http.ResponseWriter, r *http.Request) *apiErro
 		m.releaseRoom(netip.Prefix{})
 		m.detach(rm)
 	}
+	m.log.Debug("room created through the HTTP API", "room", id)
 	w.Header().Set("Location", "/api/rooms/"+id)
 	writeJSON(w, http.StatusCreated, apiRoomCreated{UUID: id, OwnerKey: key})
 	return nil

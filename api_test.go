@@ -3,6 +3,7 @@ package rtbroadcaster_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	rtb "github.com/rtbroadcaster/rtbroadcaster"
 	"github.com/rtbroadcaster/rtbroadcaster/auth"
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/redis/redistest"
 )
@@ -382,6 +384,25 @@ func TestAPILimits(t *testing.T) {
 			t.Fatalf("another key has a bucket of its own: %d %s", resp.status, resp.body)
 		}
 	})
+	t.Run("engine down", func(t *testing.T) {
+		srv := startServer(t, rtb.WithBroker(downEngine{memory.New()}), rtb.WithAPIKeys(apiKey))
+		for _, call := range [][3]string{
+			{"POST", "/api/rooms", ""},
+			{"POST", "/api/rooms/" + uuid.NewString() + "/broadcast", `{"funcKey": "a"}`},
+		} {
+			resp := apiCall(t, srv, call[0], call[1], apiKey, call[2])
+			if resp.status != 503 || resp.errorCode(t) != "unavailable" || resp.header.Get("Retry-After") == "" {
+				t.Fatalf("%s %s with the engine down: %d %s", call[0], call[1], resp.status, resp.body)
+			}
+		}
+		if n := srv.Stats().OwnedRooms; n != 0 {
+			t.Fatalf("a create that failed still counts %d rooms", n)
+		}
+		metrics := scrape(t, srv.MetricsHandler())
+		if n := metrics[`rtbroadcaster_api_requests_total{route="POST /api/rooms",status="503"}`]; n != 1 {
+			t.Fatalf("api_requests_total of the refused create: %v", n)
+		}
+	})
 	t.Run("draining", func(t *testing.T) {
 		srv := apiEngines["memory"](t)
 		ctx, cancel := contextWithTimeout()
@@ -467,6 +488,17 @@ func TestAPIRedisTwoNodes(t *testing.T) {
 	}
 	expectEnd(t, viewer, room, 4)
 	waitUntil(t, "node A lets go of the room's count", func() bool { return nodeA.Stats().OwnedRooms == 0 })
+}
+
+// downEngine is an engine that cannot be reached, as Redis down.
+type downEngine struct{ broker.Broker }
+
+func (downEngine) CreateRoom(context.Context, string, broker.Owner) error {
+	return fmt.Errorf("create: %w", broker.ErrUnavailable)
+}
+
+func (downEngine) Publish(context.Context, string, broker.Publication) (uint64, error) {
+	return 0, fmt.Errorf("publish: %w", broker.ErrUnavailable)
 }
 
 // contextWithTimeout bounds a test's Shutdown.
