@@ -168,8 +168,19 @@ func (b *Broker) newRoomIDs(keys []string, seen map[string]bool) []string {
 var roomFields = []string{"status", "seq", "viewers", "held", "bytes"}
 
 // Room describes the open room (broker.Inspector): a roomRead, and the
-// number of its kept state messages, in one pipeline.
-func (b *Broker) Room(ctx context.Context, id string) (broker.RoomDetail, error) {
+// number of its kept state messages, in one pipeline. When Redis lost the
+// room, the node that has its copy restores it first, as for Snapshot.
+func (b *Broker) Room(ctx context.Context, id string) (d broker.RoomDetail, err error) {
+	err = b.orRestore(ctx, id, 0, "describe", func() (err error) {
+		d, err = b.describe(ctx, id)
+		return err
+	})
+	return d, err
+}
+
+// describe is Room without the restore: it fails with errMissing when
+// Redis does not have the room.
+func (b *Broker) describe(ctx context.Context, id string) (broker.RoomDetail, error) {
 	k := b.keys(id)
 	pipe := b.client.Pipeline()
 	read := roomRead{id: id, meta: pipe.HMGet(ctx, k.meta, roomFields...), lease: pipe.Get(ctx, k.lease)}
@@ -181,6 +192,9 @@ func (b *Broker) Room(ctx context.Context, id string) (broker.RoomDetail, error)
 	}
 	if err != nil {
 		return broker.RoomDetail{}, unavailable("describe", id, err)
+	}
+	if read.meta.Val()[0] == nil {
+		return broker.RoomDetail{}, errMissing
 	}
 	if !open {
 		return broker.RoomDetail{}, broker.ErrRoomNotFound
