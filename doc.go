@@ -17,4 +17,6 @@ package rtbroadcaster
 // asks: create, join, resume, broadcast, close), room.go (this node's
 // replica of a room and the viewers it fans out to), owner.go (owner keys
 // and an owner's leaving and return), outbox.go (a connection's send
-// queue). The lock order is in LOCKING.md.
+// queue), api.go (the HTTP API for backends: rooms created, fed, described
+// and closed over HTTP; openapi.json describes it). The lock order is in
+// LOCKING.md.

@@ -13,3 +13,13 @@ func WithSummaryInterval(d time.Duration) Option {
 func WithClock(now func() time.Time) Option {
 	return func(c *Config) { c.now = now }
 }
+
+// APIRoutes lists the HTTP API's routes as "METHOD /path", for the test that
+// checks openapi.json against them.
+func APIRoutes() []string {
+	routes := make([]string, len(apiRoutes))
+	for i, rt := range apiRoutes {
+		routes[i] = rt.method + " " + rt.path
+	}
+	return routes
+}

@@ -22,7 +22,10 @@ const heldSlack = time.Minute
 type heldReservation struct {
 	key      netip.Prefix
 	epoch    uint64      // the owner's that left; a claim raises it
-	deadline *time.Timer // heldSlack after the grace
+	deadline *time.Timer // heldSlack after the grace; nil for an API room
+	// api says the HTTP API created the room and holds it for no owner
+	// connection (api.go): it counts against the node, not an address.
+	api bool
 }
 
 // holdReservation takes over the room count and the replica reference of
@@ -49,7 +52,7 @@ func (r *room) holdReservation(key netip.Prefix, epoch uint64) bool {
 func (r *room) heldLocked() *heldReservation {
 	h := r.held
 	r.held = nil
-	if h != nil {
+	if h != nil && h.deadline != nil {
 		h.deadline.Stop()
 	}
 	return h

@@ -24,6 +24,7 @@ const waitFor = 10 * time.Second
 type testServer struct {
 	*rtbroadcaster.Manager
 	http  *httptest.Server
+	url   string // http://host:port, where the HTTP API is at /api/
 	wsURL string
 }
 
@@ -33,8 +34,9 @@ func startServer(t testing.TB, opts ...rtbroadcaster.Option) *testServer {
 	mgr := rtbroadcaster.NewManager(opts...)
 	mux := http.NewServeMux()
 	mux.Handle("/broadcast", mgr)
+	mux.Handle("/api/", mgr.APIHandler())
 	srv := httptest.NewServer(mux)
-	s := &testServer{Manager: mgr, http: srv, wsURL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/broadcast"}
+	s := &testServer{Manager: mgr, http: srv, url: srv.URL, wsURL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/broadcast"}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		defer cancel()

@@ -152,7 +152,7 @@ func (m *Manager) reserveRoom(verb string, key netip.Prefix, over bool) *Error {
 		m.ownedRooms.Add(-1)
 		return newError(CodeTooManyRooms, "%s: this server has its maximum of %d open rooms; try again later, or another server", verb, m.limits.MaxRooms)
 	}
-	if !m.addrLimits.reserveRoom(key, over) {
+	if key.IsValid() && !m.addrLimits.reserveRoom(key, over) {
 		m.ownedRooms.Add(-1)
 		return newError(CodeTooManyRooms, "%s: your address already owns %d open rooms, the most allowed (rooms waiting for their owner to come back count); close one first", verb, m.limits.MaxRoomsPerIP)
 	}
@@ -160,7 +160,10 @@ func (m *Manager) reserveRoom(verb string, key netip.Prefix, over bool) *Error {
 }
 
 // releaseRoom counts the end of a room reserved from key.
+// An invalid key (an API room's) counts against no address.
 func (m *Manager) releaseRoom(key netip.Prefix) {
 	m.ownedRooms.Add(-1)
-	m.addrLimits.releaseRoom(key)
+	if key.IsValid() {
+		m.addrLimits.releaseRoom(key)
+	}
 }

@@ -32,6 +32,7 @@ type Manager struct {
 	verifier            TokenVerifier // nil: no authentication
 	trustedProxies      []netip.Prefix
 	adminToken          string
+	api                 *apiAuth // nil: the HTTP API is off
 	ownerGrace          time.Duration
 	drainSpread         time.Duration
 	now                 func() time.Time
@@ -91,6 +92,7 @@ func New(cfg Config) *Manager {
 		p.SetRenderer(m.renderOwnerNews)
 	}
 	m.addrLimits = newAddrLimits(m.limits, m.now)
+	m.api = newAPIAuth(cfg.APIKeys, m.verifier, m.limits, m.now)
 	m.metrics = newMetrics(m)
 	m.summary = &connSummary{log: m.log, interval: cfg.summaryEvery, stats: m.Stats}
 	m.upgrader = m.newUpgrader(nil)
@@ -237,6 +239,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.drain()
 	}
+	m.releaseAPIRooms()
 	// Rooms whose owners left keep counting until the Manager is done:
 	// their counts and subscriptions end with it.
 	defer m.releaseAllHeld()

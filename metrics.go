@@ -24,6 +24,7 @@ type metrics struct {
 	errors           *prometheus.CounterVec
 	disconnects      *prometheus.CounterVec
 	upgradesRefused  *prometheus.CounterVec
+	apiRequests      *prometheus.CounterVec
 	messagesTotal    atomic.Uint64 // mirrors of the counters, for the admin API
 	messagesOutTotal atomic.Uint64
 	viewersTotal     atomic.Int64
@@ -62,7 +63,8 @@ func newMetrics(m *Manager) *metrics {
 	x.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "errors_total", Help: "Error replies sent, by code."}, []string{"code"})
 	x.disconnects = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "disconnects_total", Help: "Connections ended, by reason."}, []string{"reason"})
 	x.upgradesRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "upgrades_refused_total", Help: "WebSocket upgrades refused before the handshake, by reason."}, []string{"reason"})
-	for _, c := range []prometheus.Collector{x.messagesIn, x.bytesIn, x.messagesOut, x.bytesOut, x.fanout, x.slowConsumers, x.errors, x.disconnects, x.upgradesRefused} {
+	x.apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "api_requests_total", Help: "HTTP API requests answered, by route and HTTP status."}, []string{"route", "status"})
+	for _, c := range []prometheus.Collector{x.messagesIn, x.bytesIn, x.messagesOut, x.bytesOut, x.fanout, x.slowConsumers, x.errors, x.disconnects, x.upgradesRefused, x.apiRequests} {
 		f(c)
 	}
 	return x

@@ -70,6 +70,12 @@ type Limits struct {
 	// address until it closes or another connection resumes it (then it
 	// counts against that one's). 0 means unlimited, the default.
 	MaxRoomsPerIP int
+	// APIRequestsPerSecond limits the HTTP API requests of one API key (or
+	// one token subject); past it, requests are refused with 429. 0 means
+	// unlimited, the default. APIRequestBurst is the bucket's size
+	// (default: one second's worth, at least 1).
+	APIRequestsPerSecond float64
+	APIRequestBurst      int
 	// PingInterval is how often the server pings each client; a client that
 	// sends nothing for PingInterval+PongTimeout is dropped. Defaults 25 s, 10 s.
 	PingInterval time.Duration
@@ -116,6 +122,9 @@ func (l Limits) withDefaults() Limits {
 	if l.MessagesPerSecond > 0 && l.MessageBurst <= 0 {
 		l.MessageBurst = max(1, int(l.MessagesPerSecond))
 	}
+	if l.APIRequestsPerSecond > 0 && l.APIRequestBurst <= 0 {
+		l.APIRequestBurst = max(1, int(l.APIRequestsPerSecond))
+	}
 	if l.ConnectionsPerSecondPerIP > 0 && l.ConnectionBurstPerIP <= 0 {
 		l.ConnectionBurstPerIP = max(1, int(l.ConnectionsPerSecondPerIP))
 	}
@@ -161,6 +170,11 @@ type Config struct {
 	// AdminToken enables the admin API (AdminHandler) for requests carrying
 	// "Authorization: Bearer <token>". Empty: the API answers 404.
 	AdminToken string
+	// APIKeys turn the HTTP API (APIHandler) on: a request carrying
+	// "Authorization: Bearer <key>" with one of them may use it, as may one
+	// with a token that TokenVerifier accepts and whose grant has API set.
+	// None: the API answers 404.
+	APIKeys []string
 	// OwnerGrace is how long a room stays open after its owner's connection
 	// ends, for the owner to take it back (PROTOCOL.md, Owner resume).
 	// 0: DefaultOwnerGrace; negative: none, the room closes with its owner,
@@ -251,6 +265,9 @@ func WithTokenVerifier(v TokenVerifier) Option { return func(c *Config) { c.Toke
 func WithTrustedProxies(proxies ...netip.Prefix) Option {
 	return func(c *Config) { c.TrustedProxies = proxies }
 }
+
+// WithAPIKeys sets Config.APIKeys: the HTTP API on.
+func WithAPIKeys(keys ...string) Option { return func(c *Config) { c.APIKeys = keys } }
 
 // WithAdminToken sets Config.AdminToken: the admin API on.
 func WithAdminToken(token string) Option { return func(c *Config) { c.AdminToken = token } }

@@ -93,11 +93,6 @@ func (m *Manager) renderOwnerNews(news broker.OwnerNews) broker.Publication {
 	return m.publication(msg, news.Epoch)
 }
 
-// publication is what c, the owner, publishes as m.
-func (c *conn) publication(m *Message) broker.Publication {
-	return c.mgr.publication(m, c.ownerEpoch)
-}
-
 // publication is what the owner holding epoch publishes as msg.
 func (m *Manager) publication(msg *Message, epoch uint64) broker.Publication {
 	return broker.Publication{

@@ -248,21 +248,9 @@ func (c *conn) broadcast(m *Message) *Error {
 	if refused != nil {
 		return refused
 	}
-	if m.FuncKey == "" {
-		return newError(CodeBadRequest, "broadcast: funcKey is empty; name the function viewers should call")
-	}
-	if len(m.FuncParams) > c.mgr.limits.MaxFuncParams {
-		return newError(CodeBadRequest, "broadcast: %d funcParams, more than the limit of %d", len(m.FuncParams), c.mgr.limits.MaxFuncParams)
-	}
-	out := connectedMessage(r.id)
-	out.FuncKey, out.FuncParams, out.StateMessage, out.ClearState = m.FuncKey, m.FuncParams, m.StateMessage, m.ClearState
-	if m.StateMessage {
-		out.StateKey = m.StateKey
-	}
-	pub := c.publication(out)
-	pub.ClearState = m.ClearState
-	if m.StateMessage {
-		pub.StateKey = out.Key()
+	pub, refused := c.mgr.broadcastPublication(r.id, m, c.ownerEpoch)
+	if refused != nil {
+		return refused
 	}
 	ctx, cancel := c.requestContext()
 	defer cancel()
@@ -277,6 +265,29 @@ func (c *conn) broadcast(m *Message) *Error {
 		return brokerError("broadcast", r.id, err)
 	}
 	return nil
+}
+
+// broadcastPublication checks a broadcast m into room id and returns what
+// to publish as the owner holding epoch (0: whoever owns it; the HTTP API):
+// viewers receive exactly the server's own encoding of it, whoever sent it.
+func (m *Manager) broadcastPublication(id string, b *Message, epoch uint64) (broker.Publication, *Error) {
+	if b.FuncKey == "" {
+		return broker.Publication{}, newError(CodeBadRequest, "broadcast: funcKey is empty; name the function viewers should call")
+	}
+	if len(b.FuncParams) > m.limits.MaxFuncParams {
+		return broker.Publication{}, newError(CodeBadRequest, "broadcast: %d funcParams, more than the limit of %d", len(b.FuncParams), m.limits.MaxFuncParams)
+	}
+	out := connectedMessage(id)
+	out.FuncKey, out.FuncParams, out.StateMessage, out.ClearState = b.FuncKey, b.FuncParams, b.StateMessage, b.ClearState
+	if b.StateMessage {
+		out.StateKey = b.StateKey
+	}
+	pub := m.publication(out, epoch)
+	pub.ClearState = b.ClearState
+	if b.StateMessage {
+		pub.StateKey = out.Key()
+	}
+	return pub, nil
 }
 
 func (c *conn) closeRoom(id string) *Error {

@@ -9,7 +9,8 @@
 //	  "sub": "alice",                 // logged with the connection; optional
 //	  "exp": 1767225600,              // required: tokens without one are refused
 //	  "rtb_create": true,             // may create rooms
-//	  "rtb_rooms": "*"                // may join any room
+//	  "rtb_rooms": "*",               // may join any room
+//	  "rtb_api": true                 // may use the server's HTTP API (/api/)
 //	}
 //
 // rtb_rooms is "*" (any room), one room id as a string, or an array of room
@@ -40,6 +41,9 @@ type Grant struct {
 	Create bool
 	// Rooms are the room ids the token may join; AnyRoom among them allows all.
 	Rooms []string
+	// API allows the server's HTTP API (/api/, when it is on): creating,
+	// feeding, describing and closing any room, as an API key does.
+	API bool
 	// Expires is when the token stops being accepted.
 	Expires time.Time
 }
@@ -132,7 +136,7 @@ func (v *Verifier) Verify(token string) (Grant, error) {
 	if _, err := v.parser.ParseWithClaims(token, &c, v.keyfunc); err != nil {
 		return Grant{}, fmt.Errorf("token refused: %w", err)
 	}
-	return Grant{Subject: c.Subject, Create: c.Create, Rooms: c.Rooms, Expires: c.ExpiresAt.Time}, nil
+	return Grant{Subject: c.Subject, Create: c.Create, Rooms: c.Rooms, API: c.API, Expires: c.ExpiresAt.Time}, nil
 }
 
 // claims are a token's claims: the registered ones and rtbroadcaster's.
@@ -140,6 +144,7 @@ type claims struct {
 	jwt.RegisteredClaims
 	Create bool      `json:"rtb_create,omitempty"`
 	Rooms  roomClaim `json:"rtb_rooms,omitempty"`
+	API    bool      `json:"rtb_api,omitempty"`
 }
 
 // UnmarshalJSON reads the claims, and refuses exp, nbf or iat given as a
@@ -186,7 +191,7 @@ func (r *roomClaim) UnmarshalJSON(data []byte) error {
 // Claims builds the claims of a token that grants g, for issuers written in
 // Go and for tests: sign it with jwt.NewWithClaims. It expires at g.Expires.
 func Claims(g Grant) jwt.Claims {
-	c := claims{Create: g.Create, Rooms: g.Rooms}
+	c := claims{Create: g.Create, Rooms: g.Rooms, API: g.API}
 	c.Subject = g.Subject
 	c.ExpiresAt = jwt.NewNumericDate(g.Expires)
 	c.IssuedAt = jwt.NewNumericDate(time.Now())

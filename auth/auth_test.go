@@ -205,3 +205,34 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIClaim: rtb_api grants the HTTP API, and only it; auth.Claims
+// writes it; a value that is not a boolean refuses the token.
+func TestAPIClaim(t *testing.T) {
+	v, err := auth.New(auth.Config{HMACSecret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	for name, tc := range map[string]struct {
+		claims  jwt.Claims
+		api     bool
+		wantErr bool
+	}{
+		"claim":             {jwt.MapClaims{"exp": exp, "rtb_api": true}, true, false},
+		"written by Claims": {hourGrant(auth.Grant{Subject: "cron", API: true}), true, false},
+		"false":             {jwt.MapClaims{"exp": exp, "rtb_api": false, "rtb_create": true}, false, false},
+		"absent":            {hourGrant(auth.Grant{Create: true, Rooms: []string{auth.AnyRoom}}), false, false},
+		"not a boolean":     {jwt.MapClaims{"exp": exp, "rtb_api": "yes"}, false, true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g, err := v.Verify(sign(t, jwt.SigningMethodHS256, secret, tc.claims, ""))
+			if (err != nil) != tc.wantErr || g.API != tc.api {
+				t.Fatalf("grant %+v, err %v; want API %v, error %v", g, err, tc.api, tc.wantErr)
+			}
+			if g.API && (g.Create || len(g.Rooms) > 0) {
+				t.Fatalf("rtb_api granted more: %+v", g)
+			}
+		})
+	}
+}

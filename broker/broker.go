@@ -126,6 +126,26 @@ type RoomInfo struct {
 	Viewers int
 	// OwnerAway says the room is in its grace, as Snapshot.OwnerAway does.
 	OwnerAway bool
+	// OwnerHeld says the room was created Held and no owner claimed it
+	// since (see Owner.Held).
+	OwnerHeld bool
+}
+
+// Inspector is implemented by engines that can describe one open room, from
+// any node. The in-memory and Redis engines implement it.
+type Inspector interface {
+	// Room describes the open room, its kept state's size included. It
+	// fails with ErrRoomNotFound when the room is closed or unknown.
+	Room(ctx context.Context, room string) (RoomDetail, error)
+}
+
+// RoomDetail is what Inspector tells about an open room.
+type RoomDetail struct {
+	RoomInfo
+	// StateMessages and StateBytes are the room's kept state: how many
+	// state messages, and the size of their bodies.
+	StateMessages int
+	StateBytes    int
 }
 
 // Owner is how a room's owner is known to the engine.
@@ -137,6 +157,11 @@ type Owner struct {
 	// and, on engines with several nodes, after the owner's node stopped
 	// (then it is at least the engine's own lease). 0 closes at once.
 	Grace time.Duration
+	// Held says no client connection owns the room yet: the server's HTTP
+	// API created it, and the node that did holds epoch 1 for it until a
+	// client claims the room with its key (ClaimOwner clears it). Engines
+	// only report it (RoomInfo.OwnerHeld); it changes nothing else.
+	Held bool
 }
 
 // Publication is a message to publish.

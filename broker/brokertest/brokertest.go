@@ -46,6 +46,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 		{"OwnerGraceEnds", testOwnerGraceEnds},
 		{"ReleaseWithoutGrace", testReleaseWithoutGrace},
 		{"Rooms", testRooms},
+		{"RoomDetail", testRoomDetail},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, newBroker(t)) })
@@ -658,6 +659,69 @@ func testRooms(t *testing.T, b broker.Broker) {
 	}
 	if got := listRooms(t, lister, 10); !reflect.DeepEqual(got, []broker.RoomInfo{awayInfo}) {
 		t.Fatalf("Rooms(10) after closing %s = %+v, want only %+v", open, got, awayInfo)
+	}
+}
+
+// testRoomDetail: an engine that describes rooms tells one room's seq,
+// viewers, kept state and owner: held (created Held, until a claim), away
+// (released); a closed or unknown room is not found.
+func testRoomDetail(t *testing.T, b broker.Broker) {
+	inspector, ok := b.(broker.Inspector)
+	if !ok {
+		t.Skip("the engine does not describe rooms")
+	}
+	ctx, room := ctxFor(t), uuid.NewString()
+	if err := b.CreateRoom(ctx, room, broker.Owner{KeyHash: "hash", Grace: time.Minute, Held: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.CloseRoom(context.Background(), room) })
+	describe := func() broker.RoomDetail {
+		t.Helper()
+		d, err := inspector.Room(ctx, room)
+		if err != nil {
+			t.Fatalf("Room: %v", err)
+		}
+		return d
+	}
+	if d := describe(); !reflect.DeepEqual(d, broker.RoomDetail{RoomInfo: broker.RoomInfo{ID: room, OwnerHeld: true}}) {
+		t.Fatalf("a new held room: %+v", d)
+	}
+	mustPublish(t, b, room, statePublication("k", body(1)))
+	mustPublish(t, b, room, statePublication("k", body(22)))
+	mustPublish(t, b, room, statePublication("j", body(3)))
+	mustPublish(t, b, room, publication(body(4)))
+	if err := b.SetViewers(ctx, room, NewRecorder(), 3); err != nil {
+		t.Fatal(err)
+	}
+	want := broker.RoomDetail{RoomInfo: broker.RoomInfo{ID: room, Seq: 4, Viewers: 3, OwnerHeld: true}, StateMessages: 2, StateBytes: len(body(22)) + len(body(3))}
+	if d := describe(); !reflect.DeepEqual(d, want) {
+		t.Fatalf("Room = %+v, want %+v", d, want)
+	}
+	if lister, ok := b.(broker.Lister); ok {
+		if got := listRooms(t, lister, 10); len(got) != 1 || got[0] != want.RoomInfo {
+			t.Fatalf("Rooms = %+v, want %+v", got, want.RoomInfo)
+		}
+	}
+	epoch, err := b.ClaimOwner(ctx, room, "hash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := describe(); d.OwnerHeld || d.OwnerAway {
+		t.Fatalf("after a claim: %+v, want neither held nor away", d)
+	}
+	if err := b.ReleaseOwner(ctx, room, epoch); err != nil {
+		t.Fatal(err)
+	}
+	if d := describe(); d.OwnerHeld || !d.OwnerAway {
+		t.Fatalf("after a release: %+v, want away", d)
+	}
+	if err := b.CloseRoom(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{room, uuid.NewString()} {
+		if _, err := inspector.Room(ctx, id); !errors.Is(err, broker.ErrRoomNotFound) {
+			t.Fatalf("Room of a closed or unknown room: %v, want ErrRoomNotFound", err)
+		}
 	}
 }
 

@@ -39,8 +39,9 @@ type room struct {
 }
 
 var (
-	_ broker.Broker = (*Broker)(nil)
-	_ broker.Lister = (*Broker)(nil)
+	_ broker.Broker    = (*Broker)(nil)
+	_ broker.Lister    = (*Broker)(nil)
+	_ broker.Inspector = (*Broker)(nil)
 )
 
 // New returns an empty engine.
@@ -70,6 +71,7 @@ func (b *Broker) ClaimOwner(_ context.Context, id, keyHash string) (uint64, erro
 		r.grace = nil
 	}
 	r.epoch++
+	r.owner.Held = false
 	// Under the room's lock, as deliveries are: each subscriber gets one
 	// call at a time, and none calls back into the engine.
 	for _, s := range r.subs {
@@ -286,7 +288,21 @@ func (b *Broker) someRooms(limit int) map[string]*room {
 func (r *room) info(id string) (broker.RoomInfo, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return broker.RoomInfo{ID: id, Seq: r.seq, Viewers: r.viewerTotal(), OwnerAway: r.grace != nil}, r.state != nil
+	return r.infoLocked(id), r.state != nil
+}
+
+func (r *room) infoLocked(id string) broker.RoomInfo {
+	return broker.RoomInfo{ID: id, Seq: r.seq, Viewers: r.viewerTotal(), OwnerAway: r.grace != nil, OwnerHeld: r.owner.Held}
+}
+
+// Room describes the open room id (broker.Inspector).
+func (b *Broker) Room(_ context.Context, id string) (broker.RoomDetail, error) {
+	r := b.lookup(id)
+	if r == nil {
+		return broker.RoomDetail{}, broker.ErrRoomNotFound
+	}
+	defer r.mu.Unlock()
+	return broker.RoomDetail{RoomInfo: r.infoLocked(id), StateMessages: r.state.order.Len(), StateBytes: r.state.bytes}, nil
 }
 
 // viewerTotal adds up the viewers of every node. Call it under the room's

@@ -35,7 +35,10 @@ const scanCount = 1000
 // for it and so without any one caller's deadline.
 const listTimeout = 10 * time.Second
 
-var _ broker.Lister = (*Broker)(nil)
+var (
+	_ broker.Lister    = (*Broker)(nil)
+	_ broker.Inspector = (*Broker)(nil)
+)
 
 // Rooms lists up to limit open rooms of every node, in no particular order,
 // from a list at most listTTL old.
@@ -193,6 +196,48 @@ func (b *Broker) newRoomIDs(keys []string, seen map[string]bool) []string {
 	return ids
 }
 
+// roomFields are the meta fields a roomRead reads, in the order info
+// decodes them; Room reads the kept state's size after them.
+var roomFields = []string{"status", "seq", "viewers", "held", "bytes"}
+
+// Room describes the open room (broker.Inspector): a roomRead, and the
+// number of its kept state messages, in one pipeline. When Redis lost the
+// room, the node that has its copy restores it first, as for Snapshot.
+func (b *Broker) Room(ctx context.Context, id string) (d broker.RoomDetail, err error) {
+	err = b.orRestore(ctx, id, 0, "describe", func() (err error) {
+		d, err = b.describe(ctx, id)
+		return err
+	})
+	return d, err
+}
+
+// describe is Room without the restore: it fails with errMissing when
+// Redis does not have the room.
+func (b *Broker) describe(ctx context.Context, id string) (broker.RoomDetail, error) {
+	k := b.keys(id)
+	pipe := b.client.Pipeline()
+	read := roomRead{id: id, meta: pipe.HMGet(ctx, k.meta, roomFields...), lease: pipe.Get(ctx, k.lease)}
+	count := pipe.HLen(ctx, k.state)
+	_, _ = pipe.Exec(ctx) // each command's own error says what matters, as in readRooms
+	info, open, err := read.info()
+	if err == nil {
+		err = count.Err()
+	}
+	if err != nil {
+		return broker.RoomDetail{}, unavailable("describe", id, err)
+	}
+	if read.meta.Val()[0] == nil {
+		return broker.RoomDetail{}, errMissing
+	}
+	if !open {
+		return broker.RoomDetail{}, broker.ErrRoomNotFound
+	}
+	bytes, _ := read.meta.Val()[4].(string)
+	d := broker.RoomDetail{RoomInfo: info, StateMessages: int(count.Val())}
+	d.StateBytes, _ = strconv.Atoi(bytes)
+	return d, nil
+}
+
 // roomRead is the pipelined reads of one room's meta and lease.
 type roomRead struct {
 	id    string
@@ -211,7 +256,7 @@ func (b *Broker) readRooms(ctx context.Context, ids []string) ([]broker.RoomInfo
 	reads := make([]roomRead, len(ids))
 	for i, id := range ids {
 		k := b.keys(id)
-		reads[i] = roomRead{id: id, meta: pipe.HMGet(ctx, k.meta, "status", "seq", "viewers"), lease: pipe.Get(ctx, k.lease)}
+		reads[i] = roomRead{id: id, meta: pipe.HMGet(ctx, k.meta, roomFields...), lease: pipe.Get(ctx, k.lease)}
 	}
 	// A missing lease fails its GET with Nil, which Exec returns too: each
 	// command's own error says what matters.
@@ -244,7 +289,8 @@ func (r roomRead) info() (info broker.RoomInfo, ok bool, err error) {
 	}
 	seq, _ := meta[1].(string)
 	viewers, _ := meta[2].(string)
-	info = broker.RoomInfo{ID: r.id, OwnerAway: ownerAway(lease)}
+	held, _ := meta[3].(string)
+	info = broker.RoomInfo{ID: r.id, OwnerAway: ownerAway(lease), OwnerHeld: held == "1"}
 	info.Seq, _ = strconv.ParseUint(seq, 10, 64)
 	info.Viewers, _ = strconv.Atoi(viewers)
 	return info, true, nil

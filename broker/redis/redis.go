@@ -323,7 +323,7 @@ func (b *Broker) CreateRoom(ctx context.Context, room string, owner broker.Owner
 	}
 	k := b.keys(room)
 	created, err := b.run(ctx, createScript, []string{k.meta, k.lease},
-		b.node, ms(b.opts.LeaseTTL), ms(b.opts.IdleTTL), owner.KeyHash, ms(max(owner.Grace, 0))).Int()
+		b.node, ms(b.opts.LeaseTTL), ms(b.opts.IdleTTL), owner.KeyHash, ms(max(owner.Grace, 0)), flag(owner.Held)).Int()
 	if err != nil {
 		return unavailable("create", room, err)
 	}

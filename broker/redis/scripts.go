@@ -7,7 +7,8 @@ package redis
 //	        state size), viewers (last total published), owner (node id),
 //	        ownerkey (hash of the owner's key), epoch (the owner's, raised by
 //	        each claim), grace (ms a room outlives its owner), lostto (set
-//	        when Redis lost writes: no recovery from a seq up to it)
+//	        when Redis lost writes: no recovery from a seq up to it), held
+//	        ("1" from a create for the HTTP API until the first claim)
 //	state   hash: state key -> message body
 //	order   sorted set: state key scored by the seq it was last set at, so
 //	        ZRANGE gives the replay order (replacing a key moves it to the end)
@@ -44,11 +45,12 @@ package redis
 
 // createScript registers an open room and its owner's lease, unless the id
 // is taken. KEYS: meta, lease. ARGV: node, leaseMs, idleMs, keyHash,
-// graceMs. Returns 1 when created, 0 when the id exists.
+// graceMs, held ("1": no client owns the room yet, see broker.Owner.Held).
+// Returns 1 when created, 0 when the id exists.
 var createScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'open', 'seq', 0, 'bytes', 0, 'viewers', 0, 'owner', ARGV[1],
-  'ownerkey', ARGV[4], 'epoch', 1, 'grace', ARGV[5])
+  'ownerkey', ARGV[4], 'epoch', 1, 'grace', ARGV[5], 'held', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('SET', KEYS[2], ARGV[1], 'PX', math.max(tonumber(ARGV[2]), tonumber(ARGV[5])))
 return 1
@@ -73,7 +75,7 @@ if redis.call('HGET', KEYS[1], 'ownerkey') ~= ARGV[1] then return -2 end
 -- Past its grace, the room is as good as closed: its nodes close it soon.
 if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
 local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
-redis.call('HSET', KEYS[1], 'owner', ARGV[2])
+redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'held', 0)
 local grace = tonumber(redis.call('HGET', KEYS[1], 'grace') or '0')
 redis.call('SET', KEYS[2], ARGV[2], 'PX', math.max(tonumber(ARGV[3]), grace))
 redis.call('PUBLISH', ARGV[4], 'o' .. epoch)

@@ -97,7 +97,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	registerOpsFlags(fs, &cfg.ops, l)
 	fs.Usage = func() {
 		writeOverview(fs.Output())
-		fmt.Fprintf(fs.Output(), "\nrtbroadcaster [serve] [flags] serves the WebSocket endpoint on /broadcast and /broadcasting, the demo on /,\nthe JavaScript SDK on /sdk/, /healthz and /readyz. Its flags follow; each has an environment twin:\n-max-viewers is RTB_MAX_VIEWERS, and so on.\n\n")
+		fmt.Fprintf(fs.Output(), "\nrtbroadcaster [serve] [flags] serves the WebSocket endpoint on /broadcast and /broadcasting, the demo on /,\nthe JavaScript SDK on /sdk/, /healthz and /readyz, and the HTTP API on /api/ with -api-key. Its flags follow; each has an environment twin:\n-max-viewers is RTB_MAX_VIEWERS, and so on.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := applyEnv(fs); err != nil {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/rtbroadcaster/rtbroadcaster"
@@ -27,6 +29,23 @@ type opsConfig struct {
 	trustedProxies string
 	tlsCert        string
 	tlsKey         string
+	apiKeys        keyList
+	apiKeyFile     string
+}
+
+// keyList is a repeatable flag of keys; one value may also list several,
+// separated by commas (as the environment twin must).
+type keyList []string
+
+func (k *keyList) String() string { return strconv.Itoa(len(*k)) + " keys" }
+
+func (k *keyList) Set(v string) error {
+	for _, key := range strings.Split(v, ",") {
+		if key = strings.TrimSpace(key); key != "" {
+			*k = append(*k, key)
+		}
+	}
+	return nil
 }
 
 // registerOpsFlags adds the operations flags; l is the serve command's limits.
@@ -37,6 +56,10 @@ func registerOpsFlags(fs *flag.FlagSet, o *opsConfig, l *rtbroadcaster.Limits) {
 	fs.StringVar(&o.jwtIssuer, "jwt-issuer", "", "iss claim tokens must carry (unchecked when empty)")
 	fs.StringVar(&o.jwtAudience, "jwt-audience", "", "aud claim tokens must carry (unchecked when empty)")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer `token` of the admin dashboard at /admin and its API (off when empty; prefer the environment)")
+	fs.Var(&o.apiKeys, "api-key", "bearer `key` of the HTTP API at /api/ (repeatable, or comma-separated; off without one; prefer the environment or -api-key-file)")
+	fs.StringVar(&o.apiKeyFile, "api-key-file", "", "`file` of HTTP API keys, one per line (blank lines and # comments skipped)")
+	fs.Float64Var(&l.APIRequestsPerSecond, "api-rate", 0, "HTTP API requests per second one key (or token subject) may make; more get 429 (0 is unlimited)")
+	fs.IntVar(&l.APIRequestBurst, "api-burst", 0, "burst for -api-rate (default: one second's worth)")
 	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated `CIDRs` or addresses of reverse proxies whose X-Forwarded-For names the client")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate chain `file`: serve HTTPS and wss:// (with -tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key `file` of -tls-cert")
@@ -60,10 +83,34 @@ func (o *opsConfig) configure(cfg *rtbroadcaster.Config) error {
 		return err
 	}
 	cfg.AdminToken = o.adminToken
+	if cfg.APIKeys, err = o.keys(); err != nil {
+		return err
+	}
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return errors.New("-tls-cert and -tls-key go together")
 	}
 	return nil
+}
+
+// keys are the HTTP API's keys: -api-key's and those of -api-key-file.
+func (o *opsConfig) keys() ([]string, error) {
+	keys := slices.Clone([]string(o.apiKeys))
+	if o.apiKeyFile == "" {
+		return keys, nil
+	}
+	data, err := os.ReadFile(o.apiKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("-api-key-file: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			keys = append(keys, line)
+		}
+	}
+	if len(keys) == len(o.apiKeys) {
+		return nil, fmt.Errorf("-api-key-file: %s holds no key", o.apiKeyFile)
+	}
+	return keys, nil
 }
 
 // verifier builds the token verifier the -jwt-* flags ask for, or nil when
@@ -117,6 +164,7 @@ func mountOps(mux *http.ServeMux, mgr *rtbroadcaster.Manager) {
 	mux.Handle("/metrics", mgr.MetricsHandler())
 	mux.Handle("/admin", web.AdminPage())
 	mux.Handle("/admin/api/", mgr.AdminHandler())
+	mux.Handle("/api/", mgr.APIHandler())
 }
 
 // scheme is the URL scheme the main listener serves.

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -193,4 +194,52 @@ func makeCertificate(t *testing.T) (certFile, keyFile string, roots *x509.CertPo
 	roots = x509.NewCertPool()
 	roots.AddCert(cert)
 	return certFile, keyFile, roots
+}
+
+// TestAPIKeyFlags: -api-key is repeatable and takes comma-separated keys,
+// as its environment twin does; -api-key-file adds one key per line.
+func TestAPIKeyFlags(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(file, []byte("# backends\nfile-key-1\n\n  file-key-2  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte("# none yet\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		env     string
+		args    []string
+		want    []string
+		wantErr string
+	}{
+		{"off", "", nil, nil, ""},
+		{"repeated", "", []string{"-api-key", "a", "-api-key", "b,c"}, []string{"a", "b", "c"}, ""},
+		{"environment", "x, y", nil, []string{"x", "y"}, ""},
+		{"file", "", []string{"-api-key", "a", "-api-key-file", file}, []string{"a", "file-key-1", "file-key-2"}, ""},
+		{"file without a key", "", []string{"-api-key-file", empty}, nil, "holds no key"},
+		{"missing file", "", []string{"-api-key-file", filepath.Join(t.TempDir(), "none")}, nil, "-api-key-file"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env != "" {
+				t.Setenv("RTB_API_KEY", tt.env)
+			}
+			cfg, err := parseServeFlags(append(tt.args, "-api-rate", "5"), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mc rtbroadcaster.Config
+			err = cfg.ops.configure(&mc)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want one mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(mc.APIKeys, tt.want) || cfg.limits.APIRequestsPerSecond != 5 {
+				t.Fatalf("keys %q (err %v), want %q; api rate %g", mc.APIKeys, err, tt.want, cfg.limits.APIRequestsPerSecond)
+			}
+		})
+	}
 }
