@@ -28,7 +28,9 @@ export type ServerErrorCode =
   | 'unavailable' // also: the server refused the connection as it is shutting down or full (close 4503); retried
   | 'unauthorized' // no token, or an invalid or expired one: the server closes with 4401 next
   | 'forbidden' // a valid token that does not allow this create or join
-  | 'too_many_rooms';
+  | 'too_many_rooms'
+  | 'lost' // Redis lost the room's latest messages (a failover): this broadcast was not delivered either; resend the state
+  | 'unreplicated'; // not a refusal: the state message was delivered and kept, but fewer replicas than the server waits for have it; do not resend
 
 /** Codes the SDK itself uses. */
 export type ClientErrorCode =
