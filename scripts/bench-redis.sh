@@ -83,7 +83,16 @@ for i in "${!scenarios[@]}"; do
 				"$bin" serve -addr "127.0.0.1:$port" -log-level warn -broker "$url" \
 					-redis-key-prefix "$prefix" 2>>"$work/server.log" &
 				server_pids+=($!)
-				for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.05; done
+				ready=
+				for _ in $(seq 200); do
+					curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && { ready=1; break; }
+					sleep 0.05
+				done
+				if [[ -z $ready ]] || ! kill -0 "${server_pids[-1]}" 2>/dev/null; then
+					echo "node on 127.0.0.1:$port did not become ready; its log:" >&2
+					cat "$work/server.log" >&2
+					exit 1
+				fi
 				urls=${urls:+$urls,}ws://127.0.0.1:$port/broadcast
 			done
 			declare -A before=()

@@ -191,3 +191,80 @@ func askMaster(node, key string) (string, error) {
 // tries and ends at the first wake-up after its client is closed, so a test
 // that kills a node may end with it still asleep.
 var IgnoreRedials = goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial")
+
+// Masters returns the live nodes that are masters now.
+func (c *Cluster) Masters() []*Server {
+	c.t.Helper()
+	var masters []*Server
+	for _, s := range c.Nodes {
+		if s.cmd == nil {
+			continue
+		}
+		client := goredis.NewClient(&goredis.Options{Addr: s.Addr, MaxRetries: -1})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		role, err := client.Do(ctx, "role").Slice()
+		cancel()
+		_ = client.Close()
+		if err != nil {
+			c.t.Fatalf("ROLE of %s: %v", s.Addr, err)
+		}
+		if len(role) > 0 && role[0] == "master" {
+			masters = append(masters, s)
+		}
+	}
+	return masters
+}
+
+// MoveSlot moves the slot of key, with its keys, from the master that
+// serves it to master to, as resharding does (CLUSTER SETSLOT IMPORTING
+// and MIGRATING, MIGRATE, then SETSLOT NODE on every master).
+func (c *Cluster) MoveSlot(key string, to *Server) {
+	c.t.Helper()
+	from := c.MasterOf(key)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	src := goredis.NewClient(&goredis.Options{Addr: from.Addr, MaxRetries: -1})
+	defer src.Close()
+	dst := goredis.NewClient(&goredis.Options{Addr: to.Addr, MaxRetries: -1})
+	defer dst.Close()
+	slot, err := src.ClusterKeySlot(ctx, key).Result()
+	must := func(what string, err error) {
+		if err != nil {
+			c.t.Fatalf("move slot %d from %s to %s: %s: %v", slot, from.Addr, to.Addr, what, err)
+		}
+	}
+	must("CLUSTER KEYSLOT", err)
+	srcID, err := src.Do(ctx, "cluster", "myid").Text()
+	must("CLUSTER MYID", err)
+	dstID, err := dst.Do(ctx, "cluster", "myid").Text()
+	must("CLUSTER MYID", err)
+	must("IMPORTING", dst.Do(ctx, "cluster", "setslot", slot, "importing", srcID).Err())
+	must("MIGRATING", src.Do(ctx, "cluster", "setslot", slot, "migrating", dstID).Err())
+	host, port, _ := strings.Cut(to.Addr, ":")
+	for {
+		keys, err := src.ClusterGetKeysInSlot(ctx, int(slot), 100).Result()
+		must("GETKEYSINSLOT", err)
+		if len(keys) == 0 {
+			break
+		}
+		args := []any{"migrate", host, port, "", 0, 5000, "keys"}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		must("MIGRATE", src.Do(ctx, args...).Err())
+	}
+	// The destination first, then the source, as redis-cli does: the
+	// source then answers MOVED rather than ASK.
+	order := []*Server{to, from}
+	for _, m := range c.Masters() {
+		if m != to && m != from {
+			order = append(order, m)
+		}
+	}
+	for _, m := range order {
+		node := goredis.NewClient(&goredis.Options{Addr: m.Addr, MaxRetries: -1})
+		err := node.Do(ctx, "cluster", "setslot", slot, "node", dstID).Err()
+		_ = node.Close()
+		must("SETSLOT NODE on "+m.Addr, err)
+	}
+}
