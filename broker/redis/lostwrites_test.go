@@ -2,41 +2,11 @@ package redis_test
 
 import (
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 	"github.com/rtbroadcaster/rtbroadcaster/broker/redis/redistest"
 )
-
-// rollback arranges for srv to come back with an older copy of its data, as
-// a promoted replica that had not received the last writes, or a restart
-// from an older snapshot, would: it copies srv's append-only files now, and
-// the returned func kills srv, puts that copy back and starts it again.
-func rollback(t *testing.T, srv *redistest.Server) func() {
-	t.Helper()
-	dir, err := redistest.Client(t, srv.URL()).ConfigGet(ctx(t), "dir").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	aof := filepath.Join(dir["dir"], "appendonlydir")
-	saved := filepath.Join(t.TempDir(), "appendonlydir")
-	if out, err := exec.Command("cp", "-r", aof, saved).CombinedOutput(); err != nil {
-		t.Fatalf("copy %s: %v: %s", aof, err, out)
-	}
-	return func() {
-		srv.Kill()
-		if err := os.RemoveAll(aof); err != nil {
-			t.Fatal(err)
-		}
-		if out, err := exec.Command("cp", "-r", saved, aof).CombinedOutput(); err != nil {
-			t.Fatalf("restore %s: %v: %s", aof, err, out)
-		}
-		srv.Start()
-	}
-}
 
 // TestRedisLostWrites: Redis comes back with the room as it was a few
 // messages ago, its seq lower than what the nodes delivered. The owner's
@@ -51,7 +21,7 @@ func TestRedisLostWrites(t *testing.T) {
 	mustPublish(t, owner, room, statePub("b", `{"b":1}`))
 	survived := mustPublish(t, owner, room, actionPub(`{"x":1}`))
 	waitDelivered(t, sub, int(survived))
-	back := rollback(t, srv)
+	back := srv.Checkpoint()
 	mustPublish(t, owner, room, statePub("b", `{"b":2}`))
 	last := mustPublish(t, owner, room, statePub("c", `{"c":1}`))
 	waitDelivered(t, sub, int(last))

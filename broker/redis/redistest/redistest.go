@@ -260,6 +260,35 @@ func (s *Server) Start() {
 	}
 }
 
+// Checkpoint arranges for the server to come back with the data it has
+// now, as a promoted replica that had not received the last writes, or a
+// restart from an older snapshot, would: it copies the server's
+// append-only files (AppendOnly persistence, synced on every write), and
+// the returned func kills the server, puts that copy back and starts it
+// again.
+func (s *Server) Checkpoint() (rollback func()) {
+	s.t.Helper()
+	if s.persistence != AppendOnly {
+		s.t.Fatal("Checkpoint needs a server with AppendOnly persistence")
+	}
+	aof := filepath.Join(s.dir, "appendonlydir")
+	saved := filepath.Join(s.t.TempDir(), "appendonlydir")
+	if out, err := exec.Command("cp", "-r", aof, saved).CombinedOutput(); err != nil {
+		s.t.Fatalf("copy %s: %v: %s", aof, err, out)
+	}
+	return func() {
+		s.t.Helper()
+		s.Kill()
+		if err := os.RemoveAll(aof); err != nil {
+			s.t.Fatal(err)
+		}
+		if out, err := exec.Command("cp", "-r", saved, aof).CombinedOutput(); err != nil {
+			s.t.Fatalf("restore %s: %v: %s", aof, err, out)
+		}
+		s.Start()
+	}
+}
+
 // Stop freezes the server (SIGSTOP): it keeps its connections and answers
 // nothing until Continue.
 func (s *Server) Stop() { s.signal(syscall.SIGSTOP) }
