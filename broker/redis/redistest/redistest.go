@@ -238,7 +238,10 @@ func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
 func (s *Server) Start() {
 	s.t.Helper()
 	_, port, _ := net.SplitHostPort(s.Addr)
-	args := []string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir, "--save", "", "--logfile", "redis.log"}
+	// A master syncs a new replica at once, not after the default 5 s
+	// wait for more replicas to share the transfer.
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir, "--save", "", "--logfile", "redis.log",
+		"--repl-diskless-sync-delay", "0"}
 	switch {
 	case s.sentinel:
 		args = []string{filepath.Join(s.dir, "sentinel.conf"), "--sentinel"}
