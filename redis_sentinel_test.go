@@ -21,31 +21,55 @@ import (
 func TestRedisSentinelFailover(t *testing.T) {
 	sentinels := redistest.StartSentinels(t)
 	nodes := startRedisNodes(t, sentinels.URL(), 2, 5*time.Second)
-	owner := dial(t, nodes[0].wsURL, nil)
-	room := owner.createRoom()
-	viewers := joinEach(t, nodes, room, 0, 0)
-	owner.send(stateRequest(room, "slide", "", "1"))
-	owner.send(stateRequest(room, "draw", "s1", "a"))
-	owner.send(request(3, room, "laser", "x"))
-	expectSeqs(t, viewers[1], 1, 3) // the state is numbered, so kept on the master
-	time.Sleep(100 * time.Millisecond)
+	owner, room, viewers := roomWithState(t, nodes)
 
 	b := startBroadcasting(owner, room)
-	time.Sleep(200 * time.Millisecond)
-	sentinels.Master.Kill()
-	killed := time.Now()
-	unavailable := awaitBroadcast(t, nodes[1].wsURL, room, killed.Add(25*time.Second)).Sub(killed)
+	unavailable := killDuringBroadcast(t, nodes, room, sentinels.Master.Kill)
 	sentinels.WaitMaster(sentinels.Replica.Addr, 5*time.Second) // the room came back on the promoted replica
 	t.Logf("room unavailable for %v: from the kill -9 of the master to the first broadcast that reached a viewer on the other node",
 		unavailable.Round(time.Millisecond))
-	time.Sleep(300 * time.Millisecond) // broadcasts go on after the failover
+	stopAfterFailover(t, b)
+
+	checkRoomGoesOn(t, nodes, viewers, owner, room, b)
+}
+
+// roomWithState makes a room for a failover test: its owner on node 0, a
+// viewer on each node, two state messages and an action, seen by the
+// viewers and so written to the Redis master.
+func roomWithState(t *testing.T, nodes []redisNode) (owner *wsClient, room string, viewers []*wsClient) {
+	t.Helper()
+	owner = dial(t, nodes[0].wsURL, nil)
+	room = owner.createRoom()
+	viewers = joinEach(t, nodes, room, 0, 0)
+	owner.send(stateRequest(room, "slide", "", "1"))
+	owner.send(stateRequest(room, "draw", "s1", "a"))
+	owner.send(request(3, room, "laser", "x"))
+	expectSeqs(t, viewers[1], 1, 3)
+	time.Sleep(100 * time.Millisecond) // the replica has the state too: replication is asynchronous
+	return owner, room, viewers
+}
+
+// killDuringBroadcast lets the owner's broadcasts (started already) run,
+// kills the master with kill, and returns how long the room was
+// unavailable: until a broadcast reached a new viewer on node 1.
+func killDuringBroadcast(t *testing.T, nodes []redisNode, room string, kill func()) time.Duration {
+	t.Helper()
+	time.Sleep(200 * time.Millisecond)
+	kill()
+	killed := time.Now()
+	return awaitBroadcast(t, nodes[1].wsURL, room, killed.Add(25*time.Second)).Sub(killed)
+}
+
+// stopAfterFailover lets the broadcasts go on a little after the
+// failover, stops them, and checks that some were refused meanwhile.
+func stopAfterFailover(t *testing.T, b *broadcaster) {
+	t.Helper()
+	time.Sleep(300 * time.Millisecond)
 	sent := b.stop()
 	t.Logf("owner sent %d broadcasts, %d refused as unavailable", sent, b.refused.Load())
 	if b.refused.Load() == 0 {
 		t.Error("no broadcast was refused while there was no master")
 	}
-
-	checkRoomGoesOn(t, nodes, viewers, owner, room, b)
 }
 
 // awaitBroadcast joins room on url as a new viewer, again while the join

@@ -28,9 +28,14 @@ type streamConn struct {
 	gone     bool // a cluster connection that failed, and was dropped
 }
 
-// Pub/sub reads back off from minBackoff to maxBackoff while they fail,
-// and so does rehome.
-const minBackoff, maxBackoff = 50 * time.Millisecond, time.Second
+// Pub/sub reads back off from minBackoff to maxBackoff while they fail.
+// rehome tries again at most every maxRehomeBackoff: while a master fails
+// over, each try is one look at the cluster's slot map and a dial, and the
+// sooner one finds the promoted replica, the shorter its rooms' outage.
+const (
+	minBackoff, maxBackoff = 50 * time.Millisecond, time.Second
+	maxRehomeBackoff       = 200 * time.Millisecond
+)
 
 // streamFor returns the connection that carries channel: the one
 // connection of a single Redis, or the one to the master that serves the
@@ -257,7 +262,7 @@ func (b *Broker) rehome() {
 			if !b.sleep(backoff) {
 				return
 			}
-			backoff = min(2*backoff, maxBackoff)
+			backoff = min(2*backoff, maxRehomeBackoff)
 		}
 	}
 }
