@@ -1,10 +1,13 @@
 // Package redis is a room engine on Redis: any number of server nodes that
-// share one Redis share their rooms.
+// share one Redis (a single server, a master that Sentinels watch, or a
+// Redis Cluster) share their rooms.
 //
 // A room's seq counter, kept state and status live in Redis keys changed
-// only by Lua scripts (scripts.go), so that a message's place in the
-// pub/sub stream is the seq it was given. Each node has one pub/sub reader
-// that delivers each room's messages in order (subscribe.go).
+// only by Lua scripts (scripts.go, run by script.go), so that a message's
+// place in the pub/sub stream is the seq it was given. Each node has one
+// pub/sub reader per connection (stream.go: one connection, or one per
+// master of a cluster, where rooms use sharded pub/sub) that delivers each
+// room's messages in order (subscribe.go).
 //
 // The owner's node holds a lease on each room and writes a heartbeat
 // (heartbeat.go, maintain.go): when it stops, the other nodes close its
