@@ -113,6 +113,8 @@ class BroadcastError extends Error {
  *                                          too_many_connections, unavailable: tried again in
  *                                          `retryIn` ms, absent when the client gives up)
  *   closed        {code, reason}           final: the client will not reconnect any more
+ *   transport     {transport}              transport "auto": the WebSocket could not open, the
+ *                                          client goes on over Server-Sent Events ("sse")
  */
 class Broadcaster extends EventTarget {
   #url;
@@ -153,7 +155,8 @@ class Broadcaster extends EventTarget {
   /**
    * @param {string} url ws:// or wss:// URL of the endpoint; http(s):// and, in a browser, a path
    *   such as "/broadcast" are accepted too.
-   * @param {object} [options] see rtbroadcaster.d.ts (WebSocket, requestTimeout, reconnect).
+   * @param {object} [options] see rtbroadcaster.d.ts (WebSocket, requestTimeout, reconnect,
+   *   transport, EventSource, fetch).
    */
   constructor(url, options = {}) {
     super();
@@ -1093,7 +1096,8 @@ class RTBroadcaster {
     this.isOwner = this.uuid === '';
     this.#callbacks = { onConnectionCallback, openCallback, closeCallback, errorCallback };
     try {
-      this.broadcaster = new Broadcaster(url, options);
+      // The original API stays on WebSocket: its pages may own rooms, which SSE cannot.
+      this.broadcaster = new Broadcaster(url, { ...options, transport: 'websocket' });
     } catch (error) {
       this.broadcaster = null;
       errorCallback?.(error.message);
