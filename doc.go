@@ -17,4 +17,5 @@ package rtbroadcaster
 // asks: create, join, resume, broadcast, close), room.go (this node's
 // replica of a room and the viewers it fans out to), owner.go (owner keys
 // and an owner's leaving and return), outbox.go (a connection's send
-// queue). The lock order is in LOCKING.md.
+// queue), sse.go (viewers over Server-Sent Events: a conn whose outbox
+// writes to an event stream). The lock order is in LOCKING.md.
