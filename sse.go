@@ -97,17 +97,21 @@ func (m *Manager) ServeEvents(w http.ResponseWriter, r *http.Request) {
 	c.limitKey, c.connToken = key, r.URL.Query().Get("token")
 	m.metrics.connectionOpened(transportSSE)
 	m.summary.connectionOpened()
+	sock.prepare() // before a Shutdown that finds c may write its close event
 	if !m.addConn(c) {
 		c.finish(nil) // the Manager began draining meanwhile
-		m.refuseStream(w, r, refusal{http.StatusServiceUnavailable, CloseUnavailable, "draining", "server is shutting down", m.retryDelay()})
+		if !sock.end() {
+			m.refuseStream(w, r, refusal{http.StatusServiceUnavailable, CloseUnavailable, "draining", "server is shutting down", m.retryDelay()})
+		}
 		return
 	}
-	sock.prepare()
 	if refused := c.joinRoom(id, "", lastSeen); refused != nil {
 		c.setEndReason(joinRefusedReason(refused))
 		c.mgr.metrics.errors.WithLabelValues(string(refused.Code)).Inc()
 		c.finish(nil)
-		sock.end()
+		if sock.end() {
+			return // the stream began meanwhile: a Shutdown wrote its close event
+		}
 		if refused.Code == CodeRoomNotFound && lastSeen != nil {
 			// A reconnect to a room that has ended: 204 stops an EventSource.
 			w.WriteHeader(http.StatusNoContent)
@@ -279,6 +283,7 @@ type sseSocket struct {
 	ended bool
 	// Guarded by mu: where the join's replay stands, to number it (see
 	// eventID), and a frame cut across two writes.
+	wrote       bool // something was written: the response is a stream
 	sawReply    bool
 	replayLeft  int
 	replayTo    uint64
@@ -293,23 +298,27 @@ func newSSESocket(w http.ResponseWriter) *sseSocket {
 
 // prepare sets the stream's headers and clears the server's deadlines: a
 // stream lives as long as the room, whatever http.Server's ReadTimeout
-// and WriteTimeout say; the outbox sets each write's deadline.
+// and WriteTimeout say; the outbox sets each write's deadline. Nothing
+// writes to the response before it.
 func (s *sseSocket) prepare() {
 	setStreamHeaders(s.w.Header())
 	_ = s.rc.SetReadDeadline(time.Time{})
 	_ = s.rc.SetWriteDeadline(time.Time{})
 }
 
-// end makes every later write fail, waiting for one under way.
-func (s *sseSocket) end() {
+// end makes every later write fail, waiting for one under way, and reports
+// whether any was written: then the response has begun as a stream.
+func (s *sseSocket) end() (wrote bool) {
 	s.deadlineMu.Lock()
 	s.deadlineEnd = true
 	s.deadlineMu.Unlock()
 	s.mu.Lock()
 	s.ended = true
 	s.partial = nil
+	wrote = s.wrote
 	s.mu.Unlock()
 	s.finish()
+	return wrote
 }
 
 func (s *sseSocket) finish() { s.doneOnce.Do(func() { close(s.done) }) }
@@ -333,6 +342,7 @@ func (s *sseSocket) writeEvents(events []byte) error {
 	if s.ended {
 		return errStreamEnded
 	}
+	s.wrote = true
 	if _, err := s.w.Write(events); err != nil {
 		return err
 	}
@@ -373,6 +383,7 @@ func (s *sseSocket) write(p []byte) (int, error) {
 		}
 	}
 	if len(out) > 0 {
+		s.wrote = true
 		if _, err := s.w.Write(out); err != nil {
 			*bufp = out[:0]
 			return 0, err
