@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -162,5 +164,64 @@ func TestReadmeCurlFollowsRoom(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%s: curl still running after the room closed", name)
 		}
+	}
+}
+
+// TestBinaryDrainsSSEViewers: on SIGTERM the server tells an SSE viewer
+// when to come back (a close event 1001 with retry:) and exits at once:
+// the HTTP server's shutdown, which waits for the streams, does not wait
+// for the shutdown timeout.
+func TestBinaryDrainsSSEViewers(t *testing.T) {
+	cmd := exec.Command(buildBinary(t), "serve", "-addr", "127.0.0.1:0", "-shutdown-timeout", "20s", "-drain-spread", "2s")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	base := waitForURLs(t, stderr, listeningURL)[0]
+
+	owner := dialNode(t, base)
+	owner.send(t, `{"uuid":"","status":{"value":1,"text":"new connection"},"funcKey":"","funcParams":[],"stateMessage":false}`)
+	room := owner.next(t).UUID
+	resp, err := http.Get(base + "rooms/" + room + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	if first, second := <-lines, <-lines; first != "id: 0" || !strings.HasPrefix(second, "data: ") {
+		t.Fatalf("the stream began with %q, %q; want the join reply numbered 0", first, second)
+	}
+	signalled := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var rest []string
+	for line := range lines {
+		rest = append(rest, line)
+	}
+	got := strings.Join(rest, "\n")
+	if !regexp.MustCompile(`retry: \d+\nevent: close\ndata: \{"code":1001,"reason":"server shutting down; reconnect in \d+ ms"\}`).MatchString(got) {
+		t.Fatalf("after SIGTERM the stream carried %q, want a close event 1001 with retry:", got)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10 s after SIGTERM")
+	}
+	if d := time.Since(signalled); d > 5*time.Second {
+		t.Fatalf("exited %v after SIGTERM: it waited for the streams", d)
 	}
 }
