@@ -114,6 +114,7 @@ func (m *Manager) ServeEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		if refused.Code == CodeRoomNotFound && lastSeen != nil {
 			// A reconnect to a room that has ended: 204 stops an EventSource.
+			w.Header().Del("Content-Type")
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}

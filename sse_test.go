@@ -263,6 +263,36 @@ func TestSSERefusals(t *testing.T) {
 	if resp, _ := getEvents(t, nil, srv.eventsURL(room), nil); resp.Header.Get("Retry-After") == "" {
 		t.Fatal("room_full without Retry-After")
 	}
+	resp, err := http.Post(srv.eventsURL(room), "text/plain", strings.NewReader("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if e := httpErrorOf(t, resp); resp.StatusCode != http.StatusMethodNotAllowed || e.Code != rtb.CodeBadRequest || resp.Header.Get("Allow") == "" {
+		t.Fatalf("POST: %d %+v, Allow %q", resp.StatusCode, e, resp.Header.Get("Allow"))
+	}
+}
+
+// TestSSEConnectionRate: an address that opens connections too fast is
+// refused a stream as a WebSocket: 429 with Retry-After, or, to an
+// EventSource, a close event 4429 with retry:.
+func TestSSEConnectionRate(t *testing.T) {
+	srv := startServer(t, rtb.WithLimits(rtb.Limits{ConnectionsPerSecondPerIP: 0.001, ConnectionBurstPerIP: 2}))
+	owner := dial(t, srv.wsURL, nil)
+	room := owner.createRoom()
+	first := openEvents(t, srv.eventsURL(room), nil) // the burst's second connection
+	first.next()
+	resp, c := getEvents(t, nil, srv.eventsURL(room), nil)
+	if c != nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third connection: %d, Retry-After %q; want 429 with it", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if e := httpErrorOf(t, resp); e.Code != rtb.CodeRateLimited {
+		t.Fatalf("third connection: %+v", e)
+	}
+	es := openEvents(t, srv.eventsURL(room), http.Header{"Accept": {"text/event-stream"}})
+	if ev := es.expectClose(rtb.CloseTooManyConnections); ev.retry != "1000" {
+		t.Fatalf("to an EventSource: retry %q, want 1000", ev.retry)
+	}
 }
 
 // TestSSEOriginsAndCORS: a page of an allowed origin may read the stream
