@@ -1,6 +1,7 @@
 package rtbroadcaster
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,21 +98,18 @@ func (m *Manager) ServeEvents(w http.ResponseWriter, r *http.Request) {
 	c.limitKey, c.connToken = key, r.URL.Query().Get("token")
 	m.metrics.connectionOpened(transportSSE)
 	m.summary.connectionOpened()
-	sock.prepare() // before a Shutdown that finds c may write its close event
+	sock.hold() // nothing is written until the join is made or refused
 	if !m.addConn(c) {
 		c.finish(nil) // the Manager began draining meanwhile
-		if !sock.end() {
-			m.refuseStream(w, r, refusal{http.StatusServiceUnavailable, CloseUnavailable, "draining", "server is shutting down", m.retryDelay()})
-		}
+		sock.refuse()
+		m.refuseStream(w, r, refusal{http.StatusServiceUnavailable, CloseUnavailable, "draining", "server is shutting down", m.retryDelay()})
 		return
 	}
 	if refused := c.joinRoom(id, "", lastSeen); refused != nil {
 		c.setEndReason(joinRefusedReason(refused))
 		c.mgr.metrics.errors.WithLabelValues(string(refused.Code)).Inc()
 		c.finish(nil)
-		if sock.end() {
-			return // the stream began meanwhile: a Shutdown wrote its close event
-		}
+		sock.refuse()
 		if refused.Code == CodeRoomNotFound && lastSeen != nil {
 			// A reconnect to a room that has ended: 204 stops an EventSource.
 			w.Header().Del("Content-Type")
@@ -119,6 +117,11 @@ func (m *Manager) ServeEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		httpError(w, joinRefusalStatus(refused.Code), 5*time.Second, refused)
+		return
+	}
+	if sock.release(r, m.limits.WriteTimeout) {
+		c.start()
+		go sock.watch(c) // the connection's one goroutine from now on
 		return
 	}
 	c.start()
@@ -270,6 +273,14 @@ func retryOf(code uint16, reason string) (time.Duration, bool) {
 // sseSocket is the socket of an SSE viewer's outbox. Its Write takes the
 // WebSocket frames the outbox coalesced and writes them as events; its
 // WriteClose writes the close event and ends the stream.
+//
+// Over HTTP/1.1 the handler takes the connection over (hijack) once the
+// join is made, writes the response's head itself and returns: the stream
+// is then written to the raw connection in chunks, one write per batch,
+// and a goroutine of the viewer's own reads the connection to learn when
+// the client leaves (watch), as a WebSocket's read loop does; net/http
+// keeps nothing of it. Over HTTP/2, which has no hijack, the handler stays
+// and the stream is written through the ResponseWriter.
 type sseSocket struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController
@@ -278,18 +289,25 @@ type sseSocket struct {
 	done     chan struct{}
 	doneOnce sync.Once
 
-	// mu serializes the writes, and ending the response: the handler ends
-	// it (end) before it returns, after which nothing may touch w.
+	// mu serializes the writes, and ending the response: the handler holds
+	// it from before the join until it has set the response up (hijacked
+	// it) or refused it, so that no event is written before; and it ends
+	// the ResponseWriter's stream (end) before it returns, after which
+	// nothing may touch w.
 	mu    sync.Mutex
 	ended bool
 	// Guarded by mu: where the join's replay stands, to number it (see
 	// eventID), and a frame cut across two writes.
-	wrote       bool // something was written: the response is a stream
-	sawReply    bool
-	replayLeft  int
-	replayTo    uint64
-	partial     []byte
-	deadlineMu  sync.Mutex // guards rc's deadline against end; never held with mu
+	sawReply   bool
+	replayLeft int
+	replayTo   uint64
+	partial    []byte
+
+	// deadlineMu guards raw, set when the connection is taken over, and
+	// the ResponseWriter's deadline against the end of the handler. It is
+	// never held with mu.
+	deadlineMu  sync.Mutex
+	raw         net.Conn // the hijacked HTTP/1.1 connection, or nil
 	deadlineEnd bool
 }
 
@@ -297,29 +315,82 @@ func newSSESocket(w http.ResponseWriter) *sseSocket {
 	return &sseSocket{w: w, rc: http.NewResponseController(w), done: make(chan struct{})}
 }
 
-// prepare sets the stream's headers and clears the server's deadlines: a
-// stream lives as long as the room, whatever http.Server's ReadTimeout
-// and WriteTimeout say; the outbox sets each write's deadline. Nothing
-// writes to the response before it.
-func (s *sseSocket) prepare() {
+// hold sets the stream's headers and holds the writes until release: the
+// join's reply is queued before the handler knows whether to stream.
+func (s *sseSocket) hold() {
 	setStreamHeaders(s.w.Header())
-	_ = s.rc.SetReadDeadline(time.Time{})
-	_ = s.rc.SetWriteDeadline(time.Time{})
+	s.mu.Lock()
 }
 
-// end makes every later write fail, waiting for one under way, and reports
-// whether any was written: then the response has begun as a stream.
-func (s *sseSocket) end() (wrote bool) {
+// refuse releases the writes, which fail from now on: the handler answers
+// with an HTTP status instead.
+func (s *sseSocket) refuse() {
+	s.ended = true
+	s.mu.Unlock()
+	s.finish()
+}
+
+// release starts the stream: it takes an HTTP/1.1 connection over and
+// writes the response's head, and reports whether it did; else (HTTP/2,
+// HTTP/1.0) the stream goes through the ResponseWriter, without the
+// server's deadlines: a stream lives as long as its room, whatever
+// http.Server's ReadTimeout and WriteTimeout say; the outbox sets each
+// write's deadline.
+func (s *sseSocket) release(r *http.Request, writeTimeout time.Duration) (hijacked bool) {
+	defer s.mu.Unlock()
+	if r.ProtoMajor == 1 && r.ProtoMinor == 1 {
+		if conn, _, err := s.rc.Hijack(); err == nil {
+			s.deadlineMu.Lock()
+			s.raw = conn
+			s.deadlineMu.Unlock()
+			var head bytes.Buffer
+			head.WriteString("HTTP/1.1 200 OK\r\n")
+			_ = s.w.Header().Write(&head)
+			head.WriteString("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+			_ = conn.SetReadDeadline(time.Time{}) // watch waits for as long as the stream lasts
+			_ = conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			if _, err := conn.Write(head.Bytes()); err != nil {
+				s.ended = true
+				_ = conn.Close() // watch sees it
+			}
+			return true
+		}
+	}
+	_ = s.rc.SetReadDeadline(time.Time{})
+	_ = s.rc.SetWriteDeadline(time.Time{})
+	return false
+}
+
+// watch is a hijacked stream's read loop: the client sends nothing, so a
+// read ends when it leaves (or the server closed the connection). Then
+// the viewer's connection ends, as a WebSocket's does in OnClose.
+func (s *sseSocket) watch(c *conn) {
+	var buf [256]byte
+	for {
+		if _, err := s.raw.Read(buf[:]); err != nil {
+			break
+		}
+	}
+	select {
+	case <-s.done:
+	default:
+		c.setEndReason("client closed") // the way an SSE viewer leaves
+	}
+	c.finish(nil)
+	s.end()
+	_ = s.raw.Close()
+}
+
+// end makes every later write fail, waiting for one under way.
+func (s *sseSocket) end() {
 	s.deadlineMu.Lock()
 	s.deadlineEnd = true
 	s.deadlineMu.Unlock()
 	s.mu.Lock()
 	s.ended = true
 	s.partial = nil
-	wrote = s.wrote
 	s.mu.Unlock()
 	s.finish()
-	return wrote
 }
 
 func (s *sseSocket) finish() { s.doneOnce.Do(func() { close(s.done) }) }
@@ -327,27 +398,57 @@ func (s *sseSocket) finish() { s.doneOnce.Do(func() { close(s.done) }) }
 // NetConn is the socket itself: the outbox writes frames to it.
 func (s *sseSocket) NetConn() net.Conn { return sseConn{s} }
 
+// lingerAfterClose bounds how long a hijacked stream whose end was written
+// waits for the client to close first, so that the server's close does not
+// reset what the client has not read yet.
+const lingerAfterClose = time.Second
+
 // WriteClose ends the stream with a close event, after what was written.
 func (s *sseSocket) WriteClose(code uint16, reason []byte) error {
 	defer s.finish()
-	return s.writeEvents(closeEvent(code, string(reason)))
-}
-
-// errStreamEnded is a write's error once the response is over.
-var errStreamEnded = errors.New("event stream ended")
-
-// writeEvents writes events and flushes them to the client.
-func (s *sseSocket) writeEvents(events []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
 		return errStreamEnded
 	}
-	s.wrote = true
-	if _, err := s.w.Write(events); err != nil {
-		return err
+	s.ended = true
+	err := s.writeLocked(append(make([]byte, chunkHeadRoom), closeEvent(code, string(reason))...), true)
+	if s.raw != nil {
+		if tcp, ok := s.raw.(*net.TCPConn); ok {
+			_ = tcp.CloseWrite()
+		}
+		_ = s.raw.SetReadDeadline(time.Now().Add(lingerAfterClose))
 	}
-	return s.rc.Flush()
+	return err
+}
+
+// errStreamEnded is a write's error once the response is over.
+var errStreamEnded = errors.New("event stream ended")
+
+// chunkHeadRoom is the room left before the events of one write for the
+// head of its HTTP/1.1 chunk: its length in hex, and CRLF.
+const chunkHeadRoom = 16 + 2
+
+// writeLocked writes events, which start after chunkHeadRoom bytes of out,
+// and flushes them: on a hijacked connection as one chunk in one write
+// (with the chunked body's end when last), else through the ResponseWriter.
+func (s *sseSocket) writeLocked(out []byte, last bool) error {
+	if s.raw == nil {
+		if _, err := s.w.Write(out[chunkHeadRoom:]); err != nil {
+			return err
+		}
+		return s.rc.Flush()
+	}
+	size := strconv.AppendUint(make([]byte, 0, 16), uint64(len(out)-chunkHeadRoom), 16)
+	start := chunkHeadRoom - len(size) - 2
+	copy(out[start:], size)
+	copy(out[chunkHeadRoom-2:], "\r\n")
+	out = append(out, "\r\n"...)
+	if last {
+		out = append(out, "0\r\n\r\n"...)
+	}
+	_, err := s.raw.Write(out[start:])
+	return err
 }
 
 // sseBuffers holds the buffers frames are turned into events in, so that
@@ -363,7 +464,7 @@ func (s *sseSocket) write(p []byte) (int, error) {
 	}
 	bufp := sseBuffers.Get().(*[]byte)
 	defer sseBuffers.Put(bufp)
-	out := (*bufp)[:0]
+	out := append((*bufp)[:0], make([]byte, chunkHeadRoom)...)
 	data := p
 	if len(s.partial) > 0 {
 		data = append(s.partial, p...)
@@ -383,19 +484,15 @@ func (s *sseSocket) write(p []byte) (int, error) {
 			out = s.appendEvent(out, payload)
 		}
 	}
-	if len(out) > 0 {
-		s.wrote = true
-		if _, err := s.w.Write(out); err != nil {
-			*bufp = out[:0]
-			return 0, err
-		}
-		if err := s.rc.Flush(); err != nil {
-			*bufp = out[:0]
-			return 0, err
-		}
+	var err error
+	if len(out) > chunkHeadRoom {
+		err = s.writeLocked(out, false)
 	}
 	if cap(out) <= 256<<10 {
 		*bufp = out[:0]
+	}
+	if err != nil {
+		return 0, err
 	}
 	return len(p), nil
 }
@@ -457,10 +554,24 @@ func (s *sseSocket) eventID(payload []byte) (uint64, bool) {
 func (s *sseSocket) setWriteDeadline(t time.Time) error {
 	s.deadlineMu.Lock()
 	defer s.deadlineMu.Unlock()
-	if s.deadlineEnd {
+	switch {
+	case s.raw != nil:
+		return s.raw.SetWriteDeadline(t)
+	case s.deadlineEnd:
 		return errStreamEnded
 	}
 	return s.rc.SetWriteDeadline(t)
+}
+
+// close gives up on the stream: the outbox could not write to it.
+func (s *sseSocket) close() {
+	s.deadlineMu.Lock()
+	raw := s.raw
+	s.deadlineMu.Unlock()
+	if raw != nil {
+		_ = raw.Close() // watch sees it
+	}
+	s.finish()
 }
 
 // sseConn is the net.Conn face of an sseSocket, as the outbox uses it:
@@ -469,7 +580,7 @@ type sseConn struct{ s *sseSocket }
 
 func (c sseConn) Write(p []byte) (int, error)        { return c.s.write(p) }
 func (c sseConn) Read([]byte) (int, error)           { return 0, errors.New("an event stream is not read") }
-func (c sseConn) Close() error                       { c.s.finish(); return nil }
+func (c sseConn) Close() error                       { c.s.close(); return nil }
 func (c sseConn) LocalAddr() net.Addr                { return sseAddr{} }
 func (c sseConn) RemoteAddr() net.Addr               { return sseAddr{} }
 func (c sseConn) SetDeadline(t time.Time) error      { return c.s.setWriteDeadline(t) }
