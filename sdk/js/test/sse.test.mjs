@@ -1,6 +1,7 @@
 // A viewer over Server-Sent Events (transport "sse" and "auto") against the real server, in Node
 // with a small EventSource (test/helpers/eventsource.mjs); Chromium's own is in browser.test.mjs.
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import WebSocket from 'ws';
 import { Broadcaster, connect } from '../rtbroadcaster.mjs';
@@ -104,4 +105,41 @@ test('transport "auto" stays on WebSocket where the upgrade works', async () => 
 
 test('an unknown transport is a TypeError', () => {
   assert.throws(() => new Broadcaster(server.wsURL, { WebSocket, transport: 'carrier-pigeon' }), TypeError);
+});
+
+/** An HS256 JWT with rtbroadcaster's claims, as auth.test.mjs signs them. */
+function signToken(claims, secret) {
+  const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ ...claims, exp: Math.floor(Date.now() / 1000) + 3600 })}`;
+  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+}
+
+test('tokens: an SSE viewer sends its token in ?token=, asks its provider again on a reconnect, and stops on unauthorized', async (t) => {
+  const secret = 'a test secret of thirty-two bytes';
+  const authServer = await startServer(['-jwt-secret', secret]);
+  const authProxy = await startProxy(authServer.port);
+  t.after(async () => {
+    await authProxy.close();
+    await authServer.stop();
+  });
+  const owner = await client(authServer.wsURL, { token: signToken({ rtb_create: true }, secret) });
+  const roomId = await owner.createRoom();
+
+  let asked = 0;
+  const viewer = await client(authProxy.wsURL, { transport: 'sse', token: () => (asked++, signToken({ rtb_rooms: roomId }, secret)) });
+  const calls = recordCalls(viewer, 'hello');
+  await viewer.joinRoom(roomId);
+  assert.match(EventSource.opened.at(-1).url, /[?&]token=[\w-]+\.[\w-]+\.[\w-]+/);
+  const recovered = nextEvent(viewer, 'recovered');
+  authProxy.cut();
+  await recovered;
+  assert.equal(asked, 2, 'the provider is asked for each join, the rejoin included');
+  owner.broadcast('hello', 'again');
+  await until(() => calls.get('hello').length === 1, { what: 'an action after the rejoin' });
+
+  const refused = new Broadcaster(authServer.wsURL, { WebSocket, EventSource, transport: 'sse', token: 'not-a-token', reconnect: FAST_RECONNECT });
+  clients.push(refused);
+  const closed = nextEvent(refused, 'closed');
+  await assert.rejects(refused.joinRoom(roomId), { code: 'unauthorized' });
+  assert.equal((await closed).code, 4401);
 });
