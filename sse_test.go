@@ -553,3 +553,84 @@ func TestSSEMetrics(t *testing.T) {
 		return nil
 	})
 }
+
+// TestSSERedisRestarted: Redis is killed and started again while the owner
+// broadcasts. An SSE viewer on another node keeps a gap-free stream, or its
+// stream ends with the close event 1012 and a retry:, as a WebSocket
+// viewer is closed with 1012; it then reconnects with Last-Event-ID
+// (retrying while the join is unavailable) and the stream goes on.
+func TestSSERedisRestarted(t *testing.T) {
+	redisSrv := redistest.StartServer(t)
+	nodes := startRedisNodes(t, redisSrv.URL(), 2, 5*time.Second)
+	owner := dial(t, nodes[0].wsURL, nil)
+	room := owner.createRoom()
+	sse := openEvents(t, nodes[1].eventsURL(room), nil)
+	if _, ev := sse.next(); idOf(ev) != "0" {
+		t.Fatalf("join reply id %q, want 0", idOf(ev))
+	}
+
+	b := startBroadcasting(owner, room)
+	time.Sleep(200 * time.Millisecond)
+	restartWhileBroadcasting(t, redisSrv, b)
+	time.Sleep(500 * time.Millisecond)
+	b.stop()
+
+	last, rejoined := uint64(0), false
+	for !rejoined {
+		ev, err := sse.recvEvent()
+		if err != nil {
+			break // quiet: the owner stopped and the stream is still open (or it ended, checked below)
+		}
+		if ev.event == "close" {
+			var closing struct{ Code uint16 }
+			_ = json.Unmarshal([]byte(ev.data), &closing)
+			if closing.Code != rtb.CloseServiceRestart || ev.retry == "" {
+				t.Fatalf("the stream ended with %s (retry %q), want close 1012 with a retry:", ev.data, ev.retry)
+			}
+			sse.expectEnd()
+			rejoined = true
+			break
+		}
+		var m rtb.Message
+		_ = json.Unmarshal([]byte(ev.data), &m)
+		if m.Seq != last+1 || idOf(ev) != strconv.FormatUint(m.Seq, 10) {
+			t.Fatalf("after seq %d: %s with id %q", last, ev.data, idOf(ev))
+		}
+		last = m.Seq
+	}
+	t.Logf("the SSE viewer got %d messages; asked to rejoin (1012): %v", last, rejoined)
+	if !rejoined {
+		owner.send(request(rtb.StatusConnected, room, "after"))
+		if m, _ := sse.next(); m.FuncKey != "after" || m.Seq != last+1 {
+			t.Fatalf("after the restart: %+v", m)
+		}
+		return
+	}
+	var back *sseClient
+	deadline := time.Now().Add(waitFor)
+	for back == nil {
+		resp, c := getEvents(t, nil, nodes[1].eventsURL(room), http.Header{"Last-Event-Id": {strconv.FormatUint(last, 10)}})
+		switch {
+		case c != nil:
+			back = c
+		case resp.StatusCode == http.StatusServiceUnavailable && time.Now().Before(deadline):
+			time.Sleep(100 * time.Millisecond) // the owner's node has not put the room back yet
+		default:
+			t.Fatalf("reconnect from %d: %d", last, resp.StatusCode)
+		}
+	}
+	reply, ev := back.next()
+	if reply.Recovered == nil || reply.Error != nil {
+		t.Fatalf("reconnect reply %s: want one that says whether it recovered", ev.data)
+	}
+	for range reply.StateCount {
+		back.next()
+	}
+	owner.send(request(rtb.StatusConnected, room, "after"))
+	for {
+		m, _ := back.next()
+		if m.FuncKey == "after" {
+			break
+		}
+	}
+}
