@@ -303,9 +303,9 @@ type sseSocket struct {
 	replayTo   uint64
 	partial    []byte
 
-	// deadlineMu guards raw, set when the connection is taken over, and
-	// the ResponseWriter's deadline against the end of the handler. It is
-	// never held with mu.
+	// deadlineMu guards raw, set when the connection is taken over (under
+	// mu too), and the ResponseWriter's deadline against the end of the
+	// handler. Nothing is locked under it.
 	deadlineMu  sync.Mutex
 	raw         net.Conn // the hijacked HTTP/1.1 connection, or nil
 	deadlineEnd bool
@@ -361,13 +361,23 @@ func (s *sseSocket) release(r *http.Request, writeTimeout time.Duration) (hijack
 	return false
 }
 
+// maxClientBytes is how much a client may send on its stream's connection
+// after its request: an EventSource sends nothing, so past it the client
+// is misbehaving (or flooding) and its connection is closed.
+const maxClientBytes = 4 << 10
+
 // watch is a hijacked stream's read loop: the client sends nothing, so a
 // read ends when it leaves (or the server closed the connection). Then
 // the viewer's connection ends, as a WebSocket's does in OnClose.
 func (s *sseSocket) watch(c *conn) {
 	var buf [256]byte
-	for {
-		if _, err := s.raw.Read(buf[:]); err != nil {
+	for sent := 0; ; {
+		n, err := s.raw.Read(buf[:])
+		if err != nil {
+			break
+		}
+		if sent += n; sent > maxClientBytes {
+			c.setEndReason("protocol error")
 			break
 		}
 	}

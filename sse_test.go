@@ -634,3 +634,32 @@ func TestSSERedisRestarted(t *testing.T) {
 		}
 	}
 }
+
+// TestSSEClientThatSendsIsCut: an SSE client sends nothing after its
+// request; one that floods its connection is closed, and the room goes on.
+func TestSSEClientThatSendsIsCut(t *testing.T) {
+	srv := startServer(t)
+	owner := dial(t, srv.wsURL, nil)
+	room := owner.createRoom()
+	addr := strings.TrimPrefix(srv.http.URL, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /rooms/%s/events HTTP/1.1\r\nHost: %s\r\n\r\n", room, addr)
+	waitViewers(t, owner, 1)
+	junk := []byte(strings.Repeat("x", 1024))
+	for range 8 {
+		if _, err := conn.Write(junk); err != nil {
+			break
+		}
+	}
+	waitViewers(t, owner, 0)
+	eventually(t, func() error {
+		if got := scrape(t, srv.MetricsHandler())[`rtbroadcaster_disconnects_total{reason="protocol error"}`]; got != 1 {
+			return fmt.Errorf("disconnects by protocol error: %v", got)
+		}
+		return nil
+	})
+}
