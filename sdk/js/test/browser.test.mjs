@@ -27,6 +27,7 @@ if (missing && process.env.CI === 'true') {
   describe('a page on an origin the server refuses', refusedOriginTests);
   describe('the demo on a phone', phoneTests);
   describe('a viewer over Server-Sent Events', sseViewerTests);
+  describe('a viewer behind a proxy that breaks WebSocket, with transport "auto"', autoTransportTests);
 }
 
 const STEP_TIMEOUT = 15_000;
@@ -522,6 +523,33 @@ function sseViewerTests() {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     assert.equal(streams.length, opened, 'the ended viewer opens no more streams');
     await screenshot(viewer, '31-sse-viewer-ended');
+  });
+
+  test('no page had a script error', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+}
+
+function autoTransportTests() {
+  const setup = serverAndBrowser({ proxy: true });
+  const pageErrors = [];
+
+  test('the WebSocket upgrade fails; the viewer goes on over Server-Sent Events and follows', async () => {
+    const presenter = await openPage(setup.browser, setup.server.httpURL, pageErrors);
+    await presenter.click('#start');
+    await waitForStatus(presenter, 'live');
+    await presenter.click('#next');
+    await waitForStage(presenter, { slide: 1, strokes: 0 });
+
+    setup.proxy.breakWebSockets(true);
+    const link = new URL(new URL(await presenter.inputValue('#share-link')).search, setup.proxy.httpURL);
+    link.searchParams.set('transport', 'auto');
+    const viewer = await openPage(setup.browser, link.href, pageErrors);
+    await waitForStatus(viewer, 'live');
+    await waitForStage(viewer, { slide: 1, strokes: 0 });
+    assert.equal(await viewer.getAttribute('body', 'data-transport'), 'sse');
+    await presenter.click('#next');
+    await waitForStage(viewer, { slide: 2, strokes: 0 });
   });
 
   test('no page had a script error', () => {
