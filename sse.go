@@ -447,7 +447,12 @@ func (s *sseSocket) writeLocked(out []byte, last bool) error {
 		if _, err := s.w.Write(out[chunkHeadRoom:]); err != nil {
 			return err
 		}
-		return s.rc.Flush()
+		if err := s.rc.Flush(); err != nil {
+			return err
+		}
+		// An HTTP/2 stream is reset when its write deadline passes, written
+		// to or not: the deadline of this write must not outlive it.
+		return s.setWriteDeadline(time.Time{})
 	}
 	size := strconv.AppendUint(make([]byte, 0, 16), uint64(len(out)-chunkHeadRoom), 16)
 	start := chunkHeadRoom - len(size) - 2

@@ -479,14 +479,16 @@ func TestSSELongStreamOutlivesServerTimeouts(t *testing.T) {
 	}
 }
 
-// TestSSEOverHTTP2: the stream works over HTTP/2 with TLS.
+// TestSSEOverHTTP2: the stream works over HTTP/2 with TLS, and outlives
+// the server's ReadTimeout and WriteTimeout there too.
 func TestSSEOverHTTP2(t *testing.T) {
-	mgr := rtb.NewManager(rtb.WithLogger(quietLogger()))
+	mgr := rtb.NewManager(rtb.WithLogger(quietLogger()), rtb.WithLimits(rtb.Limits{PingInterval: 100 * time.Millisecond}))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/rooms/{uuid}/events", mgr.ServeEvents)
 	mux.Handle("/broadcast", mgr)
 	hs := httptest.NewUnstartedServer(mux)
 	hs.EnableHTTP2 = true
+	hs.Config.ReadTimeout, hs.Config.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
 	hs.StartTLS()
 	plain := httptest.NewServer(mux) // the owner's WebSocket needs HTTP/1.1
 	t.Cleanup(func() {
@@ -503,6 +505,10 @@ func TestSSEOverHTTP2(t *testing.T) {
 		t.Fatalf("over TLS: %s %d, want HTTP/2 200", resp.Proto, resp.StatusCode)
 	}
 	sse.next()
+	time.Sleep(time.Second)
+	if n := sse.comments.Load(); n < 5 {
+		t.Fatalf("%d heartbeats in a second at a 100 ms interval", n)
+	}
 	for i := range 50 {
 		owner.send(request(rtb.StatusConnected, room, "n", strconv.Itoa(i)))
 	}
@@ -662,4 +668,38 @@ func TestSSEClientThatSendsIsCut(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestSSEQuietHTTP2StreamOutlivesWriteTimeout: over HTTP/2 a write
+// deadline that passes resets the stream even when nothing is being
+// written, so a stream quiet for longer than the write timeout (between
+// heartbeats) must not keep the deadline of its last write.
+func TestSSEQuietHTTP2StreamOutlivesWriteTimeout(t *testing.T) {
+	mgr := rtb.NewManager(rtb.WithLogger(quietLogger()), rtb.WithLimits(rtb.Limits{PingInterval: time.Second, WriteTimeout: 200 * time.Millisecond}))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/rooms/{uuid}/events", mgr.ServeEvents)
+	mux.Handle("/broadcast", mgr)
+	hs := httptest.NewUnstartedServer(mux)
+	hs.EnableHTTP2 = true
+	hs.StartTLS()
+	plain := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		_ = mgr.Shutdown(ctx)
+		hs.Close()
+		plain.Close()
+	})
+	owner := dial(t, "ws"+strings.TrimPrefix(plain.URL, "http")+"/broadcast", nil)
+	room := owner.createRoom()
+	_, sse := getEvents(t, hs.Client(), hs.URL+"/rooms/"+room+"/events", nil)
+	if sse == nil {
+		t.Fatal("no stream")
+	}
+	sse.next()
+	time.Sleep(1500 * time.Millisecond) // a heartbeat, and quiet on both sides of it
+	owner.send(request(rtb.StatusConnected, room, "late"))
+	if m, _ := sse.next(); m.FuncKey != "late" {
+		t.Fatalf("after 1.5 s: %+v", m)
+	}
 }
