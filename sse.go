@@ -22,9 +22,11 @@ import (
 // applies the same send-queue limit, slow-consumer cut, write timeout and
 // chunked state replay. Only the socket differs: sseSocket takes the
 // WebSocket frames the outbox writes and writes each as one event of the
-// response's text/event-stream. The request's handler goroutine is the
-// connection's read goroutine: it joins, waits for the stream to end, and
-// runs finish.
+// response's text/event-stream. The request's handler goroutine joins;
+// then, over HTTP/1.1, it hands the connection to a goroutine of the
+// viewer's own (sseSocket.watch), which runs finish when the client
+// leaves, as a WebSocket's read loop does; over HTTP/2 it waits for the
+// stream to end and runs finish itself.
 
 // Transports, as the metrics label them.
 const (
