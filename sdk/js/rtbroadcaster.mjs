@@ -865,9 +865,13 @@ class EventStreamSocket {
     } catch {
       return; // a WebSocket server would refuse it with bad_request; there is nobody to send it to
     }
-    if (request.status?.value !== Status.JOIN || request.ownerKey || this.#source) {
-      const message = 'rtbroadcaster: a viewer over Server-Sent Events only joins one room; use the transport "websocket" to create, resume, broadcast or close';
+    if (request.status?.value !== Status.JOIN || request.ownerKey) {
+      const message = 'rtbroadcaster: a viewer over Server-Sent Events only joins a room; use the transport "websocket" to create, resume, broadcast or close';
       this.#deliver(errorReply(request.id, 'unsupported', message));
+      return;
+    }
+    if (this.#source) {
+      this.#deliver(errorReply(request.id, 'already_in_room', 'join: this connection is already in a room; open another connection for another room'));
       return;
     }
     this.#joinId = request.id ?? null;

@@ -80,6 +80,7 @@ test('an SSE viewer cannot create a room, and a join of no room is refused with 
   const owner = await client(server.wsURL);
   const roomId = await owner.createRoom();
   assert.deepEqual(await viewer.joinRoom(roomId), { roomId, stateCount: 0 });
+  await assert.rejects(viewer.joinRoom(roomId), { code: 'already_in_room' });
 });
 
 test('transport "auto" falls back to Server-Sent Events when the WebSocket upgrade fails', async () => {
