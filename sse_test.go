@@ -703,3 +703,45 @@ func TestSSEQuietHTTP2StreamOutlivesWriteTimeout(t *testing.T) {
 		t.Fatalf("after 1.5 s: %+v", m)
 	}
 }
+
+// TestSSEReplayLargerThanSendQueue: the state replay is streamed from the
+// snapshot, as to a WebSocket viewer, so an SSE viewer on a slow link gets
+// a replay many times its send queue, then the live messages sent
+// meanwhile, without being cut.
+func TestSSEReplayLargerThanSendQueue(t *testing.T) {
+	srv := startServer(t, rtb.WithLimits(rtb.Limits{SendQueueBytes: 64 << 10}))
+	owner := dial(t, srv.wsURL, nil)
+	room := owner.createRoom()
+	const entries = 16
+	for i := range entries {
+		owner.send(stateRequest(room, "draw", fmt.Sprint("k", i), strings.Repeat(string(rune('a'+i)), 60_000)))
+	}
+	owner.settle(room)
+	proxy, err := netproxy.Start(strings.TrimPrefix(srv.http.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	proxy.Throttle(512 << 10)
+	sse := openEvents(t, proxy.URL(srv.eventsURL(room)), nil)
+	owner.send(request(rtb.StatusConnected, room, "live", "during the replay"))
+	reply, _ := sse.next()
+	if reply.StateCount != entries {
+		t.Fatalf("stateCount %d, want %d", reply.StateCount, entries)
+	}
+	for i := range entries {
+		m, ev := sse.next()
+		if m.StateKey != fmt.Sprint("k", i) || len(m.FuncParams[0]) != 60_000 {
+			t.Fatalf("replayed %d: %q", i, m.StateKey)
+		}
+		if want := map[bool]string{true: strconv.Itoa(entries), false: ""}[i == entries-1]; idOf(ev) != want {
+			t.Fatalf("replayed %d: id %q, want %q", i, idOf(ev), want)
+		}
+	}
+	if m, ev := sse.next(); m.FuncKey != "live" || idOf(ev) != strconv.Itoa(entries+1) {
+		t.Fatalf("after the replay: %s id %q", ev.data, idOf(ev))
+	}
+	if n := srv.Stats().SlowConsumers; n != 0 {
+		t.Fatalf("%d slow consumers", n)
+	}
+}
