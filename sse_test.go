@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -741,5 +742,37 @@ func TestSSEReplayLargerThanSendQueue(t *testing.T) {
 	}
 	if n := srv.Stats().SlowConsumers; n != 0 {
 		t.Fatalf("%d slow consumers", n)
+	}
+}
+
+// TestSSEOverHTTP10: an HTTP/1.0 client, which knows no chunks, gets the
+// stream through the ResponseWriter, and its end when the room closes.
+func TestSSEOverHTTP10(t *testing.T) {
+	srv := startServer(t)
+	owner := dial(t, srv.wsURL, nil)
+	room := owner.createRoom()
+	addr := strings.TrimPrefix(srv.http.URL, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /rooms/%s/events HTTP/1.0\r\nHost: %s\r\n\r\n", room, addr)
+	waitViewers(t, owner, 1)
+	owner.send(request(rtb.StatusConnected, room, "hello"))
+	owner.send(request(rtb.StatusClose, room, ""))
+	_ = conn.SetReadDeadline(time.Now().Add(waitFor))
+	raw, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("read: %v (got %q)", err, raw)
+	}
+	got := string(raw)
+	for _, want := range []string{"HTTP/1.0 200 OK\r\n", "Content-Type: text/event-stream", "id: 1\ndata: {", `"funcKey":"hello"`, "event: close\ndata: {\"code\":1000"} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("the HTTP/1.0 response lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "Transfer-Encoding") {
+		t.Fatalf("chunked to an HTTP/1.0 client:\n%s", got)
 	}
 }
