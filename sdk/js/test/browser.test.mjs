@@ -434,7 +434,8 @@ function phoneTests() {
   test('the viewer can show the slide full screen', async () => {
     await viewer.click('#fullscreen');
     await viewer.waitForFunction(() => document.fullscreenElement?.id === 'stage', null, { timeout: STEP_TIMEOUT });
-    assert.equal(await viewer.getAttribute('#fullscreen', 'aria-pressed'), 'true');
+    // The button follows the fullscreenchange event, which may come after fullscreenElement is set.
+    await viewer.waitForSelector('#fullscreen[aria-pressed="true"]', { timeout: STEP_TIMEOUT });
     await viewer.evaluate(() => document.exitFullscreen());
     await viewer.waitForSelector('#fullscreen[aria-pressed="false"]', { timeout: STEP_TIMEOUT });
   });
