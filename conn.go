@@ -29,6 +29,7 @@ type conn struct {
 	remote    netip.Addr   // the client's address, behind trusted proxies
 	limitKey  netip.Prefix // what the per-address limits count it as
 	connToken string       // from the handshake: a subprotocol or ?token=
+	transport string       // transportWebSocket or transportSSE, for the metrics
 	opened    time.Time
 	limiter   *rate.Limiter // nil when unlimited; locks itself
 	pings     *rate.Limiter // the client's pings: limiter, or the fixed ping budget
@@ -65,13 +66,15 @@ type conn struct {
 }
 
 func newConn(m *Manager, ws *gws.Conn, remote netip.Addr) *conn {
-	c := &conn{mgr: m, ws: ws, remote: remote, opened: time.Now()}
+	c := &conn{mgr: m, ws: ws, remote: remote, opened: time.Now(), transport: transportWebSocket}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.out = outbox{
-		sock:         ws,
 		limit:        m.limits.SendQueueBytes,
 		writeTimeout: m.limits.WriteTimeout,
 		onSlow:       c.slowConsumer,
+	}
+	if ws != nil { // an SSE viewer's socket is set by ServeEvents
+		c.out.sock = ws
 	}
 	c.pings = rate.NewLimiter(pingsPerSecond, pingBurst)
 	if m.limits.MessagesPerSecond > 0 {
@@ -118,11 +121,17 @@ func (c *conn) ping() {
 	}
 }
 
+// netConn is the connection's socket, to cut it.
+func (c *conn) netConn() net.Conn { return c.out.sock.NetConn() }
+
 // refreshDeadline moves the read deadline to a full ping interval plus pong
 // timeout from now. It is called on every frame received, so it only touches
 // the socket when the deadline was set more than an eighth of that window
 // (at most a second) ago: a flooding owner costs no timer work per message.
 func (c *conn) refreshDeadline(force bool) {
+	if c.ws == nil {
+		return // an SSE viewer sends nothing: its liveness is its writes'
+	}
 	window := c.mgr.limits.PingInterval + c.mgr.limits.PongTimeout
 	now := time.Now()
 	if !force && now.Sub(c.deadlineRefresh) < min(time.Second, window/8) {

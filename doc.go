@@ -18,5 +18,6 @@ package rtbroadcaster
 // replica of a room and the viewers it fans out to), owner.go (owner keys
 // and an owner's leaving and return), outbox.go (a connection's send
 // queue), api.go (the HTTP API for backends: rooms created, fed, described
-// and closed over HTTP; openapi.json describes it). The lock order is in
-// LOCKING.md.
+// and closed over HTTP; openapi.json describes it), sse.go (viewers over
+// Server-Sent Events: a conn whose outbox writes to an event stream). The
+// lock order is in LOCKING.md.

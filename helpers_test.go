@@ -28,6 +28,11 @@ type testServer struct {
 	wsURL string
 }
 
+// eventsURL is the URL of room's event stream (SSE viewers).
+func (s *testServer) eventsURL(room string) string {
+	return s.http.URL + "/rooms/" + room + "/events"
+}
+
 func startServer(t testing.TB, opts ...rtbroadcaster.Option) *testServer {
 	t.Helper()
 	opts = append([]rtbroadcaster.Option{rtbroadcaster.WithLogger(quietLogger())}, opts...)
@@ -35,6 +40,7 @@ func startServer(t testing.TB, opts ...rtbroadcaster.Option) *testServer {
 	mux := http.NewServeMux()
 	mux.Handle("/broadcast", mgr)
 	mux.Handle("/api/", mgr.APIHandler())
+	mux.HandleFunc("/rooms/{uuid}/events", mgr.ServeEvents)
 	srv := httptest.NewServer(mux)
 	s := &testServer{Manager: mgr, http: srv, url: srv.URL, wsURL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/broadcast"}
 	t.Cleanup(func() {

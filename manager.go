@@ -165,6 +165,7 @@ func (m *Manager) CreateNewClient(w http.ResponseWriter, r *http.Request) {
 	}
 	c := newConn(m, ws, addr)
 	c.limitKey, c.connToken = key, connectionToken(r)
+	m.metrics.connectionOpened(transportWebSocket)
 	m.summary.connectionOpened()
 	ws.Session().(*session).c = c
 	if !m.addConn(c) {
@@ -252,7 +253,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	conns = m.connsLocked()
 	m.mu.Unlock()
 	for _, c := range conns {
-		_ = c.ws.NetConn().Close()
+		_ = c.netConn().Close()
 	}
 	<-m.drained
 	return fmt.Errorf("rtbroadcaster: shutdown: %d connections did not close in time: %w", len(conns), ctx.Err())

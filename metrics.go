@@ -15,19 +15,22 @@ import (
 type metrics struct {
 	registry *prometheus.Registry
 
-	messagesIn       prometheus.Counter
-	bytesIn          prometheus.Counter
-	messagesOut      prometheus.Counter
-	bytesOut         prometheus.Counter
-	fanout           prometheus.Histogram
-	slowConsumers    prometheus.Counter
-	errors           *prometheus.CounterVec
-	disconnects      *prometheus.CounterVec
-	upgradesRefused  *prometheus.CounterVec
-	apiRequests      *prometheus.CounterVec
-	messagesTotal    atomic.Uint64 // mirrors of the counters, for the admin API
-	messagesOutTotal atomic.Uint64
-	viewersTotal     atomic.Int64
+	messagesIn      prometheus.Counter
+	bytesIn         prometheus.Counter
+	messagesOut     prometheus.Counter
+	bytesOut        prometheus.Counter
+	fanout          prometheus.Histogram
+	slowConsumers   prometheus.Counter
+	errors          *prometheus.CounterVec
+	disconnects     *prometheus.CounterVec
+	upgradesRefused *prometheus.CounterVec
+	apiRequests     *prometheus.CounterVec
+	// By transport: websocket, or sse (PROTOCOL.md, SSE viewers).
+	connectionsOpened *prometheus.CounterVec
+	transportViewers  *prometheus.GaugeVec
+	messagesTotal     atomic.Uint64 // mirrors of the counters, for the admin API
+	messagesOutTotal  atomic.Uint64
+	viewersTotal      atomic.Int64
 }
 
 func newMetrics(m *Manager) *metrics {
@@ -37,7 +40,7 @@ func newMetrics(m *Manager) *metrics {
 	const ns = "rtbroadcaster"
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "connections", Help: "Open WebSocket connections."},
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "connections", Help: "Open connections: WebSockets, and viewers' event streams."},
 		func() float64 { return float64(m.Stats().Connections) }))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Name: "rooms", Help: "Rooms with a client on this node."},
 		func() float64 { return float64(m.Stats().Rooms) }))
@@ -64,7 +67,13 @@ func newMetrics(m *Manager) *metrics {
 	x.disconnects = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "disconnects_total", Help: "Connections ended, by reason."}, []string{"reason"})
 	x.upgradesRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "upgrades_refused_total", Help: "WebSocket upgrades refused before the handshake, by reason."}, []string{"reason"})
 	x.apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "api_requests_total", Help: "HTTP API requests answered, by route and HTTP status."}, []string{"route", "status"})
-	for _, c := range []prometheus.Collector{x.messagesIn, x.bytesIn, x.messagesOut, x.bytesOut, x.fanout, x.slowConsumers, x.errors, x.disconnects, x.upgradesRefused, x.apiRequests} {
+	x.connectionsOpened = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "connections_opened_total", Help: "Connections admitted, by transport: websocket, or sse (viewers over Server-Sent Events)."}, []string{"transport"})
+	x.transportViewers = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "transport_viewers", Help: "Viewers in rooms on this node, by transport: websocket or sse."}, []string{"transport"})
+	for _, t := range []string{transportWebSocket, transportSSE} {
+		x.connectionsOpened.WithLabelValues(t)
+		x.transportViewers.WithLabelValues(t)
+	}
+	for _, c := range []prometheus.Collector{x.messagesIn, x.bytesIn, x.messagesOut, x.bytesOut, x.fanout, x.slowConsumers, x.errors, x.disconnects, x.upgradesRefused, x.apiRequests, x.connectionsOpened, x.transportViewers} {
 		f(c)
 	}
 	return x
@@ -115,5 +124,17 @@ func (x *metrics) sent(count, frameBytes int) {
 	x.messagesOutTotal.Add(uint64(count))
 }
 
-func (x *metrics) viewerJoined() { x.viewersTotal.Add(1) }
-func (x *metrics) viewerLeft()   { x.viewersTotal.Add(-1) }
+func (x *metrics) viewerJoined(transport string) {
+	x.viewersTotal.Add(1)
+	x.transportViewers.WithLabelValues(transport).Inc()
+}
+
+func (x *metrics) viewerLeft(transport string) {
+	x.viewersTotal.Add(-1)
+	x.transportViewers.WithLabelValues(transport).Dec()
+}
+
+// connectionOpened counts a connection admitted over transport.
+func (x *metrics) connectionOpened(transport string) {
+	x.connectionsOpened.WithLabelValues(transport).Inc()
+}

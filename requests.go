@@ -159,7 +159,7 @@ func (c *conn) joinRoom(id, token string, lastSeen *uint64) *Error {
 	c.mgr.metrics.sent(1+len(snap.State)+len(snap.Missed), 0) // the reply and the replay; their bytes are not worth adding up
 	c.room, c.owner = r, false
 	r.localViewers.Add(1)
-	c.mgr.metrics.viewerJoined()
+	c.mgr.metrics.viewerJoined(c.transport)
 	return nil
 }
 
@@ -413,7 +413,7 @@ func (c *conn) leave(waiting bool) {
 	} else {
 		r.leave(c)
 		r.localViewers.Add(-1)
-		c.mgr.metrics.viewerLeft()
+		c.mgr.metrics.viewerLeft(c.transport)
 	}
 	c.room, c.owner = nil, false
 	c.mgr.detach(r)

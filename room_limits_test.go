@@ -170,6 +170,10 @@ func TestTotalStateCap(t *testing.T) {
 	}
 	owners[0].send(stateRequest(rooms[0], "ink", "s", big))
 	owners[1].send(stateRequest(rooms[1], "ink", "s", big))
+	// Each owner's requests run on its own connection: wait until these
+	// are kept before another connection's are measured against them.
+	owners[0].settle(rooms[0])
+	owners[1].settle(rooms[1])
 	viewer := dial(t, srv.wsURL, nil)
 	viewer.joinRoom(rooms[2])
 	owners[2].send(stateRequest(rooms[2], "ink", "s", big))
@@ -185,6 +189,7 @@ func TestTotalStateCap(t *testing.T) {
 	clear := stateRequest(rooms[0], "ink", "s", "1")
 	clear.ClearState = true
 	owners[0].send(clear)
+	owners[0].settle(rooms[0])
 	owners[2].send(stateRequest(rooms[2], "ink", "s", big))
 	if m := viewer.nextAction(); m.FuncKey != "ink" {
 		t.Fatalf("viewer got %+v", m)

@@ -66,3 +66,49 @@ func AppendSeq(body []byte, seq uint64) []byte {
 	frame = append(frame, num...)
 	return append(frame, '}')
 }
+
+// ParseServerFrame reads the unmasked frame at the start of data, as Frame
+// builds it: its opcode and payload, and n, the bytes it takes. n is 0
+// when data holds only part of a frame.
+func ParseServerFrame(data []byte) (opcode byte, payload []byte, n int) {
+	if len(data) < 2 {
+		return 0, nil, 0
+	}
+	size, head := uint64(data[1]&0x7F), 2
+	switch size {
+	case 126:
+		if len(data) < 4 {
+			return 0, nil, 0
+		}
+		size, head = uint64(binary.BigEndian.Uint16(data[2:])), 4
+	case 127:
+		if len(data) < 10 {
+			return 0, nil, 0
+		}
+		size, head = binary.BigEndian.Uint64(data[2:]), 10
+	}
+	if uint64(len(data)-head) < size {
+		return 0, nil, 0
+	}
+	end := head + int(size)
+	return data[0] & 0x0F, data[head:end], end
+}
+
+// TrailingSeq reads the number AppendSeq added to a message: its last
+// field, `"seq":N`. ok is false for a message without one (a reply to the
+// owner, an error reply).
+func TrailingSeq(msg []byte) (seq uint64, ok bool) {
+	if len(msg) < len(seqField)+2 || msg[len(msg)-1] != '}' {
+		return 0, false
+	}
+	end := len(msg) - 1
+	start := end
+	for start > 0 && msg[start-1] >= '0' && msg[start-1] <= '9' {
+		start--
+	}
+	if start == end || start < len(seqField) || string(msg[start-len(seqField):start]) != seqField {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(string(msg[start:end]), 10, 64)
+	return seq, err == nil
+}

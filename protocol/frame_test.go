@@ -40,3 +40,45 @@ func TestAppendSeq(t *testing.T) {
 		}
 	}
 }
+
+// TestParseServerFrame reads back what Frame and AppendSeq build, at every
+// length encoding, and reports a frame cut short as incomplete.
+func TestParseServerFrame(t *testing.T) {
+	for _, n := range []int{0, 1, 125, 126, 65535, 65536, 200_000} {
+		payload := []byte(strings.Repeat("p", n))
+		frame := append(protocol.Frame(protocol.OpText, payload), protocol.Frame(protocol.OpPing, nil)...)
+		op, got, used := protocol.ParseServerFrame(frame)
+		if op != protocol.OpText || string(got) != string(payload) || used != len(frame)-2 {
+			t.Fatalf("%d bytes: opcode %d, %d bytes, used %d of %d", n, op, len(got), used, len(frame))
+		}
+		if op, _, used := protocol.ParseServerFrame(frame[used:]); op != protocol.OpPing || used != 2 {
+			t.Fatalf("%d bytes: the ping after it: opcode %d, used %d", n, op, used)
+		}
+		for _, cut := range []int{0, 1, used - 1} {
+			if _, _, u := protocol.ParseServerFrame(frame[:cut]); u != 0 {
+				t.Fatalf("%d bytes cut to %d: used %d, want 0 (incomplete)", n, cut, u)
+			}
+		}
+	}
+}
+
+// TestTrailingSeq reads the number AppendSeq adds, and none from messages
+// without one.
+func TestTrailingSeq(t *testing.T) {
+	body := []byte(`{"uuid":"r","status":{"value":3,"text":"connected"},"funcKey":"f","funcParams":["\"seq\":9}"],"stateMessage":false}`)
+	for _, seq := range []uint64{0, 7, 1 << 63} {
+		_, msg, _ := protocol.ParseServerFrame(protocol.AppendSeq(body, seq))
+		if got, ok := protocol.TrailingSeq(msg); !ok || got != seq {
+			t.Fatalf("seq %d: got %d, %v", seq, got, ok)
+		}
+	}
+	for _, msg := range []string{
+		string(body),
+		`{"uuid":"","status":{"value":0,"text":"not connected"},"error":{"code":"x","message":"y"}}`,
+		`{"seq":}`, `{"x":1,"seq":99999999999999999999999}`, `}`, ``,
+	} {
+		if got, ok := protocol.TrailingSeq([]byte(msg)); ok {
+			t.Fatalf("%s: got seq %d, want none", msg, got)
+		}
+	}
+}

@@ -14,7 +14,10 @@ const PRESENTING = 'rtb-demo-presenting';
 const $ = (selector) => document.querySelector(selector);
 const stage = new Stage($('#stage'), deck);
 
-const roomId = new URLSearchParams(location.search).get('room');
+const query = new URLSearchParams(location.search);
+const roomId = query.get('room');
+// ?transport=sse (or auto) makes a viewer follow over Server-Sent Events: see the SDK's README.
+const transport = ['sse', 'auto'].includes(query.get('transport')) ? query.get('transport') : 'websocket';
 const saved = roomId ? null : savedSession();
 if (roomId) follow(roomId);
 else if (saved) present(saved).catch((error) => setStatus('error', `Could not take the session back: ${error.message}`));
@@ -213,7 +216,9 @@ function follow(id) {
   setRole('viewer');
   setStatus('connecting', 'Joining…');
   setRoom(id);
-  const broadcaster = new Broadcaster(ENDPOINT);
+  const broadcaster = new Broadcaster(ENDPOINT, { transport });
+  document.body.dataset.transport = broadcaster.transport;
+  broadcaster.addEventListener('transport', ({ detail }) => (document.body.dataset.transport = detail.transport));
   showRefusal(broadcaster);
   // Handlers first, so that the state replay that follows the join reaches them.
   for (const [funcKey, handler] of Object.entries(stageActions(stage))) broadcaster.on(funcKey, handler);

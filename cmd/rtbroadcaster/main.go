@@ -221,8 +221,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	log.Info("shutting down", "timeout", cfg.shutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
+	// The Manager drains its connections while the HTTP server stops
+	// accepting: http.Server.Shutdown waits for the SSE viewers' streams,
+	// which end when the Manager tells them to come back later.
+	drained := make(chan error, 1)
+	go func() { drained <- mgr.Shutdown(shutdownCtx) }()
 	_ = srv.Shutdown(shutdownCtx) // stop accepting; hijacked WebSockets are the Manager's
-	if err := mgr.Shutdown(shutdownCtx); err != nil {
+	if err := <-drained; err != nil {
 		log.Warn("shutdown cut connections", "err", err)
 	}
 	log.Info("stopped")
@@ -298,7 +303,9 @@ func serveAdmin(addr string, idle time.Duration, log *slog.Logger, metrics http.
 // and slow requests (which -max-connections and -conn-rate do not count:
 // they apply to WebSockets) cannot pile up. An upgraded WebSocket is not
 // affected: its connection is hijacked, and the upgrade clears the read
-// and write deadlines the server set; its liveness is the pinger's.
+// and write deadlines the server set; its liveness is the pinger's. Nor is
+// an SSE viewer's stream: ServeEvents clears them through its
+// http.ResponseController, and sets each write's own.
 func newHTTPServer(h http.Handler, idle time.Duration) *http.Server {
 	return &http.Server{
 		Handler:           h,
@@ -312,7 +319,8 @@ func newHTTPServer(h http.Handler, idle time.Duration) *http.Server {
 func newMux(mgr *rtbroadcaster.Manager) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/broadcast", mgr)
-	mux.Handle("/broadcasting", mgr) // the path of the original rtbroadcaster's example
+	mux.Handle("/broadcasting", mgr)                        // the path of the original rtbroadcaster's example
+	mux.HandleFunc("/rooms/{uuid}/events", mgr.ServeEvents) // viewers over Server-Sent Events
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")

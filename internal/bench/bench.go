@@ -73,7 +73,7 @@ func (b *run) execute(ctx context.Context) (*Report, error) {
 	if b.sources, err = newSources(cfg.sourceAddrs, cfg.connections(), cfg.loopbackOnly(), limit); err != nil {
 		return nil, err
 	}
-	rep := &Report{Rooms: cfg.rooms, ViewersPerRoom: cfg.viewers, Rate: cfg.rate, SizeBytes: cfg.size, Connections: cfg.connections(),
+	rep := &Report{Transport: cfg.transport, Rooms: cfg.rooms, ViewersPerRoom: cfg.viewers, Rate: cfg.rate, SizeBytes: cfg.size, Connections: cfg.connections(),
 		MessageBytes: len(appendMessage(nil, broadcastPrefix(zeroUUID), 1, time.Now().UnixNano(), cfg.size, ""))}
 	if cfg.rate == 0 {
 		rep.Window = cfg.window

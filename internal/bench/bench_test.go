@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"reflect"
@@ -24,11 +25,15 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// startServer runs a Manager on a loopback port and returns its WebSocket URL.
+// startServer runs a Manager on a loopback port, its event streams too, and
+// returns its WebSocket URL.
 func startServer(t *testing.T) string {
 	t.Helper()
 	mgr := rtbroadcaster.NewManager(rtbroadcaster.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	srv := httptest.NewServer(mgr)
+	mux := http.NewServeMux()
+	mux.Handle("/broadcast", mgr)
+	mux.HandleFunc("/rooms/{uuid}/events", mgr.ServeEvents)
+	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -71,6 +76,9 @@ func TestBenchDeliversEverythingInOrder(t *testing.T) {
 		{"window", []string{"-rooms", "2", "-viewers", "50", "-duration", "1s", "-window", "16"}, true},
 		{"rate with state", []string{"-rooms", "3", "-viewers", "20", "-rate", "200", "-duration", "1s", "-state-every", "3", "-state-keys", "5"}, true},
 		{"rate with churn", []string{"-rooms", "2", "-viewers", "20", "-rate", "200", "-duration", "1s", "-state-every", "2", "-churn", "20"}, false},
+		{"sse window", []string{"-transport", "sse", "-rooms", "2", "-viewers", "50", "-duration", "1s", "-window", "16"}, true},
+		{"sse rate with state", []string{"-transport", "sse", "-rooms", "3", "-viewers", "20", "-rate", "200", "-duration", "1s", "-state-every", "3", "-state-keys", "5"}, true},
+		{"sse rate with churn", []string{"-transport", "sse", "-rooms", "2", "-viewers", "20", "-rate", "200", "-duration", "1s", "-state-every", "2", "-churn", "20"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,6 +99,9 @@ func TestBenchDeliversEverythingInOrder(t *testing.T) {
 			}
 			if rep.ConnectJoinSeconds <= 0 || rep.DeliveriesPerSec <= 0 || rep.BenchCPUPercent <= 0 || rep.ServerRSSJoinedKiB <= 0 {
 				t.Fatalf("implausible report: %+v", rep)
+			}
+			if want := map[bool]string{true: "sse", false: "websocket"}[strings.HasPrefix(tt.name, "sse")]; rep.Transport != want {
+				t.Fatalf("report says transport %q, want %q", rep.Transport, want)
 			}
 			if strings.Contains(tt.name, "churn") && rep.Rejoins == 0 {
 				t.Fatal("no viewer rejoined")
@@ -182,6 +193,7 @@ func TestBadFlags(t *testing.T) {
 		{"-churn", "5"}, // needs -rate
 		{"-window", "0"},
 		{"-rooms", "0"},
+		{"-transport", "pigeon"},
 		{"-source-addrs", "nonsense", "-duration", "0", "-viewers", "0"},
 	} {
 		if err := Run(context.Background(), args, io.Discard, io.Discard); err == nil {

@@ -31,6 +31,7 @@ type config struct {
 	readBuffer  int
 	progress    time.Duration
 	join        string // a room another bench process owns; this one only listens
+	transport   string // of the viewers: websocket, or sse (owners are WebSockets)
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -55,6 +56,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&cfg.readBuffer, "read-buffer", 4096, "`bytes` of each viewer's read buffer")
 	fs.DurationVar(&cfg.progress, "progress", time.Second, "how often the progress line updates")
 	fs.StringVar(&cfg.join, "join", "", "`uuid` of a room that another bench process owns: open -viewers viewers of it and only listen (one room spread over several bench processes, past one process's open-files limit; the owning process prints its rooms' uuids)")
+	fs.StringVar(&cfg.transport, "transport", "websocket", "how viewers follow their room: websocket, or sse (Server-Sent Events, GET /rooms/{uuid}/events on the host of -url); owners always use WebSocket")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: rtbroadcaster bench [flags]\n\nOpens -rooms rooms with -viewers viewers each, broadcasts for -duration and reports\nconnect+join time, deliveries/s, latency, loss, duplicates, reordering and, with -server-pid,\nthe server's memory per connection and CPU. Load only servers you run yourself.\n\n")
 		fs.PrintDefaults()
@@ -92,6 +94,8 @@ func (cfg *config) check() error {
 		return errors.New("-state-keys must be at least 1")
 	case cfg.join != "" && (cfg.rooms != 1 || cfg.churn > 0):
 		return errors.New("-join listens to one room: -rooms must be 1, and -churn is not available")
+	case cfg.transport != "websocket" && cfg.transport != "sse":
+		return fmt.Errorf("-transport: %q is neither websocket nor sse", cfg.transport)
 	case cfg.concurrency < 1 || cfg.readBuffer < 256:
 		return errors.New("-connect-concurrency must be at least 1 and -read-buffer at least 256")
 	}

@@ -63,19 +63,31 @@ func (s *sources) addLocked() {
 	s.added = append(s.added, ip.String())
 }
 
-// dial opens connection number i to u, from source address i modulo their
-// number; when the kernel has no port left it adds an address and retries.
+// dial opens WebSocket connection number i to u; see open.
 func (s *sources) dial(ctx context.Context, u *url.URL, i, readBuffer int) (*wsConn, error) {
+	return open(s, i, func(d *net.Dialer) (*wsConn, error) { return dialWS(ctx, d, u, readBuffer) })
+}
+
+// dialSSE opens connection number i as the event stream at u; see open.
+func (s *sources) dialSSE(ctx context.Context, u *url.URL, i, readBuffer int) (*sseConn, error) {
+	return open(s, i, func(d *net.Dialer) (*sseConn, error) { return dialSSE(ctx, d, u, readBuffer) })
+}
+
+// open opens connection number i with dial, from source address i modulo
+// their number; when the kernel has no port left it adds an address and
+// retries.
+func open[C any](s *sources, i int, dial func(*net.Dialer) (C, error)) (C, error) {
+	var none C
 	for {
 		s.mu.Lock()
 		d, n := s.dialers[i%len(s.dialers)], len(s.dialers)
 		s.mu.Unlock()
-		c, err := dialWS(ctx, d, u, readBuffer)
+		c, err := dial(d)
 		switch {
 		case err == nil:
 			return c, nil
 		case errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE):
-			return nil, fmt.Errorf("hit the open-files limit (RLIMIT_NOFILE %d) at connection %d: %w", s.limit, i+1, err)
+			return none, fmt.Errorf("hit the open-files limit (RLIMIT_NOFILE %d) at connection %d: %w", s.limit, i+1, err)
 		case errors.Is(err, syscall.EADDRNOTAVAIL) && s.auto && n < 250:
 			s.mu.Lock()
 			if len(s.dialers) == n {
@@ -83,9 +95,9 @@ func (s *sources) dial(ctx context.Context, u *url.URL, i, readBuffer int) (*wsC
 			}
 			s.mu.Unlock()
 		case errors.Is(err, syscall.EADDRNOTAVAIL):
-			return nil, fmt.Errorf("no ephemeral port left at connection %d (add source addresses with -source-addrs): %w", i+1, err)
+			return none, fmt.Errorf("no ephemeral port left at connection %d (add source addresses with -source-addrs): %w", i+1, err)
 		default:
-			return nil, err
+			return none, err
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 // key is camelCase, and BENCHMARKS.md ("The JSON report") says what each is.
 type Report struct {
 	Targets        []string `json:"targets"`
+	Transport      string   `json:"transport"` // of the viewers: websocket or sse
 	Rooms          int      `json:"rooms"`
 	ViewersPerRoom int      `json:"viewersPerRoom"`
 	Rate           float64  `json:"ratePerRoom"` // 0: as fast as the window allows
@@ -81,7 +82,7 @@ func (r *Report) writeText(w io.Writer) {
 	if r.Rate == 0 {
 		mode = fmt.Sprintf("as fast as a window of %d allows", r.Window)
 	}
-	fmt.Fprintf(w, "rtbroadcaster bench: %d room(s) x %d viewers, %s, %d-byte payloads (%d-byte messages)\n", r.Rooms, r.ViewersPerRoom, mode, r.SizeBytes, r.MessageBytes)
+	fmt.Fprintf(w, "rtbroadcaster bench: %d room(s) x %d %s viewers, %s, %d-byte payloads (%d-byte messages)\n", r.Rooms, r.ViewersPerRoom, r.Transport, mode, r.SizeBytes, r.MessageBytes)
 	fmt.Fprintf(w, "  targets           %s (from %s)\n", strings.Join(r.Targets, ", "), strings.Join(r.SourceAddrs, ", "))
 	fmt.Fprintf(w, "  connect+join      %d connections in %.3f s\n", r.Connections, r.ConnectJoinSeconds)
 	if r.SendSeconds > 0 {

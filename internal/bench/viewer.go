@@ -15,7 +15,7 @@ type viewer struct {
 	index int
 	room  *room
 
-	conn      *wsConn
+	conn      frameConn     // a WebSocket, or an event stream with -transport sse
 	done      chan struct{} // closed when its goroutine has ended
 	delivered atomic.Uint64 // live messages received, over all its sessions
 	lastSeq   atomic.Uint64 // the highest sequence number received
@@ -35,6 +35,14 @@ type viewer struct {
 // connect dials and sends the join request; the viewer's goroutine reads
 // the reply.
 func (v *viewer) connect(ctx context.Context, b *run) error {
+	if b.cfg.transport == "sse" { // the request is the join
+		c, err := b.sources.dialSSE(ctx, eventsURL(b.urlFor(v.index), v.room.id), v.index, b.cfg.readBuffer)
+		if err != nil {
+			return err
+		}
+		v.conn, v.done = c, make(chan struct{})
+		return nil
+	}
 	c, err := b.sources.dial(ctx, b.urlFor(v.index), v.index, b.cfg.readBuffer)
 	if err != nil {
 		return err

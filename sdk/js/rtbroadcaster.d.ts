@@ -46,7 +46,8 @@ export type ClientErrorCode =
   | 'token_failed' // the token provider threw or rejected
   | 'bad_message' // the server sent a frame that is not JSON
   | 'origin_refused' // the server refused the connection: the page's origin is not allowed (close 4403); final
-  | 'too_many_connections'; // the server refused the connection: too many from this address (close 4429); retried
+  | 'too_many_connections' // the server refused the connection: too many from this address (close 4429); retried
+  | 'unsupported'; // transport "sse": a create, resume, broadcast or close (a viewer over Server-Sent Events only joins)
 
 export declare class BroadcastError extends Error {
   readonly name: 'BroadcastError';
@@ -83,9 +84,37 @@ export interface ReconnectOptions {
   maxAttempts?: number;
 }
 
+/** An EventSource constructor: the browser's, or one for Node (which has none before Node 22). */
+export interface EventSourceConstructor {
+  new (url: string): EventSourceLike;
+}
+
+export interface EventSourceLike {
+  onmessage: ((event: { data: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+  addEventListener(type: 'close', listener: (event: { data: string }) => void): void;
+  close(): void;
+}
+
+/**
+ * How the client reaches the server. "websocket" (the default) does everything. "sse": a viewer
+ * that follows its room over Server-Sent Events (GET /rooms/{uuid}/events, PROTOCOL.md, SSE
+ * viewers), through proxies that break WebSocket; it joins one room and only receives (createRoom,
+ * resumeRoom, broadcast and closeRoom are refused with "unsupported"), and reconnects and recovers
+ * as a WebSocket viewer does. "auto": WebSocket, falling back to "sse" for good when the WebSocket
+ * upgrade fails before it opens (a "transport" event says so): meant for viewers.
+ */
+export type Transport = 'websocket' | 'sse' | 'auto';
+
 export interface BroadcasterOptions {
   /** Default: globalThis.WebSocket. Node 20 has none: pass `WebSocket` from the `ws` package. */
   WebSocket?: WebSocketConstructor;
+  /** Default "websocket". See Transport. */
+  transport?: Transport;
+  /** For transport "sse" and "auto". Default: globalThis.EventSource. */
+  EventSource?: EventSourceConstructor;
+  /** For transport "sse" and "auto": reads why a stream was refused. Default: globalThis.fetch. */
+  fetch?: (url: string, init?: { headers?: Record<string, string>; signal?: AbortSignal }) => Promise<{ ok: boolean; status: number; json(): Promise<any> }>;
   /** How long createRoom, joinRoom and closeRoom wait for their reply once sent, in ms. Default 10000. */
   requestTimeout?: number;
   reconnect?: ReconnectOptions;
@@ -155,6 +184,8 @@ export interface BroadcasterEventMap {
    */
   error: CustomEvent<{ error: BroadcastError; dropped?: number; retryIn?: number; id?: string; funcKey?: string }>;
   closed: CustomEvent<{ code: number; reason: string }>;
+  /** Transport "auto": the WebSocket could not open; this client goes on over Server-Sent Events. */
+  transport: CustomEvent<{ transport: 'sse' }>;
 }
 
 /** An action parameter: strings travel as they are; numbers and booleans are sent as strings. */
@@ -172,8 +203,10 @@ export declare class Broadcaster extends EventTarget {
   readonly role: Role | null;
   /** Owner only: the room's viewer count as last reported, or null. */
   readonly viewers: number | null;
-  /** True while the WebSocket is open. */
+  /** True while the connection is open (a WebSocket, or a viewer's event stream). */
   readonly isOpen: boolean;
+  /** What the connection uses now: "websocket", or "sse" (also after an "auto" fallback). */
+  readonly transport: 'websocket' | 'sse';
 
   /** Resolves once the connection is open; rejects with "closed" if the client stops first. */
   ready(): Promise<void>;
@@ -228,7 +261,8 @@ export declare function backoffDelay(
   random?: () => number,
 ): number;
 
-export interface RTBroadcasterOptions extends BroadcasterOptions {
+/** The original API always uses WebSocket: it has no `transport`. */
+export interface RTBroadcasterOptions extends Omit<BroadcasterOptions, 'transport' | 'EventSource' | 'fetch'> {
   /** The query string to read `uuid` from. Default: location.search. */
   search?: string;
 }

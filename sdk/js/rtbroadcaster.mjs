@@ -49,6 +49,13 @@ const REMEMBERED_ACTIONS = 1024;
 
 const WEBSOCKET_OPEN = 1;
 const WEBSOCKET_CLOSING = 2;
+const WEBSOCKET_CLOSED = 3;
+
+/** The close code of a connection that ended without a close (a browser's "abnormal closure"). */
+const CLOSE_ABNORMAL = 1006;
+
+/** How a client reaches the server: see BroadcasterOptions.transport in rtbroadcaster.d.ts. */
+const TRANSPORTS = new Set(['websocket', 'sse', 'auto']);
 
 const DEFAULT_OPTIONS = Object.freeze({
   requestTimeout: 10_000,
@@ -106,11 +113,17 @@ class BroadcastError extends Error {
  *                                          too_many_connections, unavailable: tried again in
  *                                          `retryIn` ms, absent when the client gives up)
  *   closed        {code, reason}           final: the client will not reconnect any more
+ *   transport     {transport}              transport "auto": the WebSocket could not open, the
+ *                                          client goes on over Server-Sent Events ("sse")
  */
 class Broadcaster extends EventTarget {
   #url;
   #WebSocket;
+  #EventSource;
+  #fetch;
   #options;
+  #transport; // "websocket" or "sse": what the next connection uses ("auto" starts with WebSocket)
+  #socketOpened = false; // the current connection opened: an "auto" fallback is only for one that never did
   #socket = null;
   #handlers = new Map(); // funcKey -> Set of handlers
   #waiters = new Map(); // request id -> {id, kind, resolve, reject, timer}, in the order sent
@@ -142,13 +155,24 @@ class Broadcaster extends EventTarget {
   /**
    * @param {string} url ws:// or wss:// URL of the endpoint; http(s):// and, in a browser, a path
    *   such as "/broadcast" are accepted too.
-   * @param {object} [options] see rtbroadcaster.d.ts (WebSocket, requestTimeout, reconnect).
+   * @param {object} [options] see rtbroadcaster.d.ts (WebSocket, requestTimeout, reconnect,
+   *   transport, EventSource, fetch).
    */
   constructor(url, options = {}) {
     super();
     this.#url = toWebSocketURL(url);
+    const transport = options.transport ?? 'websocket';
+    if (!TRANSPORTS.has(transport)) {
+      throw new TypeError(`rtbroadcaster: transport must be "websocket", "sse" or "auto", not ${JSON.stringify(transport)}`);
+    }
+    this.#transport = transport === 'sse' ? 'sse' : 'websocket';
     this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
-    if (typeof this.#WebSocket !== 'function') {
+    this.#EventSource = options.EventSource ?? globalThis.EventSource;
+    this.#fetch = options.fetch ?? globalThis.fetch?.bind(globalThis);
+    if (transport !== 'websocket' && (typeof this.#EventSource !== 'function' || typeof this.#fetch !== 'function')) {
+      throw new TypeError('rtbroadcaster: no EventSource or fetch implementation for transport "' + transport + '"; pass them as options.EventSource and options.fetch');
+    }
+    if (transport !== 'sse' && typeof this.#WebSocket !== 'function') {
       throw new TypeError('rtbroadcaster: no WebSocket implementation; pass one as options.WebSocket');
     }
     this.#options = {
@@ -156,8 +180,14 @@ class Broadcaster extends EventTarget {
       offlineQueue: options.offlineQueue ?? DEFAULT_OPTIONS.offlineQueue,
       reconnect: { ...DEFAULT_OPTIONS.reconnect, ...options.reconnect },
       token: options.token,
+      transport,
     };
     this.#openSocket();
+  }
+
+  /** What the current connection uses: "websocket", or "sse" (Server-Sent Events, viewers only). */
+  get transport() {
+    return this.#transport;
   }
 
   /** True while the WebSocket is open. */
@@ -289,9 +319,16 @@ class Broadcaster extends EventTarget {
   // ---- Connection ----
 
   #openSocket() {
-    const socket = new this.#WebSocket(this.#url);
+    const socket =
+      this.#transport === 'sse'
+        ? new EventStreamSocket(this.#url, { EventSource: this.#EventSource, fetch: this.#fetch })
+        : new this.#WebSocket(this.#url);
+    this.#socketOpened = false;
     socket.binaryType = 'arraybuffer';
-    socket.onopen = () => this.#onOpen();
+    socket.onopen = () => {
+      this.#socketOpened = true;
+      this.#onOpen();
+    };
     socket.onmessage = (event) => this.#onFrame(event.data);
     socket.onclose = (event) => this.#onClose(socket, event.code, event.reason);
     // A failed connection also fires "close", which is where it is handled.
@@ -369,6 +406,14 @@ class Broadcaster extends EventTarget {
   #onClose(socket, code, reason) {
     if (socket !== this.#socket) return;
     this.#socket = null;
+    // transport "auto": a WebSocket that could not even open (a proxy that breaks the upgrade) is
+    // tried again at once over Server-Sent Events, and so are the connections after it.
+    if (this.#options.transport === 'auto' && this.#transport === 'websocket' && !this.#socketOpened && code === CLOSE_ABNORMAL && !this.#stopped) {
+      this.#transport = 'sse';
+      this.#emit('transport', { transport: 'sse' });
+      this.#openSocket();
+      return;
+    }
     const refusal = refusalError(code, reason);
     this.#refusal = refusal;
     this.#failWaiters(refusal ?? new BroadcastError('disconnected', `rtbroadcaster: connection closed (${code})`));
@@ -775,6 +820,163 @@ class Broadcaster extends EventTarget {
   }
 }
 
+/**
+ * A viewer's connection over Server-Sent Events (PROTOCOL.md, SSE viewers), with the face of a
+ * WebSocket that the Broadcaster drives: it opens at once; its join request opens the EventSource of
+ * the room, GET /rooms/{uuid}/events, with the recovery point as ?lastEventId= and the token as
+ * ?token=; each event is a frame; the stream's "close" event, or its end, is the connection's close.
+ * The EventSource never reconnects by itself: the Broadcaster does, with its backoff and its
+ * recovery point, as over WebSocket. Anything but a join is refused with "unsupported": a viewer
+ * only receives.
+ */
+class EventStreamSocket {
+  readyState = 0;
+  binaryType = 'arraybuffer';
+  onopen = null;
+  onmessage = null;
+  onclose = null;
+  onerror = null;
+  #origin;
+  #EventSource;
+  #fetch;
+  #source = null;
+  #streamURL = null;
+  #joinId = null;
+  #sawReply = false;
+
+  constructor(url, { EventSource, fetch }) {
+    const origin = new URL(url);
+    origin.protocol = origin.protocol === 'wss:' ? 'https:' : 'http:';
+    this.#origin = origin.origin;
+    this.#EventSource = EventSource;
+    this.#fetch = fetch;
+    setTimeout(() => {
+      if (this.readyState !== 0) return;
+      this.readyState = WEBSOCKET_OPEN;
+      this.onopen?.({});
+    }, 0);
+  }
+
+  send(text) {
+    if (this.readyState !== WEBSOCKET_OPEN) return;
+    let request;
+    try {
+      request = JSON.parse(text);
+    } catch {
+      return; // a WebSocket server would refuse it with bad_request; there is nobody to send it to
+    }
+    if (request.status?.value !== Status.JOIN || request.ownerKey) {
+      const message = 'rtbroadcaster: a viewer over Server-Sent Events only joins a room; use the transport "websocket" to create, resume, broadcast or close';
+      this.#deliver(errorReply(request.id, 'unsupported', message));
+      return;
+    }
+    if (this.#source) {
+      this.#deliver(errorReply(request.id, 'already_in_room', 'join: this connection is already in a room; open another connection for another room'));
+      return;
+    }
+    this.#joinId = request.id ?? null;
+    this.#sawReply = false;
+    const stream = new URL(`/rooms/${encodeURIComponent(request.uuid ?? '')}/events`, this.#origin);
+    if (typeof request.seq === 'number') stream.searchParams.set('lastEventId', String(request.seq));
+    if (request.token) stream.searchParams.set('token', request.token);
+    this.#streamURL = stream.href;
+    const source = new this.#EventSource(this.#streamURL);
+    source.onmessage = (event) => this.#onEvent(source, event.data);
+    source.addEventListener('close', (event) => this.#onCloseEvent(source, event.data));
+    source.onerror = () => this.#onError(source);
+    this.#source = source;
+  }
+
+  close(code = 1005, reason = '') {
+    this.#end(code, reason);
+  }
+
+  /** The join reply names the join request, so that the Broadcaster finds its waiter by id. */
+  #onEvent(source, data) {
+    if (source !== this.#source) return;
+    if (!this.#sawReply) {
+      this.#sawReply = true;
+      try {
+        const reply = JSON.parse(data);
+        if (this.#joinId) reply.id = this.#joinId;
+        data = JSON.stringify(reply);
+      } catch {
+        // not JSON: the Broadcaster reports it
+      }
+    }
+    this.onmessage?.({ data }); // an event of the stream comes from the event loop already
+  }
+
+  /** The server ended the stream as it closes a WebSocket: {code, reason}. */
+  #onCloseEvent(source, data) {
+    if (source !== this.#source) return;
+    let closing = {};
+    try {
+      closing = JSON.parse(data);
+    } catch {
+      // an unreadable close is an abnormal end
+    }
+    this.#end(closing.code ?? CLOSE_ABNORMAL, closing.reason ?? '');
+  }
+
+  /**
+   * The stream dropped, or was never opened: an EventSource shows neither the status nor the body
+   * of a refusal, so the same request is made once with fetch to read them.
+   */
+  #onError(source) {
+    if (source !== this.#source || this.readyState !== WEBSOCKET_OPEN) return;
+    source.close();
+    if (this.#sawReply) {
+      this.#end(CLOSE_ABNORMAL, '');
+      return;
+    }
+    this.#probe();
+  }
+
+  async #probe() {
+    const controller = new AbortController();
+    let error = null;
+    try {
+      const response = await this.#fetch(this.#streamURL, { headers: { Accept: 'application/json' }, signal: controller.signal });
+      if (response.status === 204) error = { code: 'room_not_found', message: 'the room has ended' };
+      else if (!response.ok) error = (await response.json()).error ?? null;
+    } catch {
+      // the server cannot be reached: a dropped connection, retried
+    } finally {
+      controller.abort(); // a stream that opened this time: the next connection reads it
+    }
+    if (this.readyState !== WEBSOCKET_OPEN) return;
+    if (!error?.code) {
+      this.#end(CLOSE_ABNORMAL, '');
+      return;
+    }
+    this.#source = null; // another join may follow on this connection, as on a WebSocket
+    this.#deliver(errorReply(this.#joinId, error.code, error.message ?? error.code));
+    if (error.code === 'unauthorized') this.#end(CloseCode.UNAUTHORIZED, 'unauthorized');
+  }
+
+  /** A reply of this socket's own, delivered as a frame would be: later, before any close. */
+  #deliver(data) {
+    if (this.readyState !== WEBSOCKET_OPEN) return;
+    setTimeout(() => this.onmessage?.({ data }), 0);
+  }
+
+  #end(code, reason) {
+    if (this.readyState === WEBSOCKET_CLOSED) return;
+    this.readyState = WEBSOCKET_CLOSED;
+    this.#source?.close();
+    this.#source = null;
+    setTimeout(() => this.onclose?.({ code, reason }), 0);
+  }
+}
+
+/** A refusal as the server sends it on a WebSocket, for the request `id`. */
+function errorReply(id, code, message) {
+  const reply = envelope({ status: Status.NOT_CONNECTED, id });
+  reply.error = { code, message };
+  return JSON.stringify(reply);
+}
+
 /** Creates a Broadcaster and resolves to it once its connection is open. */
 async function connect(url, options) {
   const broadcaster = new Broadcaster(url, options);
@@ -898,7 +1100,8 @@ class RTBroadcaster {
     this.isOwner = this.uuid === '';
     this.#callbacks = { onConnectionCallback, openCallback, closeCallback, errorCallback };
     try {
-      this.broadcaster = new Broadcaster(url, options);
+      // The original API stays on WebSocket: its pages may own rooms, which SSE cannot.
+      this.broadcaster = new Broadcaster(url, { ...options, transport: 'websocket' });
     } catch (error) {
       this.broadcaster = null;
       errorCallback?.(error.message);

@@ -1,6 +1,6 @@
 // End to end in headless Chromium: the demo at / with a presenter and viewers, a late joiner, a
-// dropped connection, the end of the session, a presenter that drops or reloads its page; and a
-// page written for the original SDK.
+// dropped connection, the end of the session, a presenter that drops or reloads its page; a viewer
+// that follows over Server-Sent Events; and a page written for the original SDK.
 // Without Chromium or playwright-core these tests are skipped with the reason, except when
 // CI=true: there they fail, so that CI never passes without having run them.
 import assert from 'node:assert/strict';
@@ -26,6 +26,8 @@ if (missing && process.env.CI === 'true') {
   describe('a page written for the original SDK', legacyTests);
   describe('a page on an origin the server refuses', refusedOriginTests);
   describe('the demo on a phone', phoneTests);
+  describe('a viewer over Server-Sent Events', sseViewerTests);
+  describe('a viewer behind a proxy that breaks WebSocket, with transport "auto"', autoTransportTests);
 }
 
 const STEP_TIMEOUT = 15_000;
@@ -432,7 +434,8 @@ function phoneTests() {
   test('the viewer can show the slide full screen', async () => {
     await viewer.click('#fullscreen');
     await viewer.waitForFunction(() => document.fullscreenElement?.id === 'stage', null, { timeout: STEP_TIMEOUT });
-    assert.equal(await viewer.getAttribute('#fullscreen', 'aria-pressed'), 'true');
+    // The button follows the fullscreenchange event, which may come after fullscreenElement is set.
+    await viewer.waitForSelector('#fullscreen[aria-pressed="true"]', { timeout: STEP_TIMEOUT });
     await viewer.evaluate(() => document.exitFullscreen());
     await viewer.waitForSelector('#fullscreen[aria-pressed="false"]', { timeout: STEP_TIMEOUT });
   });
@@ -455,3 +458,102 @@ function phoneTests() {
 
 /** The deck's slide count, as the presenter's slide number shows it ("2 / 5"). */
 const slideCount = async (presenter) => Number((await presenter.textContent('#slide-number')).split('/')[1]);
+
+function sseViewerTests() {
+  const setup = serverAndBrowser({ proxy: true });
+  let presenter, viewer;
+  const pageErrors = [];
+  const streams = []; // the URLs of the viewer's EventSource requests
+  const websockets = [];
+
+  test('a viewer with transport "sse" follows the presenter through an EventSource', async () => {
+    presenter = await openPage(setup.browser, setup.server.httpURL, pageErrors);
+    await presenter.click('#start');
+    await waitForStatus(presenter, 'live');
+    await presenter.click('#next');
+    await draw(presenter, [0.2, 0.6], [0.8, 0.6]);
+    await waitForStage(presenter, { slide: 1, strokes: 1 });
+
+    // The share link through the proxy, with ?transport=sse: the page's SDK viewer uses it.
+    const link = new URL(new URL(await presenter.inputValue('#share-link')).search, setup.proxy.httpURL);
+    link.searchParams.set('transport', 'sse');
+    viewer = await setup.browser.context.newPage();
+    viewer.on('pageerror', (error) => pageErrors.push(`viewer: ${error.message}`));
+    viewer.on('request', (request) => request.resourceType() === 'eventsource' && streams.push(request.url()));
+    viewer.on('websocket', (ws) => websockets.push(ws.url()));
+    await viewer.goto(link.href);
+    await waitForStatus(viewer, 'live');
+    await waitForStage(viewer, { slide: 1, strokes: 1 });
+    assert.equal(await viewer.getAttribute('body', 'data-transport'), 'sse');
+    assert.equal(streams.length, 1);
+    assert.match(streams[0], /\/rooms\/[0-9a-f-]{36}\/events$/);
+    assert.deepEqual(websockets, [], 'the viewer opened no WebSocket');
+    await presenter.waitForSelector('#viewer-count[data-count="1"]', { timeout: STEP_TIMEOUT });
+
+    await presenter.click('#next');
+    await waitForStage(viewer, { slide: 2, strokes: 0 });
+    await screenshot(viewer, '30-sse-viewer-following');
+  });
+
+  test('its connection drops: it reconnects from its last event and catches up', async () => {
+    setup.proxy.refuse(true);
+    setup.proxy.cut();
+    await waitForStatus(viewer, 'reconnecting');
+    await presenter.click('#prev');
+    await draw(presenter, [0.2, 0.8], [0.7, 0.75]);
+    await waitForStage(presenter, { slide: 1, strokes: 2 });
+    assert.equal(await viewer.getAttribute('#stage', 'data-slide'), '2');
+
+    setup.proxy.refuse(false);
+    await waitForStage(viewer, { slide: 1, strokes: 2 });
+    await waitForStatus(viewer, 'live');
+    const rejoin = streams.at(-1);
+    assert.match(rejoin, /[?&]lastEventId=\d+/, 'the reconnect names the last event it applied');
+    assert.equal(await viewer.getAttribute('body', 'data-joins'), '2');
+
+    await presenter.click('#next');
+    await waitForStage(viewer, { slide: 2, strokes: 0 });
+  });
+
+  test('the presenter ends the session: the viewer shows it and stops', async () => {
+    await presenter.click('#end-session');
+    await presenter.click('#end-confirm-yes');
+    await waitForStatus(viewer, 'ended');
+    assert.match(await viewer.textContent('#ended-detail'), /presenter ended/);
+    const opened = streams.length;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(streams.length, opened, 'the ended viewer opens no more streams');
+    await screenshot(viewer, '31-sse-viewer-ended');
+  });
+
+  test('no page had a script error', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+}
+
+function autoTransportTests() {
+  const setup = serverAndBrowser({ proxy: true });
+  const pageErrors = [];
+
+  test('the WebSocket upgrade fails; the viewer goes on over Server-Sent Events and follows', async () => {
+    const presenter = await openPage(setup.browser, setup.server.httpURL, pageErrors);
+    await presenter.click('#start');
+    await waitForStatus(presenter, 'live');
+    await presenter.click('#next');
+    await waitForStage(presenter, { slide: 1, strokes: 0 });
+
+    setup.proxy.breakWebSockets(true);
+    const link = new URL(new URL(await presenter.inputValue('#share-link')).search, setup.proxy.httpURL);
+    link.searchParams.set('transport', 'auto');
+    const viewer = await openPage(setup.browser, link.href, pageErrors);
+    await waitForStatus(viewer, 'live');
+    await waitForStage(viewer, { slide: 1, strokes: 0 });
+    assert.equal(await viewer.getAttribute('body', 'data-transport'), 'sse');
+    await presenter.click('#next');
+    await waitForStage(viewer, { slide: 2, strokes: 0 });
+  });
+
+  test('no page had a script error', () => {
+    assert.deepEqual(pageErrors, []);
+  });
+}

@@ -11,10 +11,13 @@ import net from 'node:net';
  *   pause(what)   holds what clients send ('up': a frozen client whose machine still receives) or
  *                 everything ('both', the default: a dead network), new connections included
  *   resume()      forwards again what was held
+ *   breakWebSockets(on)  while on, a WebSocket handshake is answered 403 and closed, as by a
+ *                 corporate proxy that does not pass WebSocket; plain HTTP goes through
  */
 export async function startProxy(targetPort) {
   const open = new Set();
   let refusing = false;
+  let breakingWebSockets = false;
   let cutLeft = null; // the armed cutAfter: bytes still to deliver before the cut
 
   /** upstream.pipe(client), except that it makes the armed cut. */
@@ -55,7 +58,19 @@ export async function startProxy(targetPort) {
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream);
+    if (breakingWebSockets) {
+      client.once('data', (head) => {
+        if (/\r\nupgrade:\s*websocket/i.test(head.toString('latin1'))) {
+          client.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+          upstream.destroy();
+          return;
+        }
+        upstream.write(head);
+        client.pipe(upstream);
+      });
+    } else {
+      client.pipe(upstream);
+    }
     forwardDownstream(upstream, client);
     hold(pair);
   });
@@ -77,6 +92,9 @@ export async function startProxy(targetPort) {
     },
     refuse(on) {
       refusing = on;
+    },
+    breakWebSockets(on) {
+      breakingWebSockets = on;
     },
     cutAfter(n) {
       cutLeft = n;

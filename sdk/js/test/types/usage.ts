@@ -36,6 +36,14 @@ async function modern(): Promise<void> {
   }
   // @ts-expect-error parameters are strings, numbers or booleans
   owner.broadcast('goToSlide', { slide: 4 });
+
+  // A viewer behind a proxy that breaks WebSocket follows over Server-Sent Events.
+  const follower = new Broadcaster('/broadcast', { transport: 'auto' });
+  follower.addEventListener('transport', ({ detail }) => console.log(detail.transport === 'sse', follower.transport));
+  const sseOnly = await connect('/broadcast', { transport: 'sse' });
+  await sseOnly.joinRoom(roomId);
+  // @ts-expect-error the original API has no transport: it stays on WebSocket
+  new RTBroadcaster('/broadcast', null, null, null, null, { transport: 'sse' });
 }
 
 async function reloadedPresenter(showSlide: (slide: number) => void): Promise<void> {
