@@ -255,9 +255,11 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 	viewers[0].nextError(rtb.CodeNotOwner)
 
 	var got map[string]float64
+	// A frame counts as sent once its write returns, which may be after
+	// the client read it: wait for all 24 (see below).
 	waitUntil(t, "the counters settle", func() bool {
 		got = scrape(t, srv.MetricsHandler())
-		return got["rtbroadcaster_messages_sent_total"] >= 20
+		return got["rtbroadcaster_messages_sent_total"] >= 24
 	})
 	want := map[string]float64{
 		"rtbroadcaster_connections":                     3,
