@@ -3,6 +3,7 @@ package redistest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -174,13 +175,20 @@ func askMaster(node, key string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	slots, err := client.ClusterSlots(ctx).Result()
+	shards, err := client.ClusterShards(ctx).Result()
 	if err != nil {
 		return "", err
 	}
-	for _, r := range slots {
-		if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 {
-			return r.Nodes[0].Addr, nil
+	for _, shard := range shards {
+		for _, r := range shard.Slots {
+			if r.Start > slot || slot > r.End {
+				continue
+			}
+			for _, n := range shard.Nodes {
+				if n.Role == "master" && n.Health == "online" {
+					return net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10)), nil
+				}
+			}
 		}
 	}
 	return "", fmt.Errorf("node %s knows no master of slot %d", node, slot)
