@@ -47,6 +47,11 @@ type Client struct {
 	ownerKey   string   // the owner's secret for resuming its room after a drop
 	holding    bool     // an owner is taking its room back: Broadcast and SetState go to queue
 	queue      [][]byte // their frames, oldest first, sent by the reading goroutine once it is back
+	// An owner's numbered messages (pubseq.go), when its server numbers them.
+	numbered    bool
+	pubSeq      uint64         // the last number given
+	unacked     []unackedFrame // sent or held, not acknowledged, oldest first
+	resendTimer *time.Timer    // a pending resendUnacked
 	viewers    int
 	pending    map[string]*pending // requests sent and not answered, by id (requestids.go)
 	ids        uint64              // request ids issued
@@ -324,7 +329,8 @@ func (c *Client) finish(err error) {
 	c.mu.Lock()
 	c.err = err
 	c.failPendingLocked(err)
-	dropped := c.takeQueueLocked()
+	c.stopResendLocked()
+	dropped := c.takeQueueLocked(!errors.Is(err, ErrClosed))
 	c.mu.Unlock()
 	c.reportDropped(dropped, err)
 }

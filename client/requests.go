@@ -167,9 +167,25 @@ func (c *Client) action(funcKey, stateKey string, state, clear bool, params []st
 		StateKey:     stateKey,
 		ClearState:   clear,
 	}
+	// Held while numbering and writing, so that numbered messages go out
+	// in the order of their numbers.
+	c.sending.Lock()
+	defer c.sending.Unlock()
 	c.mu.Lock()
 	conn, r := c.conn, c.role
 	m.UUID = c.room
+	if r == roleOwner && c.numberingLocked() && (conn != nil || c.holding) {
+		frame, err := c.numberLocked(m)
+		holding := c.holding
+		c.mu.Unlock()
+		if err != nil || holding {
+			return err // held: the resume sends it
+		}
+		if err := c.write(conn, frame); err != nil {
+			return c.unsentNumbered(conn, err)
+		}
+		return nil
+	}
 	if r == roleOwner && c.holding {
 		err := c.queueLocked(m.Encode())
 		c.mu.Unlock()
