@@ -1,7 +1,6 @@
 package client
 
 import (
-	"errors"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -30,8 +29,9 @@ type unackedFrame struct {
 }
 
 // numberLocked gives m the owner's next number and keeps its frame until
-// the server acknowledges it; ErrUnackedFull (or, offline, ErrQueueFull)
-// when OfflineQueue frames wait already. Call it under c.mu.
+// the server acknowledges it; ErrQueueFull when, offline, OfflineQueue
+// frames wait already (online, waitForAcksLocked waited for room). Call it
+// under c.mu.
 func (c *Client) numberLocked(m *protocol.Message) ([]byte, error) {
 	if len(c.unacked) >= c.opts.OfflineQueue {
 		if c.holding {
@@ -45,6 +45,39 @@ func (c *Client) numberLocked(m *protocol.Message) ([]byte, error) {
 	c.unacked = append(c.unacked, unackedFrame{pubSeq: c.pubSeq, frame: frame})
 	return frame, nil
 }
+
+// waitForAcksLocked waits, while an online owner has OfflineQueue messages
+// the server has not acknowledged, for acknowledgements to make room, at
+// most WriteTimeout; it reports false when none did. Offline, or once the
+// client stops, it returns at once: the caller then queues or fails. Call
+// it under c.sending and c.mu, which it lets go of while it waits.
+func (c *Client) waitForAcksLocked() bool {
+	deadline := time.Now().Add(c.opts.WriteTimeout)
+	for c.role == roleOwner && c.numberingLocked() && !c.holding && c.conn != nil && c.err == nil &&
+		len(c.unacked) >= c.opts.OfflineQueue {
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		if c.ackSignal == nil {
+			c.ackSignal = make(chan struct{})
+		}
+		signal := c.ackSignal
+		c.mu.Unlock()
+		t := time.NewTimer(ackPoll)
+		select {
+		case <-signal:
+		case <-t.C: // a drop or a stop changes what to do, without an acknowledgement
+		case <-c.done:
+		}
+		t.Stop()
+		c.mu.Lock()
+	}
+	return true
+}
+
+// ackPoll is how often an owner waiting for acknowledgements looks again
+// whether its connection dropped meanwhile.
+const ackPoll = 50 * time.Millisecond
 
 // numbering reports whether an owner's messages are numbered: the server
 // numbers them, and the offline queue, which bounds the unacknowledged
@@ -63,6 +96,10 @@ func (c *Client) ackedLocked(acked uint64) {
 	}
 	c.unacked = c.unacked[i:]
 	c.pubSeq = max(c.pubSeq, acked) // a room that lost writes used numbers up (see lost)
+	if i > 0 && c.ackSignal != nil {
+		close(c.ackSignal) // wakes the calls waiting for room
+		c.ackSignal = nil
+	}
 }
 
 // startNumbering records, from a create or resume reply, whether the
@@ -182,17 +219,18 @@ func (c *Client) resendAfterResume(conn *gws.Conn) (sent int, err error) {
 }
 
 // unsentNumbered answers a numbered message whose write to conn failed
-// with err: it is kept, and sent by the resume that follows a drop, unless
-// the client will not take its room back.
+// with err: it is kept, and the resume that follows the drop sends it,
+// unless the client will not take its room back. A resume that came
+// already sent it too: it was kept before the write.
 func (c *Client) unsentNumbered(conn *gws.Conn, err error) error {
-	if !errors.Is(err, ErrNotConnected) {
-		return err
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	willHold := c.conn == conn && c.ownerKey != "" && !c.opts.Reconnect.Disabled
+	willHold := c.ownerKey != "" && !c.opts.Reconnect.Disabled
 	if c.role != roleOwner || !(c.holding || willHold) {
 		return err
+	}
+	if c.conn == conn {
+		c.log.Debug("rtbroadcaster client: write failed; the message is sent again once the room is back", "err", err)
 	}
 	return nil
 }

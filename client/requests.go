@@ -172,6 +172,10 @@ func (c *Client) action(funcKey, stateKey string, state, clear bool, params []st
 	c.sending.Lock()
 	defer c.sending.Unlock()
 	c.mu.Lock()
+	if !c.waitForAcksLocked() {
+		c.mu.Unlock()
+		return ErrUnackedFull
+	}
 	conn, r := c.conn, c.role
 	m.UUID = c.room
 	if r == roleOwner && c.numberingLocked() && (conn != nil || c.holding) {

@@ -132,12 +132,13 @@ func (c *Client) queueUnsent(conn *gws.Conn, frame []byte, err error) error {
 
 // takeQueueLocked empties the queue of an owner whose room is lost or
 // whose client stopped, and its unacknowledged messages, and says how many
-// messages it dropped: unacknowledged ones count when withUnacked (they
-// may or may not have reached the room; a client that closes its room
-// sent them before the close, which the server handles after them).
+// messages it dropped: unacknowledged ones count when withUnacked, or
+// while the owner is offline (they may or may not have reached the room; a
+// client online that closes its room sent them before the close, which the
+// server handles after them).
 func (c *Client) takeQueueLocked(withUnacked bool) int {
 	n := len(c.queue)
-	if withUnacked {
+	if withUnacked || c.holding {
 		n += len(c.unacked)
 	}
 	c.queue, c.holding, c.unacked = nil, false, nil
