@@ -11,11 +11,14 @@ import net from 'node:net';
  *   pause(what)   holds what clients send ('up': a frozen client whose machine still receives) or
  *                 everything ('both', the default: a dead network), new connections included
  *   resume()      forwards again what was held
+ *   retarget(p)   new connections go to port p from now on, as a load balancer that sends a client
+ *                 back to another node; open ones are untouched
  */
 export async function startProxy(targetPort) {
   const open = new Set();
   let refusing = false;
   let cutLeft = null; // the armed cutAfter: bytes still to deliver before the cut
+  let target = targetPort;
 
   /** upstream.pipe(client), except that it makes the armed cut. */
   const forwardDownstream = (upstream, client) => {
@@ -45,7 +48,7 @@ export async function startProxy(targetPort) {
   };
   const server = net.createServer((client) => {
     if (refusing) return client.destroy();
-    const upstream = net.connect(targetPort, '127.0.0.1');
+    const upstream = net.connect(target, '127.0.0.1');
     const pair = { client, upstream };
     open.add(pair);
     const drop = () => {
@@ -80,6 +83,9 @@ export async function startProxy(targetPort) {
     },
     cutAfter(n) {
       cutLeft = n;
+    },
+    retarget(port) {
+      target = port;
     },
     pause(what = 'both') {
       paused = what;
