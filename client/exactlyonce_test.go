@@ -93,21 +93,25 @@ func burstThroughCut(t *testing.T, ownerURL, resumeURL string) {
 			}
 		}
 	}
-	if resumedEvent(events) == "no resumed event" {
+	if !strings.Contains(resumedEvent(events), "resent:") || !strings.Contains(resumedEvent(events), "resumed:") {
 		t.Fatalf("the owner did not report its resume; events: %v", events.snapshot())
 	}
 	t.Logf("every viewer got %d messages exactly once, in order; %s; %d calls found the unacknowledged bound full", burst, resumedEvent(events), full)
 }
 
-// resumedEvent is the owner's resumed:N event: how many messages it sent
-// again once it was back.
+// resumedEvent is the owner's resent:N and resumed:N events: how many
+// messages it sent again once it was back, and how many it held meanwhile.
 func resumedEvent(r *recorder) string {
+	var got []string
 	for _, e := range r.snapshot() {
-		if strings.HasPrefix(e, "resumed:") {
-			return e
+		if strings.HasPrefix(e, "resumed:") || strings.HasPrefix(e, "resent:") {
+			got = append(got, e)
 		}
 	}
-	return "no resumed event"
+	if len(got) == 0 {
+		return "no resumed event"
+	}
+	return strings.Join(got, " ")
 }
 
 // collect joins room on u as a raw viewer and reads its "n" broadcasts, in

@@ -26,6 +26,7 @@ const resendDelay = 200 * time.Millisecond
 type unackedFrame struct {
 	pubSeq uint64
 	frame  []byte
+	sent   bool // written once at least: after a resume, it is sent again
 }
 
 // numberLocked gives m the owner's next number and keeps its frame until
@@ -181,8 +182,9 @@ func (c *Client) stopResendLocked() {
 // resendAfterResume sends, after the reply to an owner's resume, what it
 // queued unnumbered (a server that does not number), then what the server
 // has not acknowledged, calls made meanwhile included, and then lets calls
-// and requests use conn directly. It returns how many it sent.
-func (c *Client) resendAfterResume(conn *gws.Conn) (sent int, err error) {
+// and requests use conn directly. It returns how many it sent that had not
+// been sent before, and how many it sent again.
+func (c *Client) resendAfterResume(conn *gws.Conn) (sent, again int, err error) {
 	for {
 		c.mu.Lock()
 		if len(c.queue) == 0 {
@@ -192,7 +194,7 @@ func (c *Client) resendAfterResume(conn *gws.Conn) (sent int, err error) {
 		frame := c.queue[0]
 		c.mu.Unlock()
 		if err := c.write(conn, frame); err != nil {
-			return sent, err
+			return sent, again, err
 		}
 		c.mu.Lock()
 		c.queue[0] = nil
@@ -206,15 +208,22 @@ func (c *Client) resendAfterResume(conn *gws.Conn) (sent int, err error) {
 			c.queue, c.holding = nil, false
 			c.openLocked()
 			c.mu.Unlock()
-			return sent, nil
+			return sent, again, nil
 		}
-		frame := c.unacked[resent].frame
+		u := c.unacked[resent]
 		c.mu.Unlock()
-		if err := c.write(conn, frame); err != nil {
-			return sent, err
+		if err := c.write(conn, u.frame); err != nil {
+			return sent, again, err
+		}
+		if u.sent {
+			again++
+		} else {
+			sent++
+			c.mu.Lock()
+			c.unacked[resent].sent = true
+			c.mu.Unlock()
 		}
 		resent++
-		sent++
 	}
 }
 
@@ -233,4 +242,16 @@ func (c *Client) unsentNumbered(conn *gws.Conn, err error) error {
 		c.log.Debug("rtbroadcaster client: write failed; the message is sent again once the room is back", "err", err)
 	}
 	return nil
+}
+
+// sentNumbered marks the frame numbered n written.
+func (c *Client) sentNumbered(n uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.unacked) - 1; i >= 0 && c.unacked[i].pubSeq >= n; i-- {
+		if c.unacked[i].pubSeq == n {
+			c.unacked[i].sent = true
+			return
+		}
+	}
 }

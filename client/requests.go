@@ -188,6 +188,7 @@ func (c *Client) action(funcKey, stateKey string, state, clear bool, params []st
 		if err := c.write(conn, frame); err != nil {
 			return c.unsentNumbered(conn, err)
 		}
+		c.sentNumbered(m.PubSeq)
 		return nil
 	}
 	if r == roleOwner && c.holding {

@@ -88,12 +88,18 @@ func (c *Client) failOwnerReplay() {
 func (c *Client) resumedAfterDrop(p *pending, m *protocol.Message) {
 	c.ownerReplay = ownerReplay{left: max(m.StateCount, 0)}
 	c.startNumbering(m, false)
-	sent, err := c.resendAfterResume(p.conn)
+	sent, again, err := c.resendAfterResume(p.conn)
 	if err != nil {
 		// What was not written stays queued for the next resume.
 		c.log.Info("rtbroadcaster client: sending the offline queue failed", "err", err)
 		c.dropConn()
 		return
+	}
+	c.mu.Lock()
+	numbered := c.numbered
+	c.mu.Unlock()
+	if fn := c.opts.Events.OnResent; fn != nil && numbered {
+		fn(again)
 	}
 	c.resumed(sent)
 	c.reconnected()
