@@ -16,7 +16,8 @@ package rtbroadcaster
 // its socket, pings, deadlines, its end), requests.go (what a connection
 // asks: create, join, resume, broadcast, close), room.go (this node's
 // replica of a room and the viewers it fans out to), owner.go (owner keys
-// and an owner's leaving and return), outbox.go (a connection's send
-// queue), api.go (the HTTP API for backends: rooms created, fed, described
-// and closed over HTTP; openapi.json describes it). The lock order is in
+// and an owner's leaving and return), acks.go (an owner's acknowledgements
+// of its numbered broadcasts), outbox.go (a connection's send queue),
+// api.go (the HTTP API for backends: rooms created, fed, described and
+// closed over HTTP; openapi.json describes it). The lock order is in
 // LOCKING.md.
