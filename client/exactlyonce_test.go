@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -185,4 +186,62 @@ func (v *countingViewer) OnClose(_ *gws.Conn, err error) {
 func (v *countingViewer) OnMessage(_ *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	v.frames <- append([]byte(nil), msg.Bytes()...)
+}
+
+// TestExactlyOnceThroughRateLimits: a server that refuses an owner's
+// messages as rate_limited makes the numbers after each refusal gaps; the
+// client sends its unacknowledged messages again by itself, and the viewer
+// gets each message once, in order, with no gap reported to the
+// application.
+func TestExactlyOnceThroughRateLimits(t *testing.T) {
+	const n = 600
+	u := startServer(t, rtbroadcaster.WithLimits(rtbroadcaster.Limits{MessagesPerSecond: 1000, MessageBurst: 50, RateLimitStrikes: 1 << 30}))
+	events := newRecorder()
+	opts := recordingOptions(events)
+	opts.OfflineQueue = n
+	owner := dialOpts(t, u, opts)
+	room, err := owner.Create(testContext(t))
+	must(t, err)
+	viewer := dial(t, u, newRecorder())
+	var mu sync.Mutex
+	var got []int
+	viewer.Handle("n", func(p []string) {
+		v, _ := strconv.Atoi(p[0])
+		mu.Lock()
+		got = append(got, v)
+		mu.Unlock()
+	})
+	_, err = viewer.Join(testContext(t), room)
+	must(t, err)
+	for i := 1; i <= n; i++ {
+		must(t, owner.Broadcast("n", strconv.Itoa(i)))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		done := len(got) >= n
+		mu.Unlock()
+		if done || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // a message delivered twice would come now
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != n {
+		t.Fatalf("viewer got %d messages, want %d", len(got), n)
+	}
+	for i, v := range got {
+		if v != i+1 {
+			t.Fatalf("message %d is n=%d, want %d", i, v, i+1)
+		}
+	}
+	if events.count("error:rate_limited") == 0 {
+		t.Fatalf("no rate_limited refusal: the test did not test the resend; events %v", events.snapshot())
+	}
+	if events.count("error:pub_seq_gap") != 0 {
+		t.Fatalf("a gap was reported to the application; the client fills gaps itself")
+	}
+	t.Logf("%d rate_limited refusals; the viewer got %d messages exactly once, in order", events.count("error:rate_limited"), n)
 }

@@ -130,19 +130,22 @@ func (c *Client) acknowledged(m *protocol.Message) {
 
 // refusedNumbered arms a resend of the unacknowledged messages after a
 // refusal e that did not reach the room: those after it were refused as a
-// gap, and are sent again with it.
-func (c *Client) refusedNumbered(e *protocol.Error) {
+// gap, and are sent again with it. It reports whether e is such a gap,
+// which the client handles by itself: it is not reported.
+func (c *Client) refusedNumbered(e *protocol.Error) (handled bool) {
 	switch e.Code {
 	case protocol.CodeUnavailable, protocol.CodeRateLimited, protocol.CodePubSeqGap:
 	default:
-		return
+		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	handled = e.Code == protocol.CodePubSeqGap && c.numbered
 	if c.role != roleOwner || len(c.unacked) == 0 || c.resendTimer != nil || c.err != nil {
-		return
+		return handled
 	}
 	c.resendTimer = time.AfterFunc(resendDelay, c.resendUnacked)
+	return handled
 }
 
 // resendUnacked sends every unacknowledged message again, in order, unless

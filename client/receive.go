@@ -72,7 +72,9 @@ func (c *Client) receive(m *protocol.Message) {
 	}
 	switch {
 	case m.Error != nil:
-		c.refusedNumbered(m.Error)
+		if c.refusedNumbered(m.Error) {
+			return // the client sends the missing numbers again itself
+		}
 		c.refused(m.Error)
 		c.replacedIfFenced(m)
 	case m.FuncKey != "":

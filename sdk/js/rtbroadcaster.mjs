@@ -575,8 +575,9 @@ class Broadcaster extends EventTarget {
     if (waiter) {
       waiter.reject(error);
       if (waiter.kind === 'resume') return; // a refused resume loses the room its own way (#onResumeFailed)
+    } else if (this.#refusedNumbered(error)) {
+      this.#sentActions.delete(message.id); // a gap the SDK fills itself: not the page's to handle
     } else {
-      this.#refusedNumbered(error);
       this.#emit('error', this.#refusalDetail(error, message.id));
     }
     // Another connection took this owner's room back with the owner key: this one is in no room,
@@ -837,15 +838,20 @@ class Broadcaster extends EventTarget {
     return { held, resent };
   }
 
-  /** A refusal that did not reach the room: the actions after it were refused too; send them again. */
+  /**
+   * A refusal that did not reach the room: the actions after it were refused too (pub_seq_gap);
+   * send them all again. Returns true for such a gap, which the SDK fills itself.
+   */
   #refusedNumbered(error) {
-    if (!['unavailable', 'rate_limited', 'pub_seq_gap'].includes(error.code)) return;
-    if (this.role !== 'owner' || !this.#numbered || this.#unacked.length === 0 || this.#resendTimer) return;
+    if (!['unavailable', 'rate_limited', 'pub_seq_gap'].includes(error.code)) return false;
+    const handled = error.code === 'pub_seq_gap' && this.#numbered;
+    if (this.role !== 'owner' || !this.#numbered || this.#unacked.length === 0 || this.#resendTimer) return handled;
     this.#resendTimer = setTimeout(() => {
       this.#resendTimer = null;
       if (this.role !== 'owner' || this.#resuming || !this.isOpen) return; // a resume sends them
       for (const action of this.#unacked) this.#sendActionFrame(action);
     }, RESEND_DELAY);
+    return handled;
   }
 
   #stopResend() {
