@@ -60,3 +60,46 @@ func TestPubSeqSurvivesClaimAndFlush(t *testing.T) {
 		t.Fatalf("snapshot: PubSeq %d, %v; want 5", snap.PubSeq, err)
 	}
 }
+
+// TestPubSeqLostWrites: Redis comes back with the room as it was before
+// the owner's last numbered publications. The owner's next one is refused
+// as lost and uses its number up, and every number below it: the next
+// number is accepted, a resend of the refused one is a repeat, and nothing
+// is delivered twice.
+func TestPubSeqLostWrites(t *testing.T) {
+	srv := redistest.StartServer(t, redistest.AppendOnly)
+	owner, other := twoNodes(t, srv)
+	room, sub := subscribedRoom(t, owner, other, broker.Owner{KeyHash: "hash"})
+	numbered := func(n uint64) broker.Publication {
+		p := actionPub(`{"n":1}`)
+		p.PubSeq, p.OwnerEpoch = n, 1
+		return p
+	}
+	mustPublish(t, owner, room, numbered(1))
+	survived := mustPublish(t, owner, room, numbered(2))
+	waitDelivered(t, sub, int(survived))
+	back := rollback(t, srv)
+	last := mustPublish(t, owner, room, numbered(3))
+	waitDelivered(t, sub, int(last))
+	back()
+	waitLost(t, sub)
+
+	var lost *broker.LostWritesError
+	eventually(t, "the owner's publish after the rollback", func() error {
+		_, err := owner.Publish(ctx(t), room, numbered(4))
+		if errors.As(err, &lost) {
+			return nil
+		}
+		return errors.Join(errors.New("not lost"), err)
+	})
+	var repeat *broker.PubSeqRepeatError
+	if _, err := owner.Publish(ctx(t), room, numbered(4)); !errors.As(err, &repeat) || repeat.Last != 4 {
+		t.Fatalf("4 again after its lost refusal: %v, want a repeat with Last 4", err)
+	}
+	if seq := mustPublish(t, owner, room, numbered(5)); seq <= last {
+		t.Fatalf("5 numbered %d, which the stream gave before (up to %d)", seq, last)
+	}
+	if snap, err := other.Snapshot(ctx(t), room, nil); err != nil || snap.PubSeq != 5 {
+		t.Fatalf("snapshot: PubSeq %d, %v; want 5", snap.PubSeq, err)
+	}
+}
