@@ -177,7 +177,9 @@ func (c *Client) replacedIfFenced(m *protocol.Message) {
 		return
 	}
 	c.role, c.room, c.ownerKey = roleNone, "", ""
+	dropped := c.takeQueueLocked(true)
 	c.mu.Unlock()
+	c.reportDropped(dropped, m.Error)
 	c.emitRoomClosed(ReasonReplaced)
 }
 

@@ -93,6 +93,33 @@ describe('exactly once from the owner', () => {
     assert.ok(detail.queued + detail.resent > 0, 'the owner sent nothing after its resume: the cut did not cut the burst');
   });
 
+  test('rate_limited refusals: the SDK sends the unacknowledged messages again, and fills the gaps itself', { timeout: 60_000 }, async (t) => {
+    const server = await startServer(['-rate', '1000', '-rate-burst', '50']);
+    const clients = [];
+    t.after(async () => {
+      for (const c of clients) c.disconnect();
+      await server.stop();
+    });
+    const count = 600;
+    const owner = await connect(server.wsURL, { WebSocket, reconnect: FAST_RECONNECT, offlineQueue: count });
+    clients.push(owner);
+    const errors = [];
+    owner.addEventListener('error', ({ detail }) => errors.push(detail.error.code));
+    const roomId = await owner.createRoom();
+    const viewer = await connect(server.wsURL, { WebSocket, reconnect: FAST_RECONNECT });
+    clients.push(viewer);
+    const got = [];
+    viewer.on('n', (n) => got.push(Number(n)));
+    await viewer.joinRoom(roomId);
+    for (let n = 1; n <= count; n++) owner.broadcast('n', n);
+    await until(() => got.length >= count, { timeout: 30_000, what: `${count} messages at the viewer` });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.deepEqual(got, Array.from({ length: count }, (_, i) => i + 1));
+    assert.ok(errors.includes('rate_limited'), `no rate_limited refusal: the test did not test the resend (${errors})`);
+    assert.ok(!errors.includes('pub_seq_gap'), 'a gap was reported to the page; the SDK fills gaps itself');
+    t.diagnostic(`${errors.filter((c) => c === 'rate_limited').length} rate_limited refusals; ${count} messages exactly once, in order`);
+  });
+
   test('redis, two nodes: the owner resumes on the other node', { timeout: 120_000 }, async (t) => {
     if (!(await redisReachable())) {
       t.skip(`no Redis at ${REDIS_URL} (set RTB_TEST_REDIS_URL, or start redis-server)`);
