@@ -25,6 +25,7 @@ type metrics struct {
 	disconnects      *prometheus.CounterVec
 	upgradesRefused  *prometheus.CounterVec
 	apiRequests      *prometheus.CounterVec
+	pubSeqRepeats    prometheus.Counter
 	messagesTotal    atomic.Uint64 // mirrors of the counters, for the admin API
 	messagesOutTotal atomic.Uint64
 	viewersTotal     atomic.Int64
@@ -64,7 +65,8 @@ func newMetrics(m *Manager) *metrics {
 	x.disconnects = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "disconnects_total", Help: "Connections ended, by reason."}, []string{"reason"})
 	x.upgradesRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "upgrades_refused_total", Help: "WebSocket upgrades refused before the handshake, by reason."}, []string{"reason"})
 	x.apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "api_requests_total", Help: "HTTP API requests answered, by route and HTTP status."}, []string{"route", "status"})
-	for _, c := range []prometheus.Collector{x.messagesIn, x.bytesIn, x.messagesOut, x.bytesOut, x.fanout, x.slowConsumers, x.errors, x.disconnects, x.upgradesRefused, x.apiRequests} {
+	x.pubSeqRepeats = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "pubseq_repeats_total", Help: "Owners' numbered broadcasts dropped as repeats of numbers their room had accepted (PROTOCOL.md, Exactly once from the owner): sent again after a drop."})
+	for _, c := range []prometheus.Collector{x.messagesIn, x.bytesIn, x.messagesOut, x.bytesOut, x.fanout, x.slowConsumers, x.errors, x.disconnects, x.upgradesRefused, x.apiRequests, x.pubSeqRepeats} {
 		f(c)
 	}
 	return x

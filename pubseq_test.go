@@ -154,6 +154,9 @@ func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
 func TestPubSeq(t *testing.T) {
 	srv := startServer(t, pubSeqLimits, rtb.WithOwnerGrace(5*time.Second))
 	testPubSeq(t, srv.wsURL, srv.wsURL, srv.wsURL)
+	if got := scrape(t, srv.MetricsHandler())["rtbroadcaster_pubseq_repeats_total"]; got != 3 {
+		t.Fatalf("pubseq_repeats_total %v, want 3", got)
+	}
 }
 
 // TestPubSeqRedis: the same on Redis, across two nodes: the viewer and the
@@ -162,4 +165,9 @@ func TestPubSeq(t *testing.T) {
 func TestPubSeqRedis(t *testing.T) {
 	nodes := startRedisNodes(t, redistest.URL(t), 2, 2*time.Second, pubSeqLimits, rtb.WithOwnerGrace(5*time.Second))
 	testPubSeq(t, nodes[0].wsURL, nodes[1].wsURL, nodes[1].wsURL)
+	for i, want := range []float64{2, 1} {
+		if got := scrape(t, nodes[i].MetricsHandler())["rtbroadcaster_pubseq_repeats_total"]; got != want {
+			t.Fatalf("node %d: pubseq_repeats_total %v, want %v", i, got, want)
+		}
+	}
 }

@@ -295,6 +295,7 @@ func (c *conn) numbered(n uint64, err error) (refused *Error, settled bool) {
 	var gap *broker.PubSeqGapError
 	switch {
 	case errors.As(err, &repeat):
+		c.mgr.metrics.pubSeqRepeats.Inc()
 		c.accepted(repeat.Last)
 		return nil, true
 	case errors.As(err, &gap):
