@@ -593,6 +593,7 @@ class Broadcaster extends EventTarget {
   }
 
   #onCloseReply({ resolve }) {
+    this.#unacked = []; // the server handled them before the close, which it answers after them
     this.#leaveRoom('closed');
     resolve();
   }
