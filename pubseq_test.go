@@ -7,7 +7,6 @@ import (
 	"time"
 
 	rtb "github.com/rtbroadcaster/rtbroadcaster"
-	"github.com/rtbroadcaster/rtbroadcaster/broker/redis/redistest"
 )
 
 // pubSeqLimits keep state messages small, so that one step is refused
@@ -159,15 +158,17 @@ func TestPubSeq(t *testing.T) {
 	}
 }
 
-// TestPubSeqRedis: the same on Redis, across two nodes: the viewer and the
-// resume on the node the owner was not on, so that the count is the
-// room's, in Redis.
+// TestPubSeqRedis: the same on Redis and on a Redis Cluster, across two
+// nodes: the viewer and the resume on the node the owner was not on, so
+// that the count is the room's, in Redis.
 func TestPubSeqRedis(t *testing.T) {
-	nodes := startRedisNodes(t, redistest.URL(t), 2, 2*time.Second, pubSeqLimits, rtb.WithOwnerGrace(5*time.Second))
-	testPubSeq(t, nodes[0].wsURL, nodes[1].wsURL, nodes[1].wsURL)
-	for i, want := range []float64{2, 1} {
-		if got := scrape(t, nodes[i].MetricsHandler())["rtbroadcaster_pubseq_repeats_total"]; got != want {
-			t.Fatalf("node %d: pubseq_repeats_total %v, want %v", i, got, want)
+	forEachRedis(t, func(t *testing.T, redisURL string) {
+		nodes := startRedisNodes(t, redisURL, 2, 2*time.Second, pubSeqLimits, rtb.WithOwnerGrace(5*time.Second))
+		testPubSeq(t, nodes[0].wsURL, nodes[1].wsURL, nodes[1].wsURL)
+		for i, want := range []float64{2, 1} {
+			if got := scrape(t, nodes[i].MetricsHandler())["rtbroadcaster_pubseq_repeats_total"]; got != want {
+				t.Fatalf("node %d: pubseq_repeats_total %v, want %v", i, got, want)
+			}
 		}
-	}
+	})
 }

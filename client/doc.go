@@ -107,8 +107,12 @@
 // while connected waits for an acknowledgement, at most WriteTimeout, and
 // then fails with ErrUnackedFull. After a refusal that did not reach the
 // room (unavailable, rate_limited), the unacknowledged messages are sent
-// again after 200 ms. Against an older server, what was written just
-// before a drop may not have reached it.
+// again after 200 ms: the refusal still goes to OnError and Sync, for
+// information, but the application must not send the message again (that
+// would be a new message, delivered twice). The pub_seq_gap refusals that
+// follow it are the client's own business and are not reported. Against
+// an older server, what was written just before a drop may not have
+// reached it.
 // Create, Join, ResumeRoom, CloseRoom and Sync wait for the connection
 // until their context ends.
 //

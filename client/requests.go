@@ -125,7 +125,10 @@ func (c *Client) Sync(ctx context.Context) error {
 // Broadcast has every viewer run funcKey(params...) now (owner only).
 // It returns once the message is written, or queued while the owner
 // reconnects (see Options.OfflineQueue); a refusal by the server goes to
-// Events.OnError and the next Sync.
+// Events.OnError and the next Sync. Against a server that numbers an
+// owner's messages, the message reaches viewers exactly once, across drops
+// (see Exactly once in the package documentation), and a call that finds
+// OfflineQueue messages unacknowledged waits for room first.
 func (c *Client) Broadcast(funcKey string, params ...string) error {
 	return c.action(funcKey, "", false, false, params)
 }
