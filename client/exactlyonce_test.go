@@ -3,6 +3,7 @@ package client_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
@@ -194,11 +195,19 @@ func (v *countingViewer) OnMessage(_ *gws.Conn, msg *gws.Message) {
 // gets each message once, in order, with no gap reported to the
 // application.
 func TestExactlyOnceThroughRateLimits(t *testing.T) {
+	// A window smaller than the burst makes calls wait for acknowledgements
+	// while refused messages wait to be sent again.
+	for _, window := range []int{600, 120} {
+		t.Run(fmt.Sprint("window ", window), func(t *testing.T) { rateLimitedBurst(t, window) })
+	}
+}
+
+func rateLimitedBurst(t *testing.T, window int) {
 	const n = 600
 	u := startServer(t, rtbroadcaster.WithLimits(rtbroadcaster.Limits{MessagesPerSecond: 1000, MessageBurst: 50, RateLimitStrikes: 1 << 30}))
 	events := newRecorder()
 	opts := recordingOptions(events)
-	opts.OfflineQueue = n
+	opts.OfflineQueue = window
 	owner := dialOpts(t, u, opts)
 	room, err := owner.Create(testContext(t))
 	must(t, err)

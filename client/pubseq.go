@@ -47,31 +47,35 @@ func (c *Client) numberLocked(m *protocol.Message) ([]byte, error) {
 	return frame, nil
 }
 
-// waitForAcksLocked waits, while an online owner has OfflineQueue messages
-// the server has not acknowledged, for acknowledgements to make room, at
-// most WriteTimeout; it reports false when none did. Offline, or once the
-// client stops, it returns at once: the caller then queues or fails. Call
-// it under c.sending and c.mu, which it lets go of while it waits.
-func (c *Client) waitForAcksLocked() bool {
-	deadline := time.Now().Add(c.opts.WriteTimeout)
-	for c.role == roleOwner && c.numberingLocked() && !c.holding && c.conn != nil && c.err == nil &&
-		len(c.unacked) >= c.opts.OfflineQueue {
-		if !time.Now().Before(deadline) {
-			return false
-		}
-		if c.ackSignal == nil {
-			c.ackSignal = make(chan struct{})
-		}
-		signal := c.ackSignal
-		c.mu.Unlock()
-		t := time.NewTimer(ackPoll)
-		select {
-		case <-signal:
-		case <-t.C: // a drop or a stop changes what to do, without an acknowledgement
-		case <-c.done:
-		}
-		t.Stop()
-		c.mu.Lock()
+// ackWaitLocked returns, when an online owner has OfflineQueue messages
+// the server has not acknowledged, a channel closed by the next
+// acknowledgement that makes room; nil otherwise (offline, the caller
+// queues or fails). Call it under c.mu.
+func (c *Client) ackWaitLocked() <-chan struct{} {
+	if c.role != roleOwner || !c.numberingLocked() || c.holding || c.conn == nil || c.err != nil ||
+		len(c.unacked) < c.opts.OfflineQueue {
+		return nil
+	}
+	if c.ackSignal == nil {
+		c.ackSignal = make(chan struct{})
+	}
+	return c.ackSignal
+}
+
+// waitForAck waits for signal, at most until deadline and ackPoll (a drop
+// or a stop changes what to do without an acknowledgement); it reports
+// false once deadline has passed.
+func (c *Client) waitForAck(signal <-chan struct{}, deadline time.Time) bool {
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return false
+	}
+	t := time.NewTimer(min(wait, ackPoll))
+	defer t.Stop()
+	select {
+	case <-signal:
+	case <-t.C:
+	case <-c.done:
 	}
 	return true
 }

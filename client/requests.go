@@ -171,14 +171,24 @@ func (c *Client) action(funcKey, stateKey string, state, clear bool, params []st
 		ClearState:   clear,
 	}
 	// Held while numbering and writing, so that numbered messages go out
-	// in the order of their numbers.
-	c.sending.Lock()
-	defer c.sending.Unlock()
-	c.mu.Lock()
-	if !c.waitForAcksLocked() {
+	// in the order of their numbers. An owner with OfflineQueue messages
+	// unacknowledged waits for room first, holding neither lock, so that
+	// the client may send them again meanwhile.
+	deadline := time.Now().Add(c.opts.WriteTimeout)
+	for {
+		c.sending.Lock()
+		c.mu.Lock()
+		signal := c.ackWaitLocked()
+		if signal == nil {
+			break
+		}
 		c.mu.Unlock()
-		return ErrUnackedFull
+		c.sending.Unlock()
+		if !c.waitForAck(signal, deadline) {
+			return ErrUnackedFull
+		}
 	}
+	defer c.sending.Unlock()
 	conn, r := c.conn, c.role
 	m.UUID = c.room
 	if r == roleOwner && c.numberingLocked() && (conn != nil || c.holding) {
