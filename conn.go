@@ -26,6 +26,7 @@ type conn struct {
 	mgr       *Manager
 	ws        *gws.Conn
 	out       outbox       // locks itself: the room and timers push to it
+	acks      acks         // locks itself: an owner's acknowledgements (acks.go)
 	remote    netip.Addr   // the client's address, behind trusted proxies
 	limitKey  netip.Prefix // what the per-address limits count it as
 	connToken string       // from the handshake: a subprotocol or ?token=
@@ -58,6 +59,7 @@ type conn struct {
 	subject         string // the sub claim of the token that let it in
 	deadlineRefresh time.Time
 	requestID       string    // of the request being handled, echoed on its reply
+	replyAcked      bool      // its error reply carries acked (a numbered broadcast's)
 	strikes         int       // messages refused as rate_limited in this window
 	strikesSince    time.Time // start of the strike window
 
@@ -199,6 +201,7 @@ func (c *conn) finish(reason error) {
 	if t := c.pinger.Load(); t != nil {
 		t.Stop()
 	}
+	c.stopAcks()
 	c.out.discard()
 	role := "none"
 	if r := c.room; r != nil {

@@ -27,6 +27,7 @@ func FuzzHandle(f *testing.F) {
 		"{\"status\":{\"value\":1}} // comment\n{\"status\":{\"value\":2},\"ownerKey\":\"k\",\"uuid\":\"\"}",
 		"{\"status\":{\"value\":3},\"stateMessage\":true,\"stateKey\":\"s\",\"funcKey\":\"f\",\"funcParams\":[\"a\"]}",
 		"{\"status\":{\"value\":1}}\n{\"status\":{\"value\":3},\"stateMessage\":true,\"funcKey\":\"f\"}\n{\"status\":{\"value\":3},\"clearState\":true,\"funcKey\":\"g\"}",
+		"{\"status\":{\"value\":1}}\n{\"status\":{\"value\":3},\"funcKey\":\"f\",\"pubSeq\":1}\n{\"status\":{\"value\":3},\"funcKey\":\"f\",\"pubSeq\":0}\n{\"status\":{\"value\":3},\"funcKey\":\"\",\"pubSeq\":18446744073709551615}",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -25,6 +25,7 @@ type metrics struct {
 	disconnects     *prometheus.CounterVec
 	upgradesRefused *prometheus.CounterVec
 	apiRequests     *prometheus.CounterVec
+	pubSeqRepeats   prometheus.Counter
 	// By transport: websocket, or sse (PROTOCOL.md, SSE viewers).
 	connectionsOpened *prometheus.CounterVec
 	transportViewers  *prometheus.GaugeVec
@@ -67,13 +68,14 @@ func newMetrics(m *Manager) *metrics {
 	x.disconnects = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "disconnects_total", Help: "Connections ended, by reason."}, []string{"reason"})
 	x.upgradesRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "upgrades_refused_total", Help: "WebSocket upgrades refused before the handshake, by reason."}, []string{"reason"})
 	x.apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "api_requests_total", Help: "HTTP API requests answered, by route and HTTP status."}, []string{"route", "status"})
+	x.pubSeqRepeats = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "pubseq_repeats_total", Help: "Owners' numbered broadcasts dropped as repeats of numbers their room had accepted (PROTOCOL.md, Exactly once from the owner): sent again after a drop."})
 	x.connectionsOpened = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "connections_opened_total", Help: "Connections admitted, by transport: websocket, or sse (viewers over Server-Sent Events)."}, []string{"transport"})
 	x.transportViewers = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "transport_viewers", Help: "Viewers in rooms on this node, by transport: websocket or sse."}, []string{"transport"})
 	for _, t := range []string{transportWebSocket, transportSSE} {
 		x.connectionsOpened.WithLabelValues(t)
 		x.transportViewers.WithLabelValues(t)
 	}
-	for _, c := range []prometheus.Collector{x.messagesIn, x.bytesIn, x.messagesOut, x.bytesOut, x.fanout, x.slowConsumers, x.errors, x.disconnects, x.upgradesRefused, x.apiRequests, x.connectionsOpened, x.transportViewers} {
+	for _, c := range []prometheus.Collector{x.messagesIn, x.bytesIn, x.messagesOut, x.bytesOut, x.fanout, x.slowConsumers, x.errors, x.disconnects, x.upgradesRefused, x.apiRequests, x.pubSeqRepeats, x.connectionsOpened, x.transportViewers} {
 		f(c)
 	}
 	return x

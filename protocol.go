@@ -59,6 +59,7 @@ const (
 	CodeTooManyRooms  = protocol.CodeTooManyRooms
 	CodeLost          = protocol.CodeLost
 	CodeUnreplicated  = protocol.CodeUnreplicated
+	CodePubSeqGap     = protocol.CodePubSeqGap
 )
 
 // Close codes the server sends (see PROTOCOL.md, Connection closes and

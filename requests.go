@@ -26,8 +26,8 @@ func (c *conn) handle(data []byte) {
 		c.replyError(newError(CodeBadRequest, "%v", err))
 		return
 	}
-	c.requestID = m.ID
-	defer func() { c.requestID = "" }()
+	c.requestID, c.replyAcked = m.ID, false
+	defer func() { c.requestID, c.replyAcked = "", false }()
 	var refused *Error
 	switch m.Status.Value {
 	case StatusNew:
@@ -119,8 +119,9 @@ func (c *conn) createRoom(token string) *Error {
 		return brokerError("create", id, err)
 	}
 	c.room, c.owner, c.ownerEpoch = r, true, 1
+	c.acks.reset(r.id, 0)
 	reply := connectedMessage(r.id)
-	reply.OwnerKey, reply.ID = key, c.requestID
+	reply.OwnerKey, reply.ID, reply.Acked = key, c.requestID, new(uint64) // the server numbers broadcasts, from 1
 	r.takeOwner(c, 1, textFrame(reply), nil)
 	return nil
 }
@@ -213,6 +214,7 @@ func (c *conn) resumeRoom(id, key, token string) *Error {
 		return brokerError("resume", id, err)
 	}
 	c.room, c.owner, c.ownerEpoch = r, true, epoch
+	c.acks.reset(id, snap.PubSeq)
 	r.takeOwner(c, epoch, resumeReply(id, c.requestID, snap), snap.State)
 	r.askViewerCount()
 	c.announceOwner(ctx, ownerBack)
@@ -226,6 +228,7 @@ func resumeReply(id, requestID string, snap broker.Snapshot) []byte {
 	reply.ID = requestID
 	reply.Owner = ownerBack
 	reply.StateCount = len(snap.State)
+	reply.Acked = &snap.PubSeq // what the owner resends starts after it
 	return textFrame(reply)
 }
 
@@ -249,12 +252,27 @@ func (c *conn) broadcast(m *Message) *Error {
 		return refused
 	}
 	pub, refused := c.mgr.broadcastPublication(r.id, m, c.ownerEpoch)
-	if refused != nil {
+	if refused != nil && m.PubSeq == 0 {
 		return refused
 	}
+	if refused != nil {
+		// A malformed numbered broadcast still uses its number up, as
+		// any answered one does, so that the next is not a gap.
+		pub = broker.Publication{OwnerEpoch: c.ownerEpoch, Void: true}
+	}
+	pub.PubSeq = m.PubSeq
 	ctx, cancel := c.requestContext()
 	defer cancel()
 	_, err := c.mgr.broker.Publish(ctx, r.id, pub)
+	if m.PubSeq != 0 {
+		if answered, settled := c.numbered(m.PubSeq, err); settled {
+			return answered
+		}
+		if refused != nil && err == nil {
+			c.replyAcked = true
+			return refused
+		}
+	}
 	if errors.Is(err, broker.ErrNotOwner) {
 		// Another connection took the room back with the owner key, and
 		// this node was not told yet (see fenceOff).
@@ -265,6 +283,41 @@ func (c *conn) broadcast(m *Message) *Error {
 		return brokerError("broadcast", r.id, err)
 	}
 	return nil
+}
+
+// numbered reads the engine's answer err to the numbered broadcast n: a
+// repeat is dropped silently (settled, nil), a gap is refused with the
+// number expected (settled), and any other answer but a refusal that did
+// not reach the room uses n up: the owner is told so, on the refusal's
+// reply at once, else soon (accepted).
+func (c *conn) numbered(n uint64, err error) (refused *Error, settled bool) {
+	var repeat *broker.PubSeqRepeatError
+	var gap *broker.PubSeqGapError
+	switch {
+	case errors.As(err, &repeat):
+		c.mgr.metrics.pubSeqRepeats.Inc()
+		c.accepted(repeat.Last)
+		return nil, true
+	case errors.As(err, &gap):
+		c.accepted(gap.Last)
+		c.replyAcked = true
+		return newError(CodePubSeqGap, "broadcast: pubSeq %d skips numbers: the room accepted up to %d and expects %d; send the ones in between first", n, gap.Last, gap.Last+1), true
+	case err == nil:
+		c.accepted(n)
+	case usedUp(err):
+		c.accepted(n)
+		c.replyAcked = true
+	}
+	return nil, false
+}
+
+// usedUp reports whether the engine's refusal err of a numbered
+// publication still used its number up (broker.Publication.PubSeq).
+func usedUp(err error) bool {
+	var full *broker.StateFullError
+	var lost *broker.LostWritesError
+	var unreplicated *broker.UnreplicatedError
+	return errors.As(err, &full) || errors.As(err, &lost) || errors.As(err, &unreplicated)
 }
 
 // broadcastPublication checks a broadcast m into room id and returns what
@@ -315,6 +368,13 @@ func (c *conn) replyError(e *Error) {
 	id := ""
 	if r := c.currentRoom(); r != nil {
 		id = r.id
+	}
+	if c.replyAcked && id != "" {
+		m := connectedMessage(id)
+		m.Error, m.ID = e, c.requestID
+		c.mgr.metrics.errors.WithLabelValues(string(e.Code)).Inc()
+		c.sendWithAcked(m)
+		return
 	}
 	c.sendError(id, c.requestID, e)
 }

@@ -82,9 +82,11 @@ func TestSeedExamplesVerbatim(t *testing.T) {
 	if u, err := uuid.Parse(room); err != nil || u.Version() != 4 || len(room) != 36 {
 		t.Fatalf("room uuid %q is not a random version-4 UUID (%v)", room, err)
 	}
-	// The create reply adds the ownerKey extension (PROTOCOL.md, Owner resume).
+	// The create reply adds the ownerKey extension (PROTOCOL.md, Owner
+	// resume), and acked, which says the server numbers broadcasts
+	// (PROTOCOL.md, Exactly once from the owner).
 	key := decode(t, created).OwnerKey
-	wantExact(t, created, `{"uuid":"`+room+`","status":{"value":3,"text":"connected"},"funcKey":"","funcParams":[],"stateMessage":false,"ownerKey":"`+key+`"}`)
+	wantExact(t, created, `{"uuid":"`+room+`","status":{"value":3,"text":"connected"},"funcKey":"","funcParams":[],"stateMessage":false,"ownerKey":"`+key+`","acked":0}`)
 
 	// Viewers get the seq extension (PROTOCOL.md): the join reply names the
 	// last message its replay covers, and the room's messages are numbered.

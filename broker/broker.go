@@ -179,6 +179,20 @@ type Publication struct {
 	// then checked against the bounds, and kept, as in a room that keeps
 	// nothing. A refused message clears nothing.
 	ClearState bool
+	// PubSeq, when not 0, is the owner's own number for this message: the
+	// room accepts it only as the number after the last one it accepted
+	// (kept with the room, so that it holds across nodes and resumes).
+	// Publish fails with a *PubSeqRepeatError for a number already
+	// accepted and a *PubSeqGapError for one past the next, publishing
+	// nothing. A refusal by the engine (a *StateFullError, a
+	// *LostWritesError) still uses the number up: it was answered.
+	// Publications without PubSeq neither check nor change the count.
+	PubSeq uint64
+	// Void, with PubSeq, only uses the number up, as a refusal does:
+	// nothing is published or kept, and Publish returns seq 0. The server
+	// refuses a numbered broadcast it finds malformed this way, so that the
+	// owner's later numbers are not refused as a gap.
+	Void bool
 	// The room's state bounds, applied to this message.
 	MaxStateMessages int
 	MaxStateBytes    int
@@ -207,6 +221,9 @@ type Snapshot struct {
 	// OwnerAway says the room is in its grace: ReleaseOwner was called, or
 	// the owner's node stopped (see OwnerNews), and no ClaimOwner since.
 	OwnerAway bool
+	// PubSeq is the last owner number the room accepted (see
+	// Publication.PubSeq); 0 when none.
+	PubSeq uint64
 }
 
 // Entry is one kept state message.
@@ -294,6 +311,27 @@ func (e *StateFullError) Error() string {
 		return fmt.Sprintf("the server keeps at most %d bytes of state messages across all its rooms, and they are full; clear or replace kept state, or try again later", e.TotalBytes)
 	}
 	return fmt.Sprintf("the room keeps at most %d bytes of state messages", e.Bytes)
+}
+
+// PubSeqRepeatError refuses a publication whose PubSeq the room accepted
+// already: it is not published again. Last is the room's last accepted
+// number.
+type PubSeqRepeatError struct {
+	PubSeq, Last uint64
+}
+
+func (e *PubSeqRepeatError) Error() string {
+	return fmt.Sprintf("pubSeq %d was accepted already (the room accepted up to %d)", e.PubSeq, e.Last)
+}
+
+// PubSeqGapError refuses a publication whose PubSeq is past the next one
+// the room expects, Last+1: nothing is published.
+type PubSeqGapError struct {
+	PubSeq, Last uint64
+}
+
+func (e *PubSeqGapError) Error() string {
+	return fmt.Sprintf("pubSeq %d is not the next number: the room expects %d", e.PubSeq, e.Last+1)
 }
 
 // UnreplicatedError says that a publication was delivered and kept as Seq,

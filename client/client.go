@@ -39,24 +39,30 @@ type Client struct {
 	done    chan struct{} // closed when the client has stopped for good
 	sending sync.Mutex    // held to register a request and write it, so that requests go out in the order of their ids
 
-	mu         sync.Mutex
-	conn       *gws.Conn     // nil while reconnecting
-	up         chan struct{} // closed once conn is usable
-	role       role
-	room       string
-	ownerKey   string   // the owner's secret for resuming its room after a drop
-	holding    bool     // an owner is taking its room back: Broadcast and SetState go to queue
-	queue      [][]byte // their frames, oldest first, sent by the reading goroutine once it is back
-	viewers    int
-	pending    map[string]*pending // requests sent and not answered, by id (requestids.go)
-	ids        uint64              // request ids issued
-	echoes     bool                // conn's server echoes request ids: replies are matched by id only
-	armed      *pending            // from a server that echoes no ids: the request whose reply comes next
-	refusals   []error             // refusals of Broadcast and SetState since the last Sync
-	roomClosed bool                // a viewer's room is gone: do not reconnect
-	err        error               // why the client stopped; set before done is closed
-	handlers   map[string]func(params []string)
-	fallback   func(funcKey string, params []string)
+	mu       sync.Mutex
+	conn     *gws.Conn     // nil while reconnecting
+	up       chan struct{} // closed once conn is usable
+	role     role
+	room     string
+	ownerKey string   // the owner's secret for resuming its room after a drop
+	holding  bool     // an owner is taking its room back: Broadcast and SetState go to queue
+	queue    [][]byte // their frames, oldest first, sent by the reading goroutine once it is back
+	// An owner's numbered messages (pubseq.go), when its server numbers them.
+	numbered    bool
+	pubSeq      uint64         // the last number given
+	unacked     []unackedFrame // sent or held, not acknowledged, oldest first
+	resendTimer *time.Timer    // a pending resendUnacked
+	ackSignal   chan struct{}  // closed when an acknowledgement makes room in unacked
+	viewers     int
+	pending     map[string]*pending // requests sent and not answered, by id (requestids.go)
+	ids         uint64              // request ids issued
+	echoes      bool                // conn's server echoes request ids: replies are matched by id only
+	armed       *pending            // from a server that echoes no ids: the request whose reply comes next
+	refusals    []error             // refusals of Broadcast and SetState since the last Sync
+	roomClosed  bool                // a viewer's room is gone: do not reconnect
+	err         error               // why the client stopped; set before done is closed
+	handlers    map[string]func(params []string)
+	fallback    func(funcKey string, params []string)
 
 	// Owned by the goroutine that runs the connection.
 	lastSeq                 uint64      // of the last message of its room a viewer received; see recoveryPoint
@@ -324,7 +330,8 @@ func (c *Client) finish(err error) {
 	c.mu.Lock()
 	c.err = err
 	c.failPendingLocked(err)
-	dropped := c.takeQueueLocked()
+	c.stopResendLocked()
+	dropped := c.takeQueueLocked(!errors.Is(err, ErrClosed))
 	c.mu.Unlock()
 	c.reportDropped(dropped, err)
 }

@@ -35,6 +35,7 @@ func recordingOptions(r *recorder) *client.Options {
 			OnOwnerAway:    func(time.Duration) { r.add("owneraway") },
 			OnOwnerBack:    func() { r.add("ownerback") },
 			OnResumed:      func(queued int) { r.add(fmt.Sprint("resumed:", queued)) },
+			OnResent:       func(resent int) { r.add(fmt.Sprint("resent:", resent)) },
 			OnError: func(err error) {
 				var dropped *client.QueueDroppedError
 				var e *rtbroadcaster.Error

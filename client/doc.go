@@ -91,9 +91,28 @@
 // the queued messages are dropped: OnError gets a *QueueDroppedError with
 // their count, then OnRoomClosed runs. A negative OfflineQueue turns the
 // queue off: the calls then fail with ErrNotConnected while the connection
-// is down. A viewer's calls never queue. What was written just before a
-// drop, on a connection already dead, may not have reached the server: the
-// protocol has no acknowledgement of broadcasts (PROTOCOL.md, Owner resume).
+// is down. A viewer's calls never queue.
+//
+// # Exactly once
+//
+// Against a server that numbers an owner's messages (its create or resume
+// reply carries "acked"; PROTOCOL.md, Exactly once from the owner), every
+// Broadcast and SetState gets the next pubSeq and is kept until the server
+// acknowledges it, at least every 100 ms. What was written just before a
+// drop, on a connection already dead, is sent again after the resume, in
+// order, and the server drops what it already had: each message reaches
+// viewers once, in order. OnResent says how many were sent again. The
+// offline queue's bound, Options.OfflineQueue, applies to these
+// unacknowledged messages, sent or held: a call that finds it reached
+// while connected waits for an acknowledgement, at most WriteTimeout, and
+// then fails with ErrUnackedFull. After a refusal that did not reach the
+// room (unavailable, rate_limited), the unacknowledged messages are sent
+// again after 200 ms: the refusal still goes to OnError and Sync, for
+// information, but the application must not send the message again (that
+// would be a new message, delivered twice). The pub_seq_gap refusals that
+// follow it are the client's own business and are not reported. Against
+// an older server, what was written just before a drop may not have
+// reached it.
 // Create, Join, ResumeRoom, CloseRoom and Sync wait for the connection
 // until their context ends.
 //

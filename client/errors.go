@@ -19,6 +19,11 @@ var (
 	// Options.OfflineQueue messages to send once it is back. It wraps
 	// ErrNotConnected, so code that handles that handles this too.
 	ErrQueueFull = fmt.Errorf("%w: the offline queue is full", ErrNotConnected)
+	// ErrUnackedFull: an owner whose server numbers its messages (PROTOCOL.md,
+	// Exactly once from the owner) has Options.OfflineQueue of them that the
+	// server has not acknowledged yet: it sends faster than the server
+	// confirms (at least every 100 ms). Nothing was sent; try again shortly.
+	ErrUnackedFull = errors.New("rtbroadcaster client: Options.OfflineQueue messages wait for the server's acknowledgement; this one was not sent")
 	// ErrDisconnected: the connection dropped while a request waited for its reply.
 	ErrDisconnected = errors.New("rtbroadcaster client: connection dropped before the reply")
 	// ErrClosed: Close was called; the client does nothing more.

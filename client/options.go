@@ -33,6 +33,14 @@ type Options struct {
 	// as soon as the room is back. Past it, those calls fail with
 	// ErrQueueFull. Default 256; negative turns the queue off, and the calls
 	// fail with ErrNotConnected while the connection is down.
+	//
+	// Against a server that numbers an owner's messages (PROTOCOL.md,
+	// Exactly once from the owner), it bounds the messages the server has
+	// not acknowledged yet, sent or held: each is kept until the server
+	// acknowledges it (at least every 100 ms) and sent again after a resume
+	// if it was not. A call that finds OfflineQueue of them, connected, waits
+	// for an acknowledgement, at most WriteTimeout, then fails with
+	// ErrUnackedFull. Negative also turns the numbering off.
 	OfflineQueue int
 	// WriteTimeout bounds one write to the server. Default 10 s.
 	WriteTimeout time.Duration
@@ -85,6 +93,11 @@ type Events struct {
 	// calls made while it was away have just been sent; or through
 	// ResumeRoom, with queued 0. Viewers get OnOwnerBack.
 	OnResumed func(queued int)
+	// OnResent (owner), just before OnResumed after a drop, against a
+	// server that numbers an owner's messages: how many messages sent before
+	// the drop that the server had not acknowledged were sent again. The
+	// server drops those it already had, so that each reaches viewers once.
+	OnResent func(resent int)
 	// OnRecovered (viewer) runs after every rejoin: true when exactly the
 	// messages missed meanwhile follow, false when a fresh state replay
 	// follows instead (reset what the view shows before it): they were too

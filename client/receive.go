@@ -52,6 +52,12 @@ func (c *Client) receive(m *protocol.Message) {
 		}
 		return
 	}
+	if m.Acked != nil && m.ID == "" { // not a create or resume reply
+		c.acknowledged(m)
+		if m.Error == nil {
+			return // an acknowledgement only
+		}
+	}
 	if p := c.takeReply(m); p != nil {
 		c.answer(p, m)
 		if m.Error != nil {
@@ -66,6 +72,9 @@ func (c *Client) receive(m *protocol.Message) {
 	}
 	switch {
 	case m.Error != nil:
+		if c.refusedNumbered(m.Error) {
+			return // the client sends the missing numbers again itself
+		}
 		c.refused(m.Error)
 		c.replacedIfFenced(m)
 	case m.FuncKey != "":
@@ -101,6 +110,7 @@ func (c *Client) answer(p *pending, m *protocol.Message) {
 	switch p.kind {
 	case kindCreate:
 		c.role, c.room, c.viewers, c.ownerKey = roleOwner, m.UUID, 0, m.OwnerKey
+		c.numbered, c.pubSeq, c.unacked = m.Acked != nil, 0, nil
 	case kindJoin, kindRejoin:
 		c.role, c.room = roleViewer, m.UUID
 		c.lastSeq = m.Seq
@@ -144,7 +154,7 @@ func (c *Client) resumeRefused(e *protocol.Error) {
 	}
 	c.mu.Lock()
 	c.role, c.room, c.ownerKey = roleNone, "", ""
-	dropped := c.takeQueueLocked()
+	dropped := c.takeQueueLocked(true)
 	c.openLocked()
 	c.mu.Unlock()
 	c.reportDropped(dropped, e)
@@ -167,7 +177,9 @@ func (c *Client) replacedIfFenced(m *protocol.Message) {
 		return
 	}
 	c.role, c.room, c.ownerKey = roleNone, "", ""
+	dropped := c.takeQueueLocked(true)
 	c.mu.Unlock()
+	c.reportDropped(dropped, m.Error)
 	c.emitRoomClosed(ReasonReplaced)
 }
 

@@ -125,7 +125,10 @@ func (c *Client) Sync(ctx context.Context) error {
 // Broadcast has every viewer run funcKey(params...) now (owner only).
 // It returns once the message is written, or queued while the owner
 // reconnects (see Options.OfflineQueue); a refusal by the server goes to
-// Events.OnError and the next Sync.
+// Events.OnError and the next Sync. Against a server that numbers an
+// owner's messages, the message reaches viewers exactly once, across drops
+// (see Exactly once in the package documentation), and a call that finds
+// OfflineQueue messages unacknowledged waits for room first.
 func (c *Client) Broadcast(funcKey string, params ...string) error {
 	return c.action(funcKey, "", false, false, params)
 }
@@ -167,9 +170,40 @@ func (c *Client) action(funcKey, stateKey string, state, clear bool, params []st
 		StateKey:     stateKey,
 		ClearState:   clear,
 	}
-	c.mu.Lock()
+	// Held while numbering and writing, so that numbered messages go out
+	// in the order of their numbers. An owner with OfflineQueue messages
+	// unacknowledged waits for room first, holding neither lock, so that
+	// the client may send them again meanwhile.
+	deadline := time.Now().Add(c.opts.WriteTimeout)
+	for {
+		c.sending.Lock()
+		c.mu.Lock()
+		signal := c.ackWaitLocked()
+		if signal == nil {
+			break
+		}
+		c.mu.Unlock()
+		c.sending.Unlock()
+		if !c.waitForAck(signal, deadline) {
+			return ErrUnackedFull
+		}
+	}
+	defer c.sending.Unlock()
 	conn, r := c.conn, c.role
 	m.UUID = c.room
+	if r == roleOwner && c.numberingLocked() && (conn != nil || c.holding) {
+		frame, err := c.numberLocked(m)
+		holding := c.holding
+		c.mu.Unlock()
+		if err != nil || holding {
+			return err // held: the resume sends it
+		}
+		if err := c.write(conn, frame); err != nil {
+			return c.unsentNumbered(conn, err)
+		}
+		c.sentNumbered(m.PubSeq)
+		return nil
+	}
 	if r == roleOwner && c.holding {
 		err := c.queueLocked(m.Encode())
 		c.mu.Unlock()

@@ -26,6 +26,7 @@ type ownerReplay struct {
 	waiter *pending       // ResumeRoom's request; nil when skipping
 	room   string         // the room ResumeRoom takes back
 	state  []StateMessage // what ResumeRoom returns
+	acked  *uint64        // the reply's: where the owner's numbering goes on
 }
 
 // takeOwnerReplay consumes one replayed state message, if m is one.
@@ -48,7 +49,7 @@ func (c *Client) takeOwnerReplay(m *protocol.Message) bool {
 // becomes the owner once all of it is in, so that a drop in between leaves
 // the caller an error and the room to resume again with the same key.
 func (c *Client) resumeRoomAnswered(p *pending, m *protocol.Message) {
-	c.ownerReplay = ownerReplay{left: m.StateCount, waiter: p, room: m.UUID}
+	c.ownerReplay = ownerReplay{left: m.StateCount, waiter: p, room: m.UUID, acked: m.Acked}
 	if m.StateCount <= 0 {
 		c.ownerReplayDone()
 	}
@@ -64,6 +65,10 @@ func (c *Client) ownerReplayDone() {
 	}
 	c.mu.Lock()
 	c.role, c.room, c.ownerKey = roleOwner, r.room, r.waiter.req.OwnerKey
+	c.numbered, c.pubSeq, c.unacked = r.acked != nil, 0, nil
+	if r.acked != nil {
+		c.pubSeq = *r.acked
+	}
 	c.mu.Unlock()
 	r.waiter.reply <- result{state: r.state}
 	c.resumed(0)
@@ -82,12 +87,19 @@ func (c *Client) failOwnerReplay() {
 // queued meanwhile goes first; its own state, replayed next, is skipped.
 func (c *Client) resumedAfterDrop(p *pending, m *protocol.Message) {
 	c.ownerReplay = ownerReplay{left: max(m.StateCount, 0)}
-	sent, err := c.flushQueue(p.conn)
+	c.startNumbering(m, false)
+	sent, again, err := c.resendAfterResume(p.conn)
 	if err != nil {
 		// What was not written stays queued for the next resume.
 		c.log.Info("rtbroadcaster client: sending the offline queue failed", "err", err)
 		c.dropConn()
 		return
+	}
+	c.mu.Lock()
+	numbered := c.numbered
+	c.mu.Unlock()
+	if fn := c.opts.Events.OnResent; fn != nil && numbered {
+		fn(again)
 	}
 	c.resumed(sent)
 	c.reconnected()
@@ -124,36 +136,18 @@ func (c *Client) queueUnsent(conn *gws.Conn, frame []byte, err error) error {
 	return c.queueLocked(frame)
 }
 
-// flushQueue writes the queue to conn, oldest first, calls made meanwhile
-// included, then lets calls and requests use conn directly. A message
-// leaves the queue once written.
-func (c *Client) flushQueue(conn *gws.Conn) (sent int, err error) {
-	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			c.queue, c.holding = nil, false
-			c.openLocked()
-			c.mu.Unlock()
-			return sent, nil
-		}
-		frame := c.queue[0]
-		c.mu.Unlock()
-		if err := c.write(conn, frame); err != nil {
-			return sent, err
-		}
-		c.mu.Lock()
-		c.queue[0] = nil
-		c.queue = c.queue[1:]
-		c.mu.Unlock()
-		sent++
-	}
-}
-
 // takeQueueLocked empties the queue of an owner whose room is lost or
-// whose client stopped, and says how many messages it dropped.
-func (c *Client) takeQueueLocked() int {
+// whose client stopped, and its unacknowledged messages, and says how many
+// messages it dropped: unacknowledged ones count when withUnacked, or
+// while the owner is offline (they may or may not have reached the room; a
+// client online that closes its room sent them before the close, which the
+// server handles after them).
+func (c *Client) takeQueueLocked(withUnacked bool) int {
 	n := len(c.queue)
-	c.queue, c.holding = nil, false
+	if withUnacked || c.holding {
+		n += len(c.unacked)
+	}
+	c.queue, c.holding, c.unacked = nil, false, nil
 	return n
 }
 

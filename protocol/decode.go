@@ -34,6 +34,12 @@ func DecodeMessage(data []byte) (*Message, error) {
 	if w.Seq != nil {
 		m.Seq, m.HasSeq = *w.Seq, true
 	}
+	if w.PubSeq != nil {
+		if *w.PubSeq == 0 {
+			return nil, fmt.Errorf("field \"pubSeq\": 0; an owner numbers its broadcasts from 1")
+		}
+		m.PubSeq = *w.PubSeq
+	}
 	if m.FuncParams == nil {
 		m.FuncParams = []string{}
 	}
@@ -57,7 +63,8 @@ func RequestID(data []byte) string {
 // embedded Message, can tell 0 from absent.
 type wireMessage struct {
 	Message
-	Seq *uint64 `json:"seq"`
+	Seq    *uint64 `json:"seq"`
+	PubSeq *uint64 `json:"pubSeq"`
 }
 
 func describeDecodeError(err error) error {

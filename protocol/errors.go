@@ -19,6 +19,7 @@ const (
 	CodeTooManyRooms  ErrorCode = "too_many_rooms"
 	CodeLost          ErrorCode = "lost"
 	CodeUnreplicated  ErrorCode = "unreplicated"
+	CodePubSeqGap     ErrorCode = "pub_seq_gap"
 )
 
 // Error is the error object of a reply to a refused request. It is also a Go

@@ -64,6 +64,14 @@ type Message struct {
 	// "back". GraceMs, with "away", is how long the room waits for it.
 	Owner   string `json:"owner,omitempty"`
 	GraceMs int64  `json:"graceMs,omitempty"`
+	// PubSeq, on an owner's broadcast, is its own number for it in the
+	// room, from 1 and on across resumes: the server delivers each number
+	// once (PROTOCOL.md, Exactly once from the owner). 0: not numbered.
+	PubSeq uint64 `json:"pubSeq,omitempty"`
+	// Acked, sent to the owner only, is the last pubSeq the room accepted:
+	// every number up to it is in. A create or resume reply carries it (0
+	// included) when the server numbers broadcasts.
+	Acked *uint64 `json:"acked,omitempty"`
 	// Error is set on the reply to a refused request.
 	Error *Error `json:"error,omitempty"`
 	// ClosedBy, in the status 0 that ends a room, says who closed it when

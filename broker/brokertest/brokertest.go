@@ -47,6 +47,8 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 		{"ReleaseWithoutGrace", testReleaseWithoutGrace},
 		{"Rooms", testRooms},
 		{"RoomDetail", testRoomDetail},
+		{"PubSeq", testPubSeq},
+		{"PubSeqAcrossClaims", testPubSeqAcrossClaims},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.test(t, newBroker(t)) })
@@ -737,3 +739,121 @@ func listRooms(t *testing.T, l broker.Lister, limit int) []broker.RoomInfo {
 }
 
 func byID(a, b broker.RoomInfo) int { return strings.Compare(a.ID, b.ID) }
+
+// numbered is a publication the owner numbered pubSeq.
+func numbered(pubSeq uint64, body string) broker.Publication {
+	p := publication(body)
+	p.PubSeq = pubSeq
+	return p
+}
+
+// testPubSeq: an owner's numbers are accepted one after the other; a repeat
+// and a gap publish nothing and say the last number accepted; a refusal
+// for the state bounds and a void publication use their number up;
+// publications without a number neither check nor change the count.
+func testPubSeq(t *testing.T, b broker.Broker) {
+	ctx, room, sub := ctxFor(t), newRoom(t, b), NewRecorder()
+	if err := b.Subscribe(ctx, room, sub); err != nil {
+		t.Fatal(err)
+	}
+	full := numbered(4, body(4))
+	full.StateKey, full.MaxStateBytes = "k", 1
+	void := numbered(5, body(5))
+	void.Void = true
+	steps := []struct {
+		name    string
+		p       broker.Publication
+		seq     uint64 // 0: refused or void
+		repeat  bool
+		gapLast *uint64
+		full    bool
+	}{
+		{name: "first", p: numbered(1, body(1)), seq: 1},
+		{name: "repeat of 1", p: numbered(1, body(1)), repeat: true},
+		{name: "gap: 3 after 1", p: numbered(3, body(3)), gapLast: ptr(1)},
+		{name: "unnumbered in between", p: publication(body(100)), seq: 2},
+		{name: "2", p: numbered(2, body(2)), seq: 3},
+		{name: "3", p: numbered(3, body(3)), seq: 4},
+		{name: "repeat of 2 after 3", p: numbered(2, body(2)), repeat: true},
+		{name: "4 refused: state bounds", p: full, full: true},
+		{name: "repeat of the refused 4", p: numbered(4, body(4)), repeat: true},
+		{name: "void 5", p: void},
+		{name: "6", p: numbered(6, body(6)), seq: 5},
+		{name: "gap: 8 after 6", p: numbered(8, body(8)), gapLast: ptr(6)},
+	}
+	for _, st := range steps {
+		seq, err := b.Publish(ctx, room, st.p)
+		var repeat *broker.PubSeqRepeatError
+		var gap *broker.PubSeqGapError
+		var stateFull *broker.StateFullError
+		switch {
+		case st.repeat:
+			if !errors.As(err, &repeat) || repeat.PubSeq != st.p.PubSeq {
+				t.Fatalf("%s: seq %d, %v; want a *PubSeqRepeatError", st.name, seq, err)
+			}
+		case st.gapLast != nil:
+			if !errors.As(err, &gap) || gap.Last != *st.gapLast || gap.PubSeq != st.p.PubSeq {
+				t.Fatalf("%s: seq %d, %v; want a *PubSeqGapError with Last %d", st.name, seq, err, *st.gapLast)
+			}
+		case st.full:
+			if !errors.As(err, &stateFull) {
+				t.Fatalf("%s: seq %d, %v; want a *StateFullError", st.name, seq, err)
+			}
+		case err != nil || seq != st.seq:
+			t.Fatalf("%s: seq %d, %v; want seq %d", st.name, seq, err, st.seq)
+		}
+	}
+	got := sub.WaitDeliveries(t, 5)
+	var bodies []string
+	for _, d := range got {
+		bodies = append(bodies, string(d.Body))
+	}
+	want := []string{body(1), body(100), body(2), body(3), body(6)}
+	if !slices.Equal(bodies, want) {
+		t.Fatalf("delivered %v, want %v: each accepted number once, nothing refused", bodies, want)
+	}
+	if snap, err := b.Snapshot(ctx, room, nil); err != nil || snap.PubSeq != 6 || snap.Seq != 5 {
+		t.Fatalf("snapshot: PubSeq %d, Seq %d, %v; want 6 and 5", snap.PubSeq, snap.Seq, err)
+	}
+	if n := len(sub.Record().Deliveries); n != 5 {
+		t.Fatalf("%d deliveries, want 5", n)
+	}
+}
+
+func ptr(n uint64) *uint64 { return &n }
+
+// testPubSeqAcrossClaims: the count is the room's, not the owner's: a new
+// owner epoch goes on from it, and a publication of an old epoch neither
+// passes nor changes it.
+func testPubSeqAcrossClaims(t *testing.T, b broker.Broker) {
+	ctx, room := ctxFor(t), newOwnedRoom(t, b)
+	for i := uint64(1); i <= 3; i++ {
+		p := numbered(i, body(int(i)))
+		p.OwnerEpoch = 1
+		mustPublish(t, b, room, p)
+	}
+	epoch, err := b.ClaimOwner(ctx, room, "hash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := numbered(4, body(4))
+	stale.OwnerEpoch = 1
+	if _, err := b.Publish(ctx, room, stale); !errors.Is(err, broker.ErrNotOwner) {
+		t.Fatalf("publish as epoch 1 after a claim: %v, want ErrNotOwner", err)
+	}
+	snap, err := b.Snapshot(ctx, room, nil)
+	if err != nil || snap.PubSeq != 3 {
+		t.Fatalf("snapshot after the claim: PubSeq %d, %v; want 3", snap.PubSeq, err)
+	}
+	again := numbered(3, body(3))
+	again.OwnerEpoch = epoch
+	var repeat *broker.PubSeqRepeatError
+	if _, err := b.Publish(ctx, room, again); !errors.As(err, &repeat) || repeat.Last != 3 {
+		t.Fatalf("resent 3 after the claim: %v, want a repeat with Last 3", err)
+	}
+	next := numbered(4, body(4))
+	next.OwnerEpoch = epoch
+	if seq := mustPublish(t, b, room, next); seq != 4 {
+		t.Fatalf("4 after the claim: seq %d, want 4", seq)
+	}
+}

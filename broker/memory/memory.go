@@ -35,6 +35,7 @@ type room struct {
 	viewers map[broker.Subscriber]int
 	owner   broker.Owner
 	epoch   uint64      // of the room's current owner
+	pubSeq  uint64      // the last owner number accepted (Publication.PubSeq)
 	grace   *time.Timer // closes the room when its owner is not back in time
 }
 
@@ -125,6 +126,20 @@ func (b *Broker) Publish(_ context.Context, id string, p broker.Publication) (ui
 	defer r.mu.Unlock()
 	if p.OwnerEpoch != 0 && p.OwnerEpoch != r.epoch {
 		return 0, broker.ErrNotOwner
+	}
+	if p.PubSeq != 0 {
+		switch {
+		case p.PubSeq <= r.pubSeq:
+			return 0, &broker.PubSeqRepeatError{PubSeq: p.PubSeq, Last: r.pubSeq}
+		case p.PubSeq > r.pubSeq+1:
+			return 0, &broker.PubSeqGapError{PubSeq: p.PubSeq, Last: r.pubSeq}
+		}
+		// From here on the number is used up, whether the message is
+		// published or refused.
+		r.pubSeq = p.PubSeq
+		if p.Void {
+			return 0, nil
+		}
 	}
 	state := r.state
 	if p.ClearState {
@@ -241,10 +256,10 @@ func (b *Broker) Snapshot(_ context.Context, id string, lastSeen *uint64) (broke
 	away := r.grace != nil
 	if lastSeen != nil {
 		if missed, ok := r.history.after(*lastSeen, r.seq); ok {
-			return broker.Snapshot{Seq: r.seq, Recovered: true, Missed: missed, OwnerAway: away}, nil
+			return broker.Snapshot{Seq: r.seq, Recovered: true, Missed: missed, OwnerAway: away, PubSeq: r.pubSeq}, nil
 		}
 	}
-	return broker.Snapshot{Seq: r.seq, State: r.state.entries(), OwnerAway: away}, nil
+	return broker.Snapshot{Seq: r.seq, State: r.state.entries(), OwnerAway: away, PubSeq: r.pubSeq}, nil
 }
 
 func (b *Broker) SetViewers(_ context.Context, id string, sub broker.Subscriber, count int) error {

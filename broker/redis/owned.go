@@ -35,6 +35,7 @@ type ownedRoom struct {
 	keyHash  string
 	grace    time.Duration
 	seq      uint64                  // the last seq given, as far as this node knows
+	pubSeq   uint64                  // the last owner number accepted through this node
 	state    map[string]broker.Entry // by state key
 }
 
@@ -44,6 +45,7 @@ type restoreCopy struct {
 	keyHash   string
 	grace     time.Duration
 	seq       uint64
+	pubSeq    uint64
 	away      bool
 	graceLeft time.Duration // of a room away
 	keys      []string      // state keys, in replay order (by seq)
@@ -101,12 +103,17 @@ func (o *ownedRooms) awayAt(room string) (epoch uint64, ok bool) {
 
 // published records p, which the room numbered seq: a message that clears
 // the state empties the copy's, and a state message replaces the one kept
-// under its key. The body is copied: callers may reuse theirs.
+// under its key. The body is copied: callers may reuse theirs. seq 0 records
+// only p's PubSeq, used up by a refusal or a void publication.
 func (o *ownedRooms) published(room string, seq uint64, p broker.Publication) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	r := o.rooms[room]
 	if r == nil || (p.OwnerEpoch != 0 && p.OwnerEpoch != r.epoch) {
+		return
+	}
+	r.pubSeq = max(r.pubSeq, p.PubSeq)
+	if seq == 0 {
 		return
 	}
 	r.seq = max(r.seq, seq)
@@ -199,7 +206,7 @@ func (o *ownedRooms) copyOf(room string, epoch uint64, now time.Time) (restoreCo
 	if r == nil || !r.complete || (epoch != 0 && epoch != r.epoch) {
 		return restoreCopy{}, false
 	}
-	c := restoreCopy{epoch: r.epoch, keyHash: r.keyHash, grace: r.grace, seq: r.seq, away: r.away}
+	c := restoreCopy{epoch: r.epoch, keyHash: r.keyHash, grace: r.grace, seq: r.seq, pubSeq: r.pubSeq, away: r.away}
 	if r.away {
 		c.graceLeft = r.releasedAt.Add(r.grace).Sub(now)
 		if c.graceLeft <= 0 {

@@ -436,17 +436,29 @@ func (b *Broker) Publish(ctx context.Context, room string, p broker.Publication)
 	})
 	var unreplicated *broker.UnreplicatedError
 	if err != nil && !errors.As(err, &unreplicated) {
+		if usesPubSeq(err) {
+			b.owned.published(room, 0, p)
+		}
 		return 0, err
 	}
 	b.owned.published(room, seq, p)
 	return seq, err
 }
 
+// usesPubSeq reports whether a publication's refusal still used up its
+// PubSeq (see broker.Publication.PubSeq).
+func usesPubSeq(err error) bool {
+	var full *broker.StateFullError
+	var lost *broker.LostWritesError
+	return errors.As(err, &full) || errors.As(err, &lost)
+}
+
 func (b *Broker) publish(ctx context.Context, room string, p broker.Publication) (uint64, error) {
 	k := b.keys(room)
 	keys := []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history}
 	args := []any{p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes, ms(b.opts.IdleTTL), k.channel,
-		p.MaxHistoryMessages, p.MaxHistoryBytes, p.OwnerEpoch, flag(p.ClearState), b.owned.floor(room, p.OwnerEpoch)}
+		p.MaxHistoryMessages, p.MaxHistoryBytes, p.OwnerEpoch, flag(p.ClearState), b.owned.floor(room, p.OwnerEpoch),
+		p.PubSeq, flag(p.Void)}
 	wait := p.StateKey != "" && b.opts.WaitReplicas > 0
 	var cmd *goredis.Cmd
 	var replicas int
@@ -471,11 +483,18 @@ func (b *Broker) publishResult(room string, p broker.Publication, cmd *goredis.C
 	if err != nil {
 		return 0, unavailable("publish to", room, err)
 	}
-	if lost, ok := reply.([]any); ok && len(lost) == 2 {
-		survived, _ := lost[1].(int64)
+	if pair, ok := reply.([]any); ok && len(pair) == 2 {
+		code, _ := pair[0].(int64)
+		n, _ := pair[1].(int64)
+		switch code {
+		case publishRepeat:
+			return 0, &broker.PubSeqRepeatError{PubSeq: p.PubSeq, Last: uint64(n)}
+		case publishGap:
+			return 0, &broker.PubSeqGapError{PubSeq: p.PubSeq, Last: uint64(n)}
+		}
 		b.gaps.Add(1)
-		b.log.Warn("redis lost the room's latest messages; the owner is told", "room", room, "survived", survived)
-		return 0, &broker.LostWritesError{Survived: uint64(survived)}
+		b.log.Warn("redis lost the room's latest messages; the owner is told", "room", room, "survived", n)
+		return 0, &broker.LostWritesError{Survived: uint64(n)}
 	}
 	res, ok := reply.(int64)
 	if !ok {
@@ -601,20 +620,24 @@ func (b *Broker) snapshot(ctx context.Context, room string, lastSeen *uint64) (b
 	return parseSnapshot(room, reply)
 }
 
-// parseSnapshot decodes snapshotScript's {seq, recovered, ownerAway, seq1, body1, ...}.
+// parseSnapshot decodes snapshotScript's {seq, recovered, ownerAway, pubseq, seq1, body1, ...}.
 func parseSnapshot(room string, reply []string) (broker.Snapshot, error) {
 	bad := func(err error) (broker.Snapshot, error) {
 		return broker.Snapshot{}, fmt.Errorf("redis engine: snapshot of room %q: malformed script reply: %w", room, err)
 	}
-	if len(reply) < 3 || len(reply)%2 != 1 {
+	if len(reply) < 4 || len(reply)%2 != 0 {
 		return bad(fmt.Errorf("%d elements", len(reply)))
 	}
 	seq, err := strconv.ParseUint(reply[0], 10, 64)
 	if err != nil {
 		return bad(err)
 	}
-	entries := make([]broker.Entry, 0, len(reply)/2-1)
-	for i := 3; i < len(reply); i += 2 {
+	pubSeq, err := strconv.ParseUint(reply[3], 10, 64)
+	if err != nil {
+		return bad(err)
+	}
+	entries := make([]broker.Entry, 0, len(reply)/2-2)
+	for i := 4; i < len(reply); i += 2 {
 		entrySeq, err := strconv.ParseUint(reply[i], 10, 64)
 		if err != nil {
 			return bad(err)
@@ -623,9 +646,9 @@ func parseSnapshot(room string, reply []string) (broker.Snapshot, error) {
 	}
 	away := reply[2] == "1"
 	if reply[1] == "1" {
-		return broker.Snapshot{Seq: seq, Recovered: true, Missed: entries, OwnerAway: away}, nil
+		return broker.Snapshot{Seq: seq, Recovered: true, Missed: entries, OwnerAway: away, PubSeq: pubSeq}, nil
 	}
-	return broker.Snapshot{Seq: seq, State: entries, OwnerAway: away}, nil
+	return broker.Snapshot{Seq: seq, State: entries, OwnerAway: away, PubSeq: pubSeq}, nil
 }
 
 func (b *Broker) SetViewers(ctx context.Context, room string, sub broker.Subscriber, count int) error {

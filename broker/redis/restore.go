@@ -106,7 +106,7 @@ func (b *Broker) restoreArgs(c restoreCopy) []any {
 	for _, e := range c.entries {
 		bytes += len(e.Body)
 	}
-	args := []any{b.node, lease, leaseMs, ms(b.opts.IdleTTL), c.keyHash, ms(c.grace), c.epoch, c.seq, bytes}
+	args := []any{b.node, lease, leaseMs, ms(b.opts.IdleTTL), c.keyHash, ms(c.grace), c.epoch, c.seq, bytes, c.pubSeq}
 	for i, e := range c.entries {
 		args = append(args, c.keys[i], e.Seq, e.Body)
 	}
@@ -129,9 +129,9 @@ func (b *Broker) readCopy(ctx context.Context, room string) *ownedRoom {
 	return &ownedRoom{}
 }
 
-// parseCopy decodes copyScript's {seq, graceMs, key1, seq1, body1, ...}.
+// parseCopy decodes copyScript's {seq, graceMs, pubseq, key1, seq1, body1, ...}.
 func parseCopy(reply []string) (*ownedRoom, error) {
-	if len(reply) < 2 || len(reply)%3 != 2 {
+	if len(reply) < 3 || len(reply)%3 != 0 {
 		return nil, fmt.Errorf("malformed copy script reply: %d elements", len(reply))
 	}
 	seq, err := strconv.ParseUint(reply[0], 10, 64)
@@ -142,8 +142,12 @@ func parseCopy(reply []string) (*ownedRoom, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &ownedRoom{complete: true, seq: seq, grace: time.Duration(graceMs) * time.Millisecond, state: map[string]broker.Entry{}}
-	for i := 2; i < len(reply); i += 3 {
+	pubSeq, err := strconv.ParseUint(reply[2], 10, 64)
+	if err != nil {
+		return nil, err
+	}
+	r := &ownedRoom{complete: true, seq: seq, pubSeq: pubSeq, grace: time.Duration(graceMs) * time.Millisecond, state: map[string]broker.Entry{}}
+	for i := 3; i < len(reply); i += 3 {
 		entrySeq, err := strconv.ParseUint(reply[i+1], 10, 64)
 		if err != nil {
 			return nil, err

@@ -8,7 +8,9 @@ package redis
 //	        ownerkey (hash of the owner's key), epoch (the owner's, raised by
 //	        each claim), grace (ms a room outlives its owner), lostto (set
 //	        when Redis lost writes: no recovery from a seq up to it), held
-//	        ("1" from a create for the HTTP API until the first claim)
+//	        ("1" from a create for the HTTP API until the first claim),
+//	        pubseq (the last owner number accepted, see publishScript;
+//	        missing: 0)
 //	state   hash: state key -> message body
 //	order   sorted set: state key scored by the seq it was last set at, so
 //	        ZRANGE gives the replay order (replacing a key moves it to the end)
@@ -107,6 +109,8 @@ const (
 	publishNotOwner      = -4
 	publishMissing       = -5
 	publishLost          = -6 // as {-6, the seq the room went back to}
+	publishRepeat        = -7 // as {-7, the last pubseq accepted}
+	publishGap           = -8 // as {-8, the last pubseq accepted}
 )
 
 // publishScript numbers a message, keeps it when it is a state message,
@@ -115,7 +119,12 @@ const (
 // maxMessages, maxBytes, idleMs, channel, maxHistoryMessages,
 // maxHistoryBytes, ownerEpoch ("0": any), clearState ("1": empty the kept
 // state first), floor (the last seq the owner's node knows the room gave;
-// "0": unknown). Returns the seq, or one of the negative publish* results
+// "0": unknown), pubSeq (the owner's number for the message, "0": none),
+// void ("1": only use pubSeq up). A pubSeq is accepted as meta's pubseq + 1
+// only: a repeat gets {publishRepeat, last} and a gap {publishGap, last},
+// with nothing changed; an accepted one is recorded even when the message
+// is then refused (state bounds, lost writes), since it was answered.
+// Returns the seq (0 for void), or one of the negative publish* results
 // with nothing changed, or {publishLost, seq} when the room's seq is below
 // the floor: Redis lost the room's latest writes (a failover, or a restart
 // from an older copy). The message is then not published; instead the seq
@@ -128,11 +137,19 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return -5 end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return -1 end
 if ARGV[9] ~= '0' and redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[9] then return -4 end
 local floor, cur = tonumber(ARGV[11]), tonumber(redis.call('HGET', KEYS[1], 'seq'))
+local pub, last = tonumber(ARGV[12]), tonumber(redis.call('HGET', KEYS[1], 'pubseq') or '0')
 if floor > cur then
   redis.call('HSET', KEYS[1], 'seq', floor, 'lostto', floor, 'hbytes', 0)
+  if pub > last then redis.call('HSET', KEYS[1], 'pubseq', pub) end
   redis.call('DEL', KEYS[6])
   redis.call('PUBLISH', ARGV[6], 'l' .. floor)
   return {-6, cur}
+end
+if pub > 0 then
+  if pub <= last then return {-7, last} end
+  if pub > last + 1 then return {-8, last} end
+  redis.call('HSET', KEYS[1], 'pubseq', pub)
+  if ARGV[13] == '1' then return 0 end
 end
 local key, body, clear = ARGV[1], ARGV[2], ARGV[10] == '1'
 local bytes = 0
@@ -178,11 +195,12 @@ return seq
 // all of it) or the kept state, oldest first. KEYS: meta, state, order,
 // history, lease. ARGV: after ("": no recovery). Returns an empty array when
 // the room is missing, nil when it is not open, else {seq, recovered ("1"
-// or "0"), ownerAway ("1" or "0"), seq1, body1, seq2, body2, ...}.
+// or "0"), ownerAway ("1" or "0"), pubseq, seq1, body1, seq2, body2, ...}.
 var snapshotScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return false end
 local last = redis.call('HGET', KEYS[1], 'seq')
+local pubseq = redis.call('HGET', KEYS[1], 'pubseq') or '0'
 local seq, after = tonumber(last), tonumber(ARGV[1])
 local away = '0'
 local lease = redis.call('GET', KEYS[5])
@@ -192,7 +210,7 @@ local lostto = redis.call('HGET', KEYS[1], 'lostto')
 if after and after <= seq and (not lostto or after > tonumber(lostto)) then
   local first = seq - redis.call('LLEN', KEYS[4]) + 1
   if after + 1 >= first then
-    local out = {last, '1', away}
+    local out = {last, '1', away, pubseq}
     for i, body in ipairs(redis.call('LRANGE', KEYS[4], after + 1 - first, -1)) do
       out[#out + 1] = string.format('%d', after + i)
       out[#out + 1] = body
@@ -200,7 +218,7 @@ if after and after <= seq and (not lostto or after > tonumber(lostto)) then
     return out
   end
 end
-local out = {last, '0', away}
+local out = {last, '0', away, pubseq}
 local keys = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
 for i = 1, #keys, 2 do
   out[#out + 1] = keys[i + 1]
@@ -341,15 +359,15 @@ return 1
 // does nothing when the room's meta exists, so that it never overwrites a
 // room, even one restored meanwhile by another call. KEYS: meta, state,
 // order, lease, history. ARGV: node, lease value (the node, or "away"),
-// leaseMs, idleMs, keyHash, graceMs, epoch, seq, bytes, then for each state
-// message in replay order: key, seq, body. Returns 1 when restored, 0 when
+// leaseMs, idleMs, keyHash, graceMs, epoch, seq, bytes, pubseq, then for
+// each state message in replay order: key, seq, body. Returns 1 when restored, 0 when
 // the room exists.
 var restoreScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
 redis.call('HSET', KEYS[1], 'status', 'open', 'seq', ARGV[8], 'bytes', ARGV[9], 'hbytes', 0, 'viewers', 0,
-  'owner', ARGV[1], 'ownerkey', ARGV[5], 'epoch', ARGV[7], 'grace', ARGV[6])
-for i = 10, #ARGV, 3 do
+  'owner', ARGV[1], 'ownerkey', ARGV[5], 'epoch', ARGV[7], 'grace', ARGV[6], 'pubseq', ARGV[10])
+for i = 11, #ARGV, 3 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 2])
   redis.call('ZADD', KEYS[3], ARGV[i + 1], ARGV[i])
 end
@@ -360,10 +378,12 @@ return 1
 
 // copyScript reads what a node that claimed a room keeps to restore it.
 // KEYS: meta, state, order. Returns nil when the room is not open, else
-// {seq, graceMs, key1, seq1, body1, key2, seq2, body2, ...} in replay order.
+// {seq, graceMs, pubseq, key1, seq1, body1, key2, seq2, body2, ...} in
+// replay order.
 var copyScript = newScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'open' then return false end
-local out = {redis.call('HGET', KEYS[1], 'seq'), redis.call('HGET', KEYS[1], 'grace') or '0'}
+local out = {redis.call('HGET', KEYS[1], 'seq'), redis.call('HGET', KEYS[1], 'grace') or '0',
+  redis.call('HGET', KEYS[1], 'pubseq') or '0'}
 local keys = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
 for i = 1, #keys, 2 do
   out[#out + 1] = keys[i]

@@ -26,7 +26,8 @@ type Proxy struct {
 	rate     int   // bytes per second from server to client; 0: unlimited
 	cutAfter int64 // armed cut: downstream bytes left; <0: none
 	paused   bool
-	upPaused bool // only what clients send is held
+	upPaused bool   // only what clients send is held
+	dialTo   string // where new connections go: target, unless Retarget changed it
 	closed   bool
 }
 
@@ -55,7 +56,7 @@ func Start(target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{ln: ln, target: target, links: map[*link]struct{}{}, cutAfter: -1}
+	p := &Proxy{ln: ln, target: target, dialTo: target, links: map[*link]struct{}{}, cutAfter: -1}
 	p.cond = sync.NewCond(&p.mu)
 	p.wg.Add(1)
 	go p.accept() // accepts connections until Close
@@ -84,6 +85,15 @@ func (p *Proxy) CutAfter(n int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cutAfter = n
+}
+
+// Retarget sends the connections accepted from now on to target
+// (host:port), as a load balancer that sends a client back to another
+// node; open ones are untouched. URL still replaces the first target.
+func (p *Proxy) Retarget(target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dialTo = target
 }
 
 // Pause stops forwarding in both directions, as a frozen peer or a dead
@@ -148,7 +158,10 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return
 		}
-		server, err := net.Dial("tcp", p.target)
+		p.mu.Lock()
+		to := p.dialTo
+		p.mu.Unlock()
+		server, err := net.Dial("tcp", to)
 		if err != nil {
 			_ = client.Close()
 			continue

@@ -30,13 +30,15 @@ export type ServerErrorCode =
   | 'forbidden' // a valid token that does not allow this create or join
   | 'too_many_rooms'
   | 'lost' // Redis lost the room's latest messages (a failover): this broadcast was not delivered either; resend the state
-  | 'unreplicated'; // not a refusal: the state message was delivered and kept, but fewer replicas than the server waits for have it; do not resend
+  | 'unreplicated' // not a refusal: the state message was delivered and kept, but fewer replicas than the server waits for have it; do not resend
+  | 'pub_seq_gap'; // an owner's numbered message skipped numbers; the SDK sends the missing ones again itself
 
 /** Codes the SDK itself uses. */
 export type ClientErrorCode =
   | 'not_connected' // a send while the connection is down (and not queued: see offlineQueue)
   | 'queue_full' // an owner's send while its offline queue is full
-  | 'queue_dropped' // an owner lost its room with messages still queued (an "error" event, with `dropped`)
+  | 'unacked_full' // an owner's send while offlineQueue messages wait for the server's acknowledgement (at most 100 ms); try again shortly
+  | 'queue_dropped' // an owner lost its room with messages still queued or unacknowledged (an "error" event, with `dropped`)
   | 'not_in_room' // a send before createRoom
   | 'not_owner' // a send from a viewer
   | 'disconnected' // the connection dropped while a request waited for its reply
@@ -123,6 +125,11 @@ export interface BroadcasterOptions {
    * is taking its room back: they are sent, in order, right after the room is back, before anything
    * sent later. Past it, sends throw "queue_full". 0: no queue, sends throw "not_connected".
    * Default 256.
+   *
+   * Against a server that numbers an owner's messages (PROTOCOL.md, Exactly once from the owner),
+   * it bounds the messages not acknowledged yet, sent or held: each is kept until the server
+   * acknowledges it (at least every 100 ms), and sent again after a resume if it was not. Past it,
+   * sends throw "unacked_full" while connected. 0 also turns the numbering off.
    */
   offlineQueue?: number;
   /**
@@ -157,9 +164,11 @@ export interface BroadcasterEventMap {
   joined: CustomEvent<{ roomId: string; role: Role; stateCount: number; rejoined: boolean }>;
   /**
    * Owner, once it took its room back (after a drop, or with resumeRoom) and the room's kept state
-   * has arrived; `queued` messages sent while it was away have just been sent.
+   * has arrived; `queued` messages sent while it was away have just been sent, and `resent`
+   * messages sent before the drop that the server had not acknowledged were sent again (the server
+   * drops those it already had: each reaches viewers once).
    */
-  resumed: CustomEvent<{ roomId: string; queued: number; stateCount: number }>;
+  resumed: CustomEvent<{ roomId: string; queued: number; resent: number; stateCount: number }>;
   replaydone: CustomEvent<{ roomId: string; count: number }>;
   /** Viewer: the owner cleared the room's kept state with this funcKey's message; reset the view before its handlers run. */
   clearstate: CustomEvent<{ roomId: string; funcKey: string }>;
@@ -227,8 +236,10 @@ export declare class Broadcaster extends EventTarget {
   off(funcKey: string, handler?: ActionHandler): void;
 
   /**
-   * Owner only. Returns the request id the message is sent (or queued) with: the server does not
-   * acknowledge it, and a refusal is an "error" event whose `id` and `funcKey` name it.
+   * Owner only. Returns the request id the message is sent (or queued) with: a refusal is an
+   * "error" event whose `id` and `funcKey` name it. Against a server that numbers an owner's
+   * messages, it reaches viewers exactly once, across drops (see offlineQueue); throws
+   * "unacked_full" when offlineQueue messages wait for the server's acknowledgement.
    */
   broadcast(funcKey: string, ...params: Param[]): string;
   /** Owner only, like broadcast(); the room keeps the message for late viewers. Returns its request id. */

@@ -47,6 +47,13 @@ const CLOSE_TO_RETRY = 4000;
  */
 const REMEMBERED_ACTIONS = 1024;
 
+/**
+ * How long an owner waits, after a refusal of a numbered message that did not reach the room
+ * (unavailable, rate_limited, and the pub_seq_gap refusals of the messages after it), to send its
+ * unacknowledged messages again (PROTOCOL.md, Exactly once from the owner).
+ */
+const RESEND_DELAY = 200;
+
 const WEBSOCKET_OPEN = 1;
 const WEBSOCKET_CLOSING = 2;
 const WEBSOCKET_CLOSED = 3;
@@ -66,7 +73,7 @@ const DEFAULT_OPTIONS = Object.freeze({
 /**
  * An error that carries a stable, machine-readable code: either the server's (room_not_found,
  * not_owner, state_full, ...) or one of this SDK's own (not_connected, disconnected, timeout,
- * closed, handler_failed, queue_full, queue_dropped).
+ * closed, handler_failed, queue_full, unacked_full, queue_dropped).
  */
 class BroadcastError extends Error {
   constructor(code, message, options) {
@@ -83,10 +90,12 @@ class BroadcastError extends Error {
  * Lifecycle events (listen with addEventListener; the payload is event.detail):
  *   open          {reconnected}            the WebSocket is open
  *   joined        {roomId, role, stateCount, rejoined}
- *   resumed       {roomId, queued, stateCount}  owner, after it took its room back (by itself
- *                                          after a drop, or with resumeRoom) and the room's kept
- *                                          state has arrived; `queued` messages sent while it was
- *                                          away have just been sent
+ *   resumed       {roomId, queued, resent, stateCount}  owner, after it took its room back (by
+ *                                          itself after a drop, or with resumeRoom) and the room's
+ *                                          kept state has arrived; `queued` messages sent while it
+ *                                          was away have just been sent, and `resent` messages sent
+ *                                          before the drop that the server had not acknowledged
+ *                                          were sent again (it drops those it already had)
  *   replaydone    {roomId, count}          the join's state messages have all been handled
  *   viewers       {roomId, count}          owner only: the room's viewer count changed
  *   roomclosed    {roomId, reason, by?}    reason: "closed" (the owner closed it or left; `by` is
@@ -142,6 +151,13 @@ class Broadcaster extends EventTarget {
   #lastSeq = 0; // of the last message of its room a viewer received; see #recoveryPoint
   #resuming = false; // an owner's connection dropped and it has not taken its room back yet
   #offlineQueue = []; // actions ({id, funcKey, frame}) an owner sent while #resuming, to send once it is back
+  // Exactly once from the owner (PROTOCOL.md): against a server that numbers broadcasts (its create
+  // or resume reply carries "acked"), each action gets the next pubSeq and stays in #unacked until
+  // the server acknowledges it; #offlineQueue then stays empty.
+  #numbered = false;
+  #pubSeq = 0; // the last number given
+  #unacked = []; // actions ({id, funcKey, frame, pubSeq, sent}) not acknowledged, oldest first
+  #resendTimer = null;
   #ownerReplay = null; // {stateCount, queued, state} while an owner's resume replay arrives
   #resumeWaiters = []; // resumeRoom calls whose reply came, waiting for the replay that follows it
 
@@ -271,9 +287,12 @@ class Broadcaster extends EventTarget {
    * Owner only: every viewer runs `funcKey(...params)` now. Viewers who join later do not see it.
    * While the owner's connection is down and it is taking its room back, the message is queued
    * (options.offlineQueue) and sent right after the room is back.
-   * Throws a BroadcastError (not_connected, not_in_room, not_owner, queue_full) when it cannot be
-   * sent or queued. Returns the request id the message is sent with: the server acknowledges
-   * nothing, and a refusal arrives as an "error" event whose detail names this id and the funcKey.
+   * Throws a BroadcastError (not_connected, not_in_room, not_owner, queue_full, unacked_full) when
+   * it cannot be sent or queued. Returns the request id the message is sent with: a refusal arrives
+   * as an "error" event whose detail names this id and the funcKey. Against a server that numbers
+   * an owner's messages, the message is kept until the server acknowledges it, and sent again after
+   * a resume if it was not: it reaches viewers exactly once (PROTOCOL.md, Exactly once from the
+   * owner).
    */
   broadcast(funcKey, ...params) {
     return this.#sendAction({ funcKey, params, state: false });
@@ -307,6 +326,7 @@ class Broadcaster extends EventTarget {
     if (this.#stopped) return;
     this.#stopped = true;
     clearTimeout(this.#reconnectTimer);
+    this.#stopResend();
     this.#rejectOpenWaiters(closedError());
     this.#failWaiters(closedError());
     if (this.role === 'owner' && this.isOpen) {
@@ -418,6 +438,7 @@ class Broadcaster extends EventTarget {
     this.#refusal = refusal;
     this.#failWaiters(refusal ?? new BroadcastError('disconnected', `rtbroadcaster: connection closed (${code})`));
     this.#sentActions.clear(); // a closed connection refuses nothing more
+    this.#stopResend(); // the resume sends them
     // An owned room waits for its owner, which takes it back after reconnecting; without a key
     // (an older server) the room closed with the connection.
     if (this.role === 'owner' && (this.#stopped || !this.#ownerKey)) this.#leaveRoom(this.#stopped ? 'closed' : 'connection_lost');
@@ -553,6 +574,7 @@ class Broadcaster extends EventTarget {
     const value = message.status?.value;
     if (typeof message.seq === 'number' && message.seq > this.#lastSeq) this.#lastSeq = message.seq;
     const waiter = this.#waiterOf(message);
+    if (typeof message.acked === 'number' && waiter?.kind !== 'create' && waiter?.kind !== 'resume') this.#onAcked(message);
     if (message.error) this.#onRefusal(message, waiter);
     else if (waiter?.kind === 'close') this.#onCloseReply(waiter);
     else if (waiter?.kind === 'resume') this.#onResumeReply(message, waiter);
@@ -598,6 +620,8 @@ class Broadcaster extends EventTarget {
     if (waiter) {
       waiter.reject(error);
       if (waiter.kind === 'resume') return; // a refused resume loses the room its own way (#onResumeFailed)
+    } else if (this.#refusedNumbered(error)) {
+      this.#sentActions.delete(message.id); // a gap the SDK fills itself: not the page's to handle
     } else {
       this.#emit('error', this.#refusalDetail(error, message.id));
     }
@@ -614,6 +638,7 @@ class Broadcaster extends EventTarget {
   }
 
   #onCloseReply({ resolve }) {
+    this.#unacked = []; // the server handled them before the close, which it answers after them
     this.#leaveRoom('closed');
     resolve();
   }
@@ -624,6 +649,7 @@ class Broadcaster extends EventTarget {
       this.role = 'owner';
       this.viewers = 0;
       this.#ownerKey = message.ownerKey ?? null;
+      this.#startNumbering(message, true);
       this.#emit('joined', { roomId: this.roomId, role: 'owner', stateCount: 0, rejoined: false });
       resolve(this.roomId);
       return;
@@ -652,9 +678,11 @@ class Broadcaster extends EventTarget {
     this.role = 'owner';
     this.#ownerKey = ownerKey; // this connection may now resume after its own drops too
     this.#resuming = false;
+    this.#startNumbering(message, !rejoin);
     const queued = this.#flushOfflineQueue();
+    const { held, resent } = this.#sendUnacked();
     const stateCount = message.stateCount ?? 0;
-    this.#ownerReplay = { stateCount, queued, state: [] };
+    this.#ownerReplay = { stateCount, queued: queued + held, resent, state: [] };
     // resumeRoom waits for the replay; the SDK's own resume after a drop only for the reply.
     const replayed = rejoin ? null : new Promise((resolve, reject) => this.#resumeWaiters.push({ resolve, reject }));
     resolve({ replayed });
@@ -681,7 +709,7 @@ class Broadcaster extends EventTarget {
     const waiters = this.#resumeWaiters;
     this.#resumeWaiters = [];
     for (const { resolve } of waiters) resolve({ roomId, stateCount: replay.stateCount, state: replay.state });
-    this.#emit('resumed', { roomId, queued: replay.queued, stateCount: replay.stateCount });
+    this.#emit('resumed', { roomId, queued: replay.queued, resent: replay.resent, stateCount: replay.stateCount });
   }
 
   #failResumeWaiters(error) {
@@ -747,10 +775,14 @@ class Broadcaster extends EventTarget {
     this.#replayLeft = 0;
     this.#ownerKey = null;
     this.#lastSeq = 0;
+    // Unacknowledged messages of a client that disconnects online were sent before its close, which
+    // the server handles after them; offline, or when the room is lost, they may never arrive.
+    const countUnacked = this.#resuming || !this.#stopped;
     this.#resuming = false;
     this.#ownerReplay = null;
     this.#failResumeWaiters(closedError());
-    this.#dropOfflineQueue();
+    this.#stopResend();
+    this.#dropOfflineQueue(countUnacked);
   }
 
   // ---- Outgoing actions ----
@@ -762,19 +794,115 @@ class Broadcaster extends EventTarget {
     const funcParams = params.map(toParam);
     const action = () => this.#action({ funcKey, stateKey, clearState, funcParams, state });
     // While resuming the socket may be open already, but it is in no room until the reply.
+    if (this.#resuming && this.#numbered) return this.#holdNumbered(action());
     if (this.#resuming) return this.#enqueue(action());
     if (!this.isOpen) throw notConnectedError();
     if (this.role === null) throw new BroadcastError('not_in_room', 'rtbroadcaster: create a room before broadcasting');
     if (this.role !== 'owner') throw new BroadcastError('not_owner', 'rtbroadcaster: only the room owner can broadcast');
+    if (this.#numbered) return this.#sendNumbered(action());
     return this.#sendActionFrame(action());
   }
 
-  /** An action ready to send: {id, funcKey, frame}. */
+  /**
+   * An action ready to send: {id, funcKey, frame}, and its pubSeq when the server numbers them. A
+   * numbered action is only made once there is room for it in #unacked (#checkUnacked), so that a
+   * refused one uses no number.
+   */
   #action({ funcKey, stateKey, clearState, funcParams, state }) {
     const id = this.#newId(state ? 'state' : 'broadcast');
     const fields = { status: Status.CONNECTED, uuid: this.roomId, funcKey, funcParams, stateMessage: state, clearState, id };
     if (state && stateKey) fields.stateKey = stateKey;
-    return { id, funcKey, frame: JSON.stringify(envelope(fields)) };
+    if (!this.#numbered) return { id, funcKey, frame: JSON.stringify(envelope(fields)) };
+    this.#checkUnacked(funcKey);
+    this.#pubSeq += 1;
+    fields.pubSeq = this.#pubSeq;
+    return { id, funcKey, frame: JSON.stringify(envelope(fields)), pubSeq: this.#pubSeq, sent: false };
+  }
+
+  // ---- Exactly once from the owner (PROTOCOL.md) ----
+
+  /**
+   * From a create or resume reply: whether the server numbers broadcasts, and what it acknowledged.
+   * `fresh`: this client did not own the room before (createRoom, resumeRoom), so it numbers on
+   * from the room's count and keeps nothing; after its own drop it keeps what is not acknowledged.
+   */
+  #startNumbering(message, fresh) {
+    this.#numbered = typeof message.acked === 'number' && this.#options.offlineQueue > 0;
+    if (fresh) {
+      this.#pubSeq = 0;
+      this.#unacked = [];
+    }
+    if (typeof message.acked === 'number') this.#acknowledge(message.acked);
+  }
+
+  #onAcked(message) {
+    if (this.role === 'owner' && message.uuid === this.roomId) this.#acknowledge(message.acked);
+  }
+
+  /** Every number up to `acked` is in: those actions are forgotten. */
+  #acknowledge(acked) {
+    let i = 0;
+    while (i < this.#unacked.length && this.#unacked[i].pubSeq <= acked) i++;
+    if (i > 0) this.#unacked.splice(0, i);
+    if (acked > this.#pubSeq) this.#pubSeq = acked; // a room that lost writes used numbers up
+  }
+
+  /** Bounded by options.offlineQueue: queue_full while away, unacked_full while connected. */
+  #checkUnacked(funcKey) {
+    const limit = this.#options.offlineQueue;
+    if (this.#unacked.length < limit) return;
+    if (this.#resuming) {
+      throw new BroadcastError('queue_full', `rtbroadcaster: ${limit} messages are already waiting for the connection; "${funcKey}" was not queued`);
+    }
+    throw new BroadcastError('unacked_full', `rtbroadcaster: ${limit} messages wait for the server's acknowledgement; "${funcKey}" was not sent: try again shortly`);
+  }
+
+  #holdNumbered(action) {
+    this.#unacked.push(action);
+    return action.id;
+  }
+
+  #sendNumbered(action) {
+    this.#unacked.push(action);
+    action.sent = true;
+    return this.#sendActionFrame(action);
+  }
+
+  /**
+   * After a resume: sends every action the server has not acknowledged, in order, held ones
+   * included; returns how many were held and how many sent again.
+   */
+  #sendUnacked() {
+    let held = 0;
+    let resent = 0;
+    for (const action of this.#unacked) {
+      if (action.sent) resent++;
+      else held++;
+      action.sent = true;
+      this.#sendActionFrame(action);
+    }
+    return { held, resent };
+  }
+
+  /**
+   * A refusal that did not reach the room: the actions after it were refused too (pub_seq_gap);
+   * send them all again. Returns true for such a gap, which the SDK fills itself.
+   */
+  #refusedNumbered(error) {
+    if (!['unavailable', 'rate_limited', 'pub_seq_gap'].includes(error.code)) return false;
+    const handled = error.code === 'pub_seq_gap' && this.#numbered;
+    if (this.role !== 'owner' || !this.#numbered || this.#unacked.length === 0 || this.#resendTimer) return handled;
+    this.#resendTimer = setTimeout(() => {
+      this.#resendTimer = null;
+      if (this.role !== 'owner' || this.#resuming || !this.isOpen) return; // a resume sends them
+      for (const action of this.#unacked) this.#sendActionFrame(action);
+    }, RESEND_DELAY);
+    return handled;
+  }
+
+  #stopResend() {
+    clearTimeout(this.#resendTimer);
+    this.#resendTimer = null;
   }
 
   /**
@@ -807,11 +935,13 @@ class Broadcaster extends EventTarget {
     return actions.length;
   }
 
-  #dropOfflineQueue() {
-    const dropped = this.#offlineQueue.length;
+  #dropOfflineQueue(countUnacked) {
+    const dropped = this.#offlineQueue.length + (countUnacked ? this.#unacked.length : 0);
     this.#offlineQueue = [];
+    this.#unacked = [];
+    this.#numbered = false;
     if (dropped === 0) return;
-    const error = new BroadcastError('queue_dropped', `rtbroadcaster: the room was lost; ${dropped} queued message(s) were not sent`);
+    const error = new BroadcastError('queue_dropped', `rtbroadcaster: the room was lost; ${dropped} queued or unacknowledged message(s) may not have been delivered`);
     this.#emit('error', { error, dropped });
   }
 
@@ -1013,7 +1143,7 @@ function refusalError(code, reason) {
   return error;
 }
 
-function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessage = false, stateKey, clearState, token, seq, ownerKey, id }) {
+function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessage = false, stateKey, clearState, token, seq, ownerKey, id, pubSeq }) {
   const message = { uuid, status: { value: status, text: statusText(status) }, funcKey, funcParams, stateMessage };
   if (stateKey) message.stateKey = stateKey;
   if (clearState) message.clearState = true;
@@ -1021,6 +1151,7 @@ function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessa
   if (seq !== undefined) message.seq = seq; // 0 too: a rejoin that saw nothing still recovers
   if (ownerKey) message.ownerKey = ownerKey;
   if (id) message.id = id;
+  if (pubSeq) message.pubSeq = pubSeq;
   return message;
 }
 

@@ -475,7 +475,7 @@ describe('reconnecting', () => {
     owner.addEventListener('open', () => owner.broadcast('live', 'socket open, room not back yet'), { once: true });
     const resumed = nextEvent(owner, 'resumed');
     proxy.refuse(false);
-    assert.deepEqual(await resumed, { roomId, queued: 4, stateCount: 2 });
+    assert.deepEqual(await resumed, { roomId, queued: 4, resent: 0, stateCount: 2 });
     owner.broadcast('live', 'after the resume');
 
     await until(() => calls.get('live').length === 3, { what: 'the queued and later broadcasts' });
@@ -507,7 +507,17 @@ describe('reconnecting', () => {
     const resumed = nextEvent(owner, 'resumed');
     proxy.refuse(false);
     assert.equal((await resumed).queued, 2);
-    owner.broadcast('room again'); // the queue is empty again and the room is back
+    // The room is back; the two wait for the server's acknowledgement (within 100 ms), and until
+    // then a third is refused with unacked_full, not queued.
+    await until(() => {
+      try {
+        owner.broadcast('room again');
+        return true;
+      } catch (error) {
+        if (error.code !== 'unacked_full') throw error;
+        return false;
+      }
+    }, { what: 'room in the unacknowledged messages' });
   });
 
   test('an owner that loses its room while messages are queued hears how many were dropped', { timeout: 15_000 }, async (t) => {
@@ -557,7 +567,7 @@ describe('reconnecting', () => {
         { funcKey: 'goToSlide', funcParams: ['3'], seq: 4 },
       ],
     });
-    assert.deepEqual(await resumedEvent, { roomId, queued: 0, stateCount: 3 });
+    assert.deepEqual(await resumedEvent, { roomId, queued: 0, resent: 0, stateCount: 3 });
     noHandlers();
   });
 

@@ -13,12 +13,15 @@ import net from 'node:net';
  *   resume()      forwards again what was held
  *   breakWebSockets(on)  while on, a WebSocket handshake is answered 403 and closed, as by a
  *                 corporate proxy that does not pass WebSocket; plain HTTP goes through
+ *   retarget(p)   new connections go to port p from now on, as a load balancer that sends a client
+ *                 back to another node; open ones are untouched
  */
 export async function startProxy(targetPort) {
   const open = new Set();
   let refusing = false;
   let breakingWebSockets = false;
   let cutLeft = null; // the armed cutAfter: bytes still to deliver before the cut
+  let target = targetPort;
 
   /** upstream.pipe(client), except that it makes the armed cut. */
   const forwardDownstream = (upstream, client) => {
@@ -48,7 +51,7 @@ export async function startProxy(targetPort) {
   };
   const server = net.createServer((client) => {
     if (refusing) return client.destroy();
-    const upstream = net.connect(targetPort, '127.0.0.1');
+    const upstream = net.connect(target, '127.0.0.1');
     const pair = { client, upstream };
     open.add(pair);
     const drop = () => {
@@ -98,6 +101,9 @@ export async function startProxy(targetPort) {
     },
     cutAfter(n) {
       cutLeft = n;
+    },
+    retarget(port) {
+      target = port;
     },
     pause(what = 'both') {
       paused = what;

@@ -57,7 +57,7 @@ async function reloadedPresenter(showSlide: (slide: number) => void): Promise<vo
   }
   const roomId: string = resumed?.roomId ?? (await broadcaster.createRoom());
   sessionStorage.setItem('presenting', JSON.stringify({ roomId, ownerKey: broadcaster.ownerKey }));
-  broadcaster.addEventListener('resumed', ({ detail }) => console.log(detail.queued + detail.stateCount, detail.roomId));
+  broadcaster.addEventListener('resumed', ({ detail }) => console.log(detail.queued + detail.resent + detail.stateCount, detail.roomId));
   broadcaster.addEventListener('error', ({ detail }) => {
     if (detail.error.code === 'queue_dropped') console.log(`${detail.dropped ?? 0} messages were lost`);
   });
