@@ -192,6 +192,14 @@ func (c *conn) slowConsumer() {
 	c.mgr.log.Warn("closing slow consumer", "remote", c.remote, "queue_limit_bytes", c.mgr.limits.SendQueueBytes, "code", CloseSlowConsumer)
 }
 
+// abort ends the connection at once, for a Shutdown out of time: it cancels
+// what its request waits for (an engine call may wait up to brokerTimeout),
+// so that the read loop returns, and closes the socket.
+func (c *conn) abort() {
+	c.cancel()
+	_ = c.netConn().Close()
+}
+
 // finish runs once, when the connection has ended for any reason: an owner's
 // room closes, a viewer leaves its room. It cancels the connection's
 // context first: what it does for the ended connection (ownerLeft) runs on

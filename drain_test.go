@@ -5,11 +5,14 @@ import (
 	"errors"
 	"regexp"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/lxzan/gws"
 	rtb "github.com/rtbroadcaster/rtbroadcaster"
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
+	"github.com/rtbroadcaster/rtbroadcaster/broker/memory"
 )
 
 // TestDrainSpreadsReconnects: on shutdown, every client is closed with 1001
@@ -48,5 +51,43 @@ func TestDrainSpreadsReconnects(t *testing.T) {
 	}
 	if len(delays) < 2 {
 		t.Fatalf("%d clients were all told the same delay: %v", clients, delays)
+	}
+}
+
+// stuckEngine is an engine whose first Publish waits until its context
+// ends, as a Redis that stopped answering makes it do.
+type stuckEngine struct {
+	broker.Broker
+	entered chan struct{}
+	once    *sync.Once
+}
+
+func (e stuckEngine) Publish(ctx context.Context, room string, p broker.Publication) (uint64, error) {
+	stuck := false
+	e.once.Do(func() { stuck = true })
+	if !stuck {
+		return e.Broker.Publish(ctx, room, p)
+	}
+	e.entered <- struct{}{}
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// TestShutdownCutsStuckRequests: a Shutdown whose context ends while an
+// owner's broadcast waits on the engine cancels that wait, and returns
+// at once rather than after the engine call's own timeout (5 s).
+func TestShutdownCutsStuckRequests(t *testing.T) {
+	engine := stuckEngine{Broker: memory.New(), entered: make(chan struct{}, 1), once: &sync.Once{}}
+	srv := startServer(t, rtb.WithBroker(engine))
+	owner := dial(t, srv.wsURL, nil)
+	room := owner.createRoom()
+	owner.send(request(3, room, "n"))
+	<-engine.entered
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := srv.Shutdown(ctx)
+	if took := time.Since(start); err == nil || took > time.Second {
+		t.Fatalf("Shutdown returned %v after %v; want its context's error within a second", err, took.Round(time.Millisecond))
 	}
 }

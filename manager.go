@@ -253,7 +253,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	conns = m.connsLocked()
 	m.mu.Unlock()
 	for _, c := range conns {
-		_ = c.netConn().Close()
+		c.abort()
 	}
 	<-m.drained
 	return fmt.Errorf("rtbroadcaster: shutdown: %d connections did not close in time: %w", len(conns), ctx.Err())
