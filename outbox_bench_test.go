@@ -23,6 +23,14 @@ func BenchmarkDeliver(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				r.Deliver(uint64(i+1), body)
+				if (i+1)%deliverWindow == 0 {
+					// Keep each viewer's queue within its limit, as a
+					// live owner's pace does: a room that outruns a
+					// viewer's writer cuts it as a slow consumer.
+					for _, c := range conns {
+						c.waitFor(i + 1 - deliverWindow)
+					}
+				}
 			}
 			for _, c := range conns {
 				c.waitFor(b.N)
@@ -31,6 +39,10 @@ func BenchmarkDeliver(b *testing.B) {
 		})
 	}
 }
+
+// deliverWindow is how many messages the benchmark lets a viewer's writer
+// fall behind: a few dozen KiB of queue, well within SendQueueBytes.
+const deliverWindow = 256
 
 // benchRoom is a replica with n live viewers writing to discardConns.
 func benchRoom(n int) (*room, []*discardConn) {
