@@ -29,3 +29,7 @@ func (b *Broker) AgeHeartbeat(ctx context.Context) error {
 func (b *Broker) ScanRooms(ctx context.Context, limit int) ([]broker.RoomInfo, error) {
 	return b.scanRooms(ctx, limit)
 }
+
+// SnapshotScriptHash is the SHA1 of the script that reads a room's
+// snapshot on a single Redis, for tests that count its calls.
+var SnapshotScriptHash = snapshotScript.plain.Hash()

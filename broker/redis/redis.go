@@ -149,6 +149,13 @@ type Broker struct {
 	gaps           atomic.Uint64
 	restored       atomic.Uint64
 
+	// flights shares full snapshot reads between concurrent joins.
+	flights snapshotFlights
+	// ctx ends when the engine closes: the work no caller owns (shared
+	// snapshot reads) runs on it.
+	ctx     context.Context
+	stopCtx context.CancelFunc
+
 	// kick makes the upkeep loop run at once: when the pub/sub connection
 	// comes back, so that rooms Redis lost are restored before viewers'
 	// rejoins give up on them.
@@ -187,6 +194,8 @@ func New(client goredis.UniversalClient, opts Options) *Broker {
 		graceEnded: make(chan string, 64),
 		done:       make(chan struct{}),
 	}
+	b.flights.rooms = map[string]*roomFlights{}
+	b.ctx, b.stopCtx = context.WithCancel(context.Background())
 	b.cluster, _ = client.(*goredis.ClusterClient)
 	if b.cluster == nil {
 		b.single = &streamConn{pubsub: client.Subscribe(context.Background()), inflight: map[string]int{}}
@@ -240,8 +249,11 @@ func (b *Broker) Close() error {
 	default:
 	}
 	b.mu.Lock()
-	close(b.done) // under mu: streamFor makes no connection after this
+	b.flights.mu.Lock()
+	close(b.done) // under the locks: streamFor makes no connection, joinFlight no read, after this
+	b.flights.mu.Unlock()
 	b.mu.Unlock()
+	b.stopCtx()
 	var err error
 	for _, c := range b.streams() {
 		err = errors.Join(err, c.pubsub.Close())
@@ -593,7 +605,20 @@ func parseClose(res []any) (closeReply, bool) {
 // Snapshot reads the room's snapshot. When Redis lost the room, the node
 // that has its copy restores it first; other nodes say the engine is
 // unavailable for as long as the owner's node may still restore it.
-func (b *Broker) Snapshot(ctx context.Context, room string, lastSeen *uint64) (snap broker.Snapshot, err error) {
+//
+// Full snapshots (lastSeen nil) are shared between the joins that ask for
+// one at the same time (see snapshotFlights): callers must not modify what
+// they get.
+func (b *Broker) Snapshot(ctx context.Context, room string, lastSeen *uint64) (broker.Snapshot, error) {
+	if lastSeen == nil {
+		return b.sharedSnapshot(ctx, room)
+	}
+	return b.snapshotOrRestore(ctx, room, lastSeen)
+}
+
+// snapshotOrRestore reads the room's snapshot, restoring the room first
+// when Redis lost it and this node has its copy.
+func (b *Broker) snapshotOrRestore(ctx context.Context, room string, lastSeen *uint64) (snap broker.Snapshot, err error) {
 	err = b.orRestore(ctx, room, 0, "snapshot of", func() (err error) {
 		snap, err = b.snapshot(ctx, room, lastSeen)
 		return err
