@@ -40,6 +40,12 @@ type Limits struct {
 	// Defaults 1,000 messages and 1 MiB.
 	HistoryMessages int
 	HistoryBytes    int
+	// MaxTotalHistoryBytes bounds the histories of all rooms together, for
+	// the engines that keep them in this process (the in-memory one): past
+	// it, a room that adds a message drops its oldest ones first, and a
+	// viewer that rejoins from before what its room still holds gets the
+	// state replay ("recovered": false). Default 256 MiB.
+	MaxTotalHistoryBytes int
 	// SendQueueBytes is how many encoded bytes may wait for one connection
 	// before it is closed as a slow consumer (4001). Default 1 MiB.
 	SendQueueBytes int
@@ -87,19 +93,20 @@ type Limits struct {
 // DefaultLimits returns the limits a Manager uses for zero fields.
 func DefaultLimits() Limits {
 	return Limits{
-		ReadLimit:          64 << 10,
-		MaxFuncParams:      256,
-		MaxViewersPerRoom:  100_000,
-		MaxStateMessages:   10_000,
-		MaxStateBytes:      8 << 20,
-		MaxTotalStateBytes: 1 << 30,
-		MaxRooms:           10_000,
-		HistoryMessages:    1000,
-		HistoryBytes:       1 << 20,
-		SendQueueBytes:     1 << 20,
-		PingInterval:       25 * time.Second,
-		PongTimeout:        10 * time.Second,
-		WriteTimeout:       10 * time.Second,
+		ReadLimit:            64 << 10,
+		MaxFuncParams:        256,
+		MaxViewersPerRoom:    100_000,
+		MaxStateMessages:     10_000,
+		MaxStateBytes:        8 << 20,
+		MaxTotalStateBytes:   1 << 30,
+		MaxRooms:             10_000,
+		HistoryMessages:      1000,
+		HistoryBytes:         1 << 20,
+		MaxTotalHistoryBytes: 256 << 20,
+		SendQueueBytes:       1 << 20,
+		PingInterval:         25 * time.Second,
+		PongTimeout:          10 * time.Second,
+		WriteTimeout:         10 * time.Second,
 	}
 }
 
@@ -115,6 +122,7 @@ func (l Limits) withDefaults() Limits {
 	setDefault(&l.MaxRooms, d.MaxRooms)
 	setDefault(&l.HistoryMessages, d.HistoryMessages)
 	setDefault(&l.HistoryBytes, d.HistoryBytes)
+	setDefault(&l.MaxTotalHistoryBytes, d.MaxTotalHistoryBytes)
 	setDefault(&l.SendQueueBytes, d.SendQueueBytes)
 	setDefault(&l.PingInterval, d.PingInterval)
 	setDefault(&l.PongTimeout, d.PongTimeout)

@@ -96,12 +96,13 @@ func (m *Manager) renderOwnerNews(news broker.OwnerNews) broker.Publication {
 // publication is what the owner holding epoch publishes as msg.
 func (m *Manager) publication(msg *Message, epoch uint64) broker.Publication {
 	return broker.Publication{
-		Body:               msg.Encode(),
-		OwnerEpoch:         epoch,
-		MaxStateMessages:   m.limits.MaxStateMessages,
-		MaxStateBytes:      m.limits.MaxStateBytes,
-		MaxTotalStateBytes: m.limits.MaxTotalStateBytes,
-		MaxHistoryMessages: m.limits.HistoryMessages,
-		MaxHistoryBytes:    m.limits.HistoryBytes,
+		Body:                 msg.Encode(),
+		OwnerEpoch:           epoch,
+		MaxStateMessages:     m.limits.MaxStateMessages,
+		MaxStateBytes:        m.limits.MaxStateBytes,
+		MaxTotalStateBytes:   m.limits.MaxTotalStateBytes,
+		MaxHistoryMessages:   m.limits.HistoryMessages,
+		MaxHistoryBytes:      m.limits.HistoryBytes,
+		MaxTotalHistoryBytes: m.limits.MaxTotalHistoryBytes,
 	}
 }

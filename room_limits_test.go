@@ -203,3 +203,34 @@ func TestTotalStateCap(t *testing.T) {
 		t.Fatalf("viewer got %+v", m)
 	}
 }
+
+// TestTotalHistoryCap: the rooms' histories together stay within
+// MaxTotalHistoryBytes. A room whose messages would pass it drops its own
+// oldest first: a viewer that rejoins it from before them gets the state
+// replay, while a room that kept its history still recovers its viewers.
+func TestTotalHistoryCap(t *testing.T) {
+	srv := startServer(t, rtb.WithLimits(rtb.Limits{MaxTotalHistoryBytes: 64 << 10}))
+	chunk := strings.Repeat("x", 10<<10)
+	early, late := dial(t, srv.wsURL, nil), dial(t, srv.wsURL, nil)
+	earlyRoom, lateRoom := early.createRoom(), late.createRoom()
+	for range 5 { // 50 KiB of history in the early room
+		early.send(request(rtb.StatusConnected, earlyRoom, "n", chunk))
+	}
+	early.settle(earlyRoom)
+	for range 3 { // 30 KiB more would pass 64 KiB: the late room drops its own oldest
+		late.send(request(rtb.StatusConnected, lateRoom, "n", chunk))
+	}
+	late.settle(lateRoom)
+
+	for _, tt := range []struct {
+		room          string
+		wantRecovered bool
+	}{{earlyRoom, true}, {lateRoom, false}} {
+		v := dial(t, srv.wsURL, nil)
+		v.send(rejoinRequest(tt.room, 1))
+		reply := v.nextAction()
+		if reply.Recovered == nil || *reply.Recovered != tt.wantRecovered {
+			t.Fatalf("rejoin of room %s from seq 1: %+v; want recovered %v", tt.room, reply, tt.wantRecovered)
+		}
+	}
+}

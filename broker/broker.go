@@ -207,6 +207,12 @@ type Publication struct {
 	// (see Snapshot). Zero keeps none.
 	MaxHistoryMessages int
 	MaxHistoryBytes    int
+	// MaxTotalHistoryBytes bounds the histories of all the engine's rooms
+	// together, for engines that keep them in this process's memory: past
+	// it, the room this message goes to drops its oldest messages first, so
+	// viewers that rejoin from before them get the state replay instead.
+	// Zero is unbounded.
+	MaxTotalHistoryBytes int
 }
 
 // Snapshot is a room's kept state as of sequence number Seq, or, when

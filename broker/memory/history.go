@@ -15,8 +15,22 @@ type history struct {
 func (h *history) add(seq uint64, body []byte, maxMessages, maxBytes int) {
 	h.entries = append(h.entries, broker.Entry{Seq: seq, Body: body})
 	h.bytes += len(body)
+	h.dropOldest(func() bool { return len(h.entries) > maxMessages || h.bytes > maxBytes })
+}
+
+// trim drops the oldest messages until at least n bytes are freed, or none
+// is left, and returns the bytes freed: all the rooms' histories together
+// passed their bound (broker.Publication.MaxTotalHistoryBytes).
+func (h *history) trim(n int) (freed int) {
+	before := h.bytes
+	h.dropOldest(func() bool { return before-h.bytes < n })
+	return before - h.bytes
+}
+
+// dropOldest drops the oldest messages while more is true.
+func (h *history) dropOldest(more func() bool) {
 	drop := 0
-	for drop < len(h.entries) && (len(h.entries)-drop > maxMessages || h.bytes > maxBytes) {
+	for drop < len(h.entries) && more() {
 		h.bytes -= len(h.entries[drop].Body)
 		h.entries[drop] = broker.Entry{} // let the body be collected
 		drop++

@@ -21,6 +21,9 @@ type Broker struct {
 	// Publication.MaxTotalStateBytes bounds. Rooms change it under their
 	// own lock, then this one.
 	stateBytes int
+	// historyBytes is the size of every open room's history, which
+	// Publication.MaxTotalHistoryBytes bounds; guarded the same way.
+	historyBytes int
 }
 
 // room is one room's stream. Its lock orders publications, snapshots and
@@ -160,7 +163,11 @@ func (b *Broker) Publish(_ context.Context, id string, p broker.Publication) (ui
 	if p.StateKey != "" {
 		r.state.put(p.StateKey, broker.Entry{Seq: r.seq, Body: p.Body})
 	}
+	before := r.history.bytes
 	r.history.add(r.seq, p.Body, p.MaxHistoryMessages, p.MaxHistoryBytes)
+	if over := b.resizeHistory(r.history.bytes-before, p.MaxTotalHistoryBytes); over > 0 {
+		b.resizeHistory(-r.history.trim(over), 0)
+	}
 	for _, s := range r.subs {
 		s.Deliver(r.seq, p.Body)
 	}
@@ -177,6 +184,19 @@ func (b *Broker) resizeState(delta, maxTotal int) bool {
 	}
 	b.stateBytes += delta
 	return true
+}
+
+// resizeHistory counts a change of delta bytes in a room's history, and
+// returns by how much all the rooms' histories now pass maxTotal (0:
+// unbounded): what the room that grew must drop.
+func (b *Broker) resizeHistory(delta, maxTotal int) (over int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.historyBytes += delta
+	if maxTotal > 0 && b.historyBytes > maxTotal {
+		return b.historyBytes - maxTotal
+	}
+	return 0
 }
 
 func (b *Broker) CloseRoom(_ context.Context, id string) error {
@@ -204,6 +224,7 @@ func (b *Broker) closeRoom(id string, epoch uint64) (wasOpen bool, err error) {
 	b.mu.Lock()
 	delete(b.rooms, id)
 	b.stateBytes -= r.state.bytes
+	b.historyBytes -= r.history.bytes
 	b.mu.Unlock()
 	if r.grace != nil {
 		r.grace.Stop()

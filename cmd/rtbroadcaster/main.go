@@ -88,6 +88,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	fs.IntVar(&l.MaxRooms, "max-rooms", l.MaxRooms, "most open rooms owned from this node, rooms waiting for their owner included; more are refused with too_many_rooms")
 	fs.IntVar(&l.HistoryMessages, "history-messages", l.HistoryMessages, "most recent messages a room keeps for viewers that rejoin and recover")
 	fs.IntVar(&l.HistoryBytes, "history-bytes", l.HistoryBytes, "most `bytes` of recent messages a room keeps for viewers that rejoin and recover")
+	fs.IntVar(&l.MaxTotalHistoryBytes, "max-total-history-bytes", l.MaxTotalHistoryBytes, "most `bytes` of recent messages all rooms keep together, with -broker memory; past it the room that adds one drops its oldest first (on Redis, bound Redis with its maxmemory)")
 	fs.IntVar(&l.SendQueueBytes, "send-queue-bytes", l.SendQueueBytes, "`bytes` that may wait for one connection before it is closed as a slow consumer (4001)")
 	fs.Float64Var(&l.MessagesPerSecond, "rate", 0, "messages per second one connection may send; 0 is unlimited")
 	fs.IntVar(&l.MessageBurst, "rate-burst", 0, "burst for -rate (default: one second's worth)")
@@ -115,7 +116,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveConfig, error) {
 	if cfg.redisWaitFor <= 0 || cfg.redisWaitFor > redisbroker.MaxWaitTimeout {
 		return nil, fmt.Errorf("-redis-wait-timeout: %v is not between 0 and %v", cfg.redisWaitFor, redisbroker.MaxWaitTimeout)
 	}
-	for name, v := range map[string]int{"-max-rooms": l.MaxRooms, "-max-total-state-bytes": l.MaxTotalStateBytes} {
+	for name, v := range map[string]int{"-max-rooms": l.MaxRooms, "-max-total-state-bytes": l.MaxTotalStateBytes, "-max-total-history-bytes": l.MaxTotalHistoryBytes} {
 		if v < 0 {
 			return nil, fmt.Errorf("%s: %d is negative; give a bound, or 0 for the default", name, v)
 		}
