@@ -15,7 +15,7 @@ type history struct {
 func (h *history) add(seq uint64, body []byte, maxMessages, maxBytes int) {
 	h.entries = append(h.entries, broker.Entry{Seq: seq, Body: body})
 	h.bytes += len(body)
-	h.dropOldest(func() bool { return len(h.entries) > maxMessages || h.bytes > maxBytes })
+	h.dropOldest(func(kept int) bool { return kept > maxMessages || h.bytes > maxBytes })
 }
 
 // trim drops the oldest messages until at least n bytes are freed, or none
@@ -23,14 +23,15 @@ func (h *history) add(seq uint64, body []byte, maxMessages, maxBytes int) {
 // passed their bound (broker.Publication.MaxTotalHistoryBytes).
 func (h *history) trim(n int) (freed int) {
 	before := h.bytes
-	h.dropOldest(func() bool { return before-h.bytes < n })
+	h.dropOldest(func(int) bool { return before-h.bytes < n })
 	return before - h.bytes
 }
 
-// dropOldest drops the oldest messages while more is true.
-func (h *history) dropOldest(more func() bool) {
+// dropOldest drops the oldest messages while more, told how many are
+// still kept, is true.
+func (h *history) dropOldest(more func(kept int) bool) {
 	drop := 0
-	for drop < len(h.entries) && more() {
+	for drop < len(h.entries) && more(len(h.entries)-drop) {
 		h.bytes -= len(h.entries[drop].Body)
 		h.entries[drop] = broker.Entry{} // let the body be collected
 		drop++
