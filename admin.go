@@ -238,8 +238,7 @@ func (m *Manager) adminCloseRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), brokerTimeout)
 	defer cancel()
-	m.markClosedByOperator(id)
-	wasOpen, err := m.closeOpenRoom(ctx, id)
+	wasOpen, err := m.closeOpenRoom(ctx, id, "operator")
 	if err != nil {
 		writeJSONError(w, http.StatusBadGateway, "closing room "+id+": the room engine failed: "+err.Error())
 		return
@@ -252,28 +251,13 @@ func (m *Manager) adminCloseRoom(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// markClosedByOperator remembers, for a while, that the admin API is closing
-// room id, so that this node's clients of the room are told who closed it
-// (Message.ClosedBy). Other nodes do not know: their clients are told only
-// that it closed.
-func (m *Manager) markClosedByOperator(id string) {
-	m.operatorCloses.Store(id, struct{}{})
-	time.AfterFunc(brokerTimeout+time.Second, func() { m.operatorCloses.Delete(id) })
-}
-
-// closedBy is who closed room id when it was not its owner: "operator", or "".
-func (m *Manager) closedBy(id string) string {
-	if _, ok := m.operatorCloses.Load(id); ok {
-		return "operator"
-	}
-	return ""
-}
-
-// closeOpenRoom closes room id and reports whether it was open; an engine
-// that cannot tell (not a broker.OpenRoomCloser) is taken at its word.
-func (m *Manager) closeOpenRoom(ctx context.Context, id string) (wasOpen bool, err error) {
+// closeOpenRoom closes room id, closed by by ("": as its owner would), and
+// reports whether it was open; an engine that cannot tell (not a
+// broker.OpenRoomCloser) is taken at its word, and its clients are not
+// told who closed the room.
+func (m *Manager) closeOpenRoom(ctx context.Context, id, by string) (wasOpen bool, err error) {
 	if closer, ok := m.broker.(broker.OpenRoomCloser); ok {
-		return closer.CloseOpenRoom(ctx, id)
+		return closer.CloseOpenRoom(ctx, id, by)
 	}
 	return true, m.broker.CloseRoom(ctx, id)
 }

@@ -478,7 +478,7 @@ func (m *Manager) apiCloseRoom(w http.ResponseWriter, r *http.Request) *apiError
 	}
 	ctx, cancel := apiRequestContext(r)
 	defer cancel()
-	wasOpen, err := m.closeOpenRoom(ctx, id)
+	wasOpen, err := m.closeOpenRoom(ctx, id, "")
 	if err != nil {
 		return apiRefusal(brokerError("close", id, err))
 	}

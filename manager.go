@@ -44,7 +44,6 @@ type Manager struct {
 	ownedRooms     atomic.Int64   // rooms reserved from this node, those in their grace included
 	detaching      sync.WaitGroup // replica references dropped on goroutines (see room.letGo)
 	open           atomic.Int64   // connections admitted, upgraded or upgrading
-	operatorCloses sync.Map       // ids of rooms the admin API is closing; see markClosedByOperator
 
 	// Guarded by mu, as is each room's refs. mu is never held while
 	// calling the engine or taking another lock.

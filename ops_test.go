@@ -346,8 +346,8 @@ func TestAdminClosesARoomOnEveryNode(t *testing.T) {
 		t.Fatalf("snapshot %+v", snap)
 	}
 
-	// Closed from the node without the owner: its viewer is told who
-	// closed it; the owner's node does not know.
+	// Closed from the node without the owner: its viewer and the owner on
+	// the other node are both told who closed it, through the engine.
 	if rec := admin(nodeB, "POST", "/admin/api/rooms/"+room+"/close", adminToken); rec.Code != 204 {
 		t.Fatalf("close: %d %s", rec.Code, rec.Body)
 	}
@@ -355,7 +355,7 @@ func TestAdminClosesARoomOnEveryNode(t *testing.T) {
 		t.Fatalf("viewer got %+v", m)
 	}
 	viewer.expectClose(rtb.CloseNormal)
-	if m := owner.nextAction(); m.Status.Value != 0 || m.UUID != room || m.ClosedBy != "" {
+	if m := owner.nextAction(); m.Status.Value != 0 || m.UUID != room || m.ClosedBy != "operator" {
 		t.Fatalf("owner got %+v", m)
 	}
 	owner.createRoom() // the owner's connection stays, in no room

@@ -230,8 +230,13 @@ func (r *room) hold(v *conn, seq uint64, frame []byte) {
 // message after what it was already sent, then a close frame 1000. An
 // owner here that did not close the room itself (an operator did) is told
 // with a status 0 message too.
-func (r *room) Closed(seq uint64) {
-	closedBy := r.mgr.closedBy(r.id)
+func (r *room) Closed(seq uint64) { r.end(seq, "") }
+
+// ClosedBy is Closed, the status 0 message saying who closed the room
+// (Message.ClosedBy; broker.ClosedBySubscriber).
+func (r *room) ClosedBy(seq uint64, by string) { r.end(seq, by) }
+
+func (r *room) end(seq uint64, closedBy string) {
 	r.mu.Lock()
 	if r.closed.Load() {
 		r.mu.Unlock()

@@ -85,11 +85,32 @@ type Checker interface {
 }
 
 // OpenRoomCloser is implemented by engines that can tell, as they close a
-// room, whether it was open: the admin API answers 404 for a room that was
-// not. The in-memory and Redis engines implement it.
+// room, whether it was open (the admin API answers 404 for a room that was
+// not), and pass on who closed it. The in-memory and Redis engines
+// implement it.
 type OpenRoomCloser interface {
 	// CloseOpenRoom is CloseRoom, and reports whether the room was open.
-	CloseOpenRoom(ctx context.Context, room string) (wasOpen bool, err error)
+	// by says who closed it, when not its owner ("operator"; "" for
+	// none): every node's subscribers get it (see ClosedBySubscriber).
+	CloseOpenRoom(ctx context.Context, room, by string) (wasOpen bool, err error)
+}
+
+// ClosedBySubscriber is implemented by subscribers that want to know who
+// closed a room that CloseOpenRoom closed: engines call ClosedBy instead of
+// Closed for them (see NotifyClosed).
+type ClosedBySubscriber interface {
+	ClosedBy(seq uint64, by string)
+}
+
+// NotifyClosed tells sub that its room closed at seq, closed by by (""
+// when not said): with ClosedBy when sub implements ClosedBySubscriber and
+// by is set, else with Closed.
+func NotifyClosed(sub Subscriber, seq uint64, by string) {
+	if s, ok := sub.(ClosedBySubscriber); ok && by != "" {
+		s.ClosedBy(seq, by)
+		return
+	}
+	sub.Closed(seq)
 }
 
 // Counted is implemented by engines that count what went wrong since they

@@ -40,6 +40,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 		{"HistoryRecovers", testHistoryRecovers},
 		{"HistoryBounds", testHistoryBounds},
 		{"Close", testClose},
+		{"CloseOpenRoom", testCloseOpenRoom},
 		{"Unsubscribe", testUnsubscribe},
 		{"Viewers", testViewers},
 		{"OwnerClaim", testOwnerClaim},
@@ -407,6 +408,33 @@ func checkJoin(t *testing.T, j int, snap broker.Snapshot, sub *Recorder, total i
 	}
 	if lost := sub.Record().Losses; lost != 0 {
 		t.Fatalf("joiner %d was told Lost %d times", j, lost)
+	}
+}
+
+// testCloseOpenRoom: an engine that is an OpenRoomCloser tells whether the
+// room was open, and its subscribers who closed it.
+func testCloseOpenRoom(t *testing.T, b broker.Broker) {
+	closer, ok := b.(broker.OpenRoomCloser)
+	if !ok {
+		t.Skip("the engine is not a broker.OpenRoomCloser")
+	}
+	room := newRoom(t, b)
+	sub := NewRecorder()
+	if err := b.Subscribe(ctxFor(t), room, sub); err != nil {
+		t.Fatal(err)
+	}
+	mustPublish(t, b, room, publication(body(1)))
+	if wasOpen, err := closer.CloseOpenRoom(ctxFor(t), room, "operator"); err != nil || !wasOpen {
+		t.Fatalf("CloseOpenRoom of an open room: %v, %v; want true", wasOpen, err)
+	}
+	sub.Wait(t, func(r Record) bool { return r.ClosedSeq != 0 })
+	if rec := sub.Record(); rec.ClosedSeq != 2 || rec.ClosedBy != "operator" {
+		t.Fatalf("closed at seq %d by %q, want 2 by operator", rec.ClosedSeq, rec.ClosedBy)
+	}
+	for _, id := range []string{room, uuid.NewString()} {
+		if wasOpen, err := closer.CloseOpenRoom(ctxFor(t), id, "operator"); err != nil || wasOpen {
+			t.Errorf("CloseOpenRoom of a room that is not open: %v, %v; want false", wasOpen, err)
+		}
 	}
 }
 

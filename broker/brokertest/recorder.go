@@ -23,7 +23,8 @@ type Recorder struct {
 type Record struct {
 	Deliveries []Delivery
 	ClosedSeq  uint64
-	AfterClose bool // something arrived after Closed
+	ClosedBy   string // who closed the room, when the engine said (ClosedBy)
+	AfterClose bool   // something arrived after Closed
 	Total      int  // the last Viewers total; -1 before any
 	Losses     int  // calls of Lost
 	Claims     []uint64
@@ -38,7 +39,10 @@ type Delivery struct {
 	Body []byte
 }
 
-var _ broker.Subscriber = (*Recorder)(nil)
+var (
+	_ broker.Subscriber         = (*Recorder)(nil)
+	_ broker.ClosedBySubscriber = (*Recorder)(nil)
+)
 
 // NewRecorder returns a Recorder that has received nothing.
 func NewRecorder() *Recorder {
@@ -66,6 +70,9 @@ func (r *Recorder) Deliver(seq uint64, body []byte) {
 	})
 }
 func (r *Recorder) Closed(seq uint64) { r.event(func(rec *Record) { rec.ClosedSeq = seq }) }
+func (r *Recorder) ClosedBy(seq uint64, by string) {
+	r.event(func(rec *Record) { rec.ClosedSeq, rec.ClosedBy = seq, by })
+}
 func (r *Recorder) Viewers(total int) { r.event(func(rec *Record) { rec.Total = total }) }
 func (r *Recorder) Lost()             { r.event(func(rec *Record) { rec.Losses++ }) }
 func (r *Recorder) OwnerClaimed(epoch uint64) {

@@ -43,9 +43,10 @@ type room struct {
 }
 
 var (
-	_ broker.Broker    = (*Broker)(nil)
-	_ broker.Lister    = (*Broker)(nil)
-	_ broker.Inspector = (*Broker)(nil)
+	_ broker.Broker         = (*Broker)(nil)
+	_ broker.Lister         = (*Broker)(nil)
+	_ broker.Inspector      = (*Broker)(nil)
+	_ broker.OpenRoomCloser = (*Broker)(nil)
 )
 
 // New returns an empty engine.
@@ -95,12 +96,12 @@ func (b *Broker) ReleaseOwner(_ context.Context, id string, epoch uint64) error 
 	}
 	if r.owner.Grace <= 0 {
 		r.mu.Unlock()
-		_, err := b.closeRoom(id, epoch)
+		_, err := b.closeRoom(id, epoch, "")
 		return err
 	}
 	defer r.mu.Unlock()
 	if r.grace == nil {
-		r.grace = time.AfterFunc(r.owner.Grace, func() { _, _ = b.closeRoom(id, epoch) })
+		r.grace = time.AfterFunc(r.owner.Grace, func() { _, _ = b.closeRoom(id, epoch, "") })
 	}
 	return nil
 }
@@ -200,19 +201,19 @@ func (b *Broker) resizeHistory(delta, maxTotal int) (over int) {
 }
 
 func (b *Broker) CloseRoom(_ context.Context, id string) error {
-	_, err := b.closeRoom(id, 0)
+	_, err := b.closeRoom(id, 0, "")
 	return err
 }
 
 // CloseOpenRoom is CloseRoom, and reports whether the room was open
 // (broker.OpenRoomCloser).
-func (b *Broker) CloseOpenRoom(_ context.Context, id string) (wasOpen bool, err error) {
-	return b.closeRoom(id, 0)
+func (b *Broker) CloseOpenRoom(_ context.Context, id, by string) (wasOpen bool, err error) {
+	return b.closeRoom(id, 0, by)
 }
 
 // closeRoom closes the room, only while its owner holds epoch unless that
-// is 0.
-func (b *Broker) closeRoom(id string, epoch uint64) (wasOpen bool, err error) {
+// is 0; by is who closed it (see broker.OpenRoomCloser).
+func (b *Broker) closeRoom(id string, epoch uint64, by string) (wasOpen bool, err error) {
 	r := b.lookup(id)
 	if r == nil {
 		return false, nil
@@ -235,7 +236,7 @@ func (b *Broker) closeRoom(id string, epoch uint64) (wasOpen bool, err error) {
 	subs := r.subs
 	r.subs = nil
 	for _, s := range subs {
-		s.Closed(r.seq)
+		broker.NotifyClosed(s, r.seq, by)
 	}
 	return true, nil
 }

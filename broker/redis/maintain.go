@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -112,7 +111,7 @@ func (b *Broker) closeAbandonedRoom(room string) {
 }
 
 func (b *Broker) closeIfAbandoned(ctx context.Context, room string, epoch uint64) {
-	reply, err := b.close(ctx, room, true, epoch)
+	reply, err := b.close(ctx, room, true, epoch, "")
 	if err != nil {
 		b.log.Debug("abandoned room not checked", "room", room, "err", err)
 		return
@@ -147,10 +146,10 @@ func (b *Broker) restoreOrForget(ctx context.Context, room string, epoch uint64,
 // retryCloses closes the rooms whose CloseRoom failed.
 func (b *Broker) retryCloses(ctx context.Context) {
 	b.mu.Lock()
-	rooms := slices.Collect(maps.Keys(b.unclosed))
+	unclosed := maps.Clone(b.unclosed)
 	b.mu.Unlock()
-	for _, room := range rooms {
-		if _, err := b.close(ctx, room, false, 0); err != nil {
+	for room, by := range unclosed {
+		if _, err := b.close(ctx, room, false, 0, by); err != nil {
 			b.log.Debug("room close retry failed", "room", room, "err", err)
 			continue
 		}
@@ -201,7 +200,7 @@ func (b *Broker) checkOwners(ctx context.Context) {
 	}
 	stopped := b.newStoppedNodes()
 	eachScript(ctx, b.client, b.pick(closeScript), b.liveRooms(), func(rs *roomSub) ([]string, []any) {
-		return b.closeCall(rs.room, true, 0)
+		return b.closeCall(rs.room, true, 0, "")
 	}, func(rs *roomSub, cmd *goredis.Cmd) {
 		reply, err := closeResult(rs.room, cmd)
 		if err != nil {
@@ -323,7 +322,7 @@ func (b *Broker) closedUnseen(rs *roomSub, closeSeq uint64) {
 		rs.lost()
 	}
 	b.log.Info("room closed while its close did not reach this node", "room", rs.room, "closeSeq", closeSeq, "lastSeq", rs.lastSeq)
-	rs.deliverClose(closeSeq)
+	rs.deliverClose(closeSeq, "") // who closed it went with the lost notice
 }
 
 // dropClosed unsubscribes the channels of rooms whose close was delivered

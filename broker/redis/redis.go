@@ -132,7 +132,7 @@ type Broker struct {
 
 	mu       sync.Mutex
 	rooms    map[string]*roomSub                  // by channel name
-	unclosed map[string]struct{}                  // rooms whose CloseRoom failed: retried
+	unclosed map[string]string                    // rooms whose CloseRoom failed, retried: who closed them
 	counts   map[string]map[broker.Subscriber]int // by room: viewers per subscriber
 
 	// heartbeatUntil is when this node's last heartbeat goes stale, as far
@@ -171,6 +171,7 @@ var (
 	_ broker.Broker             = (*Broker)(nil)
 	_ broker.Checker            = (*Broker)(nil)
 	_ broker.OwnerNewsPublisher = (*Broker)(nil)
+	_ broker.OpenRoomCloser     = (*Broker)(nil)
 )
 
 // New returns an engine on client, which stays the caller's to close after
@@ -188,7 +189,7 @@ func New(client goredis.UniversalClient, opts Options) *Broker {
 		log:        opts.Logger.With("engine", "redis"),
 		rooms:      map[string]*roomSub{},
 		owned:      newOwnedRooms(),
-		unclosed:   map[string]struct{}{},
+		unclosed:   map[string]string{},
 		counts:     map[string]map[broker.Subscriber]int{},
 		kick:       make(chan struct{}, 1),
 		graceEnded: make(chan string, 64),
@@ -531,20 +532,20 @@ func (b *Broker) publishResult(room string, p broker.Publication, cmd *goredis.C
 // renewing the room's lease and retries the close until it is done, so
 // that a room whose owner left during an outage closes soon after it.
 func (b *Broker) CloseRoom(ctx context.Context, room string) error {
-	_, err := b.CloseOpenRoom(ctx, room)
+	_, err := b.CloseOpenRoom(ctx, room, "")
 	return err
 }
 
-// CloseOpenRoom is CloseRoom, and reports whether the room was open
-// (broker.OpenRoomCloser).
-func (b *Broker) CloseOpenRoom(ctx context.Context, room string) (wasOpen bool, err error) {
-	reply, err := b.close(ctx, room, false, 0)
+// CloseOpenRoom is CloseRoom, and reports whether the room was open; every
+// node's subscribers are told who closed it (broker.OpenRoomCloser).
+func (b *Broker) CloseOpenRoom(ctx context.Context, room, by string) (wasOpen bool, err error) {
+	reply, err := b.close(ctx, room, false, 0, by)
 	b.owned.drop(room)
 	b.listed.forget()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err != nil {
-		b.unclosed[room] = struct{}{}
+		b.unclosed[room] = by
 		return false, err
 	}
 	delete(b.unclosed, room)
@@ -560,17 +561,17 @@ type closeReply struct {
 
 // close runs closeScript; onlyOrphaned closes the room only when its
 // owner's lease has expired, and an epoch other than 0 only while the
-// owner holds it.
-func (b *Broker) close(ctx context.Context, room string, onlyOrphaned bool, epoch uint64) (closeReply, error) {
-	keys, args := b.closeCall(room, onlyOrphaned, epoch)
+// owner holds it; by is who closed it, for the subscribers.
+func (b *Broker) close(ctx context.Context, room string, onlyOrphaned bool, epoch uint64, by string) (closeReply, error) {
+	keys, args := b.closeCall(room, onlyOrphaned, epoch, by)
 	return closeResult(room, b.run(ctx, closeScript, keys, args...))
 }
 
 // closeCall is closeScript's keys and arguments for close.
-func (b *Broker) closeCall(room string, onlyOrphaned bool, epoch uint64) ([]string, []any) {
+func (b *Broker) closeCall(room string, onlyOrphaned bool, epoch uint64, by string) ([]string, []any) {
 	k := b.keys(room)
 	return []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history},
-		[]any{ms(b.opts.ClosedTTL), k.channel, flag(onlyOrphaned), epoch}
+		[]any{ms(b.opts.ClosedTTL), k.channel, flag(onlyOrphaned), epoch, by}
 }
 
 // closeResult decodes closeScript's reply about room.

@@ -33,7 +33,7 @@ package redis
 // Every change to a room runs in one script, so Redis applies it at once and
 // its PUBLISH takes the pub/sub stream's order from the seq it just gave.
 // Messages on the room's channel are "d<seq> <body>" (a broadcast),
-// "c<seq>" (the close), "l<seq>" (messages up to seq were lost: the next
+// "c<seq>[ <by>]" (the close, and who closed it when not its owner), "l<seq>" (messages up to seq were lost: the next
 // one is seq+1; see publishScript), and, unnumbered, "v<total>" (the viewer count) and
 // "o<epoch>" (a claim gave the room to the owner holding epoch).
 //
@@ -246,7 +246,8 @@ const (
 // close leaves next to nothing behind. KEYS: meta,
 // state, order, viewers, lease, history. ARGV: closedMs, channel, onlyWithoutLease
 // ("1": close only when the owner's lease has expired), epoch ("0": any;
-// else close only while the owner holds it). Returns {result, seq}, and
+// else close only while the owner holds it), by (who closed it, or "";
+// published as "c<seq> <by>"). Returns {result, seq}, and
 // with closeOwnerAlive a third element: the lease's value (a node id,
 // "away" or "gone:<node>"), for upkeep to check that node's heartbeat.
 var closeScript = newScript(`
@@ -263,7 +264,9 @@ local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 redis.call('HSET', KEYS[1], 'status', 'closed', 'seq', seq)
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
-redis.call('PUBLISH', ARGV[2], 'c' .. seq)
+local notice = 'c' .. seq
+if ARGV[5] ~= '' then notice = notice .. ' ' .. ARGV[5] end
+redis.call('PUBLISH', ARGV[2], notice)
 return {2, seq}
 `)
 

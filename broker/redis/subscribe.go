@@ -306,8 +306,9 @@ func (b *Broker) dispatch(c *streamConn, channel, payload string) {
 			}
 		}
 	case 'c':
-		if seq, err := strconv.ParseUint(rest, 10, 64); err == nil && b.inOrder(rs, seq) {
-			rs.deliverClose(seq)
+		num, by, _ := strings.Cut(rest, " ")
+		if seq, err := strconv.ParseUint(num, 10, 64); err == nil && b.inOrder(rs, seq) {
+			rs.deliverClose(seq, by)
 		}
 	case 'l':
 		if seq, err := strconv.ParseUint(rest, 10, 64); err == nil {
@@ -332,12 +333,13 @@ func (b *Broker) inOrder(rs *roomSub, seq uint64) bool {
 	return true
 }
 
-// deliverClose ends the subscription with Closed(seq). rs is locked.
-func (rs *roomSub) deliverClose(seq uint64) {
+// deliverClose ends the subscription with Closed(seq), saying who closed
+// the room when by is set (broker.NotifyClosed). rs is locked.
+func (rs *roomSub) deliverClose(seq uint64, by string) {
 	subs := rs.subs
 	rs.subs = nil
 	rs.state = subClosed
 	for _, s := range subs {
-		s.Closed(seq)
+		broker.NotifyClosed(s, seq, by)
 	}
 }
