@@ -41,9 +41,9 @@ type Manager struct {
 	summary             *connSummary // the periodic info line about connections; locks itself
 
 	// Atomic or self-locking: touched with no Manager lock held.
-	ownedRooms     atomic.Int64   // rooms reserved from this node, those in their grace included
-	detaching      sync.WaitGroup // replica references dropped on goroutines (see room.letGo)
-	open           atomic.Int64   // connections admitted, upgraded or upgrading
+	ownedRooms atomic.Int64   // rooms reserved from this node, those in their grace included
+	detaching  sync.WaitGroup // replica references dropped on goroutines (see room.letGo)
+	open       atomic.Int64   // connections admitted, upgraded or upgrading
 
 	// Guarded by mu, as is each room's refs. mu is never held while
 	// calling the engine or taking another lock.

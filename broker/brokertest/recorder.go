@@ -25,8 +25,8 @@ type Record struct {
 	ClosedSeq  uint64
 	ClosedBy   string // who closed the room, when the engine said (ClosedBy)
 	AfterClose bool   // something arrived after Closed
-	Total      int  // the last Viewers total; -1 before any
-	Losses     int  // calls of Lost
+	Total      int    // the last Viewers total; -1 before any
+	Losses     int    // calls of Lost
 	Claims     []uint64
 	// OwnerNews holds the deliveries RenderOwnerNews made, decoded; they
 	// are in Deliveries too.
