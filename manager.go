@@ -136,19 +136,9 @@ func (m *Manager) CreateNewClient(w http.ResponseWriter, r *http.Request) {
 		m.refuseUpgrade(w, r, refusal{http.StatusForbidden, CloseOriginRefused, "origin", "origin not allowed", 0})
 		return
 	}
-	if m.isDraining() {
-		m.refuseUpgrade(w, r, refusal{http.StatusServiceUnavailable, CloseUnavailable, "draining", "server is shutting down", m.retryDelay()})
-		return
-	}
-	if limit := m.limits.MaxConnections; m.open.Add(1) > int64(limit) && limit > 0 {
-		m.open.Add(-1)
-		m.refuseUpgrade(w, r, refusal{http.StatusServiceUnavailable, CloseUnavailable, "max_connections", "server is at its maximum of connections", m.retryDelay()})
-		return
-	}
-	key := limitKey(addr)
-	if !m.addrLimits.admit(key) {
-		m.open.Add(-1)
-		m.refuseUpgrade(w, r, refusal{http.StatusTooManyRequests, CloseTooManyConnections, "connection_rate", "too many new connections from your address", time.Second})
+	key, refused := m.admit(addr)
+	if refused != nil {
+		m.refuseUpgrade(w, r, *refused)
 		return
 	}
 	upgrader := m.upgrader
@@ -256,6 +246,26 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	}
 	<-m.drained
 	return fmt.Errorf("rtbroadcaster: shutdown: %d connections did not close in time: %w", len(conns), ctx.Err())
+}
+
+// admit counts a new connection from addr, a WebSocket or an event stream,
+// against the server's limits, and returns the key of its address's limits;
+// or, when the server is draining or a limit is reached, why it is refused
+// (and counts nothing).
+func (m *Manager) admit(addr netip.Addr) (key netip.Prefix, refused *refusal) {
+	if m.isDraining() {
+		return netip.Prefix{}, &refusal{http.StatusServiceUnavailable, CloseUnavailable, "draining", "server is shutting down", m.retryDelay()}
+	}
+	if limit := m.limits.MaxConnections; m.open.Add(1) > int64(limit) && limit > 0 {
+		m.open.Add(-1)
+		return netip.Prefix{}, &refusal{http.StatusServiceUnavailable, CloseUnavailable, "max_connections", "server is at its maximum of connections", m.retryDelay()}
+	}
+	key = limitKey(addr)
+	if !m.addrLimits.admit(key) {
+		m.open.Add(-1)
+		return netip.Prefix{}, &refusal{http.StatusTooManyRequests, CloseTooManyConnections, "connection_rate", "too many new connections from your address", time.Second}
+	}
+	return key, nil
 }
 
 func (m *Manager) isDraining() bool {

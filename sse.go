@@ -78,19 +78,9 @@ func (m *Manager) ServeEvents(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, 0, newError(CodeBadRequest, "%v", err))
 		return
 	}
-	if m.isDraining() {
-		m.refuseStream(w, r, refusal{http.StatusServiceUnavailable, CloseUnavailable, "draining", "server is shutting down", m.retryDelay()})
-		return
-	}
-	if limit := m.limits.MaxConnections; m.open.Add(1) > int64(limit) && limit > 0 {
-		m.open.Add(-1)
-		m.refuseStream(w, r, refusal{http.StatusServiceUnavailable, CloseUnavailable, "max_connections", "server is at its maximum of connections", m.retryDelay()})
-		return
-	}
-	key := limitKey(addr)
-	if !m.addrLimits.admit(key) {
-		m.open.Add(-1)
-		m.refuseStream(w, r, refusal{http.StatusTooManyRequests, CloseTooManyConnections, "connection_rate", "too many new connections from your address", time.Second})
+	key, refused := m.admit(addr)
+	if refused != nil {
+		m.refuseStream(w, r, *refused)
 		return
 	}
 	sock := newSSESocket(w)
