@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// peer is one connection as the hub sees it: something a frame, already
+// framed as WebSocket bytes, can be written to without blocking the caller
+// for long, and closed.
+type peer interface {
+	send(frame []byte) // queue or write one whole frame
+	closeNow()
+}
+
+// hub holds the rooms. A connection's first text message creates a room
+// (status 1) or joins one (status 2); an owner's later messages are
+// broadcast verbatim to the room's viewers (the bench builds them in the
+// server's canonical form, so verbatim is what the server would send).
+type hub struct {
+	ping    time.Duration
+	workers int // > 0 for the worker fan-out
+
+	mu    sync.Mutex
+	rooms map[string]*room
+
+	direct bool // fan out from workers rather than per-viewer writer goroutines
+}
+
+func newHub(ping time.Duration, workers int) *hub {
+	return &hub{ping: ping, workers: workers, rooms: map[string]*room{}}
+}
+
+type room struct {
+	mu      sync.Mutex
+	viewers atomic.Pointer[[]peer] // copy on write: the outbox fan-out reads it without the lock
+	joined  int
+	shards  []*shard // the worker fan-out: viewers split over a few writers
+}
+
+// shard is one worker's share of a room's viewers, and the frames it still
+// has to write to all of them. Its writer goroutine runs only while frames
+// wait: it takes every frame queued, concatenates them once, and writes the
+// same bytes to each of its viewers, one write per viewer per batch however
+// many messages the batch holds.
+type shard struct {
+	viewers atomic.Pointer[[]peer]
+
+	mu      sync.Mutex
+	pending [][]byte
+	running bool
+}
+
+func newRoom(workers int) *room {
+	r := &room{}
+	r.viewers.Store(&[]peer{})
+	for range workers {
+		s := &shard{}
+		s.viewers.Store(&[]peer{})
+		r.shards = append(r.shards, s)
+	}
+	return r
+}
+
+func (s *shard) push(frame []byte) {
+	s.mu.Lock()
+	s.pending = append(s.pending, frame)
+	start := !s.running
+	s.running = true
+	s.mu.Unlock()
+	if start {
+		go s.write()
+	}
+}
+
+func (s *shard) write() {
+	var buf []byte
+	for {
+		s.mu.Lock()
+		batch := s.pending
+		s.pending = nil
+		if len(batch) == 0 {
+			s.running = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		frame := batch[0]
+		if len(batch) > 1 {
+			buf = buf[:0]
+			for _, f := range batch {
+				buf = append(buf, f...)
+			}
+			frame = buf
+		}
+		for _, v := range *s.viewers.Load() {
+			v.send(frame)
+		}
+	}
+}
+
+// addTo adds p to a copy-on-write list.
+func addTo(list *atomic.Pointer[[]peer], p peer) {
+	old := *list.Load()
+	vs := make([]peer, len(old), len(old)+1)
+	copy(vs, old)
+	list.Store(ptr(append(vs, p)))
+}
+
+// removeFrom takes p out of a copy-on-write list.
+func removeFrom(list *atomic.Pointer[[]peer], p peer) {
+	old := *list.Load()
+	vs := make([]peer, 0, len(old))
+	for _, v := range old {
+		if v != p {
+			vs = append(vs, v)
+		}
+	}
+	list.Store(&vs)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// session is a connection's protocol state, owned by its reader.
+type session struct {
+	room  *room
+	shard *shard
+	owner bool
+}
+
+type request struct {
+	UUID   string `json:"uuid"`
+	Status struct {
+		Value int `json:"value"`
+	} `json:"status"`
+}
+
+// handle runs one text message of p; it returns the reply to send, if any.
+func (h *hub) handle(s *session, p peer, msg []byte) []byte {
+	if s.room != nil {
+		if s.owner {
+			h.broadcast(s.room, serverFrame(opText, msg))
+		}
+		return nil
+	}
+	var req request
+	if err := json.Unmarshal(msg, &req); err != nil {
+		return []byte(`{"error":{"code":"bad_request"}}`)
+	}
+	switch req.Status.Value {
+	case 1:
+		id := newUUID()
+		r := newRoom(h.workers)
+		h.mu.Lock()
+		h.rooms[id] = r
+		h.mu.Unlock()
+		s.room, s.owner = r, true
+		return reply(id)
+	case 2:
+		h.mu.Lock()
+		r := h.rooms[req.UUID]
+		h.mu.Unlock()
+		if r == nil {
+			return []byte(`{"error":{"code":"not_found"}}`)
+		}
+		r.mu.Lock()
+		addTo(&r.viewers, p)
+		s.shard = r.shards[r.joined%len(r.shards)]
+		addTo(&s.shard.viewers, p)
+		r.joined++
+		r.mu.Unlock()
+		s.room = r
+		return reply(req.UUID)
+	}
+	return []byte(`{"error":{"code":"bad_request"}}`)
+}
+
+// leave takes p out of its room.
+func (h *hub) leave(s *session, p peer) {
+	r := s.room
+	if r == nil || s.owner {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	removeFrom(&r.viewers, p)
+	removeFrom(&s.shard.viewers, p)
+}
+
+// broadcast sends frame to every viewer of r: with h.direct, by queueing it
+// on each of the room's shards, whose writers write it to their viewers;
+// otherwise each viewer's send queues it for its own writer. Both keep each
+// viewer's order: the owner's reader calls broadcast, one message at a time.
+func (h *hub) broadcast(r *room, frame []byte) {
+	if h.direct {
+		for _, s := range r.shards {
+			s.push(frame)
+		}
+		return
+	}
+	for _, v := range *r.viewers.Load() {
+		v.send(frame)
+	}
+}
+
+func reply(id string) []byte {
+	return []byte(`{"uuid":"` + id + `","status":{"value":3,"text":"connected"}}`)
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// WebSocket opcodes the spike writes.
+const (
+	opText = 0x1
+	opPing = 0x9
+	opPong = 0xA
+)
+
+// serverFrame frames payload as one unmasked, final server frame.
+func serverFrame(op byte, payload []byte) []byte {
+	var b bytes.Buffer
+	b.Grow(len(payload) + 10)
+	b.WriteByte(0x80 | op)
+	switch n := len(payload); {
+	case n < 126:
+		b.WriteByte(byte(n))
+	case n <= 0xffff:
+		b.WriteByte(126)
+		_ = binary.Write(&b, binary.BigEndian, uint16(n))
+	default:
+		b.WriteByte(127)
+		_ = binary.Write(&b, binary.BigEndian, uint64(n))
+	}
+	b.Write(payload)
+	return b.Bytes()
+}
+
+var pingFrame = serverFrame(opPing, nil)

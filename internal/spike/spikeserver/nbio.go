@@ -1,0 +1,91 @@
+package main
+
+import (
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/lesismal/nbio/nbhttp"
+	"github.com/lesismal/nbio/nbhttp/websocket"
+)
+
+// nbioPeer is an nbio WebSocket connection. nbio's Write never blocks: what
+// the socket does not take at once is kept in the connection's buffer and
+// written when epoll says it is writable (nbio closes a connection whose
+// buffer passes MaxWriteBufferSize: the slow-consumer cut). So the fan-out
+// workers write to it directly and no goroutine is ever started per viewer.
+type nbioPeer struct {
+	c      *websocket.Conn
+	sess   session
+	pinger *time.Timer
+}
+
+func (p *nbioPeer) send(frame []byte) {
+	// The frame is whole, and nbio.Conn.Write is atomic per call: it cannot
+	// interleave with the library's own pongs and closes.
+	if _, err := p.c.Conn.Write(frame); err != nil {
+		p.closeNow()
+	}
+}
+
+func (p *nbioPeer) closeNow() { _ = p.c.Close() }
+
+func (p *nbioPeer) refresh(h *hub) { _ = p.c.SetReadDeadline(time.Now().Add(h.ping + 10*time.Second)) }
+
+// serveNBIO serves mux and /broadcast on an nbhttp engine in its default,
+// non-blocking mode: nbio's pollers (one per core) read every connection;
+// handlers run in its goroutine pool.
+func serveNBIO(h *hub, mux *http.ServeMux, addr string) (func(), error) {
+	h.direct = true
+	up := websocket.NewUpgrader()
+	up.KeepaliveTime = 0 // the spike moves the read deadline itself
+	up.CheckOrigin = func(*http.Request) bool { return true }
+	up.OnMessage(func(c *websocket.Conn, mt websocket.MessageType, data []byte) {
+		p := c.Session().(*nbioPeer)
+		p.refresh(h)
+		if mt != websocket.TextMessage {
+			return
+		}
+		if out := h.handle(&p.sess, p, data); out != nil {
+			p.send(serverFrame(opText, out))
+		}
+	})
+	up.SetPongHandler(func(c *websocket.Conn, _ string) { c.Session().(*nbioPeer).refresh(h) })
+	up.SetPingHandler(func(c *websocket.Conn, data string) {
+		p := c.Session().(*nbioPeer)
+		p.refresh(h)
+		p.send(serverFrame(opPong, []byte(data)))
+	})
+	up.OnClose(func(c *websocket.Conn, _ error) {
+		if p, ok := c.Session().(*nbioPeer); ok {
+			p.pinger.Stop()
+			h.leave(&p.sess, p)
+		}
+	})
+	mux.HandleFunc("/broadcast", func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		p := &nbioPeer{c: c}
+		c.SetSession(p)
+		p.refresh(h)
+		p.pinger = time.AfterFunc(h.ping, func() {
+			p.send(pingFrame)
+			p.pinger.Reset(h.ping)
+		})
+	})
+	engine := nbhttp.NewEngine(nbhttp.Config{
+		Network:                 "tcp",
+		Addrs:                   []string{addr},
+		Handler:                 mux,
+		MaxLoad:                 1 << 20,
+		NPoller:                 runtime.GOMAXPROCS(0),
+		MaxWriteBufferSize:      queueLimit,
+		ReleaseWebsocketPayload: true,
+	})
+	if err := engine.Start(); err != nil {
+		return nil, err
+	}
+	return func() { engine.Stop() }, nil
+}
