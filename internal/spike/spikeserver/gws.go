@@ -16,6 +16,7 @@ import (
 // server's outbox.go; without one ("gws-workers") the fan-out worker writes
 // the frame itself, under wmu.
 type gwsPeer struct {
+	h       *hub
 	ws      *gws.Conn
 	sess    session
 	useQ    bool
@@ -113,10 +114,8 @@ func (p *gwsPeer) closeNow() { _ = p.ws.NetConn().Close() }
 
 func (p *gwsPeer) ping() {
 	p.send(pingFrame)
-	p.pinger.Reset(gwsHub.ping)
+	p.pinger.Reset(p.h.ping)
 }
-
-var gwsHub *hub
 
 type gwsHandler struct{ h *hub }
 
@@ -155,7 +154,7 @@ func (g gwsHandler) OnMessage(ws *gws.Conn, msg *gws.Message) {
 
 // refresh moves the read deadline: a peer that sends nothing (not even a
 // pong) for the ping interval plus 10 s is dropped.
-func (p *gwsPeer) refresh() { _ = p.ws.SetReadDeadline(time.Now().Add(gwsHub.ping + 10*time.Second)) }
+func (p *gwsPeer) refresh() { _ = p.ws.SetReadDeadline(time.Now().Add(p.h.ping + 10*time.Second)) }
 
 // gwsSession is gws's SessionStorage for one value: gws's default is a map
 // per connection, more than the spike needs.
@@ -181,7 +180,6 @@ func (c quietConn) Read(b []byte) (int, error) {
 // serveGWS serves mux and the WebSocket endpoint /broadcast with gws on a
 // standard net/http server, as the server does.
 func serveGWS(h *hub, mux *http.ServeMux, addr string, direct bool) (func(), error) {
-	gwsHub = h
 	h.direct = direct
 	up := gws.NewUpgrader(gwsHandler{h}, &gws.ServerOption{
 		ReadBufferSize:   1 << 10,
@@ -204,7 +202,7 @@ func serveGWS(h *hub, mux *http.ServeMux, addr string, direct bool) (func(), err
 		if err != nil {
 			return
 		}
-		p := &gwsPeer{ws: ws, useQ: !direct, timeout: 10 * time.Second}
+		p := &gwsPeer{h: h, ws: ws, useQ: !direct, timeout: 10 * time.Second}
 		ws.Session().Store("p", p)
 		p.refresh()
 		p.pinger = time.AfterFunc(h.ping, p.ping)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -39,7 +38,7 @@ func newHub(ping time.Duration, workers int) *hub {
 
 type room struct {
 	mu      sync.Mutex
-	viewers atomic.Pointer[[]peer] // copy on write: the outbox fan-out reads it without the lock
+	viewers peers
 	joined  int
 	shards  []*shard // the worker fan-out: viewers split over a few writers
 }
@@ -50,7 +49,7 @@ type room struct {
 // same bytes to each of its viewers, one write per viewer per batch however
 // many messages the batch holds.
 type shard struct {
-	viewers atomic.Pointer[[]peer]
+	viewers peers
 
 	mu      sync.Mutex
 	pending [][]byte
@@ -59,11 +58,8 @@ type shard struct {
 
 func newRoom(workers int) *room {
 	r := &room{}
-	r.viewers.Store(&[]peer{})
 	for range workers {
-		s := &shard{}
-		s.viewers.Store(&[]peer{})
-		r.shards = append(r.shards, s)
+		r.shards = append(r.shards, &shard{})
 	}
 	return r
 }
@@ -99,33 +95,44 @@ func (s *shard) write() {
 			}
 			frame = buf
 		}
-		for _, v := range *s.viewers.Load() {
+		for _, v := range s.viewers.snapshot() {
 			v.send(frame)
 		}
 	}
 }
 
-// addTo adds p to a copy-on-write list.
-func addTo(list *atomic.Pointer[[]peer], p peer) {
-	old := *list.Load()
-	vs := make([]peer, len(old), len(old)+1)
-	copy(vs, old)
-	list.Store(ptr(append(vs, p)))
+// peers is a list that a fan-out reads while others add to it: append only
+// writes past the length a reader took, so a snapshot is the slice header;
+// removal builds a new slice. (Copying the whole list on every join, as a
+// copy-on-write list does, makes 10,000 joins cost 50 million copies.)
+type peers struct {
+	mu   sync.Mutex
+	list []peer
 }
 
-// removeFrom takes p out of a copy-on-write list.
-func removeFrom(list *atomic.Pointer[[]peer], p peer) {
-	old := *list.Load()
-	vs := make([]peer, 0, len(old))
-	for _, v := range old {
+func (l *peers) snapshot() []peer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.list
+}
+
+func (l *peers) add(p peer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.list = append(l.list, p)
+}
+
+func (l *peers) remove(p peer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	vs := make([]peer, 0, len(l.list))
+	for _, v := range l.list {
 		if v != p {
 			vs = append(vs, v)
 		}
 	}
-	list.Store(&vs)
+	l.list = vs
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // session is a connection's protocol state, owned by its reader.
 type session struct {
@@ -170,9 +177,9 @@ func (h *hub) handle(s *session, p peer, msg []byte) []byte {
 			return []byte(`{"error":{"code":"not_found"}}`)
 		}
 		r.mu.Lock()
-		addTo(&r.viewers, p)
+		r.viewers.add(p)
 		s.shard = r.shards[r.joined%len(r.shards)]
-		addTo(&s.shard.viewers, p)
+		s.shard.viewers.add(p)
 		r.joined++
 		r.mu.Unlock()
 		s.room = r
@@ -189,8 +196,8 @@ func (h *hub) leave(s *session, p peer) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	removeFrom(&r.viewers, p)
-	removeFrom(&s.shard.viewers, p)
+	r.viewers.remove(p)
+	s.shard.viewers.remove(p)
 }
 
 // broadcast sends frame to every viewer of r: with h.direct, by queueing it
@@ -204,7 +211,7 @@ func (h *hub) broadcast(r *room, frame []byte) {
 		}
 		return
 	}
-	for _, v := range *r.viewers.Load() {
+	for _, v := range r.viewers.snapshot() {
 		v.send(frame)
 	}
 }
