@@ -12,11 +12,13 @@
 //	gws          gws as the server uses it: a goroutine per connection in
 //	             ReadLoop, a 1 KiB read buffer, a writer goroutine per viewer
 //	             while it has frames queued (the server's outbox, simplified)
-//	gws-workers  the same connections, but the fan-out writes each frame from
-//	             GOMAXPROCS workers, straight to the sockets
+//	gws-workers  the same connections, but the fan-out writes from GOMAXPROCS
+//	             workers straight to the sockets (see shard in hub.go)
 //	nbio         lesismal/nbio's nbhttp and websocket, non-blocking: no
 //	             goroutine per connection; the fan-out writes from GOMAXPROCS
 //	             workers into nbio's non-blocking Write
+//	nbio-std     the same, but net/http serves the requests and the upgrade
+//	             hands each WebSocket connection over to nbio's pollers
 //
 // Every transport pings each connection every -ping (25 s) and drops one that
 // sent nothing for -ping plus 10 s. This is a spike: no limits, no TLS, no
@@ -38,7 +40,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9001", "listen `address`")
-	transport := flag.String("transport", "gws", "gws, gws-workers or nbio")
+	transport := flag.String("transport", "gws", "gws, gws-workers, nbio or nbio-std")
 	ping := flag.Duration("ping", 25*time.Second, "ping interval")
 	flag.Parse()
 
@@ -53,8 +55,8 @@ func main() {
 		stop, err = serveGWS(h, mux, *addr, false)
 	case "gws-workers":
 		stop, err = serveGWS(h, mux, *addr, true)
-	case "nbio":
-		stop, err = serveNBIO(h, mux, *addr)
+	case "nbio", "nbio-std":
+		stop, err = serveNBIO(h, mux, *addr, *transport == "nbio-std")
 	default:
 		err = fmt.Errorf("unknown -transport %q", *transport)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"net/http"
 	"runtime"
 	"time"
@@ -34,8 +35,11 @@ func (p *nbioPeer) refresh(h *hub) { _ = p.c.SetReadDeadline(time.Now().Add(h.pi
 
 // serveNBIO serves mux and /broadcast on an nbhttp engine in its default,
 // non-blocking mode: nbio's pollers (one per core) read every connection;
-// handlers run in its goroutine pool.
-func serveNBIO(h *hub, mux *http.ServeMux, addr string) (func(), error) {
+// handlers run in its goroutine pool. With std, the standard net/http server
+// serves every request instead, as the server does today, and the upgrade
+// hands the connection over to the engine's pollers
+// (UpgradeAndTransferConnToPoller): only WebSocket connections move.
+func serveNBIO(h *hub, mux *http.ServeMux, addr string, std bool) (func(), error) {
 	h.direct = true
 	up := websocket.NewUpgrader()
 	up.KeepaliveTime = 0 // the spike moves the read deadline itself
@@ -63,7 +67,7 @@ func serveNBIO(h *hub, mux *http.ServeMux, addr string) (func(), error) {
 		}
 	})
 	mux.HandleFunc("/broadcast", func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
+		c, err := up.Upgrade(w, r, nil, std) // std: transfer the connection to the pollers
 		if err != nil {
 			return
 		}
@@ -75,17 +79,30 @@ func serveNBIO(h *hub, mux *http.ServeMux, addr string) (func(), error) {
 			p.pinger.Reset(h.ping)
 		})
 	})
-	engine := nbhttp.NewEngine(nbhttp.Config{
+	conf := nbhttp.Config{
 		Network:                 "tcp",
-		Addrs:                   []string{addr},
-		Handler:                 mux,
 		MaxLoad:                 1 << 20,
 		NPoller:                 runtime.GOMAXPROCS(0),
 		MaxWriteBufferSize:      queueLimit,
 		ReleaseWebsocketPayload: true,
-	})
+	}
+	if !std {
+		conf.Addrs, conf.Handler = []string{addr}, mux
+	}
+	engine := nbhttp.NewEngine(conf)
+	up.Engine = engine
 	if err := engine.Start(); err != nil {
 		return nil, err
 	}
-	return func() { engine.Stop() }, nil
+	if !std {
+		return func() { engine.Stop() }, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		engine.Stop()
+		return nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close(); engine.Stop() }, nil
 }

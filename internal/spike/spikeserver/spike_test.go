@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ func next(t *testing.T, c *client) []byte {
 // TestFanOut: on every transport, an owner creates a room, two viewers join
 // it, and the owner's messages reach both, verbatim and in order.
 func TestFanOut(t *testing.T) {
-	for _, transport := range []string{"gws", "gws-workers", "nbio"} {
+	for _, transport := range []string{"gws", "gws-workers", "nbio", "nbio-std"} {
 		t.Run(transport, func(t *testing.T) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -57,8 +58,8 @@ func TestFanOut(t *testing.T) {
 			_ = ln.Close()
 			h := newHub(time.Minute, 2)
 			var stop func()
-			if transport == "nbio" {
-				stop, err = serveNBIO(h, http.NewServeMux(), addr)
+			if strings.HasPrefix(transport, "nbio") {
+				stop, err = serveNBIO(h, http.NewServeMux(), addr, transport == "nbio-std")
 			} else {
 				stop, err = serveGWS(h, http.NewServeMux(), addr, transport == "gws-workers")
 			}
