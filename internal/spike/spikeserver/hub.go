@@ -24,12 +24,11 @@ type peer interface {
 // server's canonical form, so verbatim is what the server would send).
 type hub struct {
 	ping    time.Duration
-	workers int // > 0 for the worker fan-out
+	workers int  // shards per room, for the worker fan-out
+	direct  bool // fan out through the shards' writers rather than each viewer's own; set before serving
 
 	mu    sync.Mutex
 	rooms map[string]*room
-
-	direct bool // fan out from workers rather than per-viewer writer goroutines
 }
 
 func newHub(ping time.Duration, workers int) *hub {

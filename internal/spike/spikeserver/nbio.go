@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"runtime"
@@ -33,6 +34,11 @@ func (p *nbioPeer) closeNow() { _ = p.c.Close() }
 
 func (p *nbioPeer) refresh(h *hub) { _ = p.c.SetReadDeadline(time.Now().Add(h.ping + 10*time.Second)) }
 
+// peerOfNBIO is c's peer. A message can arrive before the handler that
+// upgraded c has set it (nbio reads as soon as the upgrade is done), so this
+// waits for it under nbio's lock.
+func peerOfNBIO(c *websocket.Conn) *nbioPeer { return c.SessionWithLock().(*nbioPeer) }
+
 // serveNBIO serves mux and /broadcast on an nbhttp engine in its default,
 // non-blocking mode: nbio's pollers (one per core) read every connection;
 // handlers run in its goroutine pool. With std, the standard net/http server
@@ -45,7 +51,7 @@ func serveNBIO(h *hub, mux *http.ServeMux, addr string, std bool) (func(), error
 	up.KeepaliveTime = 0 // the spike moves the read deadline itself
 	up.CheckOrigin = func(*http.Request) bool { return true }
 	up.OnMessage(func(c *websocket.Conn, mt websocket.MessageType, data []byte) {
-		p := c.Session().(*nbioPeer)
+		p := peerOfNBIO(c)
 		p.refresh(h)
 		if mt != websocket.TextMessage {
 			return
@@ -54,14 +60,17 @@ func serveNBIO(h *hub, mux *http.ServeMux, addr string, std bool) (func(), error
 			p.send(serverFrame(opText, out))
 		}
 	})
-	up.SetPongHandler(func(c *websocket.Conn, _ string) { c.Session().(*nbioPeer).refresh(h) })
+	up.SetPongHandler(func(c *websocket.Conn, _ string) { peerOfNBIO(c).refresh(h) })
 	up.SetPingHandler(func(c *websocket.Conn, data string) {
-		p := c.Session().(*nbioPeer)
+		p := peerOfNBIO(c)
 		p.refresh(h)
 		p.send(serverFrame(opPong, []byte(data)))
 	})
 	up.OnClose(func(c *websocket.Conn, _ error) {
-		if p, ok := c.Session().(*nbioPeer); ok {
+		// An upgrade that failed never sets the session: wait a little only.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if p, ok := c.SessionWithContext(ctx).(*nbioPeer); ok {
 			p.pinger.Stop()
 			h.leave(&p.sess, p)
 		}
@@ -72,12 +81,12 @@ func serveNBIO(h *hub, mux *http.ServeMux, addr string, std bool) (func(), error
 			return
 		}
 		p := &nbioPeer{c: c}
-		c.SetSession(p)
-		p.refresh(h)
 		p.pinger = time.AfterFunc(h.ping, func() {
 			p.send(pingFrame)
 			p.pinger.Reset(h.ping)
 		})
+		p.refresh(h)
+		c.SetSession(p) // last: the callbacks may run as soon as it is set (see peerOfNBIO)
 	})
 	conf := nbhttp.Config{
 		Network:                 "tcp",
