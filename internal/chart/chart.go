@@ -43,6 +43,9 @@ const (
 	marginRight  = 20
 	marginTop    = 48
 	marginBottom = 50
+
+	legendRow       = 16  // pixels between legend rows
+	legendCharWidth = 6.5 // about, at the 12 px sans-serif font
 )
 
 // palette is the series' colours, in order (Okabe–Ito, readable by the
@@ -56,6 +59,7 @@ type frame struct {
 	left, right, top float64 // plot area
 	bottom           float64
 	xTicks, yTicks   []float64
+	legend           []Point // where each series' legend entry starts: its text's baseline
 }
 
 func (f *frame) px(x float64) float64 {
@@ -100,7 +104,6 @@ func (c *Chart) WriteSVG(w io.Writer) error {
 	fmt.Fprintf(b, `<text transform="translate(16 %s) rotate(-90)" text-anchor="middle">%s</text>`+"\n", num((f.top+f.bottom)/2), esc(c.YLabel))
 
 	// Series, and their legend.
-	legendX := f.left
 	for i, s := range c.Series {
 		colour := palette[i%len(palette)]
 		if s.Colour > 0 {
@@ -126,10 +129,14 @@ func (c *Chart) WriteSVG(w io.Writer) error {
 				num(f.px(p.X)), num(f.py(p.Y)), num(p.X), num(p.Y), esc(s.Name), label(p.X), label(p.Y))
 		}
 		b.WriteString("</g>\n")
-		// The legend: one row above the plot.
-		fmt.Fprintf(b, `<rect x="%s" y="32" width="12" height="4" fill="%s"/>`+"\n", num(legendX), colour)
-		fmt.Fprintf(b, `<text x="%s" y="38">%s</text>`+"\n", num(legendX+16), esc(s.Name))
-		legendX += 16 + 7*float64(len([]rune(s.Name))) + 20
+		// The legend, above the plot: a swatch drawn as the line is.
+		at := f.legend[i]
+		dash := ""
+		if s.Dashed {
+			dash = ` stroke-dasharray="4 2"`
+		}
+		fmt.Fprintf(b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="3"%s/>`+"\n", num(at.X), num(at.Y-4), num(at.X+14), num(at.Y-4), colour, dash)
+		fmt.Fprintf(b, `<text x="%s" y="%s">%s</text>`+"\n", num(at.X+18), num(at.Y), esc(s.Name))
 	}
 	b.WriteString("</svg>\n")
 	return b.Flush()
@@ -182,7 +189,17 @@ func (c *Chart) layout() (*frame, error) {
 	f.y1 = f.yTicks[len(f.yTicks)-1]
 	width, height := c.size()
 	f.left, f.right = marginLeft, float64(width-marginRight)
-	f.top, f.bottom = marginTop, float64(height-marginBottom)
+	// The legend's entries fill rows above the plot, as many rows as they need.
+	x, y := f.left, 38.0
+	for _, s := range c.Series {
+		w := 18 + legendCharWidth*float64(len([]rune(s.Name))) + 16
+		if x > f.left && x+w > f.right {
+			x, y = f.left, y+legendRow
+		}
+		f.legend = append(f.legend, Point{x, y})
+		x += w
+	}
+	f.top, f.bottom = marginTop+(y-38), float64(height-marginBottom)
 	return f, nil
 }
 

@@ -15,7 +15,11 @@ type svgDoc struct {
 	Width   int      `xml:"width,attr"`
 	Height  int      `xml:"height,attr"`
 	Texts   []string `xml:"text"`
-	Groups  []struct {
+	Rects   []struct {
+		Y    float64 `xml:"y,attr"`
+		Fill string  `xml:"fill,attr"`
+	} `xml:"rect"`
+	Groups []struct {
 		Name     string `xml:"data-name,attr"`
 		Stroke   string `xml:"stroke,attr"`
 		Polyline *struct {
@@ -41,6 +45,7 @@ func TestWriteSVG(t *testing.T) {
 		chart  Chart
 		pixels [][]pixel // per series, per point
 		texts  []string  // must be among the text elements
+		top    float64   // the plot's top edge, below the legend; 0: the default, 48
 	}{
 		{
 			name: "linear",
@@ -66,6 +71,15 @@ func TestWriteSVG(t *testing.T) {
 			}},
 			pixels: [][]pixel{{{-1, -1}, {-1, -1}}, {{-1, -1}, {-1, -1}, {-1, -1}}},
 			texts:  []string{`a < b & "c"`, "gws <today>", "nbio"},
+		},
+		{
+			name: "a long legend wraps, the plot moves down",
+			chart: Chart{Series: []Series{
+				{Name: "rtbroadcaster p99", Points: []Point{{1, 1}}}, {Name: "rtbroadcaster p50 (dashed)", Points: []Point{{1, 2}}, Dashed: true},
+				{Name: "nbio spike p99", Points: []Point{{1, 3}}}, {Name: "nbio spike p50 (dashed)", Points: []Point{{1, 4}}, Dashed: true},
+			}},
+			pixels: [][]pixel{{{-1, -1}}, {{-1, -1}}, {{-1, -1}}, {{-1, -1}}},
+			top:    64,
 		},
 		{
 			name:   "one point",
@@ -124,6 +138,22 @@ func TestWriteSVG(t *testing.T) {
 					}
 					if j > 0 && (g.Circles[j-1].CX >= c.CX) != (s.Points[j-1].X >= p.X) {
 						t.Errorf("series %q: x order not kept at point %d", s.Name, j)
+					}
+				}
+			}
+			wantTop := tt.top
+			if wantTop == 0 {
+				wantTop = marginTop
+			}
+			for _, r := range doc.Rects {
+				if r.Fill == "none" && r.Y != wantTop {
+					t.Errorf("plot top at %g, want %g", r.Y, wantTop)
+				}
+			}
+			for _, g := range doc.Groups {
+				for _, c := range g.Circles {
+					if c.CY < wantTop {
+						t.Errorf("point at y %g, above the plot's top %g", c.CY, wantTop)
 					}
 				}
 			}
