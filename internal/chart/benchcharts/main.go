@@ -108,7 +108,7 @@ func run(out string, args []string) error {
 		printTable(name, tput, p50, p99, mem, kib, conn)
 		add(&throughput, name, tput, false)
 		add(&latency, name+" p99", p99, false)
-		add(&latency, name+" p50 (dashed)", p50, true)
+		add(&latency, name+" p50", p50, true)
 		add(&memory, name, mem, false)
 		add(&perConn, name, kib, false)
 		add(&connect, name, conn, false)
