@@ -1,10 +1,10 @@
 package main
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/lesismal/nbio/nbhttp"
@@ -34,10 +34,30 @@ func (p *nbioPeer) closeNow() { _ = p.c.Close() }
 
 func (p *nbioPeer) refresh(h *hub) { _ = p.c.SetReadDeadline(time.Now().Add(h.ping + 10*time.Second)) }
 
-// peerOfNBIO is c's peer. A message can arrive before the handler that
-// upgraded c has set it (nbio reads as soon as the upgrade is done), so this
-// waits for it under nbio's lock.
-func peerOfNBIO(c *websocket.Conn) *nbioPeer { return c.SessionWithLock().(*nbioPeer) }
+// nbioSessions guards the session of every nbio connection. With the
+// connection handed over from net/http (std), nbio reads it as soon as the
+// upgrade has written its 101 response, before the handler that called
+// Upgrade has the connection back, and in that mode nbio sets up no wait
+// for the session: a join can come first. So whichever comes first, the
+// handler or a callback, makes the peer, under this lock.
+var nbioSessions sync.Mutex
+
+// peerOfNBIO is c's peer, made on first use.
+func peerOfNBIO(h *hub, c *websocket.Conn) *nbioPeer {
+	nbioSessions.Lock()
+	defer nbioSessions.Unlock()
+	if p, ok := c.Session().(*nbioPeer); ok {
+		return p
+	}
+	p := &nbioPeer{c: c}
+	p.pinger = time.AfterFunc(h.ping, func() {
+		p.send(pingFrame)
+		p.pinger.Reset(h.ping)
+	})
+	p.refresh(h)
+	c.SetSession(p)
+	return p
+}
 
 // serveNBIO serves mux and /broadcast on an nbhttp engine in its default,
 // non-blocking mode: nbio's pollers (one per core) read every connection;
@@ -51,7 +71,7 @@ func serveNBIO(h *hub, mux *http.ServeMux, addr string, std bool) (func(), error
 	up.KeepaliveTime = 0 // the spike moves the read deadline itself
 	up.CheckOrigin = func(*http.Request) bool { return true }
 	up.OnMessage(func(c *websocket.Conn, mt websocket.MessageType, data []byte) {
-		p := peerOfNBIO(c)
+		p := peerOfNBIO(h, c)
 		p.refresh(h)
 		if mt != websocket.TextMessage {
 			return
@@ -60,17 +80,17 @@ func serveNBIO(h *hub, mux *http.ServeMux, addr string, std bool) (func(), error
 			p.send(serverFrame(opText, out))
 		}
 	})
-	up.SetPongHandler(func(c *websocket.Conn, _ string) { peerOfNBIO(c).refresh(h) })
+	up.SetPongHandler(func(c *websocket.Conn, _ string) { peerOfNBIO(h, c).refresh(h) })
 	up.SetPingHandler(func(c *websocket.Conn, data string) {
-		p := peerOfNBIO(c)
+		p := peerOfNBIO(h, c)
 		p.refresh(h)
 		p.send(serverFrame(opPong, []byte(data)))
 	})
 	up.OnClose(func(c *websocket.Conn, _ error) {
-		// An upgrade that failed never sets the session: wait a little only.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if p, ok := c.SessionWithContext(ctx).(*nbioPeer); ok {
+		nbioSessions.Lock()
+		p, ok := c.Session().(*nbioPeer)
+		nbioSessions.Unlock()
+		if ok {
 			p.pinger.Stop()
 			h.leave(&p.sess, p)
 		}
@@ -80,13 +100,7 @@ func serveNBIO(h *hub, mux *http.ServeMux, addr string, std bool) (func(), error
 		if err != nil {
 			return
 		}
-		p := &nbioPeer{c: c}
-		p.pinger = time.AfterFunc(h.ping, func() {
-			p.send(pingFrame)
-			p.pinger.Reset(h.ping)
-		})
-		p.refresh(h)
-		c.SetSession(p) // last: the callbacks may run as soon as it is set (see peerOfNBIO)
+		peerOfNBIO(h, c)
 	})
 	conf := nbhttp.Config{
 		Network:                 "tcp",
