@@ -3,7 +3,8 @@
 # `rtbroadcaster bench` against the server and against the spike's minimal
 # fan-out servers (internal/spike/spikeserver), one transport after the
 # other in each round, so that every candidate sees the same machine load,
-# and writes the medians into BENCHMARKS.md between the spike markers.
+# and writes the medians into BENCHMARKS.md between the spike markers. The
+# reports stay in docs/bench/spike-reports/ (SCENARIO-TRANSPORT-ROUND.json).
 #
 #   scripts/bench-spike.sh                         # 3 rounds, 10 s runs: about 12 minutes
 #   RTB_SPIKE_ROUNDS=1 RTB_SPIKE_DURATION=3s scripts/bench-spike.sh
@@ -58,6 +59,11 @@ for round in $(seq "$rounds"); do
 		done
 	done
 done
+
+# Keep every run's report, to look into a run after the fact.
+rm -rf "$root/docs/bench/spike-reports"
+mkdir -p "$root/docs/bench/spike-reports"
+cp "$work"/*.json "$root/docs/bench/spike-reports/"
 
 python3 - "$work" "$rounds" "$duration" "$transports" >"$work/table.md" <<'PY'
 import json, statistics, subprocess, sys, datetime
