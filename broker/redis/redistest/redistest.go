@@ -254,10 +254,11 @@ func (s *Server) Start() {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: on a loaded machine a fork and exec can take seconds.
+	deadline := time.Now().Add(30 * time.Second)
 	for ping(s.URL()) != nil {
 		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server on %s did not answer within 10 s", s.Addr)
+			s.t.Fatalf("redis-server on %s did not answer within 30 s", s.Addr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
