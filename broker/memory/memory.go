@@ -147,7 +147,7 @@ func (b *Broker) Publish(_ context.Context, id string, p broker.Publication) (ui
 	}
 	r.history.add(r.seq, p.Body, p.MaxHistoryMessages, p.MaxHistoryBytes)
 	for _, s := range r.subs {
-		s.Deliver(r.seq, p.Body)
+		broker.Deliver(s, r.seq, p.Body, p.Conflate)
 	}
 	return r.seq, nil
 }

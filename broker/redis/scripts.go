@@ -31,6 +31,7 @@ package redis
 // Every change to a room runs in one script, so Redis applies it at once and
 // its PUBLISH takes the pub/sub stream's order from the seq it just gave.
 // Messages on the room's channel are "d<seq> <body>" (a broadcast),
+// "k<seq> <key length> <key><body>" (a broadcast conflated under key),
 // "c<seq>" (the close), "l<seq>" (messages up to seq were lost: the next
 // one is seq+1; see publishScript), and, unnumbered, "v<total>" (the viewer count) and
 // "o<epoch>" (a claim gave the room to the owner holding epoch).
@@ -115,7 +116,8 @@ const (
 // maxMessages, maxBytes, idleMs, channel, maxHistoryMessages,
 // maxHistoryBytes, ownerEpoch ("0": any), clearState ("1": empty the kept
 // state first), floor (the last seq the owner's node knows the room gave;
-// "0": unknown). Returns the seq, or one of the negative publish* results
+// "0": unknown), conflate (the conflation key; empty: none, else the
+// message goes out as "k<seq> <key length> <key><body>"). Returns the seq, or one of the negative publish* results
 // with nothing changed, or {publishLost, seq} when the room's seq is below
 // the floor: Redis lost the room's latest writes (a failover, or a restart
 // from an older copy). The message is then not published; instead the seq
@@ -168,7 +170,11 @@ while hlen > 0 and (hlen > tonumber(ARGV[7]) or hbytes > tonumber(ARGV[8])) do
   hlen = hlen - 1
 end
 redis.call('HSET', KEYS[1], 'hbytes', hbytes)
-redis.call('PUBLISH', ARGV[6], 'd' .. seq .. ' ' .. body)
+if ARGV[12] == '' then
+  redis.call('PUBLISH', ARGV[6], 'd' .. seq .. ' ' .. body)
+else
+  redis.call('PUBLISH', ARGV[6], 'k' .. seq .. ' ' .. #ARGV[12] .. ' ' .. ARGV[12] .. body)
+end
 for _, i in ipairs({1, 2, 3, 4, 6}) do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
 return seq
 `)
