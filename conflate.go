@@ -46,6 +46,13 @@ func skipMarker(prefix []byte, r skipRange) []byte {
 	return protocol.AppendSeq(body, r.To)
 }
 
+// conflateUnsentBytes is about the most a connection that receives
+// conflated messages lets the kernel hold unsent (see limitUnsent): the
+// rest waits in its outbox, where it is conflated. Its latest value of a
+// key is then at most one write, this and what the network has in flight
+// behind.
+const conflateUnsentBytes = 4 << 10
+
 // holeCompactMin is the fewest holes a queue compacts.
 const holeCompactMin = 32
 
@@ -67,6 +74,10 @@ func (o *outbox) pushConflated(frame []byte, key string, skipPrefix []byte) bool
 		}
 		if o.conflated == nil {
 			o.conflated = make(map[string]int)
+		}
+		if !o.unsentLimited {
+			o.unsentLimited = true
+			limitUnsent(o.sock.NetConn(), conflateUnsentBytes)
 		}
 		o.conflated[key] = len(o.queue)
 		o.queue = append(o.queue, frame)

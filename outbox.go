@@ -71,10 +71,13 @@ type outbox struct {
 	marks      map[int]skipRange
 	holes      int
 	skipPrefix []byte
-	running    bool // a writer goroutine is draining the queue
-	closing    *closeRequest
-	done       bool // no more frames are accepted
-	slow       bool // onSlow was called
+	// unsentLimited says the kernel's unsent bytes were limited, at the
+	// first conflated frame (see limitUnsent).
+	unsentLimited bool
+	running       bool // a writer goroutine is draining the queue
+	closing       *closeRequest
+	done          bool // no more frames are accepted
+	slow          bool // onSlow was called
 }
 
 // replayChunkBytes is about how much of a replay the writer frames at a time:
