@@ -81,8 +81,8 @@ func TestConflateCompare(t *testing.T) {
 		t.Run(fmt.Sprintf("conflate=%v", conflate), func(t *testing.T) {
 			srv := startServer(t)
 			s := runLaserStream(t, srv.wsURL, srv.wsURL, streamDuration(), conflate)
-			t.Logf("%s: %d bytes in %d messages and %d skip markers (%d seqs skipped); %d laser, %d of %d slides; laser age max %v, last %v; connection ended: %q",
-				s.duration, s.bytes, s.messages, s.markers, s.skippedSeqs, s.lasers, s.slides, s.slidesSent, s.maxAge, s.lastAge, s.closed)
+			t.Logf("%s: %d bytes in %d messages and %d skip markers (%d seqs skipped); %d laser, %d of %d slides; laser age max %v, last %v; connection ended: %q after %v",
+				s.duration, s.bytes, s.messages, s.markers, s.skippedSeqs, s.lasers, s.slides, s.slidesSent, s.maxAge, s.lastAge, s.closed, s.endedAfter)
 		})
 	}
 }
@@ -117,6 +117,7 @@ type laserStats struct {
 	slidesSent           int
 	maxAge, lastAge      time.Duration // of a laser message as it arrived
 	closed               string        // why its connection ended, if it did
+	endedAfter           time.Duration // when it did
 	firstSeq, lastSeqGot uint64
 }
 
@@ -210,6 +211,7 @@ func runLaserStream(t *testing.T, ownerURL, viewerURL string, d time.Duration, c
 			}
 		case <-viewer.closed:
 			s.closed = fmt.Sprint(viewer.err)
+			s.endedAfter = time.Since(start)
 			if ownerDone != nil {
 				<-ownerDone
 			}
