@@ -265,3 +265,81 @@ func presentLaser(owner *wsClient, room string, d time.Duration, conflate bool, 
 		}
 	}
 }
+
+// TestConflateWire: what a viewer that fell behind receives, frame by
+// frame, of conflated messages under two keys (stateKey), sent over
+// WebSocket and over the HTTP API, around a plain one: the latest of each
+// key with "conflate": true and its stateKey; skip markers in the place of
+// the others, in the envelope the original clients ignore (status 3, an
+// empty funcKey); every seq once, in order; the plain message.
+func TestConflateWire(t *testing.T) {
+	srv := startServer(t, rtb.WithAPIKeys(apiKey))
+	owner := dial(t, srv.wsURL, nil)
+	room := owner.createRoom()
+	target := strings.TrimPrefix(strings.SplitN(srv.wsURL, "/broadcast", 2)[0], "ws://")
+	proxy, err := netproxy.Start(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	proxy.Window(slowLinkWindow)
+	viewer := dial(t, proxy.URL(srv.wsURL), nil)
+	joined := viewer.joinRoom(room)
+
+	proxy.Pause() // the viewer's network stalls
+	pad := strings.Repeat("x", 1000)
+	const each = 200 // 400 KB: far more than the buffers between server and viewer hold
+	for i := range each {
+		for _, user := range []string{"ana", "bo"} {
+			m := request(rtb.StatusConnected, room, "cursor", user, strconv.Itoa(i), pad)
+			m.StateKey, m.Conflate = "cursor-"+user, true
+			owner.send(m)
+		}
+		if i == each/2 {
+			owner.send(request(rtb.StatusConnected, room, "slide", "2"))
+		}
+	}
+	owner.settle(room)
+	seq := apiBroadcast(t, srv, room, `{"funcKey": "cursor", "funcParams": ["ana", "api"], "stateKey": "cursor-ana", "conflate": true}`)
+	time.Sleep(200 * time.Millisecond) // the server queues it
+	proxy.Resume()
+
+	last, markers := joined.Seq, 0
+	latest := map[string]string{}
+	slides := 0
+	for last < seq {
+		raw := viewer.nextRaw()
+		var m rtb.Message
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.SkippedFrom != 0 {
+			markers++
+			if m.SkippedFrom != last+1 || m.Seq < m.SkippedFrom || m.UUID != room || m.Status.Value != rtb.StatusConnected || m.FuncKey != "" || len(m.FuncParams) != 0 || m.StateMessage || m.Conflate {
+				t.Fatalf("after seq %d, the skip marker %s", last, raw)
+			}
+			last = m.Seq
+			continue
+		}
+		if m.Seq != last+1 {
+			t.Fatalf("after seq %d: %s", last, raw)
+		}
+		last = m.Seq
+		switch m.FuncKey {
+		case "cursor":
+			if !m.Conflate || m.StateKey != "cursor-"+m.FuncParams[0] || m.StateMessage {
+				t.Fatalf("a conflated message reached the viewer as %s", raw)
+			}
+			latest[m.FuncParams[0]] = m.FuncParams[1]
+		case "slide":
+			if m.Conflate {
+				t.Fatalf("a plain message reached the viewer as %s", raw)
+			}
+			slides++
+		}
+	}
+	if markers == 0 || slides != 1 || latest["ana"] != "api" || latest["bo"] != strconv.Itoa(each-1) {
+		t.Fatalf("%d markers, %d slides, latest cursors %v: want markers, the slide, and ana at \"api\", bo at %d", markers, slides, latest, each-1)
+	}
+	viewer.expectNothing(100 * time.Millisecond)
+}
