@@ -1,6 +1,7 @@
 package rtbroadcaster
 
 import (
+	"crypto/tls"
 	"net"
 	"syscall"
 )
@@ -16,16 +17,11 @@ const tcpNotSentLowat = 25
 // are not TCP (SSE through a ResponseWriter, tests' pipes) are left as
 // they are.
 func limitUnsent(conn net.Conn, n int) {
-	for {
-		switch c := conn.(type) {
-		case quietConn:
-			conn = c.Conn
-			continue
-		case interface{ NetConn() net.Conn }: // TLS
-			conn = c.NetConn()
-			continue
-		}
-		break
+	if c, ok := conn.(quietConn); ok {
+		conn = c.Conn
+	}
+	if c, ok := conn.(*tls.Conn); ok {
+		conn = c.NetConn()
 	}
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
