@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
 
 // conflateOp is one push of an outbox test: a conflated message of key,
@@ -206,5 +208,45 @@ func TestOutboxConflationLimits(t *testing.T) {
 			t.Fatal("a conflated push was queued after the cut")
 		}
 		conn.open()
+	})
+}
+
+// TestOutboxConflationAndReplay: conflated frames queued behind a state
+// replay still conflate, and go after it; a replay starts a new stream, so
+// a conflated frame queued before it is never replaced by one after it
+// (a connection that left a room and joined another).
+func TestOutboxConflationAndReplay(t *testing.T) {
+	entries := []broker.Entry{{Seq: 1, Body: []byte(`{"s":1}`)}, {Seq: 2, Body: []byte(`{"s":2}`)}}
+	t.Run("behind a replay", func(t *testing.T) {
+		conn := newGatedConn()
+		o := outbox{sock: conn, limit: 1 << 20, writeTimeout: time.Second}
+		o.push(serverFrame(opText, []byte("first")))
+		conn.waitWriting()
+		o.pushReplay(serverFrame(opText, []byte("reply")), entries)
+		for seq := uint64(3); seq <= 6; seq++ {
+			pushOp(&o, conflated("a", seq))
+			checkQueued(t, &o)
+		}
+		conn.open()
+		want := []string{"first", "reply", `{"s":1,"seq":1}`, `{"s":2,"seq":2}`, skipped(3, 5), conflated("a", 6).payload()}
+		if got := conn.waitFrames(len(want)); !slices.Equal(got, want) {
+			t.Fatalf("written:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+	t.Run("a new stream", func(t *testing.T) {
+		conn := newGatedConn()
+		o := outbox{sock: conn, limit: 1 << 20, writeTimeout: time.Second}
+		o.push(serverFrame(opText, []byte("first")))
+		conn.waitWriting()
+		pushOp(&o, conflated("a", 7)) // the room it left
+		o.pushReplay(serverFrame(opText, []byte("reply")), nil)
+		pushOp(&o, conflated("a", 1)) // the room it joined
+		pushOp(&o, conflated("a", 2))
+		checkQueued(t, &o)
+		conn.open()
+		want := []string{"first", conflated("a", 7).payload(), "reply", skipped(1, 1), conflated("a", 2).payload()}
+		if got := conn.waitFrames(len(want)); !slices.Equal(got, want) {
+			t.Fatalf("written:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	})
 }
