@@ -345,3 +345,55 @@ func TestConflateWire(t *testing.T) {
 	}
 	viewer.expectNothing(100 * time.Millisecond)
 }
+
+// TestConflateOverSSE: an SSE viewer that falls behind gets skip markers
+// as events like any other, each with its seq as the event's id (the
+// recovery point), and the latest value.
+func TestConflateOverSSE(t *testing.T) {
+	srv := startServer(t)
+	owner := dial(t, srv.wsURL, nil)
+	room := owner.createRoom()
+	proxy, err := netproxy.Start(strings.TrimPrefix(srv.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	proxy.Window(slowLinkWindow)
+	sse := openEvents(t, proxy.URL(srv.eventsURL(room)), nil)
+	reply, _ := sse.next()
+
+	proxy.Pause()
+	const n = 2000 // 2 MB: far more than the buffers between server and viewer hold
+	pad := strings.Repeat("x", 1000)
+	for i := range n {
+		m := request(rtb.StatusConnected, room, "laser", strconv.Itoa(i), pad)
+		m.Conflate = true
+		owner.send(m)
+	}
+	owner.settle(room)
+	time.Sleep(200 * time.Millisecond) // the server queues them
+	proxy.Resume()
+
+	last, markers, latest := reply.Seq, 0, ""
+	for last < reply.Seq+n {
+		m, ev := sse.next()
+		if idOf(ev) != strconv.FormatUint(m.Seq, 10) {
+			t.Fatalf("event id %q for a message of seq %d", idOf(ev), m.Seq)
+		}
+		if m.SkippedFrom != 0 {
+			if m.SkippedFrom != last+1 || m.FuncKey != "" {
+				t.Fatalf("after seq %d, the skip marker %s", last, ev.data)
+			}
+			markers++
+			last = m.Seq
+			continue
+		}
+		if m.Seq != last+1 || m.FuncKey != "laser" {
+			t.Fatalf("after seq %d: %s", last, ev.data)
+		}
+		last, latest = m.Seq, m.FuncParams[0]
+	}
+	if markers == 0 || latest != strconv.Itoa(n-1) {
+		t.Fatalf("%d skip markers, the last laser %q: want markers and %d", markers, latest, n-1)
+	}
+}
