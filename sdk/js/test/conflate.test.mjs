@@ -99,3 +99,42 @@ test('a viewer that falls behind a conflated stream gets skip markers and the la
   await until(() => calls.get('end').length === 2, { what: 'live traffic after the rejoin' });
   assert.equal(calls.get('laser').length, got.length, 'the rejoin replayed no laser position');
 });
+
+test('a skip marker moves the recovery point: a rejoin after it asks to recover from its seq', async () => {
+  // A server of the test's own, speaking the raw protocol: the marker is the last frame before a drop.
+  const { WebSocketServer } = await import('ws');
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const roomId = '6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b';
+  const joins = [];
+  wss.on('connection', (socket) => {
+    socket.on('message', (data) => {
+      const request = JSON.parse(data);
+      if (request.status?.value !== 2) return;
+      joins.push(request);
+      const reply = { uuid: roomId, status: { value: 3, text: 'connected' }, funcKey: '', funcParams: [], stateMessage: false, id: request.id };
+      if (joins.length === 1) {
+        socket.send(JSON.stringify({ ...reply, seq: 5 }));
+        socket.send(JSON.stringify({ uuid: roomId, status: { value: 3, text: 'connected' }, funcKey: 'laser', funcParams: ['1'], stateMessage: false, conflate: true, seq: 6 }));
+        socket.send(JSON.stringify({ uuid: roomId, status: { value: 3, text: 'connected' }, funcKey: '', funcParams: [], stateMessage: false, skippedFrom: 7, seq: 9 }));
+      } else {
+        socket.send(JSON.stringify({ ...reply, recovered: true, seq: request.seq }));
+      }
+    });
+  });
+  const viewer = await client(`ws://127.0.0.1:${wss.address().port}/broadcast`);
+  const calls = recordCalls(viewer, 'laser');
+  const skipped = nextEvent(viewer, 'skipped');
+  await viewer.joinRoom(roomId);
+  assert.deepEqual(await skipped, { roomId, from: 7, to: 9 });
+  assert.deepEqual(calls.get('laser'), [['1']]);
+  assert.equal(joins.length, 1, 'the marker made no rejoin');
+
+  const recovered = nextEvent(viewer, 'recovered');
+  for (const socket of wss.clients) socket.terminate(); // the connection drops
+  assert.deepEqual(await recovered, { roomId, recovered: true });
+  assert.equal(joins.length, 2);
+  assert.equal(joins[1].seq, 9, 'the rejoin recovers from the marker\'s seq');
+  viewer.disconnect();
+  await new Promise((resolve) => wss.close(resolve));
+});
