@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rtbroadcaster/rtbroadcaster/client"
+	"github.com/rtbroadcaster/rtbroadcaster/protocol"
 )
 
 // TestConflatedBroadcastToSlowViewer: a viewer behind a 10 KB/s link gets
@@ -95,4 +96,56 @@ func TestConflatedBroadcastToSlowViewer(t *testing.T) {
 		}
 	}
 	t.Logf("%d laser positions arrived, %d skipped in %d markers", len(lasers), skipped, events.count("skipped"))
+}
+
+// TestSkipMarkerMovesRecoveryPoint: a skip marker, the last message before
+// a drop, counts as received: it is reported, runs no handler, makes no
+// rejoin, and the rejoin after the drop recovers from its seq.
+func TestSkipMarkerMovesRecoveryPoint(t *testing.T) {
+	const room = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
+	var mu sync.Mutex
+	var joins []*protocol.Message
+	f := startFakeServer(t, func(req *protocol.Message, _ bool) []*protocol.Message {
+		if req.Status.Value != protocol.StatusJoin {
+			return nil
+		}
+		mu.Lock()
+		joins = append(joins, req)
+		n := len(joins)
+		mu.Unlock()
+		reply := connected(room, req.ID)
+		if n > 1 {
+			recovered := true
+			reply.Seq, reply.Recovered = req.Seq, &recovered
+			return []*protocol.Message{reply}
+		}
+		reply.Seq = 5
+		laser := connected(room, "")
+		laser.FuncKey, laser.FuncParams, laser.Conflate, laser.Seq = "laser", []string{"1"}, true, 6
+		marker := connected(room, "")
+		marker.SkippedFrom, marker.Seq = 7, 9
+		return []*protocol.Message{reply, laser, marker}
+	})
+	proxy, url := startProxy(t, f.url)
+	events := newRecorder()
+	opts := recordingOptions(events)
+	opts.Events.OnSkipped = func(from, to uint64) { events.add(fmt.Sprintf("skipped:%d-%d", from, to)) }
+	viewer, err := client.Dial(testContext(t), url, opts)
+	must(t, err)
+	t.Cleanup(func() { _ = viewer.Close() })
+	recordActions(viewer, events)
+	_, err = viewer.Join(testContext(t), room)
+	must(t, err)
+	events.waitFor(t, "skipped:7-9", 1)
+	if events.count("laser:1") != 1 || events.count("reconnecting") != 0 {
+		t.Fatalf("events %v: want the laser once and no reconnect", events.snapshot())
+	}
+
+	proxy.Cut()
+	events.waitFor(t, "recovered:true", 1)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(joins) != 2 || !joins[1].HasSeq || joins[1].Seq != 9 {
+		t.Fatalf("joins %+v: want a rejoin from seq 9, the marker's", joins)
+	}
 }
