@@ -436,6 +436,7 @@ type apiBroadcastRequest struct {
 	StateMessage bool     `json:"stateMessage"`
 	StateKey     string   `json:"stateKey"`
 	ClearState   bool     `json:"clearState"`
+	Conflate     bool     `json:"conflate"`
 }
 
 // apiBroadcast broadcasts into an open room as its owner would, whoever
@@ -449,10 +450,10 @@ func (m *Manager) apiBroadcast(w http.ResponseWriter, r *http.Request) *apiError
 	if refused := decodeBody(r, &req, false); refused != nil {
 		return refused
 	}
-	if req.StateKey != "" && !req.StateMessage {
-		return apiErr(http.StatusBadRequest, CodeBadRequest, "broadcast: stateKey keys a state message; set stateMessage: true, or leave stateKey out")
+	if req.StateKey != "" && !req.StateMessage && !req.Conflate {
+		return apiErr(http.StatusBadRequest, CodeBadRequest, "broadcast: stateKey keys a state message or a conflated one; set stateMessage: true or conflate: true, or leave stateKey out")
 	}
-	msg := &Message{FuncKey: req.FuncKey, FuncParams: req.FuncParams, StateMessage: req.StateMessage, StateKey: req.StateKey, ClearState: req.ClearState}
+	msg := &Message{FuncKey: req.FuncKey, FuncParams: req.FuncParams, StateMessage: req.StateMessage, StateKey: req.StateKey, ClearState: req.ClearState, Conflate: req.Conflate}
 	pub, bad := m.broadcastPublication(id, msg, 0)
 	if bad != nil {
 		return apiRefusal(bad)

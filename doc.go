@@ -18,7 +18,9 @@ package rtbroadcaster
 // replica of a room and the viewers it fans out to), owner.go (owner keys
 // and an owner's leaving and return), acks.go (an owner's acknowledgements
 // of its numbered broadcasts), outbox.go (a connection's send queue),
-// api.go (the HTTP API for backends: rooms created, fed, described and
-// closed over HTTP; openapi.json describes it), sse.go (viewers over
+// conflate.go (its conflated keys and skip markers: a slow viewer of a
+// latest-only stream gets the latest of each key), api.go (the HTTP API for
+// backends: rooms created, fed, described and closed over HTTP;
+// openapi.json describes it), sse.go (viewers over
 // Server-Sent Events: a conn whose outbox writes to an event stream). The
 // lock order is in LOCKING.md.

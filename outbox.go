@@ -63,10 +63,21 @@ type outbox struct {
 	// replayAfter frames of queue, and before the rest.
 	replay      []broker.Entry
 	replayAfter int
-	running     bool // a writer goroutine is draining the queue
-	closing     *closeRequest
-	done        bool // no more frames are accepted
-	slow        bool // onSlow was called
+	// Conflation (see conflate.go), set only while a conflated frame
+	// waits: the queue index of each conflated key's unsent frame, the
+	// skip markers' indexes and ranges, the holes merged markers left,
+	// and the room's marker prefix.
+	conflated  map[string]int
+	marks      map[int]skipRange
+	holes      int
+	skipPrefix []byte
+	// unsentLimited says the kernel's unsent bytes were limited, at the
+	// first conflated frame (see limitUnsent).
+	unsentLimited bool
+	running       bool // a writer goroutine is draining the queue
+	closing       *closeRequest
+	done          bool // no more frames are accepted
+	slow          bool // onSlow was called
 }
 
 // replayChunkBytes is about how much of a replay the writer frames at a time:
@@ -124,6 +135,9 @@ func (o *outbox) pushReplay(reply []byte, entries []broker.Entry) bool {
 	if !o.admitLocked(reply) {
 		return false
 	}
+	// A new stream starts here (a join, or an owner's resume): nothing
+	// queued before it is replaced by what follows.
+	o.forgetConflatedLocked()
 	o.queue = append(o.queue, reply)
 	o.startLocked()
 	if len(entries) == 0 {
@@ -191,6 +205,7 @@ func (o *outbox) discard() {
 func (o *outbox) dropLocked() {
 	o.control, o.queue, o.queued = nil, nil, 0
 	o.replay, o.replayAfter = nil, 0
+	o.forgetConflatedLocked()
 }
 
 // abandonLocked drops the queue and closes with req as soon as any write in
@@ -267,6 +282,7 @@ func (o *outbox) nextBatchLocked() (batch [][]byte, reuse bool) {
 		rest := copy(o.queue, o.queue[o.replayAfter:])
 		clear(o.queue[rest:])
 		o.queue, o.replayAfter = o.queue[:rest], 0
+		o.tookLocked(len(batch))
 		o.queued -= frameBytes(batch)
 		return batch, false
 	case o.replay != nil:
@@ -275,6 +291,7 @@ func (o *outbox) nextBatchLocked() (batch [][]byte, reuse bool) {
 	batch = o.queue
 	o.queue, o.spare = o.spare[:0], nil
 	o.queued = 0 // no control frames wait: the queue held every byte
+	o.forgetConflatedLocked()
 	return batch, true
 }
 

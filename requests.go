@@ -332,13 +332,17 @@ func (m *Manager) broadcastPublication(id string, b *Message, epoch uint64) (bro
 	}
 	out := connectedMessage(id)
 	out.FuncKey, out.FuncParams, out.StateMessage, out.ClearState = b.FuncKey, b.FuncParams, b.StateMessage, b.ClearState
-	if b.StateMessage {
+	if b.StateMessage || b.Conflate {
 		out.StateKey = b.StateKey
 	}
+	out.Conflate = b.Conflate
 	pub := m.publication(out, epoch)
 	pub.ClearState = b.ClearState
 	if b.StateMessage {
 		pub.StateKey = out.Key()
+	}
+	if b.Conflate {
+		pub.Conflate = out.ConflateKey()
 	}
 	return pub, nil
 }

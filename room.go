@@ -10,6 +10,8 @@ import (
 	"github.com/rtbroadcaster/rtbroadcaster/protocol"
 )
 
+var _ broker.ConflatingSubscriber = (*room)(nil)
+
 // presenceInterval is the shortest time between two viewer-count reports
 // of a node: a thousand viewers joining at once make a handful of them.
 const presenceInterval = 200 * time.Millisecond
@@ -25,6 +27,9 @@ type room struct {
 	// Set by newRoom, then only read.
 	id  string
 	mgr *Manager
+	// skipPrefix starts the skip markers of the room's conflated messages
+	// (see conflate.go); it is shared by every viewer's outbox.
+	skipPrefix []byte
 
 	// Set up by Manager.attach: ready is closed once the subscription is
 	// made, with subErr telling how it went (written once, before ready
@@ -66,7 +71,7 @@ type room struct {
 
 // newRoom is a replica of room id, with one reference, not subscribed yet.
 func newRoom(m *Manager, id string) *room {
-	r := &room{id: id, mgr: m, ready: make(chan struct{}), refs: 1, openedAt: time.Now()}
+	r := &room{id: id, mgr: m, skipPrefix: skipMarkerPrefix(id), ready: make(chan struct{}), refs: 1, openedAt: time.Now()}
 	r.totalViewers.Store(-1)
 	return r
 }
@@ -90,6 +95,7 @@ type member struct {
 type joiner struct {
 	frames   [][]byte
 	seqs     []uint64
+	keys     []string // the conflation key of each frame; "" for none
 	bytes    int
 	overflow bool // more arrived than its send queue may hold
 	// replayedTo is set once the viewer is live but the stream here has not
@@ -136,7 +142,7 @@ func (r *room) finishJoin(v *conn, snap broker.Snapshot, lastSeen *uint64) {
 	v.out.pushReplay(joinReply(r.id, v.requestID, snap, lastSeen), replayOf(snap))
 	for i, frame := range held.frames {
 		if held.seqs[i] > snap.Seq {
-			v.out.push(frame)
+			r.pushTo(v, frame, held.keys[i])
 		}
 	}
 	if r.lastSeq < snap.Seq {
@@ -194,7 +200,14 @@ func (r *room) leave(v *conn) {
 
 // Deliver fans the message numbered seq out to the viewers, framed once,
 // and counts one frame per local viewer.
-func (r *room) Deliver(seq uint64, body []byte) {
+func (r *room) Deliver(seq uint64, body []byte) { r.deliver(seq, body, "") }
+
+// DeliverConflated fans out the message numbered seq, conflated under key:
+// each viewer's queue keeps only its latest unsent message of key (see
+// conflate.go). It is framed once, as any message.
+func (r *room) DeliverConflated(seq uint64, body []byte, key string) { r.deliver(seq, body, key) }
+
+func (r *room) deliver(seq uint64, body []byte, key string) {
 	frame := appendSeq(body, seq)
 	r.messages.Add(1)
 	r.mgr.metrics.sent(int(r.localViewers.Load()), len(frame))
@@ -204,26 +217,36 @@ func (r *room) Deliver(seq uint64, body []byte) {
 	for _, v := range r.viewers {
 		switch j := v.joining; {
 		case j == nil:
-			v.out.push(frame)
+			r.pushTo(v, frame, key)
 		case j.replayedTo > 0:
 			if seq > j.replayedTo {
 				v.joining = nil
-				v.out.push(frame)
+				r.pushTo(v, frame, key)
 			}
 		default:
-			r.hold(v, seq, frame)
+			r.hold(v, seq, frame, key)
 		}
 	}
 }
 
+// pushTo queues a message's frame for viewer v, conflated under key when
+// key is not empty.
+func (r *room) pushTo(v *conn, frame []byte, key string) {
+	if key == "" {
+		v.out.push(frame)
+	} else {
+		v.out.pushConflated(frame, key, r.skipPrefix)
+	}
+}
+
 // hold keeps a frame for a joining viewer, within its send-queue bound.
-func (r *room) hold(v *conn, seq uint64, frame []byte) {
+func (r *room) hold(v *conn, seq uint64, frame []byte, key string) {
 	j := v.joining
 	if j.overflow || j.bytes+len(frame) > r.mgr.limits.SendQueueBytes {
-		j.overflow, j.frames, j.seqs = true, nil, nil
+		j.overflow, j.frames, j.seqs, j.keys = true, nil, nil, nil
 		return
 	}
-	j.frames, j.seqs, j.bytes = append(j.frames, frame), append(j.seqs, seq), j.bytes+len(frame)
+	j.frames, j.seqs, j.keys, j.bytes = append(j.frames, frame), append(j.seqs, seq), append(j.keys, key), j.bytes+len(frame)
 }
 
 // Closed ends the room on this node: every viewer is sent a status 0

@@ -234,6 +234,13 @@ type Publication struct {
 	// viewers that rejoin from before them get the state replay instead.
 	// Zero is unbounded.
 	MaxTotalHistoryBytes int
+
+	// Conflate, when not empty, says only the latest message of this key
+	// matters to a viewer that falls behind: the engine hands it to every
+	// subscriber with the message (see Deliver), so that no node parses
+	// the body to learn it. It changes nothing else: the message is
+	// numbered, kept and recovered as any other.
+	Conflate string
 }
 
 // Snapshot is a room's kept state as of sequence number Seq, or, when
@@ -281,6 +288,29 @@ type Subscriber interface {
 	// particular place of the stream. A subscriber told Lost may have
 	// missed it.
 	OwnerClaimed(epoch uint64)
+}
+
+// ConflatingSubscriber is a Subscriber that conflates (the server's room
+// replica): engines deliver a publication with a Conflate key to it with
+// DeliverConflated, in its place in the stream, instead of Deliver.
+type ConflatingSubscriber interface {
+	Subscriber
+	// DeliverConflated receives the message numbered seq, which only
+	// matters until a newer one of key arrives.
+	DeliverConflated(seq uint64, body []byte, key string)
+}
+
+// Deliver hands the message numbered seq to s: with its conflation key
+// when it has one and s is a ConflatingSubscriber, else with s.Deliver.
+// Engines call it for every delivery.
+func Deliver(s Subscriber, seq uint64, body []byte, conflate string) {
+	if conflate != "" {
+		if cs, ok := s.(ConflatingSubscriber); ok {
+			cs.DeliverConflated(seq, body, conflate)
+			return
+		}
+	}
+	s.Deliver(seq, body)
 }
 
 // OwnerNews is what an engine with several nodes learns by itself of a

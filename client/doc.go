@@ -7,7 +7,10 @@
 //	c, err := client.Dial(ctx, "ws://localhost:8080/broadcast", nil)
 //	room, err := c.Create(ctx)
 //	err = c.SetState("goToSlide", "4") // kept: late viewers start on slide 4
-//	err = c.Broadcast("laser", "120", "80")
+//	err = c.Broadcast("goToSlide", "5")
+//	// Only the latest laser position matters: a slow viewer gets the latest
+//	// one, not every one (PROTOCOL.md, Conflated streams).
+//	err = c.BroadcastWith(client.BroadcastOptions{Conflate: true}, "laser", "120", "80")
 //
 // A viewer:
 //

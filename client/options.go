@@ -104,6 +104,11 @@ type Events struct {
 	// many, or the connection dropped during a state replay, which is then
 	// sent again whole.
 	OnRecovered func(recovered bool)
+	// OnSkipped (viewer) reports that the messages numbered from to to,
+	// conflated ones (BroadcastOptions.Conflate), were replaced by newer
+	// ones of their keys before this viewer could be sent them: they are
+	// not lost, nothing is missing, and a rejoin recovers after them.
+	OnSkipped func(from, to uint64)
 	// OnOwnerAway (viewer) reports that the owner's connection dropped: the
 	// room waits grace for it to come back, then closes. grace is 0 when the
 	// viewer joined while the owner was away: how much is left is unknown.

@@ -77,6 +77,11 @@ func (c *Client) receive(m *protocol.Message) {
 		}
 		c.refused(m.Error)
 		c.replacedIfFenced(m)
+	case m.SkippedFrom != 0:
+		// Its seq, counted above, covers the skipped ones.
+		if fn := c.opts.Events.OnSkipped; fn != nil {
+			fn(m.SkippedFrom, m.Seq)
+		}
 	case m.FuncKey != "":
 		c.dispatch(m)
 	case m.Owner != "":

@@ -133,6 +133,29 @@ func (c *Client) Broadcast(funcKey string, params ...string) error {
 	return c.action(funcKey, "", false, false, params)
 }
 
+// BroadcastOptions are the options of BroadcastWith.
+type BroadcastOptions struct {
+	// Conflate says only the latest action of its key matters (a laser
+	// pointer, a cursor, a scroll position): a viewer that falls behind gets
+	// the latest of each key as its connection drains rather than every one,
+	// and is not cut for being slow on them (PROTOCOL.md, Conflated streams).
+	// Viewers learn what was skipped through Events.OnSkipped.
+	Conflate bool
+	// Key conflates under this key instead of funcKey, so that one
+	// function may have several latest values (one cursor per user, say);
+	// with State, the action is kept under it too (SetKeyedState).
+	Key string
+	// State has the room keep the action too, as SetState does.
+	State bool
+}
+
+// BroadcastWith is Broadcast (or, with opts.State, SetState) with options:
+//
+//	c.BroadcastWith(client.BroadcastOptions{Conflate: true}, "laser", x, y)
+func (c *Client) BroadcastWith(opts BroadcastOptions, funcKey string, params ...string) error {
+	return c.actionWith(funcKey, opts.Key, opts.State, false, opts.Conflate, params)
+}
+
 // SetState is Broadcast, and the room also keeps the action, under its
 // funcKey, to replay to viewers who join later.
 func (c *Client) SetState(funcKey string, params ...string) error {
@@ -156,6 +179,11 @@ func (c *Client) SetKeyedState(stateKey, funcKey string, params ...string) error
 // action sends one broadcast or state message, or queues it while an
 // owner takes its room back; clear empties the room's kept state first.
 func (c *Client) action(funcKey, stateKey string, state, clear bool, params []string) error {
+	return c.actionWith(funcKey, stateKey, state, clear, false, params)
+}
+
+// actionWith is action, conflated when conflate is set.
+func (c *Client) actionWith(funcKey, stateKey string, state, clear, conflate bool, params []string) error {
 	if funcKey == "" {
 		return &protocol.Error{Code: protocol.CodeBadRequest, Message: "broadcast: funcKey is empty"}
 	}
@@ -169,6 +197,7 @@ func (c *Client) action(funcKey, stateKey string, state, clear bool, params []st
 		StateMessage: state,
 		StateKey:     stateKey,
 		ClearState:   clear,
+		Conflate:     conflate,
 	}
 	// Held while numbering and writing, so that numbered messages go out
 	// in the order of their numbers. An owner with OfflineQueue messages

@@ -85,7 +85,22 @@ type Message struct {
 	// that a client may have several requests under way (PROTOCOL.md,
 	// Request ids). Messages that answer no request carry none.
 	ID string `json:"id,omitempty"`
+
+	// Conflate, on a broadcast, says only the latest message of its key
+	// matters (its StateKey, else its FuncKey): a viewer that falls behind
+	// gets the latest of each key instead of every one (PROTOCOL.md,
+	// Conflated streams). Viewers receive it as sent.
+	Conflate bool `json:"conflate,omitempty"`
+	// SkippedFrom, in a skip marker, is the first seq of the range
+	// SkippedFrom..Seq of conflated messages that were replaced by newer
+	// ones before they could be sent: they were not lost. A marker has an
+	// empty funcKey, so that clients that do not know it call nothing.
+	SkippedFrom uint64 `json:"skippedFrom,omitempty"`
 }
+
+// ConflateKey is the key a conflated broadcast is conflated under: the
+// same as a state message's (Key).
+func (m *Message) ConflateKey() string { return m.Key() }
 
 // MaxRequestID is the longest request id the server echoes; a longer one
 // is refused with bad_request.

@@ -14,6 +14,17 @@ export const stateKeyOf = {
   clear: (slide) => `clear-${slide}`,
 };
 
+/**
+ * Which live actions only matter as their latest value, and the key each is conflated under: a
+ * viewer that falls behind gets the pointer's latest position (or its hiding) rather than every
+ * one, and is not cut for being slow (PROTOCOL.md, Conflated streams). laserOff shares the laser's
+ * key: it is the pointer's latest state too. A stroke's draft is not among them: each adds points.
+ */
+export const conflateKeyOf = {
+  laser: () => 'laser',
+  laserOff: () => 'laser',
+};
+
 export function stageActions(stage) {
   return {
     // slide(index): show slide `index`.

@@ -1,6 +1,6 @@
 // The presenter's side: every change is applied to the local stage and sent to the room by the
 // same call, so the presenter sees exactly what the viewers see.
-import { encodePoints, stageActions, stateKeyOf } from './actions.js';
+import { conflateKeyOf, encodePoints, stageActions, stateKeyOf } from './actions.js';
 
 const DRAFT_INTERVAL_MS = 50; // how often a stroke being drawn is sent to viewers
 const MAX_STROKE_POINTS = 1500; // a longer stroke is split, so each message stays well under the frame limit
@@ -137,8 +137,10 @@ export class Presenter {
     const stateKey = stateKeyOf[funcKey]?.(...strings);
     // A live-only moment (laser, a stroke's draft) would reach viewers late, and fill the queue.
     if (!stateKey && this.#away) return;
+    const conflateKey = conflateKeyOf[funcKey]?.(...strings);
     try {
       if (stateKey) this.#broadcaster.setState({ funcKey, stateKey }, ...strings);
+      else if (conflateKey) this.#broadcaster.broadcast({ funcKey, stateKey: conflateKey, conflate: true }, ...strings);
       else this.#broadcaster.broadcast(funcKey, ...strings);
     } catch (error) {
       // No room any more: the session has ended and the page already says so. Or the SDK's

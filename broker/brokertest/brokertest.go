@@ -33,6 +33,7 @@ func Run(t *testing.T, newBroker func(t *testing.T) broker.Broker) {
 		{"CreateTwice", testCreateTwice},
 		{"UnknownRoom", testUnknownRoom},
 		{"SeqOrder", testSeqOrder},
+		{"ConflateKeyDelivered", testConflateKeyDelivered},
 		{"StateReplaceMovesToEnd", testStateReplaceMovesToEnd},
 		{"StateBounds", testStateBounds},
 		{"ClearState", testClearState},
@@ -885,3 +886,48 @@ func testPubSeqAcrossClaims(t *testing.T, b broker.Broker) {
 		t.Fatalf("4 after the claim: seq %d, want 4", seq)
 	}
 }
+
+// testConflateKeyDelivered: a publication's conflation key reaches a
+// ConflatingSubscriber with the message, in its place in the stream, and
+// changes nothing else: the message is numbered, kept and recovered as
+// any other. A plain Subscriber gets it through Deliver.
+func testConflateKeyDelivered(t *testing.T, b broker.Broker) {
+	room := newRoom(t, b)
+	rec := NewRecorder()
+	plain := &plainSubscriber{r: NewRecorder()}
+	for _, s := range []broker.Subscriber{rec, plain} {
+		if err := b.Subscribe(ctxFor(t), room, s); err != nil {
+			t.Fatalf("Subscribe: %v", err)
+		}
+	}
+	laser := publication(`{"laser":1}`)
+	laser.Conflate = "laser pointer" // a space: the key is not a token
+	mustPublish(t, b, room, publication(`{"a":1}`))
+	mustPublish(t, b, room, laser)
+	kept := statePublication("cursor", `{"cursor":1}`)
+	kept.Conflate = "cursor"
+	mustPublish(t, b, room, kept)
+	want := []Delivery{{Seq: 1, Body: []byte(`{"a":1}`)}, {Seq: 2, Body: []byte(`{"laser":1}`), Conflate: "laser pointer"}, {Seq: 3, Body: []byte(`{"cursor":1}`), Conflate: "cursor"}}
+	if got := rec.WaitDeliveries(t, 3); !reflect.DeepEqual(got, want) {
+		t.Fatalf("a ConflatingSubscriber got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		want[i].Conflate = ""
+	}
+	if got := plain.r.WaitDeliveries(t, 3); !reflect.DeepEqual(got, want) {
+		t.Fatalf("a plain Subscriber got %+v, want %+v", got, want)
+	}
+	snap, err := b.Snapshot(ctxFor(t), room, nil)
+	if err != nil || len(snap.State) != 1 || snap.State[0].Seq != 3 {
+		t.Fatalf("Snapshot = %+v, %v; want the conflated state message kept as seq 3", snap, err)
+	}
+}
+
+// plainSubscriber is a Recorder without its DeliverConflated.
+type plainSubscriber struct{ r *Recorder }
+
+func (p *plainSubscriber) Deliver(seq uint64, body []byte) { p.r.Deliver(seq, body) }
+func (p *plainSubscriber) Closed(seq uint64)               { p.r.Closed(seq) }
+func (p *plainSubscriber) Viewers(total int)               { p.r.Viewers(total) }
+func (p *plainSubscriber) Lost()                           { p.r.Lost() }
+func (p *plainSubscriber) OwnerClaimed(epoch uint64)       { p.r.OwnerClaimed(epoch) }

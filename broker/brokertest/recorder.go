@@ -33,15 +33,18 @@ type Record struct {
 	OwnerNews []broker.OwnerNews
 }
 
-// Delivery is one Deliver call.
+// Delivery is one Deliver or DeliverConflated call.
 type Delivery struct {
 	Seq  uint64
 	Body []byte
+	// Conflate is the key DeliverConflated was given; empty for Deliver.
+	Conflate string
 }
 
 var (
-	_ broker.Subscriber         = (*Recorder)(nil)
-	_ broker.ClosedBySubscriber = (*Recorder)(nil)
+	_ broker.Subscriber           = (*Recorder)(nil)
+	_ broker.ClosedBySubscriber   = (*Recorder)(nil)
+	_ broker.ConflatingSubscriber = (*Recorder)(nil)
 )
 
 // NewRecorder returns a Recorder that has received nothing.
@@ -63,12 +66,18 @@ func (r *Recorder) event(record func(*Record)) {
 func (r *Recorder) Deliver(seq uint64, body []byte) {
 	news, isNews := ParseOwnerNews(body)
 	r.event(func(rec *Record) {
-		rec.Deliveries = append(rec.Deliveries, Delivery{seq, slices.Clone(body)})
+		rec.Deliveries = append(rec.Deliveries, Delivery{Seq: seq, Body: slices.Clone(body)})
 		if isNews {
 			rec.OwnerNews = append(rec.OwnerNews, news)
 		}
 	})
 }
+func (r *Recorder) DeliverConflated(seq uint64, body []byte, key string) {
+	r.event(func(rec *Record) {
+		rec.Deliveries = append(rec.Deliveries, Delivery{Seq: seq, Body: slices.Clone(body), Conflate: key})
+	})
+}
+
 func (r *Recorder) Closed(seq uint64) { r.event(func(rec *Record) { rec.ClosedSeq = seq }) }
 func (r *Recorder) ClosedBy(seq uint64, by string) {
 	r.event(func(rec *Record) { rec.ClosedSeq, rec.ClosedBy = seq, by })

@@ -170,7 +170,7 @@ func (b *Broker) Publish(_ context.Context, id string, p broker.Publication) (ui
 		b.resizeHistory(-r.history.trim(over), 0)
 	}
 	for _, s := range r.subs {
-		s.Deliver(r.seq, p.Body)
+		broker.Deliver(s, r.seq, p.Body, p.Conflate)
 	}
 	return r.seq, nil
 }

@@ -471,7 +471,7 @@ func (b *Broker) publish(ctx context.Context, room string, p broker.Publication)
 	keys := []string{k.meta, k.state, k.order, k.viewers, k.lease, k.history}
 	args := []any{p.StateKey, p.Body, p.MaxStateMessages, p.MaxStateBytes, ms(b.opts.IdleTTL), k.channel,
 		p.MaxHistoryMessages, p.MaxHistoryBytes, p.OwnerEpoch, flag(p.ClearState), b.owned.floor(room, p.OwnerEpoch),
-		p.PubSeq, flag(p.Void)}
+		p.PubSeq, flag(p.Void), p.Conflate}
 	wait := p.StateKey != "" && b.opts.WaitReplicas > 0
 	var cmd *goredis.Cmd
 	var replicas int

@@ -33,6 +33,7 @@ package redis
 // Every change to a room runs in one script, so Redis applies it at once and
 // its PUBLISH takes the pub/sub stream's order from the seq it just gave.
 // Messages on the room's channel are "d<seq> <body>" (a broadcast),
+// "k<seq> <key length> <key><body>" (a broadcast conflated under key),
 // "c<seq>[ <by>]" (the close, and who closed it when not its owner), "l<seq>" (messages up to seq were lost: the next
 // one is seq+1; see publishScript), and, unnumbered, "v<total>" (the viewer count) and
 // "o<epoch>" (a claim gave the room to the owner holding epoch).
@@ -120,10 +121,12 @@ const (
 // maxHistoryBytes, ownerEpoch ("0": any), clearState ("1": empty the kept
 // state first), floor (the last seq the owner's node knows the room gave;
 // "0": unknown), pubSeq (the owner's number for the message, "0": none),
-// void ("1": only use pubSeq up). A pubSeq is accepted as meta's pubseq + 1
-// only: a repeat gets {publishRepeat, last} and a gap {publishGap, last},
-// with nothing changed; an accepted one is recorded even when the message
-// is then refused (state bounds, lost writes), since it was answered.
+// void ("1": only use pubSeq up), conflate (the conflation key; empty:
+// none, else the message goes out as "k<seq> <key length> <key><body>").
+// A pubSeq is accepted as meta's pubseq + 1 only: a repeat gets
+// {publishRepeat, last} and a gap {publishGap, last}, with nothing
+// changed; an accepted one is recorded even when the message is then
+// refused (state bounds, lost writes), since it was answered.
 // Returns the seq (0 for void), or one of the negative publish* results
 // with nothing changed, or {publishLost, seq} when the room's seq is below
 // the floor: Redis lost the room's latest writes (a failover, or a restart
@@ -185,7 +188,11 @@ while hlen > 0 and (hlen > tonumber(ARGV[7]) or hbytes > tonumber(ARGV[8])) do
   hlen = hlen - 1
 end
 redis.call('HSET', KEYS[1], 'hbytes', hbytes)
-redis.call('PUBLISH', ARGV[6], 'd' .. seq .. ' ' .. body)
+if ARGV[14] == '' then
+  redis.call('PUBLISH', ARGV[6], 'd' .. seq .. ' ' .. body)
+else
+  redis.call('PUBLISH', ARGV[6], 'k' .. seq .. ' ' .. #ARGV[14] .. ' ' .. ARGV[14] .. body)
+end
 for _, i in ipairs({1, 2, 3, 4, 6}) do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
 return seq
 `)

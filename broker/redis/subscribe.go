@@ -305,6 +305,19 @@ func (b *Broker) dispatch(c *streamConn, channel, payload string) {
 				s.Deliver(seq, []byte(body))
 			}
 		}
+	case 'k':
+		// "k<seq> <key length> <key><body>": a conflated message.
+		num, rest, ok := strings.Cut(rest, " ")
+		size, tail, ok2 := strings.Cut(rest, " ")
+		seq, err := strconv.ParseUint(num, 10, 64)
+		n, err2 := strconv.Atoi(size)
+		if ok && ok2 && err == nil && err2 == nil && n > 0 && n <= len(tail) && b.inOrder(rs, seq) {
+			b.owned.delivered(rs.room, seq)
+			key, body := tail[:n], []byte(tail[n:])
+			for _, s := range rs.subs {
+				broker.Deliver(s, seq, body, key)
+			}
+		}
 	case 'c':
 		num, by, _ := strings.Cut(rest, " ")
 		if seq, err := strconv.ParseUint(num, 10, 64); err == nil && b.inOrder(rs, seq) {

@@ -5,9 +5,11 @@
 package netproxy
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -25,6 +27,7 @@ type Proxy struct {
 	links    map[*link]struct{}
 	rate     int   // bytes per second from server to client; 0: unlimited
 	cutAfter int64 // armed cut: downstream bytes left; <0: none
+	window   int   // the receive buffer of the proxy's side of new server connections; 0: the system's
 	paused   bool
 	upPaused bool   // only what clients send is held
 	dialTo   string // where new connections go: target, unless Retarget changed it
@@ -76,6 +79,18 @@ func (p *Proxy) Throttle(bytesPerSecond int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rate = bytesPerSecond
+}
+
+// Window sets the receive buffer of the proxy's side of the connections it
+// makes to the server from now on, as SO_RCVBUF does. A throttled link
+// with the loopback's default buffers, which grow to hundreds of
+// kilobytes, takes in far more than a slow network has in flight; a small
+// window makes the server's writes wait for the throttle, as they would on
+// such a network. 0 goes back to the system's default.
+func (p *Proxy) Window(bytes int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.window = bytes
 }
 
 // CutAfter arms a one-time cut: the connection that next carries n more
@@ -159,9 +174,24 @@ func (p *Proxy) accept() {
 			return
 		}
 		p.mu.Lock()
-		to := p.dialTo
+		to, window := p.dialTo, p.window
 		p.mu.Unlock()
-		server, err := net.Dial("tcp", to)
+		dialer := net.Dialer{}
+		if window > 0 {
+			// Set before the connection is made, so that the window it
+			// offers in its handshake is the small one.
+			dialer.Control = func(_, _ string, c syscall.RawConn) error {
+				var serr error
+				err := c.Control(func(fd uintptr) {
+					serr = errors.Join(
+						syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, window),
+						// An Ethernet path's segments, not the loopback's 64 KB.
+						syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 1448))
+				})
+				return errors.Join(err, serr)
+			}
+		}
+		server, err := dialer.Dial("tcp", to)
 		if err != nil {
 			_ = client.Close()
 			continue

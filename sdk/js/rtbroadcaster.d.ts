@@ -177,6 +177,12 @@ export interface BroadcasterEventMap {
   roomclosed: CustomEvent<{ roomId: string; reason: 'closed' | 'connection_lost' | 'room_not_found' | 'replaced'; by?: 'operator' }>;
   /** Viewer, after a rejoin: true when exactly the missed messages follow, false when a fresh state replay does. */
   recovered: CustomEvent<{ roomId: string; recovered: boolean }>;
+  /**
+   * Viewer: the conflated messages numbered from..to were replaced by newer ones of their keys
+   * before they could be sent to it (PROTOCOL.md, Conflated streams). Nothing is missing, and no
+   * rejoin follows: a later recovery starts after them.
+   */
+  skipped: CustomEvent<{ roomId: string; from: number; to: number }>;
   /** Viewer: the owner's connection (or its server node) dropped; the room waits `grace` ms for it (null: joined meanwhile, unknown). */
   owneraway: CustomEvent<{ roomId: string; grace: number | null }>;
   /** Viewer: the owner took the room back. */
@@ -198,6 +204,17 @@ export interface BroadcasterEventMap {
 }
 
 /** An action parameter: strings travel as they are; numbers and booleans are sent as strings. */
+/**
+ * The first argument of broadcast() and setState() when it is not a funcKey. With `conflate`, only
+ * the latest message of its key (`stateKey` when given, else `funcKey`) matters: a viewer that falls
+ * behind gets the latest of each key rather than every one (PROTOCOL.md, Conflated streams).
+ */
+export interface BroadcastSpec {
+  funcKey: string;
+  stateKey?: string;
+  conflate?: boolean;
+}
+
 export type Param = string | number | boolean;
 
 /** Viewers' handlers receive the parameters as strings, spread. */
@@ -241,9 +258,9 @@ export declare class Broadcaster extends EventTarget {
    * messages, it reaches viewers exactly once, across drops (see offlineQueue); throws
    * "unacked_full" when offlineQueue messages wait for the server's acknowledgement.
    */
-  broadcast(funcKey: string, ...params: Param[]): string;
+  broadcast(funcKey: string | BroadcastSpec, ...params: Param[]): string;
   /** Owner only, like broadcast(); the room keeps the message for late viewers. Returns its request id. */
-  setState(funcKey: string | { funcKey: string; stateKey?: string; clearState?: boolean }, ...params: Param[]): string;
+  setState(funcKey: string | (BroadcastSpec & { clearState?: boolean }), ...params: Param[]): string;
   sendRaw(text: string): boolean;
 
   disconnect(): void;

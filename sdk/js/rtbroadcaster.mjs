@@ -293,9 +293,16 @@ class Broadcaster extends EventTarget {
    * an owner's messages, the message is kept until the server acknowledges it, and sent again after
    * a resume if it was not: it reaches viewers exactly once (PROTOCOL.md, Exactly once from the
    * owner).
+   *
+   * The first argument may be {funcKey, conflate, stateKey}: with `conflate: true` only the latest
+   * message of its key (`stateKey` when given, else the funcKey) matters, as for a laser pointer or
+   * a cursor: a viewer that falls behind gets the latest of each key as its connection drains,
+   * rather than every one, and is not cut for it; it hears of what was skipped through a "skipped"
+   * event (PROTOCOL.md, Conflated streams).
    */
-  broadcast(funcKey, ...params) {
-    return this.#sendAction({ funcKey, params, state: false });
+  broadcast(funcKeyOrSpec, ...params) {
+    const spec = typeof funcKeyOrSpec === 'string' ? { funcKey: funcKeyOrSpec } : funcKeyOrSpec ?? {};
+    return this.#sendAction({ funcKey: spec.funcKey, stateKey: spec.stateKey, conflate: spec.conflate === true, params, state: false });
   }
 
   /**
@@ -303,12 +310,13 @@ class Broadcaster extends EventTarget {
    * later. The room keeps the latest message per key: the funcKey, or `stateKey` when the first
    * argument is {funcKey, stateKey}, so that one function can keep many entries. With
    * {clearState: true} the room first forgets everything it keeps, and viewers get a
-   * "clearstate" event before the handlers run (PROTOCOL.md, Clearing the state).
+   * "clearstate" event before the handlers run (PROTOCOL.md, Clearing the state). {conflate: true}
+   * conflates it as broadcast() does.
    * Returns the request id, as broadcast() does: a refusal (state_full, say) names it.
    */
   setState(funcKeyOrSpec, ...params) {
     const spec = typeof funcKeyOrSpec === 'string' ? { funcKey: funcKeyOrSpec } : funcKeyOrSpec ?? {};
-    return this.#sendAction({ funcKey: spec.funcKey, stateKey: spec.stateKey, clearState: spec.clearState === true, params, state: true });
+    return this.#sendAction({ funcKey: spec.funcKey, stateKey: spec.stateKey, clearState: spec.clearState === true, conflate: spec.conflate === true, params, state: true });
   }
 
   /** Sends one raw text frame as it is. Returns false when the connection is not open. */
@@ -582,6 +590,7 @@ class Broadcaster extends EventTarget {
     else if (value === Status.NOT_CONNECTED) this.#onRoomEnded(message);
     else if (value !== Status.CONNECTED) return;
     else if (typeof message.viewers === 'number') this.#onPresence(message);
+    else if (typeof message.skippedFrom === 'number') this.#onSkipped(message);
     else if (message.funcKey && this.role === 'owner') this.#onOwnerReplay(message);
     else if (message.funcKey) this.#onAction(message);
     else if (message.owner) this.#onOwnerNews(message);
@@ -601,6 +610,16 @@ class Broadcaster extends EventTarget {
     if (this.#idsEchoed) return undefined;
     const oldest = this.#waiters.values().next().value;
     return oldest && answersInOrder(message, oldest.kind) ? this.#settle(oldest.id) : undefined;
+  }
+
+  /**
+   * A skip marker: the conflated messages numbered skippedFrom..seq were replaced by newer ones of
+   * their keys before this viewer could be sent them. Not a gap: #lastSeq counted them above, and a
+   * rejoin recovers after them.
+   */
+  #onSkipped(message) {
+    if (this.role !== 'viewer') return;
+    this.#emit('skipped', { roomId: this.roomId, from: message.skippedFrom, to: message.seq });
   }
 
   /** A viewer hears that the owner's connection dropped, or that the owner took the room back. */
@@ -787,12 +806,12 @@ class Broadcaster extends EventTarget {
 
   // ---- Outgoing actions ----
 
-  #sendAction({ funcKey, stateKey, clearState = false, params, state }) {
+  #sendAction({ funcKey, stateKey, clearState = false, conflate = false, params, state }) {
     if (typeof funcKey !== 'string' || funcKey === '') {
       throw new TypeError('rtbroadcaster: an action needs a non-empty funcKey');
     }
     const funcParams = params.map(toParam);
-    const action = () => this.#action({ funcKey, stateKey, clearState, funcParams, state });
+    const action = () => this.#action({ funcKey, stateKey, clearState, conflate, funcParams, state });
     // While resuming the socket may be open already, but it is in no room until the reply.
     if (this.#resuming && this.#numbered) return this.#holdNumbered(action());
     if (this.#resuming) return this.#enqueue(action());
@@ -808,10 +827,10 @@ class Broadcaster extends EventTarget {
    * numbered action is only made once there is room for it in #unacked (#checkUnacked), so that a
    * refused one uses no number.
    */
-  #action({ funcKey, stateKey, clearState, funcParams, state }) {
+  #action({ funcKey, stateKey, clearState, conflate, funcParams, state }) {
     const id = this.#newId(state ? 'state' : 'broadcast');
-    const fields = { status: Status.CONNECTED, uuid: this.roomId, funcKey, funcParams, stateMessage: state, clearState, id };
-    if (state && stateKey) fields.stateKey = stateKey;
+    const fields = { status: Status.CONNECTED, uuid: this.roomId, funcKey, funcParams, stateMessage: state, clearState, conflate, id };
+    if ((state || conflate) && stateKey) fields.stateKey = stateKey; // a conflated message is conflated under it
     if (!this.#numbered) return { id, funcKey, frame: JSON.stringify(envelope(fields)) };
     this.#checkUnacked(funcKey);
     this.#pubSeq += 1;
@@ -1143,10 +1162,11 @@ function refusalError(code, reason) {
   return error;
 }
 
-function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessage = false, stateKey, clearState, token, seq, ownerKey, id, pubSeq }) {
+function envelope({ uuid = '', status, funcKey = '', funcParams = [], stateMessage = false, stateKey, clearState, conflate, token, seq, ownerKey, id, pubSeq }) {
   const message = { uuid, status: { value: status, text: statusText(status) }, funcKey, funcParams, stateMessage };
   if (stateKey) message.stateKey = stateKey;
   if (clearState) message.clearState = true;
+  if (conflate) message.conflate = true;
   if (token) message.token = token;
   if (seq !== undefined) message.seq = seq; // 0 too: a rejoin that saw nothing still recovers
   if (ownerKey) message.ownerKey = ownerKey;

@@ -102,8 +102,16 @@ function demoTests() {
   const viewers = {};
   const pageErrors = [];
 
+  const presenterSent = []; // the frames the presenter's page sends, parsed
   test('the presenter starts a session and gets a share link', async () => {
     presenter = await openPage(setup.browser, setup.server.httpURL, pageErrors);
+    presenter.on('websocket', (ws) => ws.on('framesent', ({ payload }) => {
+      try {
+        presenterSent.push(JSON.parse(payload));
+      } catch {
+        // not JSON: nothing the test looks for
+      }
+    }));
     await presenter.click('#start');
     await waitForStatus(presenter, 'live');
     shareLink = await presenter.inputValue('#share-link');
@@ -136,6 +144,12 @@ function demoTests() {
     await presenter.mouse.move(box.x + box.width / 2, box.y + box.height / 3);
     await presenter.mouse.move(box.x + box.width / 2 + 5, box.y + box.height / 3);
     await viewers.direct.waitForSelector('.laser:not([hidden])', { timeout: STEP_TIMEOUT });
+    // The laser is a conflated stream: a viewer that falls behind gets its latest position.
+    const laser = presenterSent.find((m) => m.funcKey === 'laser');
+    assert.ok(laser, 'the presenter sent laser positions');
+    assert.equal(laser.conflate, true, 'the laser is conflated');
+    assert.equal(laser.stateKey, 'laser');
+    assert.equal(laser.stateMessage, false, 'and not kept');
     await screenshot(presenter, '02-presenter-drawing');
     await screenshot(viewers.direct, '03-viewer-following');
   });

@@ -11,6 +11,8 @@ async function modern(): Promise<void> {
   owner.setState({ funcKey: 'draw', stateKey: 'stroke-1' }, '10,20 30,40');
   owner.setState({ funcKey: 'goToSlide', clearState: true }, 1);
   const laser: string = owner.broadcast('laser', 120, 80);
+  owner.broadcast({ funcKey: 'laser', conflate: true }, 120, 80);
+  owner.broadcast({ funcKey: 'cursor', stateKey: 'cursor-ana', conflate: true }, 3, 4);
   owner.addEventListener('error', ({ detail }) => {
     if (detail.id === laser) console.log(`the server refused ${detail.funcKey ?? 'a message'}: ${detail.error.code}`);
   });
@@ -23,6 +25,7 @@ async function modern(): Promise<void> {
   viewer.addEventListener('roomclosed', (event) => console.log(event.detail.reason, event.detail.by === 'operator'));
   viewer.addEventListener('reconnecting', (event) => console.log(event.detail.attempt + event.detail.delay));
   viewer.addEventListener('clearstate', (event) => console.log(event.detail.funcKey.length));
+  viewer.addEventListener('skipped', ({ detail }) => console.log(detail.to - detail.from + 1, detail.roomId));
   viewer.addEventListener('error', ({ detail }) => {
     if (detail.error.code === 'origin_refused') console.log('this page may not connect:', detail.error.message);
     else if (detail.retryIn !== undefined) console.log(`refused; trying again in ${detail.retryIn.toFixed(0)} ms`, detail.error.retry === true);
