@@ -46,7 +46,7 @@ type Client struct {
 	room     string
 	ownerKey string   // the owner's secret for resuming its room after a drop
 	holding  bool     // an owner is taking its room back: Broadcast and SetState go to queue
-	queue    [][]byte // their frames, oldest first, sent by the reading goroutine once it is back
+	queue    []queued // their frames, oldest first, sent by the reading goroutine once it is back
 	// An owner's numbered messages (pubseq.go), when its server numbers them.
 	numbered    bool
 	pubSeq      uint64         // the last number given

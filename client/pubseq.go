@@ -1,6 +1,7 @@
 package client
 
 import (
+	"slices"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -186,36 +187,34 @@ func (c *Client) stopResendLocked() {
 	}
 }
 
-// resendAfterResume sends, after the reply to an owner's resume, what it
-// queued unnumbered (a server that does not number), then what the server
-// has not acknowledged, calls made meanwhile included, and then lets calls
-// and requests use conn directly. It returns how many it sent that had not
-// been sent before, and how many it sent again.
+// resendAfterResume sends, after the reply to an owner's resume, what the
+// server has not acknowledged, then what it queued unnumbered (everything,
+// from a server that does not number; else the latest of each conflated
+// stream), calls made meanwhile included, and then lets calls and requests
+// use conn directly. It returns how many it sent that had not been sent
+// before, and how many it sent again.
 func (c *Client) resendAfterResume(conn *gws.Conn) (sent, again int, err error) {
-	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			c.mu.Unlock()
-			break
-		}
-		frame := c.queue[0]
-		c.mu.Unlock()
-		if err := c.write(conn, frame); err != nil {
-			return sent, again, err
-		}
-		c.mu.Lock()
-		c.queue[0] = nil
-		c.queue = c.queue[1:]
-		c.mu.Unlock()
-		sent++
-	}
 	for resent := 0; ; {
 		c.mu.Lock()
 		if resent >= len(c.unacked) {
-			c.queue, c.holding = nil, false
-			c.openLocked()
+			if len(c.queue) == 0 {
+				c.queue, c.holding = nil, false
+				c.openLocked()
+				c.mu.Unlock()
+				return sent, again, nil
+			}
+			// Taken off before it is written: a conflated call meanwhile
+			// may drop an older frame of its key from the queue.
+			q := c.queue[0]
+			c.queue[0] = queued{}
+			c.queue = c.queue[1:]
 			c.mu.Unlock()
-			return sent, again, nil
+			if err := c.write(conn, q.frame); err != nil {
+				c.requeue(q)
+				return sent, again, err
+			}
+			sent++
+			continue
 		}
 		u := c.unacked[resent]
 		c.mu.Unlock()
@@ -232,6 +231,18 @@ func (c *Client) resendAfterResume(conn *gws.Conn) (sent, again int, err error) 
 		}
 		resent++
 	}
+}
+
+// requeue puts back at the head of the queue a frame whose write
+// failed, unless it is conflated and a newer frame of its key was queued
+// since. It takes c.mu.
+func (c *Client) requeue(q queued) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if q.conflate != "" && slices.ContainsFunc(c.queue, func(o queued) bool { return o.conflate == q.conflate }) {
+		return
+	}
+	c.queue = append([]queued{q}, c.queue...)
 }
 
 // unsentNumbered answers a numbered message whose write to conn failed

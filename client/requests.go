@@ -203,12 +203,18 @@ func (c *Client) actionWith(funcKey, stateKey string, state, clear, conflate boo
 	// in the order of their numbers. An owner with OfflineQueue messages
 	// unacknowledged waits for room first, holding neither lock, so that
 	// the client may send them again meanwhile.
+	//
+	// A conflated message is not numbered: a newer one of its key replaces
+	// it, so a stream of them (a laser at 60 Hz) must not fill the
+	// unacknowledged buffer while the network stalls; while the owner is
+	// away only the latest of each key is queued (PROTOCOL.md, Exactly
+	// once from the owner).
 	deadline := time.Now().Add(c.opts.WriteTimeout)
 	for {
 		c.sending.Lock()
 		c.mu.Lock()
 		signal := c.ackWaitLocked()
-		if signal == nil {
+		if signal == nil || conflate {
 			break
 		}
 		c.mu.Unlock()
@@ -220,7 +226,12 @@ func (c *Client) actionWith(funcKey, stateKey string, state, clear, conflate boo
 	defer c.sending.Unlock()
 	conn, r := c.conn, c.role
 	m.UUID = c.room
-	if r == roleOwner && c.numberingLocked() && (conn != nil || c.holding) {
+	if r == roleOwner && conflate && c.holding {
+		err := c.queueConflatedLocked(m.Encode(), m.ConflateKey())
+		c.mu.Unlock()
+		return err
+	}
+	if r == roleOwner && !conflate && c.numberingLocked() && (conn != nil || c.holding) {
 		frame, err := c.numberLocked(m)
 		holding := c.holding
 		c.mu.Unlock()

@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/lxzan/gws"
 	"github.com/rtbroadcaster/rtbroadcaster/protocol"
@@ -113,10 +114,28 @@ func (c *Client) resumed(queued int) {
 
 // queueLocked holds an owner's frame until its room is back.
 func (c *Client) queueLocked(frame []byte) error {
+	return c.queueConflatedLocked(frame, "")
+}
+
+// queued is a frame an owner queued while away, and the key it is
+// conflated under ("" for none).
+type queued struct {
+	frame    []byte
+	conflate string
+}
+
+// queueConflatedLocked queues frame, conflated under key when key is set:
+// a frame of the same key queued before is dropped, as only the latest of
+// a conflated stream matters (PROTOCOL.md, Conflated streams). Call it
+// under c.mu.
+func (c *Client) queueConflatedLocked(frame []byte, key string) error {
+	if key != "" {
+		c.queue = slices.DeleteFunc(c.queue, func(q queued) bool { return q.conflate == key })
+	}
 	if len(c.queue) >= c.opts.OfflineQueue {
 		return ErrQueueFull
 	}
-	c.queue = append(c.queue, frame)
+	c.queue = append(c.queue, queued{frame, key})
 	return nil
 }
 

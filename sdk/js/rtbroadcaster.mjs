@@ -698,8 +698,10 @@ class Broadcaster extends EventTarget {
     this.#ownerKey = ownerKey; // this connection may now resume after its own drops too
     this.#resuming = false;
     this.#startNumbering(message, !rejoin);
-    const queued = this.#flushOfflineQueue();
+    // What the server did not acknowledge goes first; then what was queued unnumbered: everything,
+    // on a server that does not number, else the latest of each conflated stream.
     const { held, resent } = this.#sendUnacked();
+    const queued = this.#flushOfflineQueue();
     const stateCount = message.stateCount ?? 0;
     this.#ownerReplay = { stateCount, queued: queued + held, resent, state: [] };
     // resumeRoom waits for the replay; the SDK's own resume after a drop only for the reply.
@@ -812,13 +814,17 @@ class Broadcaster extends EventTarget {
     }
     const funcParams = params.map(toParam);
     const action = () => this.#action({ funcKey, stateKey, clearState, conflate, funcParams, state });
-    // While resuming the socket may be open already, but it is in no room until the reply.
+    // While resuming the socket may be open already, but it is in no room until the reply. A
+    // conflated message is not numbered (a newer one of its key replaces it, so a 60 Hz stream must
+    // not fill the unacknowledged buffer while the network stalls), and while the owner is away only
+    // the latest of each key waits.
+    if (this.#resuming && conflate) return this.#enqueue(action(), (state || conflate) && stateKey ? stateKey : funcKey);
     if (this.#resuming && this.#numbered) return this.#holdNumbered(action());
     if (this.#resuming) return this.#enqueue(action());
     if (!this.isOpen) throw notConnectedError();
     if (this.role === null) throw new BroadcastError('not_in_room', 'rtbroadcaster: create a room before broadcasting');
     if (this.role !== 'owner') throw new BroadcastError('not_owner', 'rtbroadcaster: only the room owner can broadcast');
-    if (this.#numbered) return this.#sendNumbered(action());
+    if (this.#numbered && !conflate) return this.#sendNumbered(action());
     return this.#sendActionFrame(action());
   }
 
@@ -831,7 +837,7 @@ class Broadcaster extends EventTarget {
     const id = this.#newId(state ? 'state' : 'broadcast');
     const fields = { status: Status.CONNECTED, uuid: this.roomId, funcKey, funcParams, stateMessage: state, clearState, conflate, id };
     if ((state || conflate) && stateKey) fields.stateKey = stateKey; // a conflated message is conflated under it
-    if (!this.#numbered) return { id, funcKey, frame: JSON.stringify(envelope(fields)) };
+    if (!this.#numbered || conflate) return { id, funcKey, frame: JSON.stringify(envelope(fields)) };
     this.#checkUnacked(funcKey);
     this.#pubSeq += 1;
     fields.pubSeq = this.#pubSeq;
@@ -935,10 +941,17 @@ class Broadcaster extends EventTarget {
     return id;
   }
 
-  /** Bounded, so that a presenter offline for long does not pile up without limit; 0 turns it off. */
-  #enqueue(action) {
+  /**
+   * Bounded, so that a presenter offline for long does not pile up without limit; 0 turns it off.
+   * An action conflated under `conflateKey` replaces the one of that key queued before.
+   */
+  #enqueue(action, conflateKey) {
     const limit = this.#options.offlineQueue;
     if (!(limit > 0)) throw notConnectedError();
+    if (conflateKey !== undefined) {
+      action.conflateKey = conflateKey;
+      this.#offlineQueue = this.#offlineQueue.filter((queued) => queued.conflateKey !== conflateKey);
+    }
     if (this.#offlineQueue.length >= limit) {
       throw new BroadcastError('queue_full', `rtbroadcaster: ${limit} messages are already waiting for the connection; "${action.funcKey}" was not queued`);
     }
