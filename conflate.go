@@ -85,6 +85,9 @@ func (o *outbox) pushConflated(frame []byte, key string, skipPrefix []byte) bool
 		return true
 	}
 	o.skipPrefix = skipPrefix
+	if o.onSkip != nil {
+		o.onSkip()
+	}
 	old := o.queue[i]
 	oldSeq, _ := protocol.TrailingSeq(old)
 	o.queued -= len(old)

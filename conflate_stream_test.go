@@ -306,7 +306,7 @@ func TestConflateWire(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // the server queues it
 	proxy.Resume()
 
-	last, markers := joined.Seq, 0
+	last, markers, skipped := joined.Seq, 0, uint64(0)
 	latest := map[string]string{}
 	slides := 0
 	for last < seq {
@@ -320,6 +320,7 @@ func TestConflateWire(t *testing.T) {
 			if m.SkippedFrom != last+1 || m.Seq < m.SkippedFrom || m.UUID != room || m.Status.Value != rtb.StatusConnected || m.FuncKey != "" || len(m.FuncParams) != 0 || m.StateMessage || m.Conflate {
 				t.Fatalf("after seq %d, the skip marker %s", last, raw)
 			}
+			skipped += m.Seq - m.SkippedFrom + 1
 			last = m.Seq
 			continue
 		}
@@ -344,6 +345,9 @@ func TestConflateWire(t *testing.T) {
 		t.Fatalf("%d markers, %d slides, latest cursors %v: want markers, the slide, and ana at \"api\", bo at %d", markers, slides, latest, each-1)
 	}
 	viewer.expectNothing(100 * time.Millisecond)
+	if got := scrape(t, srv.MetricsHandler())["rtbroadcaster_conflated_skipped_total"]; got != float64(skipped) {
+		t.Fatalf("conflated_skipped_total %v, want %d: the seqs the markers stood for", got, skipped)
+	}
 }
 
 // TestConflateOverSSE: an SSE viewer that falls behind gets skip markers

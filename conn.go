@@ -74,6 +74,7 @@ func newConn(m *Manager, ws *gws.Conn, remote netip.Addr) *conn {
 		limit:        m.limits.SendQueueBytes,
 		writeTimeout: m.limits.WriteTimeout,
 		onSlow:       c.slowConsumer,
+		onSkip:       m.metrics.conflatedSkipped.Inc,
 	}
 	if ws != nil { // an SSE viewer's socket is set by ServeEvents
 		c.out.sock = ws

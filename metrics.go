@@ -15,17 +15,20 @@ import (
 type metrics struct {
 	registry *prometheus.Registry
 
-	messagesIn      prometheus.Counter
-	bytesIn         prometheus.Counter
-	messagesOut     prometheus.Counter
-	bytesOut        prometheus.Counter
-	fanout          prometheus.Histogram
-	slowConsumers   prometheus.Counter
-	errors          *prometheus.CounterVec
-	disconnects     *prometheus.CounterVec
-	upgradesRefused *prometheus.CounterVec
-	apiRequests     *prometheus.CounterVec
-	pubSeqRepeats   prometheus.Counter
+	messagesIn    prometheus.Counter
+	bytesIn       prometheus.Counter
+	messagesOut   prometheus.Counter
+	bytesOut      prometheus.Counter
+	fanout        prometheus.Histogram
+	slowConsumers prometheus.Counter
+	// conflatedSkipped counts conflated messages a viewer's queue replaced
+	// with a newer one of their key (PROTOCOL.md, Conflated streams).
+	conflatedSkipped prometheus.Counter
+	errors           *prometheus.CounterVec
+	disconnects      *prometheus.CounterVec
+	upgradesRefused  *prometheus.CounterVec
+	apiRequests      *prometheus.CounterVec
+	pubSeqRepeats    prometheus.Counter
 	// By transport: websocket, or sse (PROTOCOL.md, SSE viewers).
 	connectionsOpened *prometheus.CounterVec
 	transportViewers  *prometheus.GaugeVec
@@ -64,6 +67,7 @@ func newMetrics(m *Manager) *metrics {
 		Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
 	})
 	x.slowConsumers = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "slow_consumer_disconnects_total", Help: "Connections closed with 4001 because their send queue passed its limit."})
+	x.conflatedSkipped = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "conflated_skipped_total", Help: "Conflated messages that viewers' queues replaced with a newer one of their key, unsent (a skip marker stands for them)."})
 	x.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "errors_total", Help: "Error replies sent, by code."}, []string{"code"})
 	x.disconnects = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "disconnects_total", Help: "Connections ended, by reason."}, []string{"reason"})
 	x.upgradesRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "upgrades_refused_total", Help: "WebSocket upgrades refused before the handshake, by reason."}, []string{"reason"})
@@ -75,7 +79,7 @@ func newMetrics(m *Manager) *metrics {
 		x.connectionsOpened.WithLabelValues(t)
 		x.transportViewers.WithLabelValues(t)
 	}
-	for _, c := range []prometheus.Collector{x.messagesIn, x.bytesIn, x.messagesOut, x.bytesOut, x.fanout, x.slowConsumers, x.errors, x.disconnects, x.upgradesRefused, x.apiRequests, x.pubSeqRepeats, x.connectionsOpened, x.transportViewers} {
+	for _, c := range []prometheus.Collector{x.messagesIn, x.bytesIn, x.messagesOut, x.bytesOut, x.fanout, x.slowConsumers, x.conflatedSkipped, x.errors, x.disconnects, x.upgradesRefused, x.apiRequests, x.pubSeqRepeats, x.connectionsOpened, x.transportViewers} {
 		f(c)
 	}
 	return x

@@ -51,6 +51,7 @@ type outbox struct {
 	limit        int           // bytes that may wait in queue
 	writeTimeout time.Duration // one write's deadline
 	onSlow       func()        // called once, on a goroutine of its own, when the limit is passed or a write times out
+	onSkip       func()        // called under mu for each conflated frame replaced by a newer one; may be nil
 
 	// Guarded by mu, a leaf: nothing else is locked under it, and the
 	// writer does its socket writes without it.
