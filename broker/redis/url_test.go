@@ -44,16 +44,7 @@ func TestParseSentinelURL(t *testing.T) {
 		{url: "redis-sentinel://:%zz@a:26379/m", wantErr: "password"},
 	} {
 		got, err := parseSentinelURL(tt.url)
-		switch {
-		case tt.wantErr != "":
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("%s: error %v, want one with %q", tt.url, err, tt.wantErr)
-			}
-		case err != nil:
-			t.Errorf("%s: %v", tt.url, err)
-		case !reflect.DeepEqual(got, tt.want):
-			t.Errorf("%s:\n got %+v\nwant %+v", tt.url, got, tt.want)
-		}
+		checkParsed(t, tt.url, got, err, tt.want, tt.wantErr)
 	}
 }
 
@@ -114,15 +105,22 @@ func TestParseClusterURL(t *testing.T) {
 		{url: "redis-cluster://a:70000", wantErr: "port from 1 to 65535"},
 	} {
 		got, err := parseClusterURL(tt.url)
-		switch {
-		case tt.wantErr != "":
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("%s: error %v, want one with %q", tt.url, err, tt.wantErr)
-			}
-		case err != nil:
-			t.Errorf("%s: %v", tt.url, err)
-		case !reflect.DeepEqual(got, tt.want):
-			t.Errorf("%s:\n got %+v\nwant %+v", tt.url, got, tt.want)
+		checkParsed(t, tt.url, got, err, tt.want, tt.wantErr)
+	}
+}
+
+// checkParsed checks what a URL parser returned for url: an error holding
+// wantErr when that is set, else want.
+func checkParsed[T any](t *testing.T, url string, got T, err error, want T, wantErr string) {
+	t.Helper()
+	switch {
+	case wantErr != "":
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%s: error %v, want one with %q", url, err, wantErr)
 		}
+	case err != nil:
+		t.Errorf("%s: %v", url, err)
+	case !reflect.DeepEqual(got, want):
+		t.Errorf("%s:\n got %+v\nwant %+v", url, got, want)
 	}
 }
