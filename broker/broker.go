@@ -67,7 +67,9 @@ type Broker interface {
 	// seq a viewer saw (lastSeen not nil), it recovers instead when it can:
 	// if the room's history still holds every message numbered above it, it
 	// returns those (Recovered, Missed) and no state. It fails with
-	// ErrRoomNotFound when the room is closed or unknown.
+	// ErrRoomNotFound when the room is closed or unknown. The State and
+	// Missed slices are the caller's to change (a viewer's outbox clears
+	// the entries it sent); the bodies may be shared and must not be.
 	Snapshot(ctx context.Context, room string, lastSeen *uint64) (Snapshot, error)
 
 	// SetViewers records that sub's node has count viewers in the room;

@@ -607,9 +607,9 @@ func parseClose(res []any) (closeReply, bool) {
 // that has its copy restores it first; other nodes say the engine is
 // unavailable for as long as the owner's node may still restore it.
 //
-// Full snapshots (lastSeen nil) are shared between the joins that ask for
-// one at the same time (see snapshotFlights): callers must not modify what
-// they get.
+// Full snapshots (lastSeen nil) are read once for the joins that ask for
+// one at the same time (see snapshotFlights): each gets slices of its own,
+// which it may change, over bodies they share, which none may change.
 func (b *Broker) Snapshot(ctx context.Context, room string, lastSeen *uint64) (broker.Snapshot, error) {
 	if lastSeen == nil {
 		return b.sharedSnapshot(ctx, room)

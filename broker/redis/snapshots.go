@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,7 +50,11 @@ func (b *Broker) sharedSnapshot(ctx context.Context, room string) (broker.Snapsh
 	}
 	select {
 	case <-f.done:
-		return f.snap, f.err
+		// The bodies are shared, read-only; the slices are each caller's,
+		// as every engine's are: an outbox clears the entries it sent.
+		snap := f.snap
+		snap.State, snap.Missed = slices.Clone(snap.State), slices.Clone(snap.Missed)
+		return snap, f.err
 	case <-ctx.Done():
 		return broker.Snapshot{}, unavailable("snapshot of", room, fmt.Errorf("waiting for a read of the room: %w", ctx.Err()))
 	}

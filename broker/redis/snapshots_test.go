@@ -34,7 +34,8 @@ func (c *snapshotCounter) ProcessHook(next goredis.ProcessHook) goredis.ProcessH
 // TestJoinStormSharesSnapshotReads: 200 joins ask for a room's full
 // snapshot at once while its owner publishes. Each gets a snapshot read
 // after it asked (its seq is at least the last one delivered before), and
-// Redis is read a few times, not 200.
+// Redis is read a few times, not 200. Each may clear the entries it got, as
+// a viewer's outbox does once it sent them, without emptying another's.
 func TestJoinStormSharesSnapshotReads(t *testing.T) {
 	redisURL := redistest.URL(t)
 	counter := &snapshotCounter{}
@@ -80,6 +81,12 @@ func TestJoinStormSharesSnapshotReads(t *testing.T) {
 			if err != nil || snap.Seq < before || len(snap.State) != 10 {
 				t.Errorf("snapshot: seq %d, %d state messages, %v; want seq ≥ %d (delivered before asking) and 10", snap.Seq, len(snap.State), err, before)
 			}
+			for _, e := range snap.State {
+				if e.Seq == 0 || len(e.Body) == 0 {
+					t.Errorf("snapshot entry %+v: emptied by another join", e)
+				}
+			}
+			clear(snap.State) // as a viewer's outbox does with the entries it sent
 		}()
 	}
 	close(start)
