@@ -277,15 +277,25 @@ func (c *wsClient) settle(room string) {
 	c.nextError(rtbroadcaster.CodeBadRequest)
 }
 
+// recvAction returns the next message that is not a presence message, or
+// why none came (the connection ended).
+func (c *wsClient) recvAction() (*rtbroadcaster.Message, error) {
+	for {
+		m, err := c.recv()
+		if err != nil || m.Viewers == nil {
+			return m, err
+		}
+	}
+}
+
 // nextAction returns the next message that is not a presence message.
 func (c *wsClient) nextAction() *rtbroadcaster.Message {
 	c.t.Helper()
-	for {
-		m := c.next()
-		if m.Viewers == nil {
-			return m
-		}
+	m, err := c.recvAction()
+	if err != nil {
+		c.t.Fatal(err)
 	}
+	return m
 }
 
 // ownerAndViewer dials an owner that creates a room and a viewer that joins
