@@ -2,29 +2,27 @@ package rtbroadcaster
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/lxzan/gws"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 	"golang.org/x/time/rate"
 )
 
-// conn is one WebSocket connection: an owner, a viewer, or not yet in a
-// room. Its read goroutine (the library's read loop) runs every request in
-// order; its outbox owns the writing side. Who may touch which field is
-// grouped below; the lock order is in LOCKING.md.
+// conn is one connection, WebSocket or SSE: an owner, a viewer, or not yet
+// in a room. Its read side (reader.go) runs every request in order; its
+// outbox owns the writing side. Who may touch which field is grouped below;
+// the lock order is in LOCKING.md.
 type conn struct {
 	// Set before the read loop starts (newConn, CreateNewClient), then
 	// only read, from any goroutine.
 	mgr       *Manager
-	ws        *gws.Conn
+	ws        *wsSocket    // nil for an SSE viewer
 	out       outbox       // locks itself: the room and timers push to it
 	acks      acks         // locks itself: an owner's acknowledgements (acks.go)
 	remote    netip.Addr   // the client's address, behind trusted proxies
@@ -39,9 +37,18 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// Set by startReading before the connection is published: how the read
+	// side learns that the socket has bytes (reader.go).
+	poll   *poller         // nil: the connection reads on a goroutine of its own
+	raw    syscall.RawConn // the socket, to read without waiting
+	pollID uint64          // the connection's id in the poller
+
 	// Atomic: written or read by the room (under its lock), the engine's
 	// callbacks, timers, Shutdown and the outbox's writer.
 	pinger    atomic.Pointer[time.Timer]
+	lastHeard atomic.Int64           // when the client last sent anything, in Unix ns
+	pingAt    atomic.Int64           // when the unanswered ping was queued, or 0
+	handling  atomic.Bool            // the read side is handling what it read
 	endReason atomic.Pointer[string] // why the server closed it, when it did
 	// closingRoom is set while the owner closes its own room, so that the
 	// room's end is not announced to it twice.
@@ -51,23 +58,29 @@ type conn struct {
 	// goroutine then leaves the room (see currentRoom) and clears it.
 	fencedOff atomic.Bool
 
-	// Owned by the read goroutine: OnMessage, OnPing, OnPong and OnClose
-	// (finish) all run on it, so these need no lock.
-	room            *room
-	owner           bool
-	ownerEpoch      uint64 // the engine's number of this ownership, when owner
-	subject         string // the sub claim of the token that let it in
-	deadlineRefresh time.Time
-	requestID       string    // of the request being handled, echoed on its reply
-	replyAcked      bool      // its error reply carries acked (a numbered broadcast's)
-	strikes         int       // messages refused as rate_limited in this window
-	strikesSince    time.Time // start of the strike window
+	// Guarded by readMu, which the read side holds while it reads and
+	// handles requests, and finish runs under (reader.go). An SSE viewer's
+	// requests and finish run on its handler's goroutine alone.
+	readMu       sync.Mutex
+	frames       frameReader // the frames in progress
+	early        []byte      // sent with the handshake, not handled yet
+	readEnded    bool        // the socket was found closed: the connection is finished
+	room         *room
+	owner        bool
+	ownerEpoch   uint64    // the engine's number of this ownership, when owner
+	subject      string    // the sub claim of the token that let it in
+	requestID    string    // of the request being handled, echoed on its reply
+	replyAcked   bool      // its error reply carries acked (a numbered broadcast's)
+	strikes      int       // messages refused as rate_limited in this window
+	strikesSince time.Time // start of the strike window
 
 	// Guarded by room.mu of the room the connection views (see member).
 	member
 }
 
-func newConn(m *Manager, ws *gws.Conn, remote netip.Addr) *conn {
+// newConn makes the connection of a WebSocket socket, or of an SSE viewer
+// when ws is nil (ServeEvents sets its socket).
+func newConn(m *Manager, ws *wsSocket, remote netip.Addr) *conn {
 	c := &conn{mgr: m, ws: ws, remote: remote, opened: time.Now(), transport: transportWebSocket}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.out = outbox{
@@ -99,7 +112,6 @@ const (
 // the fixed ping budget. A ping past it gets no pong, and counts as a
 // refused message towards the close 1008 of rateLimited.
 func (c *conn) answerPing(payload []byte) {
-	c.refreshDeadline(false)
 	now := c.mgr.now()
 	if !c.pings.AllowN(now, 1) {
 		if c.strike(now) {
@@ -110,39 +122,54 @@ func (c *conn) answerPing(payload []byte) {
 	c.out.push(serverFrame(opPong, payload))
 }
 
-// start arms the read deadline and the pinger; the caller then runs the read loop.
+// start arms the pinger; the caller then starts the read side.
 func (c *conn) start() {
-	c.refreshDeadline(true)
+	c.heard()
 	c.pinger.Store(time.AfterFunc(c.mgr.limits.PingInterval, c.ping))
 }
 
-// ping queues a ping and arms the next one. A live peer answers with a pong,
-// which, like any frame, pushes the read deadline back.
+// heard notes that the client sent something: any frame answers a ping.
+func (c *conn) heard() { c.lastHeard.Store(time.Now().UnixNano()) }
+
+// ping runs on the connection's timer. Every PingInterval it queues a ping;
+// PongTimeout later it checks that the client sent something since, and
+// cuts its TCP connection if not (no close frame: PROTOCOL.md, Connection
+// closes). One timer per connection does both, and no read deadline is
+// needed, so an idle connection's socket is not touched between pings. An
+// SSE viewer sends nothing: its pings are heartbeats, its liveness its
+// writes'.
 func (c *conn) ping() {
-	if c.out.pushControl(pingFrame) { // not counted as a message: it carries none
-		c.pinger.Load().Reset(c.mgr.limits.PingInterval)
+	limits := c.mgr.limits
+	if at := c.pingAt.Swap(0); at != 0 {
+		if c.handling.Load() {
+			// The read side is busy with a request (an engine call may
+			// wait seconds): the pong may be waiting behind it.
+			c.pingAt.Store(at)
+			c.pinger.Load().Reset(limits.PongTimeout)
+			return
+		}
+		if c.lastHeard.Load() < at {
+			c.setEndReason("no pong")
+			_ = c.out.sock.Close()
+			return
+		}
+		c.pinger.Load().Reset(max(limits.PingInterval-limits.PongTimeout, 0))
+		return
 	}
+	now := time.Now().UnixNano()
+	if !c.out.pushControl(pingFrame) { // not counted as a message: it carries none
+		return
+	}
+	if c.ws == nil {
+		c.pinger.Load().Reset(limits.PingInterval)
+		return
+	}
+	c.pingAt.Store(now)
+	c.pinger.Load().Reset(limits.PongTimeout)
 }
 
 // netConn is the connection's socket, to cut it.
 func (c *conn) netConn() net.Conn { return c.out.sock.NetConn() }
-
-// refreshDeadline moves the read deadline to a full ping interval plus pong
-// timeout from now. It is called on every frame received, so it only touches
-// the socket when the deadline was set more than an eighth of that window
-// (at most a second) ago: a flooding owner costs no timer work per message.
-func (c *conn) refreshDeadline(force bool) {
-	if c.ws == nil {
-		return // an SSE viewer sends nothing: its liveness is its writes'
-	}
-	window := c.mgr.limits.PingInterval + c.mgr.limits.PongTimeout
-	now := time.Now()
-	if !force && now.Sub(c.deadlineRefresh) < min(time.Second, window/8) {
-		return
-	}
-	c.deadlineRefresh = now
-	_ = c.ws.SetReadDeadline(now.Add(window))
-}
 
 // rateStrikeWindow is how long rate_limited refusals add up towards a close.
 const rateStrikeWindow = 10 * time.Second
@@ -198,7 +225,7 @@ func (c *conn) slowConsumer() {
 // so that the read loop returns, and closes the socket.
 func (c *conn) abort() {
 	c.cancel()
-	_ = c.netConn().Close()
+	_ = c.out.sock.Close()
 }
 
 // finish runs once, when the connection has ended for any reason: an owner's
@@ -223,101 +250,22 @@ func (c *conn) finish(reason error) {
 		c.leave(waiting)
 	}
 	c.mgr.forgetConn(c)
-	why := c.endReasonFor(reason)
+	why := c.endReasonFor()
 	c.mgr.metrics.disconnects.WithLabelValues(why).Inc()
 	c.mgr.summary.connectionEnded(why)
 	c.mgr.log.Debug("connection ended", "remote", c.remote, "subject", c.subject, "role", role, "reason", why, "err", reason, "duration", time.Since(c.opened).Round(time.Millisecond))
 }
 
 // endReasonFor names why a connection ended, in a few stable words that
-// logs and the disconnects metric share.
-func (c *conn) endReasonFor(err error) string {
+// logs and the disconnects metric share: whoever ended it said why (a
+// refused frame, a client's close, a missed pong, the server), else its
+// socket failed.
+func (c *conn) endReasonFor() string {
 	if r := c.endReason.Load(); r != nil {
 		return *r
 	}
-	if why := refusedFrame(err); why != "" {
-		return why
-	}
-	var ce *gws.CloseError
-	var ne net.Error
-	switch {
-	case errors.As(err, &ce):
-		return "client closed"
-	case errors.As(err, &ne) && ne.Timeout():
-		return "no pong"
-	}
 	return "connection lost"
 }
-
-// closeStatus is the library's error for a frame it refused and closed the
-// connection for: its close code (its type is internal to the library).
-type closeStatus interface {
-	error
-	Uint16() uint16
-}
-
-// refusedFrame names why the library closed a connection over a frame the
-// client sent, with the close code it sent (PROTOCOL.md, Connection
-// closes), or returns "". The library hands over a close status for most,
-// but only its own error for bad UTF-8 and for an unknown opcode.
-func refusedFrame(err error) string {
-	var status closeStatus
-	code := uint16(0)
-	switch {
-	case errors.As(err, &status):
-		code = status.Uint16()
-	case errors.Is(err, gws.ErrTextEncoding):
-		code = 1007
-	case err != nil && strings.HasPrefix(err.Error(), "gws: unexpected opcode"):
-		code = 1002
-	}
-	switch code {
-	case 1002:
-		return "protocol error"
-	case 1007:
-		return "invalid utf-8"
-	case 1009:
-		return "message too big"
-	}
-	return ""
-}
-
-// eventHandler receives the WebSocket library's events for every connection
-// and hands them to the connection.
-type eventHandler struct{ m *Manager }
-
-func connOf(ws *gws.Conn) *conn { return ws.Session().(*session).c }
-
-func (eventHandler) OnOpen(*gws.Conn) {}
-
-func (eventHandler) OnClose(ws *gws.Conn, err error) { connOf(ws).finish(err) }
-
-func (eventHandler) OnPing(ws *gws.Conn, payload []byte) { connOf(ws).answerPing(payload) }
-
-func (eventHandler) OnPong(ws *gws.Conn, _ []byte) { connOf(ws).refreshDeadline(false) }
-
-func (eventHandler) OnMessage(ws *gws.Conn, msg *gws.Message) {
-	defer msg.Close()
-	c := connOf(ws)
-	c.refreshDeadline(false)
-	c.mgr.metrics.received(msg.Data.Len())
-	c.handle(msg.Bytes())
-}
-
-// session is the per-connection storage the WebSocket library asks for. The
-// library's default is a map per connection; we need one pointer.
-type session struct{ c *conn }
-
-func (*session) Len() int                     { return 0 }
-func (*session) Load(string) (any, bool)      { return nil, false }
-func (*session) Delete(string)                {}
-func (*session) Store(string, any)            {}
-func (*session) Range(func(string, any) bool) {}
-
-// gwsLogger sends the WebSocket library's error logs to slog.
-type gwsLogger struct{ log *slog.Logger }
-
-func (l gwsLogger) Error(v ...any) { l.log.Error("websocket library", "detail", fmt.Sprint(v...)) }
 
 // drain closes c with 1001, after what is queued for it, telling it when to
 // reconnect.

@@ -17,9 +17,6 @@ const tcpNotSentLowat = 25
 // are not TCP (SSE through a ResponseWriter, tests' pipes) are left as
 // they are.
 func limitUnsent(conn net.Conn, n int) {
-	if c, ok := conn.(quietConn); ok {
-		conn = c.Conn
-	}
 	if c, ok := conn.(*tls.Conn); ok {
 		conn = c.NetConn()
 	}

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lxzan/gws"
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
 )
 
@@ -26,19 +25,16 @@ type Manager struct {
 	log            *slog.Logger
 	allowedOrigins []string
 	broker         broker.Broker
-	upgrader       *gws.Upgrader
-	// subprotocolUpgrader answers requests that offer SubProtocol.
-	subprotocolUpgrader *gws.Upgrader
-	verifier            TokenVerifier // nil: no authentication
-	trustedProxies      []netip.Prefix
-	adminToken          string
-	api                 *apiAuth // nil: the HTTP API is off
-	ownerGrace          time.Duration
-	drainSpread         time.Duration
-	now                 func() time.Time
-	addrLimits          *addrLimits  // locks itself (addrLimits.mu, a leaf)
-	metrics             *metrics     // Prometheus's own locks and atomics
-	summary             *connSummary // the periodic info line about connections; locks itself
+	verifier       TokenVerifier // nil: no authentication
+	trustedProxies []netip.Prefix
+	adminToken     string
+	api            *apiAuth // nil: the HTTP API is off
+	ownerGrace     time.Duration
+	drainSpread    time.Duration
+	now            func() time.Time
+	addrLimits     *addrLimits  // locks itself (addrLimits.mu, a leaf)
+	metrics        *metrics     // Prometheus's own locks and atomics
+	summary        *connSummary // the periodic info line about connections; locks itself
 
 	// Atomic or self-locking: touched with no Manager lock held.
 	ownedRooms atomic.Int64   // rooms reserved from this node, those in their grace included
@@ -94,28 +90,7 @@ func New(cfg Config) *Manager {
 	m.api = newAPIAuth(cfg.APIKeys, m.verifier, m.limits, m.now)
 	m.metrics = newMetrics(m)
 	m.summary = &connSummary{log: m.log, interval: cfg.summaryEvery, stats: m.Stats}
-	m.upgrader = m.newUpgrader(nil)
-	// A browser that sends its token as a subprotocol offers SubProtocol too
-	// and needs it echoed; the library refuses requests that offer none when
-	// it has any, so those use the other upgrader.
-	m.subprotocolUpgrader = m.newUpgrader([]string{SubProtocol})
 	return m
-}
-
-// readBufferSize is each connection's read buffer, kept for its life:
-// viewers send little, and larger frames bypass it.
-const readBufferSize = 1 << 10
-
-func (m *Manager) newUpgrader(subprotocols []string) *gws.Upgrader {
-	return gws.NewUpgrader(eventHandler{m}, &gws.ServerOption{
-		ReadMaxPayloadSize: m.limits.ReadLimit,
-		ReadBufferSize:     readBufferSize,
-		CheckUtf8Enabled:   true,
-		Logger:             gwsLogger{m.log},
-		Recovery:           gws.Recovery,
-		NewSession:         func() gws.SessionStorage { return &session{} },
-		SubProtocols:       subprotocols,
-	})
 }
 
 // ServeHTTP upgrades the request to a WebSocket connection; see CreateNewClient.
@@ -141,27 +116,23 @@ func (m *Manager) CreateNewClient(w http.ResponseWriter, r *http.Request) {
 		m.refuseUpgrade(w, r, *refused)
 		return
 	}
-	upgrader := m.upgrader
-	if offersSubProtocol(r) {
-		upgrader = m.subprotocolUpgrader
-	}
-	ws, err := upgrade(upgrader, w, r)
+	netConn, early, err := acceptWebSocket(w, r)
 	if err != nil {
 		m.open.Add(-1)
 		m.addrLimits.closed(key)
 		m.log.Debug("websocket upgrade failed", "remote", addr, "err", err)
 		return
 	}
-	c := newConn(m, ws, addr)
+	c := newConn(m, &wsSocket{conn: netConn}, addr)
 	c.limitKey, c.connToken = key, connectionToken(r)
 	m.metrics.connectionOpened(transportWebSocket)
 	m.summary.connectionOpened()
-	ws.Session().(*session).c = c
+	c.prepareReading(early)
 	if !m.addConn(c) {
 		c.drain()
 	}
 	c.start()
-	go ws.ReadLoop() // the connection's one goroutine: reads and runs its requests
+	c.startReading()
 }
 
 // retryDelay is when a client refused for the server's sake may come back:

@@ -1,49 +1,82 @@
 package rtbroadcaster
 
 import (
-	"bufio"
 	"errors"
 	"net"
 	"net/http"
-
-	"github.com/lxzan/gws"
+	"sync"
+	"time"
 )
 
-// quietConn is the socket the WebSocket library reads and writes. The library
-// answers a failed read (the read deadline of a peer that missed its pong, a
-// reset) with a close frame 1000 whose reason is the error's text, such as
-// "read tcp 127.0.0.1:8080->…: i/o timeout": 1000 tells clients that their
-// room closed, so they would not come back, and the text names the server's
-// addresses. Closing the socket as soon as a read fails makes that frame's
-// write fail, so the peer sees its TCP connection end without a close frame,
-// as PROTOCOL.md says, and reconnects.
-type quietConn struct{ net.Conn }
-
-func (c quietConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if err != nil {
-		_ = c.Conn.Close()
-	}
-	return n, err
-}
+// errNoHandshake is the answer, with 400, to a request for the WebSocket
+// endpoint that is no handshake the server takes: extensions are not
+// negotiated, every frame goes out as it was framed once for the room.
+var errNoHandshake = errors.New("websocket upgrade: not a WebSocket version 13 handshake (RFC 6455, 4.2.1)")
 
 // errNoHijack is returned for a request whose connection cannot be taken
 // over, such as one over HTTP/2, which has no upgrade.
 var errNoHijack = errors.New("websocket upgrade: the HTTP connection cannot be hijacked (HTTP/1.1 is needed)")
 
-// upgrade takes the request's connection over, as the library's Upgrade
-// does, and hands it to the library wrapped in a quietConn.
-func upgrade(u *gws.Upgrader, w http.ResponseWriter, r *http.Request) (*gws.Conn, error) {
+// handshakeTimeout bounds the write of the 101 response.
+const handshakeTimeout = 10 * time.Second
+
+// acceptWebSocket answers a WebSocket handshake and takes the connection
+// over from net/http. A request that is no handshake gets 400 and an error.
+// early is what the client sent after its handshake that net/http
+// had already read: the start of its first frames.
+func acceptWebSocket(w http.ResponseWriter, r *http.Request) (conn net.Conn, early []byte, err error) {
+	if !isWebSocketHandshake(r) {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		http.Error(w, errNoHandshake.Error(), http.StatusBadRequest)
+		return nil, nil, errNoHandshake
+	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
-		return nil, errNoHijack
+		return nil, nil, errNoHijack
 	}
-	conn, _, err := hj.Hijack()
+	conn, rw, err := hj.Hijack()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	// The library keeps this reader for the connection's life, as it would
-	// its own: the size is the ReadBufferSize of newUpgrader.
-	qc := quietConn{conn}
-	return u.UpgradeFromConn(qc, bufio.NewReaderSize(qc, readBufferSize), r)
+	if n := rw.Reader.Buffered(); n > 0 {
+		buffered, _ := rw.Reader.Peek(n)
+		early = append([]byte(nil), buffered...)
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(handshakeTimeout))
+	if _, err := conn.Write([]byte(switchingProtocols(r))); err != nil {
+		_ = conn.Close()
+		return nil, nil, err
+	}
+	return conn, early, nil
+}
+
+// wsSocket is a WebSocket connection's socket, as its outbox writes to it.
+// Whoever ends the connection closes the socket, and onClose tells the read
+// side, which then finishes the connection (see reader.go).
+type wsSocket struct {
+	conn      net.Conn
+	closeOnce sync.Once
+	onClose   func()
+}
+
+// NetConn is the socket itself: the outbox writes frames to it.
+func (s *wsSocket) NetConn() net.Conn { return s.conn }
+
+// Close closes the socket, once.
+func (s *wsSocket) Close() error {
+	s.closeOnce.Do(func() {
+		_ = s.conn.Close()
+		if s.onClose != nil {
+			s.onClose()
+		}
+	})
+	return nil
+}
+
+// WriteClose writes a close frame with code and reason (cut to fit the 125
+// bytes of a control frame), then closes the socket.
+func (s *wsSocket) WriteClose(code uint16, reason []byte) error {
+	defer s.Close()
+	_, err := s.conn.Write(closeFrame(code, string(reason)))
+	return err
 }

@@ -24,11 +24,15 @@ type closeRequest struct {
 	reason string
 }
 
-// socket is what an outbox writes to: the raw connection for frames, and the
-// WebSocket library for the close handshake.
+// socket is what an outbox writes to: the raw connection for frames, and
+// the transport's own end (a WebSocket close frame, an SSE close event).
 type socket interface {
 	NetConn() net.Conn
+	// WriteClose ends the connection after what was written, telling the
+	// client code and reason.
 	WriteClose(code uint16, reason []byte) error
+	// Close ends the connection at once.
+	Close() error
 }
 
 // outbox is a connection's bounded send queue and its writer.
@@ -171,6 +175,18 @@ func (o *outbox) close(code uint16, reason string) {
 	o.startLocked()
 }
 
+// closeNow drops what is queued and closes with code as soon as any write
+// in progress ends: the client broke the protocol, or closed. It does
+// nothing when a close was already written or the socket failed.
+func (o *outbox) closeNow(code uint16, reason string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done && o.closing == nil && !o.running {
+		return
+	}
+	o.abandonLocked(&closeRequest{code: code, reason: reason})
+}
+
 // cutSlow gives up on a connection that cannot keep up.
 func (o *outbox) cutSlow() {
 	o.mu.Lock()
@@ -263,7 +279,7 @@ func (o *outbox) drain() {
 		}
 		o.mu.Unlock()
 		if err != nil {
-			_ = o.sock.NetConn().Close() // the read loop sees it and cleans up
+			_ = o.sock.Close() // the read side sees it and cleans up
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // refusalReasonFormat ends the reason of a retryable refusal, in the words
@@ -82,16 +83,8 @@ func acceptAndClose(w http.ResponseWriter, r *http.Request, f refusal) bool {
 	if err != nil {
 		return false
 	}
-	var out strings.Builder
-	out.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
-	out.WriteString("Sec-WebSocket-Accept: " + acceptKey(r.Header.Get("Sec-WebSocket-Key")) + "\r\n")
-	if offersSubProtocol(r) {
-		// A browser that offered protocols fails a handshake that picks none.
-		out.WriteString("Sec-WebSocket-Protocol: " + SubProtocol + "\r\n")
-	}
-	out.WriteString("\r\n")
 	_ = conn.SetDeadline(time.Now().Add(refusedLinger))
-	_, _ = buf.WriteString(out.String())
+	_, _ = buf.WriteString(switchingProtocols(r))
 	_, _ = buf.Write(closeFrame(f.code, f.reason()))
 	if err := buf.Flush(); err != nil {
 		_ = conn.Close()
@@ -112,15 +105,37 @@ func linger(conn net.Conn, r *bufio.Reader) {
 	_ = conn.Close()
 }
 
+// switchingProtocols is the 101 response to the handshake r.
+func switchingProtocols(r *http.Request) string {
+	var out strings.Builder
+	out.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
+	out.WriteString("Sec-WebSocket-Accept: " + acceptKey(r.Header.Get("Sec-WebSocket-Key")) + "\r\n")
+	if offersSubProtocol(r) {
+		// A browser that offered protocols fails a handshake that picks none.
+		out.WriteString("Sec-WebSocket-Protocol: " + SubProtocol + "\r\n")
+	}
+	out.WriteString("\r\n")
+	return out.String()
+}
+
 // acceptKey is the Sec-WebSocket-Accept of a handshake's key (RFC 6455, 4.2.2).
 func acceptKey(key string) string {
 	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// closeFrame is a server's close frame: the code, then the reason (at most
-// 123 bytes, which every reason here is).
+// closeFrame is a server's close frame: the code, then the reason, cut to
+// the 123 bytes a control frame has room for. Code 0 sends neither.
 func closeFrame(code uint16, reason string) []byte {
+	if code == 0 {
+		return serverFrame(opClose, nil)
+	}
+	if len(reason) > 123 {
+		reason = reason[:123]
+		for len(reason) > 0 && !utf8.ValidString(reason) { // a character cut in two
+			reason = reason[:len(reason)-1]
+		}
+	}
 	payload := binary.BigEndian.AppendUint16(nil, code)
 	return serverFrame(opClose, append(payload, reason...))
 }

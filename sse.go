@@ -400,6 +400,9 @@ func (s *sseSocket) finish() { s.doneOnce.Do(func() { close(s.done) }) }
 // NetConn is the socket itself: the outbox writes frames to it.
 func (s *sseSocket) NetConn() net.Conn { return sseConn{s} }
 
+// Close ends the stream at once.
+func (s *sseSocket) Close() error { s.close(); return nil }
+
 // lingerAfterClose bounds how long a hijacked stream whose end was written
 // waits for the client to close first, so that the server's close does not
 // reset what the client has not read yet.

@@ -383,8 +383,12 @@ func TestSSESlowConsumer(t *testing.T) {
 	live := openEvents(t, srv.eventsURL(room), nil)
 	live.next()
 	owner.send(request(rtb.StatusConnected, room, "after"))
-	if m, _ := live.next(); m.FuncKey != "after" {
-		t.Fatalf("a viewer after the cut got %+v", m)
+	for { // the owner's last broadcasts may still be on their way
+		if m, _ := live.next(); m.FuncKey == "after" {
+			break
+		} else if m.FuncKey != "n" {
+			t.Fatalf("a viewer after the cut got %+v", m)
+		}
 	}
 }
 

@@ -50,6 +50,12 @@ func next(t *testing.T, c *client) []byte {
 func TestFanOut(t *testing.T) {
 	for _, transport := range []string{"gws", "gws-workers", "nbio", "nbio-std"} {
 		t.Run(transport, func(t *testing.T) {
+			if transport == "nbio" && raceEnabled {
+				// nbio's own HTTP server hands each accepted connection to
+				// its pollers through epoll, which the race detector cannot
+				// see, and reports the connection's address as raced.
+				t.Skip("nbio's own HTTP server is not race-detector clean (an accept handed over through epoll)")
+			}
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
