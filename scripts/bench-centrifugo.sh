@@ -13,8 +13,8 @@
 # `rtbroadcaster bench -print-centrifugo-config` prints, its port set by
 # CENTRIFUGO_HTTP_SERVER_PORT. RTB_BENCH_BIG (default 10000) is the viewers
 # of the "10,000" scenarios; RTB_BENCH_KEEP=DIR keeps every run's report
-# there (SCENARIO-SERVER-RUN.json). Needs Go, curl and python3. Loads only
-# 127.0.0.x.
+# there (SCENARIO-SERVER-RUN.json, and both servers' server.log). Needs Go,
+# curl and python3. Loads only 127.0.0.x.
 set -euo pipefail
 
 : "${CENTRIFUGO_BIN:?set CENTRIFUGO_BIN to a Centrifugo v6 binary}"
@@ -82,7 +82,7 @@ for s in "${!scenarios[@]}"; do
 done
 if [[ -n ${RTB_BENCH_KEEP:-} ]]; then
 	mkdir -p "$RTB_BENCH_KEEP"
-	cp "$work"/*.json "$RTB_BENCH_KEEP/"
+	cp "$work"/*.json "$work/server.log" "$RTB_BENCH_KEEP/"
 fi
 
 centrifugo_version=$("$CENTRIFUGO_BIN" version 2>/dev/null | head -1 || echo "Centrifugo")
