@@ -24,7 +24,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$root" && go build -o "$work/rtbroadcaster" ./cmd/rtbroadcaster && go build -o "$work/spikeserver" ./internal/spike/spikeserver)
+. "$root/scripts/lib/bench.sh"
+build_rtbroadcaster "$root" "$work"
+(cd "$root" && go build -o "$work/spikeserver" ./internal/spike/spikeserver)
 ulimit -n "$(ulimit -Hn)"
 
 scenarios=(
@@ -40,21 +42,17 @@ for round in $(seq "$rounds"); do
 		for t in $transports; do
 			port=$((port + 1))
 			if [[ $t == server ]]; then
-				"$work/rtbroadcaster" serve -addr "127.0.0.1:$port" -log-level warn 2>>"$work/server.log" &
+				start_rtbroadcaster "$work/rtbroadcaster" "$port" "$work/server.log"
 			else
 				"$work/spikeserver" -transport "$t" -addr "127.0.0.1:$port" >>"$work/server.log" 2>&1 &
+				pid=$!
+				wait_http "http://127.0.0.1:$port/healthz"
 			fi
-			pid=$!
-			for _ in $(seq 100); do
-				curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-				sleep 0.05
-			done
 			echo "== round $round, $name, $t: bench $flags" >&2
 			# shellcheck disable=SC2086 # flags are words
 			"$work/rtbroadcaster" bench -url "ws://127.0.0.1:$port/broadcast" -server-pid "$pid" -json -progress 60s $flags \
 				>"$work/$s-$t-$round.json"
-			kill "$pid"
-			wait "$pid" 2>/dev/null || true
+			stop_pid "$pid"
 			pid=
 		done
 	done

@@ -20,7 +20,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$root" && go build -o "$work/rtbroadcaster" ./cmd/rtbroadcaster)
+. "$root/scripts/lib/bench.sh"
+build_rtbroadcaster "$root" "$work"
 bin=$work/rtbroadcaster
 ulimit -n "$(ulimit -Hn)"
 
@@ -51,19 +52,14 @@ start_servers() {
 	urls=
 	for _ in $(seq "$count"); do
 		port=$((port + 1)) # a new port each run: no TIME_WAIT left from the last one
-		"$bin" serve -addr "127.0.0.1:$port" -log-level warn "${flags[@]}" 2>>"$work/server.log" &
-		server_pids+=($!)
-		for _ in $(seq 100); do
-			curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-			sleep 0.05
-		done
+		start_rtbroadcaster "$bin" "$port" "$work/server.log" "${flags[@]}"
+		server_pids+=("$pid")
 		urls=${urls:+$urls,}ws://127.0.0.1:$port/broadcast
 	done
 }
 
 stop_servers() {
-	kill "${server_pids[@]}" 2>/dev/null || true
-	wait "${server_pids[@]}" 2>/dev/null || true
+	stop_pid "${server_pids[@]}"
 	server_pids=()
 }
 

@@ -35,6 +35,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.printCentrifugo {
+		_, err := io.WriteString(stdout, centrifugoConfig(cfg.centrifugoSecret))
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	b := &run{cfg: cfg, progress: newProgress(stderr, cfg.progress)}
@@ -75,6 +79,9 @@ func (b *run) execute(ctx context.Context) (*Report, error) {
 	}
 	rep := &Report{Transport: cfg.transport, Rooms: cfg.rooms, ViewersPerRoom: cfg.viewers, Rate: cfg.rate, SizeBytes: cfg.size, Connections: cfg.connections(),
 		MessageBytes: len(appendMessage(nil, broadcastPrefix(zeroUUID), 1, time.Now().UnixNano(), cfg.size, ""))}
+	if cfg.target == targetCentrifugo {
+		rep.Target, rep.MessageBytes = targetCentrifugo, centrifugoMessageBytes(cfg.size)
+	}
 	if cfg.rate == 0 {
 		rep.Window = cfg.window
 	}
@@ -117,6 +124,9 @@ func (b *run) connect(ctx context.Context) error {
 		expectFrom := uint64(1)
 		if cfg.join != "" {
 			r.id, r.prefix = cfg.join, broadcastPrefix(cfg.join)
+			if cfg.target == targetCentrifugo {
+				r.prefix = centrifugoPushPrefix(cfg.join)
+			}
 			expectFrom = 0 // the owner may have started: count from the first message received
 		} else if err := r.create(ctx, b, i); err != nil {
 			return fmt.Errorf("room %d: %w", i, err)

@@ -32,6 +32,11 @@ type config struct {
 	progress    time.Duration
 	join        string // a room another bench process owns; this one only listens
 	transport   string // of the viewers: websocket, or sse (owners are WebSockets)
+
+	target           string // the server: rtbroadcaster, or centrifugo (centrifugo.go)
+	centrifugoSecret string // HMAC secret of Centrifugo's connection tokens
+	centrifugoToken  string // the connection JWT, made from centrifugoSecret
+	printCentrifugo  bool   // print Centrifugo's configuration and exit
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -57,6 +62,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&cfg.progress, "progress", time.Second, "how often the progress line updates")
 	fs.StringVar(&cfg.join, "join", "", "`uuid` of a room that another bench process owns: open -viewers viewers of it and only listen (one room spread over several bench processes, past one process's open-files limit; the owning process prints its rooms' uuids)")
 	fs.StringVar(&cfg.transport, "transport", "websocket", "how viewers follow their room: websocket, or sse (Server-Sent Events, GET /rooms/{uuid}/events on the host of -url); owners always use WebSocket")
+	fs.StringVar(&cfg.target, "target", targetRTB, "the server -url points to: rtbroadcaster, or centrifugo (a Centrifugo v6 server configured as -print-centrifugo-config prints; -url ws://HOST:PORT/connection/websocket)")
+	fs.StringVar(&cfg.centrifugoSecret, "centrifugo-hmac-secret", defaultCentrifugoSecret, "with -target centrifugo: the `secret` of the server's client.token.hmac_secret_key, to sign connection tokens (HS256)")
+	fs.BoolVar(&cfg.printCentrifugo, "print-centrifugo-config", false, "print the Centrifugo configuration (JSON) that -target centrifugo expects, with -centrifugo-hmac-secret, and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: rtbroadcaster bench [flags]\n\nOpens -rooms rooms with -viewers viewers each, broadcasts for -duration and reports\nconnect+join time, deliveries/s, latency, loss, duplicates, reordering and, with -server-pid,\nthe server's memory per connection and CPU. Load only servers you run yourself.\n\n")
 		fs.PrintDefaults()
@@ -77,6 +85,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if *addrs != "" {
 		cfg.sourceAddrs = strings.Split(*addrs, ",")
 	}
+	if cfg.target == targetCentrifugo {
+		cfg.centrifugoToken = centrifugoToken(cfg.centrifugoSecret, time.Now())
+	}
 	return cfg, cfg.check()
 }
 
@@ -96,6 +107,10 @@ func (cfg *config) check() error {
 		return errors.New("-join listens to one room: -rooms must be 1, and -churn is not available")
 	case cfg.transport != "websocket" && cfg.transport != "sse":
 		return fmt.Errorf("-transport: %q is neither websocket nor sse", cfg.transport)
+	case cfg.target != targetRTB && cfg.target != targetCentrifugo:
+		return fmt.Errorf("-target: %q is neither %s nor %s", cfg.target, targetRTB, targetCentrifugo)
+	case cfg.target == targetCentrifugo && (cfg.transport != "websocket" || cfg.stateEvery > 0 || cfg.churn > 0):
+		return errors.New("-target centrifugo: viewers use WebSocket, without -state-every or -churn")
 	case cfg.concurrency < 1 || cfg.readBuffer < 256:
 		return errors.New("-connect-concurrency must be at least 1 and -read-buffer at least 256")
 	}

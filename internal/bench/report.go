@@ -12,7 +12,8 @@ import (
 // key is camelCase, and BENCHMARKS.md ("The JSON report") says what each is.
 type Report struct {
 	Targets        []string `json:"targets"`
-	Transport      string   `json:"transport"` // of the viewers: websocket or sse
+	Target         string   `json:"target,omitempty"` // the kind of server, when not rtbroadcaster: centrifugo
+	Transport      string   `json:"transport"`        // of the viewers: websocket or sse
 	Rooms          int      `json:"rooms"`
 	ViewersPerRoom int      `json:"viewersPerRoom"`
 	Rate           float64  `json:"ratePerRoom"` // 0: as fast as the window allows
@@ -81,6 +82,9 @@ func (r *Report) writeText(w io.Writer) {
 	mode := fmt.Sprintf("%g msg/s per room", r.Rate)
 	if r.Rate == 0 {
 		mode = fmt.Sprintf("as fast as a window of %d allows", r.Window)
+	}
+	if r.Target != "" {
+		fmt.Fprintf(w, "target: %s\n", r.Target)
 	}
 	fmt.Fprintf(w, "rtbroadcaster bench: %d room(s) x %d %s viewers, %s, %d-byte payloads (%d-byte messages)\n", r.Rooms, r.ViewersPerRoom, r.Transport, mode, r.SizeBytes, r.MessageBytes)
 	fmt.Fprintf(w, "  targets           %s (from %s)\n", strings.Join(r.Targets, ", "), strings.Join(r.SourceAddrs, ", "))

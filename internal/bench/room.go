@@ -23,6 +23,7 @@ type room struct {
 	sent        atomic.Uint64 // the last sequence number sent
 	ownerErrors atomic.Uint64 // error replies the owner received
 	ownerDone   chan struct{} // closed when the owner's reader has ended
+	centrifugo  bool          // -target centrifugo: id is a channel, the owner publishes to it
 
 	// The in-flight window: receipts[seq%len] counts the viewers that have
 	// received seq; when all have, acked moves to seq and the sender wakes.
@@ -33,6 +34,24 @@ type room struct {
 
 // create opens the owner's connection and creates the room.
 func (r *room) create(ctx context.Context, b *run, connIndex int) error {
+	create := r.createRoom
+	if b.cfg.target == targetCentrifugo {
+		create, r.centrifugo = r.createCentrifugo, true
+	}
+	if err := create(ctx, b, connIndex); err != nil {
+		return err
+	}
+	if b.cfg.rate == 0 {
+		r.receipts = make([]atomic.Int32, b.cfg.window)
+		r.wake = make(chan struct{}, 1)
+	}
+	r.ownerDone = make(chan struct{})
+	go r.readOwner() // counts the owner's error replies; presence messages are skipped
+	return nil
+}
+
+// createRoom opens the owner's connection to rtbroadcaster and creates the room.
+func (r *room) createRoom(ctx context.Context, b *run, connIndex int) error {
 	c, err := b.sources.dial(ctx, b.urlFor(connIndex), connIndex, 4096)
 	if err != nil {
 		return err
@@ -51,12 +70,6 @@ func (r *room) create(ctx context.Context, b *run, connIndex int) error {
 	}
 	r.id = string(reply[len(start) : len(start)+36])
 	r.prefix = broadcastPrefix(r.id)
-	if b.cfg.rate == 0 {
-		r.receipts = make([]atomic.Int32, b.cfg.window)
-		r.wake = make(chan struct{}, 1)
-	}
-	r.ownerDone = make(chan struct{})
-	go r.readOwner() // counts the owner's error replies; presence messages are skipped
 	return nil
 }
 
@@ -69,6 +82,12 @@ func (r *room) readOwner() {
 		}
 		if hasError(frame) {
 			r.ownerErrors.Add(1)
+		}
+		for r.centrifugo && len(frame) > 0 { // answer the server's pings
+			var line []byte
+			if line, frame = nextLine(frame); isCentrifugoPing(line) {
+				_ = r.owner.write(opText, centrifugoPong)
+			}
 		}
 	}
 }
@@ -128,7 +147,11 @@ func (r *room) send(ctx context.Context, cfg *config, start time.Time) error {
 		if cfg.stateEvery > 0 && seq%uint64(cfg.stateEvery) == 0 {
 			key = "k" + strconv.FormatUint(seq/uint64(cfg.stateEvery)%uint64(cfg.stateKeys), 10)
 		}
-		buf = appendMessage(buf[:0], r.prefix, seq, time.Now().UnixNano(), cfg.size, key)
+		if r.centrifugo {
+			buf = appendCentrifugoPublish(buf[:0], r.id, seq, time.Now().UnixNano(), cfg.size)
+		} else {
+			buf = appendMessage(buf[:0], r.prefix, seq, time.Now().UnixNano(), cfg.size, key)
+		}
 		if err := r.owner.write(opText, buf); err != nil {
 			return fmt.Errorf("room %d: owner's write: %w", r.index, err)
 		}

@@ -47,7 +47,15 @@ func (v *viewer) connect(ctx context.Context, b *run) error {
 	if err != nil {
 		return err
 	}
-	if err := c.write(opText, request(protocol.StatusJoin, "join connection", v.room.id)); err != nil {
+	if b.cfg.target == targetCentrifugo {
+		err = c.write(opText, centrifugoConnect(b.cfg.centrifugoToken))
+		if err == nil {
+			err = c.write(opText, centrifugoSubscribe(v.room.id))
+		}
+	} else {
+		err = c.write(opText, request(protocol.StatusJoin, "join connection", v.room.id))
+	}
+	if err != nil {
 		_ = c.close()
 		return err
 	}
@@ -60,36 +68,51 @@ func (v *viewer) connect(ctx context.Context, b *run) error {
 // replay, then checks and times every live message until the connection ends.
 func (v *viewer) read(b *run, joined func(error)) {
 	defer close(v.done)
-	if err := v.awaitJoin(); err != nil {
+	centrifugo := b.cfg.target == targetCentrifugo
+	var err error
+	if centrifugo {
+		err = v.awaitCentrifugoJoin(b)
+	} else {
+		err = v.awaitJoin()
+	}
+	if err != nil {
 		joined(err)
 		v.end(err)
 		return
 	}
 	v.joinedAt = time.Now()
 	joined(nil)
-	prefix := v.room.prefix
-	shard := v.index
-	count := v.delivered.Load()
 	for {
 		frame, err := v.conn.readFrame()
 		if err != nil {
 			v.end(err)
 			return
 		}
-		seq, sent, ok := parseMessage(frame, prefix)
-		if !ok {
-			if isRoomClosed(frame) {
-				v.end(errors.New("room closed"))
+		if centrifugo {
+			if err := v.centrifugoFrame(b, frame); err != nil {
+				v.end(err)
 				return
 			}
 			continue
 		}
-		b.latency.record(shard, time.Duration(time.Now().UnixNano()-sent))
-		v.track(seq)
-		count++
-		v.delivered.Store(count) // a plain store: only the progress line reads it meanwhile
-		v.room.received(seq)
+		if !v.receive(b, frame) && isRoomClosed(frame) {
+			v.end(errors.New("room closed"))
+			return
+		}
 	}
+}
+
+// receive checks and times one message, if it is one of the room's broadcasts.
+func (v *viewer) receive(b *run, msg []byte) bool {
+	seq, sent, ok := parseMessage(msg, v.room.prefix)
+	if !ok {
+		return false
+	}
+	b.latency.record(v.index, time.Duration(time.Now().UnixNano()-sent))
+	v.track(seq)
+	v.delivered.Store(v.delivered.Load() + 1) // not an Add: only the progress line reads it meanwhile
+	v.room.received(seq)
+	return true
 }
 
 // awaitJoin reads the join reply and the state replay that follows it.
@@ -146,7 +169,7 @@ func (v *viewer) track(seq uint64) {
 // end records why the connection ended.
 func (v *viewer) end(err error) {
 	var closed errClosed
-	if errors.As(err, &closed) && closed.code == 4001 {
+	if errors.As(err, &closed) && (closed.code == 4001 || closed.code == 3008) { // 3008: Centrifugo's "slow"
 		v.cutOff = true
 	}
 	v.err = err
