@@ -31,11 +31,7 @@ type conn struct {
 	transport string       // transportWebSocket or transportSSE, for the metrics
 	opened    time.Time
 	limiter   *rate.Limiter // nil when unlimited; locks itself
-	pings     *rate.Limiter // the client's pings: limiter, or the fixed ping budget
-	// ctx ends when the connection does (finish cancels it); every request
-	// derives its engine calls' context from it (requestContext).
-	ctx    context.Context
-	cancel context.CancelFunc
+	pings     *rate.Limiter // the client's pings: limiter, or the fixed ping budget made at the first ping (read side)
 
 	// Set by startReading before the connection is published: how the read
 	// side learns that the socket has bytes (reader.go).
@@ -46,9 +42,15 @@ type conn struct {
 	// Atomic: written or read by the room (under its lock), the engine's
 	// callbacks, timers, Shutdown and the outbox's writer.
 	pinger    atomic.Pointer[time.Timer]
-	lastHeard atomic.Int64           // when the client last sent anything, in Unix ns
-	pingAt    atomic.Int64           // when the unanswered ping was queued, or 0
-	handling  atomic.Bool            // the read side is handling what it read
+	lastHeard atomic.Int64 // when the client last sent anything, in Unix ns
+	pingAt    atomic.Int64 // when the unanswered ping was queued, or 0
+	handling  atomic.Bool  // the read side is handling what it read
+	// request cancels the engine calls of the request being handled, for
+	// an abort (requestContext); ended says no request may start any more.
+	// Not a context per connection: an idle connection would keep its
+	// channel and its children's map.
+	request   atomic.Pointer[context.CancelFunc]
+	ended     atomic.Bool
 	endReason atomic.Pointer[string] // why the server closed it, when it did
 	// closingRoom is set while the owner closes its own room, so that the
 	// room's end is not announced to it twice.
@@ -82,7 +84,6 @@ type conn struct {
 // when ws is nil (ServeEvents sets its socket).
 func newConn(m *Manager, ws *wsSocket, remote netip.Addr) *conn {
 	c := &conn{mgr: m, ws: ws, remote: remote, opened: time.Now(), transport: transportWebSocket}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.out = outbox{
 		limit:        m.limits.SendQueueBytes,
 		writeTimeout: m.limits.WriteTimeout,
@@ -92,7 +93,6 @@ func newConn(m *Manager, ws *wsSocket, remote netip.Addr) *conn {
 	if ws != nil { // an SSE viewer's socket is set by ServeEvents
 		c.out.sock = ws
 	}
-	c.pings = rate.NewLimiter(pingsPerSecond, pingBurst)
 	if m.limits.MessagesPerSecond > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(m.limits.MessagesPerSecond), m.limits.MessageBurst)
 		c.pings = c.limiter
@@ -113,6 +113,9 @@ const (
 // refused message towards the close 1008 of rateLimited.
 func (c *conn) answerPing(payload []byte) {
 	now := c.mgr.now()
+	if c.pings == nil { // most clients never ping: browsers only answer
+		c.pings = rate.NewLimiter(pingsPerSecond, pingBurst)
+	}
 	if !c.pings.AllowN(now, 1) {
 		if c.strike(now) {
 			c.closeWith(ClosePolicyViolation, "rate limit exceeded")
@@ -224,16 +227,24 @@ func (c *conn) slowConsumer() {
 // what its request waits for (an engine call may wait up to brokerTimeout),
 // so that the read loop returns, and closes the socket.
 func (c *conn) abort() {
-	c.cancel()
+	c.cancelRequests()
 	_ = c.out.sock.Close()
+}
+
+// cancelRequests cancels the request under way and every later one.
+func (c *conn) cancelRequests() {
+	c.ended.Store(true)
+	if cancel := c.request.Load(); cancel != nil {
+		(*cancel)()
+	}
 }
 
 // finish runs once, when the connection has ended for any reason: an owner's
 // room closes, a viewer leaves its room. It cancels the connection's
-// context first: what it does for the ended connection (ownerLeft) runs on
+// requests first: what it does for the ended connection (ownerLeft) runs on
 // contexts of its own.
 func (c *conn) finish(reason error) {
-	c.cancel()
+	c.cancelRequests()
 	if t := c.pinger.Load(); t != nil {
 		t.Stop()
 	}

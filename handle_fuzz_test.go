@@ -2,7 +2,6 @@ package rtbroadcaster
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"net"
@@ -76,7 +75,6 @@ type capturedConn struct {
 func newCapturedConn(m *Manager) *capturedConn {
 	sock := &captureSocket{}
 	c := &conn{mgr: m, opened: time.Now()}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.out = outbox{sock: sock, limit: m.limits.SendQueueBytes, writeTimeout: time.Second, onSlow: c.slowConsumer}
 	m.addConn(c)
 	return &capturedConn{conn: c, sock: sock}

@@ -341,20 +341,11 @@ func frameBytes(frames [][]byte) int {
 	return n
 }
 
-// idleQueueCap is the most queue capacity an idle connection keeps: a burst
-// (a join's state replay, a flood) grows the queue, and ten thousand idle
-// viewers must not each keep their largest burst's slice.
-const idleQueueCap = 8
-
-// releaseIdleLocked drops the queue's slices when they grew past idleQueueCap;
-// the writer is exiting, so nothing holds them.
+// releaseIdleLocked drops the queue's slices: the writer is exiting, so
+// nothing holds them, and ten thousand idle viewers must not each keep a
+// slice the size of their largest burst (a join's replay, a flood).
 func (o *outbox) releaseIdleLocked() {
-	if cap(o.queue) > idleQueueCap {
-		o.queue = nil
-	}
-	if cap(o.spare) > idleQueueCap {
-		o.spare = nil
-	}
+	o.queue, o.spare = nil, nil
 }
 
 // errWriteTimeout is write's error when the peer took nothing for a whole

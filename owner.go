@@ -39,8 +39,9 @@ func hashOwnerKey(key string) string {
 // the owner is away. Without a grace, the room closes now. It reports
 // whether the room stays open for a while, waiting for its owner.
 func (c *conn) ownerLeft(r *room) (waiting bool) {
-	// Not c.ctx: this runs because the connection ended (finish), which
-	// cancelled it; the room's grace must still start and viewers be told.
+	// Not requestContext: this runs because the connection ended (finish),
+	// which cancelled its requests; the room's grace must still start and
+	// viewers be told.
 	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
 	defer cancel()
 	// Released as its epoch, not closed outright, also without a grace: an

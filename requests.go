@@ -400,9 +400,18 @@ func (c *conn) sendError(id, requestID string, e *Error) {
 const brokerTimeout = 5 * time.Second
 
 // requestContext is the context of a request's engine calls: brokerTimeout
-// from now, and no longer than the connection.
+// from now, and no longer than the connection (cancelRequests). Requests
+// run one at a time, on the read side.
 func (c *conn) requestContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(c.ctx, brokerTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	c.request.Store(&cancel)
+	if c.ended.Load() {
+		cancel()
+	}
+	return ctx, func() {
+		c.request.Store(nil)
+		cancel()
+	}
 }
 
 // brokerError turns a room engine's error into the reply to a request.
