@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
@@ -52,10 +53,11 @@ type socket interface {
 type outbox struct {
 	// Set when the connection is made, then only read.
 	sock         socket
-	limit        int           // bytes that may wait in queue
-	writeTimeout time.Duration // one write's deadline
-	onSlow       func()        // called once, on a goroutine of its own, when the limit is passed or a write times out
-	onSkip       func()        // called under mu for each conflated frame replaced by a newer one; may be nil
+	raw          syscall.RawConn // the socket, when writers may write it without waiting; else nil
+	limit        int             // bytes that may wait in queue
+	writeTimeout time.Duration   // one write's deadline
+	onSlow       func()          // called once, on a goroutine of its own, when the limit is passed or a write times out
+	onSkip       func()          // called under mu for each conflated frame replaced by a newer one; may be nil
 
 	// Guarded by mu, a leaf: nothing else is locked under it, and the
 	// writer does its socket writes without it.
@@ -235,52 +237,70 @@ func (o *outbox) abandonLocked(req *closeRequest) {
 	o.startLocked()
 }
 
+// startLocked has the queue written, by the shared writers when the socket
+// allows writing without waiting (writers.go), else by a drain goroutine.
 func (o *outbox) startLocked() {
-	if !o.running {
-		o.running = true
-		go o.drain()
+	if o.running {
+		return
 	}
+	o.running = true
+	if o.raw != nil {
+		writers.schedule(o)
+		return
+	}
+	go o.drain(nil)
 }
 
-// drain writes queued frames until the queue is empty, then sends the close
-// frame if one was asked for. One drain goroutine runs at a time.
-func (o *outbox) drain() {
+// drain writes pending, then queued frames until the queue is empty, then
+// sends the close frame if one was asked for: the writer that may wait, a
+// goroutine of its own. One writer runs at a time (running).
+func (o *outbox) drain(pending [][]byte) {
 	bufp := writeBuffers.Get().(*[]byte)
 	defer writeBuffers.Put(bufp)
 	for {
-		o.mu.Lock()
-		batch, reuse := o.nextBatchLocked()
-		if len(batch) == 0 {
-			closing := o.closing
-			o.closing = nil
-			o.running = false
-			o.releaseIdleLocked()
-			o.mu.Unlock()
-			if closing != nil {
-				o.writeClose(closing)
+		batch, reuse := pending, false
+		if pending != nil {
+			pending = nil
+		} else {
+			o.mu.Lock()
+			batch, reuse = o.nextBatchLocked()
+			if len(batch) == 0 {
+				closing := o.closing
+				o.closing = nil
+				o.running = false
+				o.releaseIdleLocked()
+				o.mu.Unlock()
+				if closing != nil {
+					o.writeClose(closing)
+				}
+				return
 			}
-			return
+			o.mu.Unlock()
 		}
-		o.mu.Unlock()
 
 		err := o.write(bufp, batch)
 		clear(batch) // let the frames be collected
+		o.wrote(batch, reuse, err)
+	}
+}
 
-		o.mu.Lock()
-		if reuse && cap(batch) <= 1024 {
-			o.spare = batch[:0]
+// wrote takes batch back after a write: its slice may become the queue's
+// spare, and a failed write ends the connection.
+func (o *outbox) wrote(batch [][]byte, reuse bool, err error) {
+	o.mu.Lock()
+	if reuse && cap(batch) <= 1024 {
+		o.spare = batch[:0]
+	}
+	if err != nil {
+		o.done, o.closing = true, nil
+		o.dropLocked()
+		if errors.Is(err, errWriteTimeout) {
+			o.reportSlowLocked() // the peer stopped reading
 		}
-		if err != nil {
-			o.done, o.closing = true, nil
-			o.dropLocked()
-			if errors.Is(err, errWriteTimeout) {
-				o.reportSlowLocked() // the peer stopped reading
-			}
-		}
-		o.mu.Unlock()
-		if err != nil {
-			_ = o.sock.Close() // the read side sees it and cleans up
-		}
+	}
+	o.mu.Unlock()
+	if err != nil {
+		_ = o.sock.Close() // the read side sees it and cleans up
 	}
 }
 

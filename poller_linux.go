@@ -165,3 +165,18 @@ func readNow(rc syscall.RawConn, buf []byte) (n int, err error) {
 	}
 	return n, err
 }
+
+// writeNow writes what the socket rc takes of p without waiting: a full
+// socket takes less, or nothing (n is 0, err nil).
+func writeNow(rc syscall.RawConn, p []byte) (n int, err error) {
+	if cerr := rc.Write(func(fd uintptr) bool {
+		n, err = syscall.Write(int(fd), p)
+		return true // never wait: a drain goroutine does
+	}); cerr != nil {
+		return 0, cerr
+	}
+	if err == syscall.EAGAIN || err == syscall.EINTR {
+		return 0, nil
+	}
+	return max(n, 0), err
+}

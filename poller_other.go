@@ -21,3 +21,5 @@ func (*poller) rearm(*conn) error                { return errors.ErrUnsupported 
 func (*poller) remove(*conn)                     {}
 
 func readNow(syscall.RawConn, []byte) (int, error) { return 0, errors.ErrUnsupported }
+
+func writeNow(syscall.RawConn, []byte) (int, error) { return 0, errors.ErrUnsupported }

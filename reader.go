@@ -37,6 +37,7 @@ func (c *conn) prepareReading(early []byte) {
 		if rc := pollable(c.ws.conn); rc != nil {
 			c.poll, c.raw = p, rc
 			c.ws.onClose = c.poke
+			c.out.raw = rc // the writers may write it without waiting (writers.go)
 		}
 	}
 }
