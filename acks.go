@@ -11,7 +11,7 @@ import (
 const ackInterval = 100 * time.Millisecond
 
 // acks is an owner connection's acknowledgements of its numbered
-// broadcasts. The read goroutine records each number its room accepted; one
+// broadcasts. The read side records each number its room accepted; one
 // timer per connection, armed when there is something new to tell and at
 // most once per ackInterval, sends the last one. Its lock guards the fields
 // below; frames carrying acked are queued under it (acks.mu → outbox.mu),

@@ -19,7 +19,7 @@ import (
 // outbox owns the writing side. Who may touch which field is grouped below;
 // the lock order is in LOCKING.md.
 type conn struct {
-	// Set before the read loop starts (newConn, CreateNewClient), then
+	// Set before the connection is published (newConn, CreateNewClient), then
 	// only read, from any goroutine.
 	mgr       *Manager
 	ws        *wsSocket    // nil for an SSE viewer
@@ -225,7 +225,7 @@ func (c *conn) slowConsumer() {
 
 // abort ends the connection at once, for a Shutdown out of time: it cancels
 // what its request waits for (an engine call may wait up to brokerTimeout),
-// so that the read loop returns, and closes the socket.
+// so that the read side returns, and closes the socket.
 func (c *conn) abort() {
 	c.cancelRequests()
 	_ = c.out.sock.Close()

@@ -83,7 +83,10 @@ type Limits struct {
 	APIRequestsPerSecond float64
 	APIRequestBurst      int
 	// PingInterval is how often the server pings each client; a client that
-	// sends nothing for PingInterval+PongTimeout is dropped. Defaults 25 s, 10 s.
+	// sends nothing within PongTimeout of a ping (a pong, or any frame) is
+	// dropped, so at most PingInterval+PongTimeout after it last spoke. A
+	// client whose request is still being handled is given the time it
+	// takes. Defaults 25 s, 10 s.
 	PingInterval time.Duration
 	PongTimeout  time.Duration
 	// WriteTimeout bounds one write to a client's socket. Default 10 s.

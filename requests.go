@@ -367,7 +367,7 @@ func (c *conn) closeRoom(id string) *Error {
 }
 
 // replyError tells the client why its request was refused, and truthfully
-// whether it is still in a room. Only the read goroutine calls it.
+// whether it is still in a room. Only the read side calls it.
 func (c *conn) replyError(e *Error) {
 	id := ""
 	if r := c.currentRoom(); r != nil {
@@ -454,7 +454,7 @@ func (c *conn) currentRoom() *room {
 
 // fenceOff tells c, an owner, that another connection took its room id back
 // with the owner key: c is in no room now. The room calls it, under its
-// lock, having dropped c as its owner; c's read goroutine leaves the room
+// lock, having dropped c as its owner; c's read side leaves the room
 // at its next request, or at its end, which then starts no grace.
 func (c *conn) fenceOff(id string) {
 	c.fencedOff.Store(true)

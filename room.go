@@ -84,7 +84,7 @@ type presence struct {
 
 // member is the state a room keeps in each viewer connection it holds:
 // those fields of the connection are guarded by the room's mu, not owned
-// by its read goroutine.
+// by its read side.
 type member struct {
 	slot    int     // the viewer's index in room.viewers
 	joining *joiner // set between a viewer's subscription and its snapshot

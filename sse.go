@@ -25,7 +25,7 @@ import (
 // response's text/event-stream. The request's handler goroutine joins;
 // then, over HTTP/1.1, it hands the connection to a goroutine of the
 // viewer's own (sseSocket.watch), which runs finish when the client
-// leaves, as a WebSocket's read loop does; over HTTP/2 it waits for the
+// leaves, as a WebSocket's read side does; over HTTP/2 it waits for the
 // stream to end and runs finish itself.
 
 // Transports, as the metrics label them.
@@ -270,7 +270,7 @@ func retryOf(code uint16, reason string) (time.Duration, bool) {
 // join is made, writes the response's head itself and returns: the stream
 // is then written to the raw connection in chunks, one write per batch,
 // and a goroutine of the viewer's own reads the connection to learn when
-// the client leaves (watch), as a WebSocket's read loop does; net/http
+// the client leaves (watch), as a WebSocket's read side does; net/http
 // keeps nothing of it. Over HTTP/2, which has no hijack, the handler stays
 // and the stream is written through the ResponseWriter.
 type sseSocket struct {

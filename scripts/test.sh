@@ -54,9 +54,10 @@ go test -race -count=1 -timeout 5m -run '^TestChurnSoak$' ./cmd/rtbroadcaster
 # Fuzz budgets are counts of inputs, not durations: with a duration, Go 1.26's fuzz
 # coordinator can fail a run with "context deadline exceeded" when the time runs out
 # while a worker is busy (golang/go#75804, fixed in Go 1.27). About 15 s each here.
-step "fuzz the message decoder and the protocol handler"
+step "fuzz the message decoder, the protocol handler and the frame reader"
 go test -run '^$' -fuzz '^FuzzDecodeMessage$' -fuzztime "${RTB_FUZZ_DECODER_INPUTS:-100000}x" ./protocol
 go test -run '^$' -fuzz '^FuzzHandle$' -fuzztime "${RTB_FUZZ_HANDLER_INPUTS:-40000}x" .
+go test -run '^$' -fuzz '^FuzzFrameReader$' -fuzztime "${RTB_FUZZ_FRAMES_INPUTS:-100000}x" .
 
 step "JavaScript SDK and browser tests"
 bin_dir=$(mktemp -d)
