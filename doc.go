@@ -12,12 +12,18 @@
 package rtbroadcaster
 
 // Where things are: manager.go (the Manager: admission, upgrade, the
-// registry of connections and rooms, shutdown), conn.go (one connection:
-// its socket, pings, deadlines, its end), requests.go (what a connection
+// registry of connections and rooms, shutdown), netconn.go (the WebSocket
+// handshake and socket), conn.go (one connection: pings, limits, its end),
+// reader.go (its read side: requests in order, one at a time),
+// framereader.go (the client frames, parsed and checked), poller_linux.go
+// (an epoll set, so that an idle connection parks no goroutine),
+// requests.go (what a connection
 // asks: create, join, resume, broadcast, close), room.go (this node's
 // replica of a room and the viewers it fans out to), owner.go (owner keys
 // and an owner's leaving and return), acks.go (an owner's acknowledgements
 // of its numbered broadcasts), outbox.go (a connection's send queue),
+// writers.go (the few goroutines that write every queue a socket takes
+// without waiting),
 // conflate.go (its conflated keys and skip markers: a slow viewer of a
 // latest-only stream gets the latest of each key), api.go (the HTTP API for
 // backends: rooms created, fed, described and closed over HTTP;
