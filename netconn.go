@@ -47,6 +47,9 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (conn net.Conn, ear
 		_ = conn.Close()
 		return nil, nil, err
 	}
+	// No deadline of net/http's (ReadTimeout, the handshake's) outlives
+	// the handshake: liveness is the pings' business (conn.ping).
+	_ = conn.SetDeadline(time.Time{})
 	return conn, early, nil
 }
 

@@ -64,16 +64,25 @@ func (v *viewer) connect(ctx context.Context, b *run) error {
 	return nil
 }
 
+// joinTimeout bounds how long a viewer waits for its join reply and replay.
+const joinTimeout = 30 * time.Second
+
 // read is the viewer's goroutine: it reads the join reply, skips the state
 // replay, then checks and times every live message until the connection ends.
 func (v *viewer) read(b *run, joined func(error)) {
 	defer close(v.done)
 	centrifugo := b.cfg.target == targetCentrifugo
+	// A join the server never answers fails the run instead of hanging it.
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(joinTimeout, func() { timedOut.Store(true); _ = v.conn.close() })
 	var err error
 	if centrifugo {
 		err = v.awaitCentrifugoJoin(b)
 	} else {
 		err = v.awaitJoin()
+	}
+	if !timer.Stop() && timedOut.Load() {
+		err = fmt.Errorf("no join reply within %v", joinTimeout)
 	}
 	if err != nil {
 		joined(err)
