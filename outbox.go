@@ -269,6 +269,11 @@ func (o *outbox) drain(pending [][]byte) {
 				o.closing = nil
 				o.running = false
 				o.releaseIdleLocked()
+				if o.raw != nil && closing == nil {
+					// The writers' writes without waiting fail once a
+					// deadline has passed: the last one set here goes.
+					_ = o.sock.NetConn().SetWriteDeadline(time.Time{})
+				}
 				o.mu.Unlock()
 				if closing != nil {
 					o.writeClose(closing)

@@ -68,7 +68,7 @@ func TestTLSWithAuthAdminAndMetrics(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- serve(ctx, []string{"-addr", "127.0.0.1:0", "-tls-cert", certFile, "-tls-key", keyFile,
-			"-jwt-secret", secret, "-admin-token", "let-me-in"}, logWriter)
+			"-jwt-secret", secret, "-admin-token", "let-me-in", "-http-idle-timeout", "500ms"}, logWriter)
 		logWriter.Close()
 	}()
 	t.Cleanup(func() {
@@ -134,8 +134,21 @@ func TestTLSWithAuthAdminAndMetrics(t *testing.T) {
 	if !strings.Contains(string(body), room) {
 		t.Fatalf("admin API does not list room %s: %s", room, body)
 	}
+	// A wss:// connection reads on a goroutine of its own: no read deadline
+	// of net/http's (-http-idle-timeout) may outlive its handshake.
+	time.Sleep(time.Second)
+	_ = ws.WriteString(`{"uuid":"` + room + `","status":{"value":3},"funcKey":"after-idle","funcParams":[]}`)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		metrics, _ := io.ReadAll(get("/metrics", "").Body)
+		if strings.Contains(string(metrics), "rtbroadcaster_messages_received_total 2\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the broadcast sent over wss after a second idle was not received: the connection was cut")
+		}
+	}
 	metrics, _ := io.ReadAll(get("/metrics", "").Body)
-	for _, want := range []string{"rtbroadcaster_rooms 1", "rtbroadcaster_connections 1", "rtbroadcaster_messages_received_total 1"} {
+	for _, want := range []string{"rtbroadcaster_rooms 1", "rtbroadcaster_connections 1", "rtbroadcaster_messages_received_total 2"} {
 		if !strings.Contains(string(metrics), want+"\n") {
 			t.Errorf("/metrics lacks %q", want)
 		}
