@@ -22,6 +22,7 @@ type writerPool struct {
 	mu      sync.Mutex
 	ready   ring // outboxes to write, each at most once (outbox.running)
 	running int  // writer goroutines; they end when ready is empty
+	most    int  // GOMAXPROCS, read when no writer runs (asking takes a runtime lock)
 }
 
 var writers writerPool
@@ -30,7 +31,10 @@ var writers writerPool
 func (p *writerPool) schedule(o *outbox) {
 	p.mu.Lock()
 	p.ready.push(o)
-	start := p.running < runtime.GOMAXPROCS(0) && p.running < p.ready.n
+	if p.running == 0 {
+		p.most = runtime.GOMAXPROCS(0)
+	}
+	start := p.running < p.most && p.running < p.ready.n
 	if start {
 		p.running++
 	}
