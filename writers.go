@@ -48,7 +48,7 @@ func (p *writerPool) schedule(o *outbox) {
 func (p *writerPool) work() {
 	bufp := writeBuffers.Get().(*[]byte)
 	defer writeBuffers.Put(bufp)
-	for {
+	for n := 1; ; n++ {
 		p.mu.Lock()
 		o := p.ready.pop()
 		if o == nil {
@@ -58,8 +58,18 @@ func (p *writerPool) work() {
 		}
 		p.mu.Unlock()
 		o.writeReady(bufp)
+		if n%writesBetweenYields == 0 {
+			// A writer never blocks: without this, the poller and the
+			// readers it starts could wait for a processor until the
+			// runtime preempts the writers, milliseconds later.
+			runtime.Gosched()
+		}
 	}
 }
+
+// writesBetweenYields is how many outboxes a writer writes before it lets
+// other goroutines run.
+const writesBetweenYields = 32
 
 // writeReady writes what o has queued without waiting, then hands o back:
 // idle, to the ready list again when more came meanwhile, or to a drain
