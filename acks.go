@@ -33,10 +33,19 @@ func (a *acks) reset(room string, acked uint64) {
 	a.room, a.last, a.told = room, acked, acked
 }
 
+// ownerAcks is the connection's acknowledgements, made at its first use:
+// only owners have any. Only the read side calls it.
+func (c *conn) ownerAcks() *acks {
+	if c.acks == nil {
+		c.acks = &acks{}
+	}
+	return c.acks
+}
+
 // accepted records that the room accepted every number up to n, and arms
 // the timer that tells the owner, unless one is pending.
 func (c *conn) accepted(n uint64) {
-	a := &c.acks
+	a := c.ownerAcks()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if n <= a.last {
@@ -51,7 +60,7 @@ func (c *conn) accepted(n uint64) {
 // sendWithAcked queues m, a reply to the owner, carrying the last accepted
 // number, which the timer then does not send again.
 func (c *conn) sendWithAcked(m *Message) {
-	a := &c.acks
+	a := c.ownerAcks()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.told = a.last
@@ -63,7 +72,7 @@ func (c *conn) sendWithAcked(m *Message) {
 // sendAck runs on the timer: it sends the last accepted number, if the
 // owner was not told it yet.
 func (c *conn) sendAck() {
-	a := &c.acks
+	a := c.acks // set before the timer was armed
 	a.mu.Lock()
 	a.timer = nil
 	if a.stopped || a.last <= a.told {
@@ -80,7 +89,10 @@ func (c *conn) sendAck() {
 
 // stopAcks ends the timer with the connection.
 func (c *conn) stopAcks() {
-	a := &c.acks
+	a := c.acks
+	if a == nil {
+		return // never an owner
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.stopped = true

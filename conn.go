@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/rtbroadcaster/rtbroadcaster/broker"
@@ -22,22 +21,21 @@ type conn struct {
 	// Set before the connection is published (newConn, CreateNewClient), then
 	// only read, from any goroutine.
 	mgr       *Manager
-	ws        *wsSocket    // nil for an SSE viewer
-	out       outbox       // locks itself: the room and timers push to it
-	acks      acks         // locks itself: an owner's acknowledgements (acks.go)
-	remote    netip.Addr   // the client's address, behind trusted proxies
-	limitKey  netip.Prefix // what the per-address limits count it as
-	connToken string       // from the handshake: a subprotocol or ?token=
-	transport string       // transportWebSocket or transportSSE, for the metrics
-	opened    time.Time
+	ws        *wsSocket     // nil for an SSE viewer
+	out       outbox        // locks itself: the room and timers push to it
+	acks      *acks         // an owner's acknowledgements, made when it becomes one (acks.go); locks itself
+	remote    netip.Addr    // the client's address, behind trusted proxies
+	limitKey  netip.Prefix  // what the per-address limits count it as
+	connToken string        // from the handshake: a subprotocol or ?token=
+	transport string        // transportWebSocket or transportSSE, for the metrics
+	opened    int64         // Unix ns
 	limiter   *rate.Limiter // nil when unlimited; locks itself
 	pings     *rate.Limiter // the client's pings: limiter, or the fixed ping budget made at the first ping (read side)
 
 	// Set by startReading before the connection is published: how the read
 	// side learns that the socket has bytes (reader.go).
-	poll   *poller         // nil: the connection reads on a goroutine of its own
-	raw    syscall.RawConn // the socket, to read without waiting
-	pollID uint64          // the connection's id in the poller
+	poll   *poller // nil: the connection reads on a goroutine of its own
+	pollID uint64  // the connection's id in the poller
 
 	// Atomic: written or read by the room (under its lock), the engine's
 	// callbacks, timers, Shutdown and the outbox's writer.
@@ -65,16 +63,15 @@ type conn struct {
 	// requests and finish run on its handler's goroutine alone.
 	readMu       sync.Mutex
 	frames       frameReader // the frames in progress
-	early        []byte      // sent with the handshake, not handled yet
 	readEnded    bool        // the socket was found closed: the connection is finished
 	room         *room
 	owner        bool
-	ownerEpoch   uint64    // the engine's number of this ownership, when owner
-	subject      string    // the sub claim of the token that let it in
-	requestID    string    // of the request being handled, echoed on its reply
-	replyAcked   bool      // its error reply carries acked (a numbered broadcast's)
-	strikes      int       // messages refused as rate_limited in this window
-	strikesSince time.Time // start of the strike window
+	ownerEpoch   uint64 // the engine's number of this ownership, when owner
+	subject      string // the sub claim of the token that let it in
+	requestID    string // of the request being handled, echoed on its reply
+	replyAcked   bool   // its error reply carries acked (a numbered broadcast's)
+	strikes      int    // messages refused as rate_limited in this window
+	strikesSince int64  // start of the strike window, Unix ns
 
 	// Guarded by room.mu of the room the connection views (see member).
 	member
@@ -83,12 +80,12 @@ type conn struct {
 // newConn makes the connection of a WebSocket socket, or of an SSE viewer
 // when ws is nil (ServeEvents sets its socket).
 func newConn(m *Manager, ws *wsSocket, remote netip.Addr) *conn {
-	c := &conn{mgr: m, ws: ws, remote: remote, opened: time.Now(), transport: transportWebSocket}
+	c := &conn{mgr: m, ws: ws, remote: remote, opened: time.Now().UnixNano(), transport: transportWebSocket}
 	c.out = outbox{
 		limit:        m.limits.SendQueueBytes,
 		writeTimeout: m.limits.WriteTimeout,
 		onSlow:       c.slowConsumer,
-		onSkip:       m.metrics.conflatedSkipped.Inc,
+		onSkip:       m.metrics.countSkipped,
 	}
 	if ws != nil { // an SSE viewer's socket is set by ServeEvents
 		c.out.sock = ws
@@ -180,8 +177,8 @@ const rateStrikeWindow = 10 * time.Second
 // strike counts a message or ping refused for its rate, and reports
 // whether the connection has had its RateLimitStrikes within the window.
 func (c *conn) strike(now time.Time) (out bool) {
-	if now.Sub(c.strikesSince) > rateStrikeWindow {
-		c.strikes, c.strikesSince = 0, now
+	if now.UnixNano()-c.strikesSince > int64(rateStrikeWindow) {
+		c.strikes, c.strikesSince = 0, now.UnixNano()
 	}
 	c.strikes++
 	return c.strikes >= c.mgr.limits.RateLimitStrikes
@@ -264,7 +261,7 @@ func (c *conn) finish(reason error) {
 	why := c.endReasonFor()
 	c.mgr.metrics.disconnects.WithLabelValues(why).Inc()
 	c.mgr.summary.connectionEnded(why)
-	c.mgr.log.Debug("connection ended", "remote", c.remote, "subject", c.subject, "role", role, "reason", why, "err", reason, "duration", time.Since(c.opened).Round(time.Millisecond))
+	c.mgr.log.Debug("connection ended", "remote", c.remote, "subject", c.subject, "role", role, "reason", why, "err", reason, "duration", time.Duration(time.Now().UnixNano()-c.opened).Round(time.Millisecond))
 }
 
 // endReasonFor names why a connection ended, in a few stable words that

@@ -41,9 +41,9 @@ var (
 // bytes, fragments come in order, text is UTF-8; and the declared length
 // against limit before any of the payload is kept.
 type frameReader struct {
-	limit   int    // the largest message payload accepted
 	pending []byte // the start of a frame split by the last read
 	msg     []byte // the fragments of a message still arriving
+	limit   int32  // the largest message payload accepted
 	msgOp   byte   // that message's opcode; 0 when none is arriving
 	stopped bool   // a refused frame or a close ended parsing: the rest is dropped
 }
@@ -157,7 +157,7 @@ func (r *frameReader) check(fin bool, op byte, size uint64) error {
 	default:
 		return errOpcode
 	}
-	if size > uint64(r.limit-len(r.msg)) {
+	if size > uint64(int(r.limit)-len(r.msg)) {
 		return errTooBig
 	}
 	return nil

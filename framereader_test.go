@@ -62,7 +62,7 @@ func TestFrameReader(t *testing.T) {
 	tests := []struct {
 		name   string
 		stream [][]byte
-		limit  int
+		limit  int32
 		want   []string
 		err    *frameError
 	}{

@@ -74,7 +74,7 @@ type capturedConn struct {
 
 func newCapturedConn(m *Manager) *capturedConn {
 	sock := &captureSocket{}
-	c := &conn{mgr: m, opened: time.Now()}
+	c := &conn{mgr: m, opened: time.Now().UnixNano()}
 	c.out = outbox{sock: sock, limit: m.limits.SendQueueBytes, writeTimeout: time.Second, onSlow: c.slowConsumer}
 	m.addConn(c)
 	return &capturedConn{conn: c, sock: sock}

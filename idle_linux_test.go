@@ -39,19 +39,21 @@ func TestIdleViewersParkNoGoroutine(t *testing.T) {
 // still gets messages written without waiting long after that deadline, and
 // after the handshake's: no deadline outlives the write it was set for.
 func TestViewerOutlivesItsWriteDeadlines(t *testing.T) {
-	srv := startServer(t, rtb.WithLimits(rtb.Limits{WriteTimeout: 400 * time.Millisecond, SendQueueBytes: 64 << 20}))
+	srv := startServer(t, rtb.WithLimits(rtb.Limits{WriteTimeout: time.Second, SendQueueBytes: 64 << 20}))
 	owner := dial(t, srv.wsURL, nil)
 	room := owner.createRoom()
 	viewer := dialNeverReads(t, srv.wsURL, room)
 	waitViewers(t, owner, 1)
 	big := strings.Repeat("x", 30<<10)
 	const burst = 400 // 12 MB: more than loopback's socket buffers take
-	for i := range burst {
-		owner.send(request(3, room, "big", strconv.Itoa(i), big))
-	}
+	go func() {
+		for i := range burst {
+			owner.send(request(3, room, "big", strconv.Itoa(i), big))
+		}
+	}()
 	time.Sleep(200 * time.Millisecond) // the server's writes now wait for the viewer
 	readUntil(t, viewer, `"funcParams":["`+strconv.Itoa(burst-1)+`"`)
-	time.Sleep(time.Second) // past the last write deadline
+	time.Sleep(1500 * time.Millisecond) // past the last write deadline
 	owner.send(request(3, room, "after"))
 	readUntil(t, viewer, `"funcKey":"after"`)
 }

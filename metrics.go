@@ -24,6 +24,7 @@ type metrics struct {
 	// conflatedSkipped counts conflated messages a viewer's queue replaced
 	// with a newer one of their key (PROTOCOL.md, Conflated streams).
 	conflatedSkipped prometheus.Counter
+	countSkipped     func() // conflatedSkipped.Inc, made once for every outbox
 	errors           *prometheus.CounterVec
 	disconnects      *prometheus.CounterVec
 	upgradesRefused  *prometheus.CounterVec
@@ -68,6 +69,7 @@ func newMetrics(m *Manager) *metrics {
 	})
 	x.slowConsumers = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "slow_consumer_disconnects_total", Help: "Connections closed with 4001 because their send queue passed its limit."})
 	x.conflatedSkipped = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "conflated_skipped_total", Help: "Conflated messages that viewers' queues replaced with a newer one of their key, unsent (a skip marker stands for them)."})
+	x.countSkipped = x.conflatedSkipped.Inc
 	x.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "errors_total", Help: "Error replies sent, by code."}, []string{"code"})
 	x.disconnects = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "disconnects_total", Help: "Connections ended, by reason."}, []string{"reason"})
 	x.upgradesRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "upgrades_refused_total", Help: "WebSocket upgrades refused before the handshake, by reason."}, []string{"reason"})

@@ -96,7 +96,7 @@ func (p *poller) add(c *conn, rc syscall.RawConn) error {
 }
 
 // rearm arms c's socket for its next event, once its reader found it empty.
-func (p *poller) rearm(c *conn) error { return p.ctl(c.raw, syscall.EPOLL_CTL_MOD, c.pollID) }
+func (p *poller) rearm(c *conn) error { return p.ctl(c.out.raw, syscall.EPOLL_CTL_MOD, c.pollID) }
 
 func (p *poller) ctl(rc syscall.RawConn, op int, id uint64) error {
 	ev := syscall.EpollEvent{Events: readInterest, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -31,11 +32,11 @@ const loopReadSize = 4 << 10
 // reads: early is what the client sent after its handshake, already read.
 // It runs before c is published; startReading, once c is, starts reading.
 func (c *conn) prepareReading(early []byte) {
-	c.frames.limit = c.mgr.limits.ReadLimit
-	c.early = early
+	c.frames.limit = int32(min(c.mgr.limits.ReadLimit, math.MaxInt32))
+	c.frames.pending = early // parsed by the first pass
 	if p := sharedPoller(); p != nil {
 		if rc := pollable(c.ws.conn); rc != nil {
-			c.poll, c.raw = p, rc
+			c.poll = p
 			c.ws.onClose = c.poke
 			c.out.raw = rc // the writers may write it without waiting (writers.go)
 		}
@@ -45,7 +46,7 @@ func (c *conn) prepareReading(early []byte) {
 // startReading starts the read side. A first pass reads at once: the
 // client may have sent its first request with its handshake.
 func (c *conn) startReading() {
-	if c.poll != nil && c.poll.add(c, c.raw) == nil {
+	if c.poll != nil && c.poll.add(c, c.out.raw) == nil {
 		go c.readReady()
 		return
 	}
@@ -70,7 +71,7 @@ func (c *conn) readReady() {
 	bufp := readBuffers.Get().(*[]byte)
 	defer readBuffers.Put(bufp)
 	for !c.readEnded {
-		n, err := readNow(c.raw, *bufp)
+		n, err := readNow(c.out.raw, *bufp)
 		switch {
 		case n > 0:
 			c.consume((*bufp)[:n])
@@ -109,11 +110,11 @@ func (c *conn) readLoop() {
 	}
 }
 
-// consumeEarly handles what the client sent along with its handshake.
+// consumeEarly handles what the client sent along with its handshake,
+// which prepareReading left with the frame reader.
 func (c *conn) consumeEarly() {
-	if early := c.early; early != nil {
-		c.early = nil
-		c.consume(early)
+	if len(c.frames.pending) > 0 {
+		c.consume(nil)
 	}
 }
 

@@ -119,7 +119,7 @@ func (c *conn) createRoom(token string) *Error {
 		return brokerError("create", id, err)
 	}
 	c.room, c.owner, c.ownerEpoch = r, true, 1
-	c.acks.reset(r.id, 0)
+	c.ownerAcks().reset(r.id, 0)
 	reply := connectedMessage(r.id)
 	reply.OwnerKey, reply.ID, reply.Acked = key, c.requestID, new(uint64) // the server numbers broadcasts, from 1
 	r.takeOwner(c, 1, textFrame(reply), nil)
@@ -214,7 +214,7 @@ func (c *conn) resumeRoom(id, key, token string) *Error {
 		return brokerError("resume", id, err)
 	}
 	c.room, c.owner, c.ownerEpoch = r, true, epoch
-	c.acks.reset(id, snap.PubSeq)
+	c.ownerAcks().reset(id, snap.PubSeq)
 	r.takeOwner(c, epoch, resumeReply(id, c.requestID, snap), snap.State)
 	r.askViewerCount()
 	c.announceOwner(ctx, ownerBack)
