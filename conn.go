@@ -3,7 +3,6 @@ package rtbroadcaster
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -167,9 +166,6 @@ func (c *conn) ping() {
 	c.pingAt.Store(now)
 	c.pinger.Load().Reset(limits.PongTimeout)
 }
-
-// netConn is the connection's socket, to cut it.
-func (c *conn) netConn() net.Conn { return c.out.sock.NetConn() }
 
 // rateStrikeWindow is how long rate_limited refusals add up towards a close.
 const rateStrikeWindow = 10 * time.Second
