@@ -94,15 +94,7 @@ func appendCentrifugoPublish(b []byte, channel string, seq uint64, sentNano int6
 	b = append(b, `,"publish":{"channel":`...)
 	b = strconv.AppendQuote(b, channel)
 	b = append(b, `,"data":{"funcKey":"`+funcKey+`","funcParams":["`...)
-	arrayStart := len(b) - len(`["`)
-	b = strconv.AppendUint(b, seq, 10)
-	b = append(b, `","`...)
-	b = strconv.AppendInt(b, sentNano, 10)
-	b = append(b, `","`...)
-	for pad := size - (len(b) - arrayStart) - len(`"]`); pad > 0; pad-- {
-		b = append(b, 'x')
-	}
-	return append(b, `"]}}}`...)
+	return append(appendParams(b, seq, sentNano, size), `"]}}}`...)
 }
 
 // centrifugoPublisherInfo is what Centrifugo adds to a client's publication

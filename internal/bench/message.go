@@ -27,11 +27,10 @@ func request(status int, text, room string) []byte {
 	return m.Encode()
 }
 
-// appendMessage builds one broadcast whose funcParams array, the
-// application's payload, is size bytes of JSON (or the least it can be).
-// The envelope around it (uuid, status, funcKey, ...) adds about 130 bytes.
-func appendMessage(b, prefix []byte, seq uint64, sentNano int64, size int, stateKey string) []byte {
-	b = append(b, prefix...)
+// appendParams appends, after the `["` that b ends with, the elements of a
+// bench message's funcParams, [sequence, send time in Unix ns, padding],
+// padded so that the array is size bytes of JSON once its `"]` closes it.
+func appendParams(b []byte, seq uint64, sentNano int64, size int) []byte {
 	arrayStart := len(b) - len(`["`)
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `","`...)
@@ -40,6 +39,14 @@ func appendMessage(b, prefix []byte, seq uint64, sentNano int64, size int, state
 	for pad := size - (len(b) - arrayStart) - len(`"]`); pad > 0; pad-- {
 		b = append(b, 'x')
 	}
+	return b
+}
+
+// appendMessage builds one broadcast whose funcParams array, the
+// application's payload, is size bytes of JSON (or the least it can be).
+// The envelope around it (uuid, status, funcKey, ...) adds about 130 bytes.
+func appendMessage(b, prefix []byte, seq uint64, sentNano int64, size int, stateKey string) []byte {
+	b = appendParams(append(b, prefix...), seq, sentNano, size)
 	if stateKey == "" {
 		return append(b, `"],"stateMessage":false}`...)
 	}
