@@ -38,10 +38,11 @@ type conn struct {
 
 	// Atomic: written or read by the room (under its lock), the engine's
 	// callbacks, timers, Shutdown and the outbox's writer.
-	pinger    atomic.Pointer[time.Timer]
 	lastHeard atomic.Int64 // when the client last sent anything, in Unix ns
-	pingAt    atomic.Int64 // when the unanswered ping was queued, or 0
-	handling  atomic.Bool  // the read side is handling what it read
+	// Guarded by the ping wheel's lock (pingwheel.go): where c waits in it.
+	wheelSlot, wheelIdx int32
+	pingAt              atomic.Int64 // when the unanswered ping was queued, or 0
+	handling            atomic.Bool  // the read side is handling what it read
 	// request cancels the engine calls of the request being handled, for
 	// an abort (requestContext); ended says no request may start any more.
 	// Not a context per connection: an idle connection would keep its
@@ -121,50 +122,48 @@ func (c *conn) answerPing(payload []byte) {
 	c.out.push(serverFrame(opPong, payload))
 }
 
-// start arms the pinger; the caller then starts the read side.
+// start puts the connection on its Manager's ping wheel; the caller then
+// starts the read side.
 func (c *conn) start() {
 	c.heard()
-	c.pinger.Store(time.AfterFunc(c.mgr.limits.PingInterval, c.ping))
+	c.mgr.pings.add(c, c.mgr.limits.PingInterval)
 }
 
 // heard notes that the client sent something: any frame answers a ping.
 func (c *conn) heard() { c.lastHeard.Store(time.Now().UnixNano()) }
 
-// ping runs on the connection's timer. Every PingInterval it queues a ping;
-// PongTimeout later it checks that the client sent something since, and
-// cuts its TCP connection if not (no close frame: PROTOCOL.md, Connection
-// closes). One timer per connection does both, and no read deadline is
-// needed, so an idle connection's socket is not touched between pings. An
-// SSE viewer sends nothing: its pings are heartbeats, its liveness its
-// writes'.
-func (c *conn) ping() {
+// pingDue runs on the Manager's ping wheel (pingwheel.go) and says when it
+// is next due, or that it is not any more. Every PingInterval it queues a
+// ping; PongTimeout later it checks that the client sent something since,
+// and cuts its TCP connection if not (no close frame: PROTOCOL.md,
+// Connection closes). No read deadline is needed, so an idle connection's
+// socket is not touched between pings. An SSE viewer sends nothing: its
+// pings are heartbeats, its liveness its writes'.
+func (c *conn) pingDue() (next time.Duration, again bool) {
 	limits := c.mgr.limits
 	if at := c.pingAt.Swap(0); at != 0 {
 		if c.handling.Load() {
 			// The read side is busy with a request (an engine call may
 			// wait seconds): the pong may be waiting behind it.
 			c.pingAt.Store(at)
-			c.pinger.Load().Reset(limits.PongTimeout)
-			return
+			return limits.PongTimeout, true
 		}
 		if c.lastHeard.Load() < at {
 			c.setEndReason("no pong")
 			_ = c.out.sock.Close()
-			return
+			return 0, false
 		}
-		c.pinger.Load().Reset(max(limits.PingInterval-limits.PongTimeout, 0))
-		return
+		return max(limits.PingInterval-limits.PongTimeout, 0), true
 	}
 	now := time.Now().UnixNano()
 	if !c.out.pushControl(pingFrame) { // not counted as a message: it carries none
-		return
+		return 0, false
 	}
 	if c.ws == nil {
-		c.pinger.Load().Reset(limits.PingInterval)
-		return
+		return limits.PingInterval, true
 	}
 	c.pingAt.Store(now)
-	c.pinger.Load().Reset(limits.PongTimeout)
+	return limits.PongTimeout, true
 }
 
 // rateStrikeWindow is how long rate_limited refusals add up towards a close.
@@ -238,9 +237,7 @@ func (c *conn) cancelRequests() {
 // contexts of its own.
 func (c *conn) finish(reason error) {
 	c.cancelRequests()
-	if t := c.pinger.Load(); t != nil {
-		t.Stop()
-	}
+	c.mgr.pings.remove(c)
 	c.stopAcks()
 	c.out.discard()
 	role := "none"

@@ -15,6 +15,7 @@ package rtbroadcaster
 // registry of connections and rooms, shutdown), netconn.go (the WebSocket
 // handshake and socket), conn.go (one connection: pings, limits, its end),
 // reader.go (its read side: requests in order, one at a time),
+// pingwheel.go (the ping timers of every connection, on one wheel),
 // framereader.go (the client frames, parsed and checked), poller_linux.go
 // (an epoll set, so that an idle connection parks no goroutine),
 // requests.go (what a connection

@@ -33,6 +33,7 @@ type Manager struct {
 	drainSpread    time.Duration
 	now            func() time.Time
 	addrLimits     *addrLimits  // locks itself (addrLimits.mu, a leaf)
+	pings          *pingWheel   // every connection's ping timer; locks itself (pingWheel.mu, a leaf)
 	metrics        *metrics     // Prometheus's own locks and atomics
 	summary        *connSummary // the periodic info line about connections; locks itself
 
@@ -87,6 +88,7 @@ func New(cfg Config) *Manager {
 		p.SetRenderer(m.renderOwnerNews)
 	}
 	m.addrLimits = newAddrLimits(m.limits, m.now)
+	m.pings = newPingWheel(m.limits)
 	m.api = newAPIAuth(cfg.APIKeys, m.verifier, m.limits, m.now)
 	m.metrics = newMetrics(m)
 	m.summary = &connSummary{log: m.log, interval: cfg.summaryEvery, stats: m.Stats}
