@@ -22,14 +22,8 @@ duration=${RTB_BENCH_DURATION:-15s}
 repeat=${RTB_BENCH_REPEAT:-2}
 big=${RTB_BENCH_BIG:-10000}
 root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-pid=
-cleanup() {
-	[[ -z $pid ]] || stop_pid "$pid"
-	rm -rf "$work"
-}
-trap cleanup EXIT
 . "$root/scripts/lib/bench.sh"
+bench_workdir
 
 build_rtbroadcaster "$root" "$work"
 bin=$work/rtbroadcaster

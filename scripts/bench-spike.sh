@@ -16,15 +16,9 @@ rounds=${RTB_SPIKE_ROUNDS:-3}
 duration=${RTB_SPIKE_DURATION:-10s}
 transports=${RTB_SPIKE_TRANSPORTS:-"server gws gws-workers nbio nbio-std"}
 root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-pid=
-cleanup() {
-	[[ -z $pid ]] || { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
 . "$root/scripts/lib/bench.sh"
+bench_workdir
+
 build_rtbroadcaster "$root" "$work"
 (cd "$root" && go build -o "$work/spikeserver" ./internal/spike/spikeserver)
 ulimit -n "$(ulimit -Hn)"

@@ -20,16 +20,11 @@ repeat=${RTB_SWEEP_REPEAT:-1}
 spike=${RTB_SWEEP_SPIKE:-}
 out=${RTB_SWEEP_OUT:-docs/bench}
 root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-pid=
-cleanup() {
-	[[ -z $pid ]] || { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$root/scripts/lib/bench.sh"
+bench_workdir
 
 cd "$root"
-go build -o "$work/rtbroadcaster" ./cmd/rtbroadcaster
+build_rtbroadcaster "$root" "$work"
 [[ -z $spike ]] || go build -o "$work/spikeserver" ./internal/spike/spikeserver
 ulimit -n "$(ulimit -Hn)"
 
@@ -46,20 +41,16 @@ for run in $(seq "$repeat"); do
 				mkdir -p "$out/reports/$s"
 				port=$((port + 1))
 				if [[ $s == server ]]; then
-					"$work/rtbroadcaster" serve -addr "127.0.0.1:$port" -log-level warn 2>>"$work/server.log" &
+					start_rtbroadcaster "$work/rtbroadcaster" "$port" "$work/server.log"
 				else
 					"$work/spikeserver" -transport "$s" -addr "127.0.0.1:$port" >>"$work/server.log" 2>&1 &
+					pid=$!
+					wait_http "http://127.0.0.1:$port/healthz"
 				fi
-				pid=$!
-				for _ in $(seq 100); do
-					curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-					sleep 0.05
-				done
 				echo "== $s, run $run: bench ${flags[*]}" >&2
 				"$work/rtbroadcaster" bench -url "ws://127.0.0.1:$port/broadcast" -server-pid "$pid" -json -progress 60s "${flags[@]}" \
 					>"$out/reports/$s/$mode-$n-$run.json"
-				kill "$pid"
-				wait "$pid" 2>/dev/null || true
+				stop_pid "$pid"
 				pid=
 			done
 		done

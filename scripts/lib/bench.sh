@@ -30,3 +30,11 @@ stop_pid() {
 	kill "$@" 2>/dev/null || true
 	wait "$@" 2>/dev/null || true
 }
+
+# bench_workdir: makes $work, a temporary folder, and at exit stops the
+# server in $pid, if one runs, and removes the folder.
+bench_workdir() {
+	work=$(mktemp -d)
+	pid=
+	trap '[[ -z $pid ]] || stop_pid "$pid"; rm -rf "$work"' EXIT
+}
