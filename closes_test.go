@@ -57,14 +57,17 @@ func clientFrame(first byte, payload string) []byte {
 func TestRefusedFramesAreNamed(t *testing.T) {
 	tests := []struct {
 		name  string
-		frame []byte
-		code  uint16
-		why   string
+		frame  []byte
+		code   uint16
+		why    string
+		reason string // of the close frame
 	}{
-		{"a frame over the read limit", clientFrame(0x81, `{"funcKey":"`+strings.Repeat("x", 100)+`"}`), 1009, "message too big"},
-		{"a text frame that is not UTF-8", clientFrame(0x81, "\xff\xfe"), 1007, "invalid utf-8"},
-		{"a reserved bit set", clientFrame(0x80|0x40|0x1, "{}"), 1002, "protocol error"},
-		{"a reserved opcode", clientFrame(0x80|0xB, ""), 1002, "protocol error"},
+		{"a frame over the read limit", clientFrame(0x81, `{"funcKey":"`+strings.Repeat("x", 100)+`"}`), 1009, "message too big", "the message is over the read limit"},
+		{"a text frame that is not UTF-8", clientFrame(0x81, "\xff\xfe"), 1007, "invalid utf-8", "a text message that is not UTF-8"},
+		{"a reserved bit set", clientFrame(0x80|0x40|0x1, "{}"), 1002, "protocol error", "a reserved bit is set"},
+		{"a reserved opcode", clientFrame(0x80|0xB, ""), 1002, "protocol error", "a reserved opcode"},
+		{"an unmasked frame", []byte{0x81, 0x02, '{', '}'}, 1002, "protocol error", "a client frame must be masked"},
+		{"a fragmented ping", clientFrame(0x09, ""), 1002, "protocol error", "a control frame must be whole and at most 125 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,6 +77,9 @@ func TestRefusedFramesAreNamed(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.expectClose(tt.code)
+			if ce := (*gws.CloseError)(nil); !errors.As(c.err, &ce) || string(ce.Reason) != tt.reason {
+				t.Errorf("closed with %v, want the reason %q", c.err, tt.reason)
+			}
 			metric := `rtbroadcaster_disconnects_total{reason="` + tt.why + `"}`
 			waitUntil(t, metric+" is counted", func() bool { return scrape(t, srv.MetricsHandler())[metric] == 1 })
 		})

@@ -15,20 +15,21 @@ const (
 // frameError is a frame the server refuses (RFC 6455, section 7.4): the
 // connection closes with code, after a close frame that carries it.
 type frameError struct {
-	code uint16
-	why  string // the disconnect reason of logs and metrics (PROTOCOL.md, Connection closes)
+	code   uint16
+	why    string // the disconnect reason of logs and metrics (PROTOCOL.md, Connection closes)
+	detail string // what was wrong, the close frame's reason
 }
 
-func (e *frameError) Error() string { return "websocket frame refused: " + e.why }
+func (e *frameError) Error() string { return "websocket frame refused: " + e.detail }
 
 var (
-	errReservedBits = &frameError{1002, "protocol error"}
-	errUnmasked     = &frameError{1002, "protocol error"}
-	errOpcode       = &frameError{1002, "protocol error"}
-	errControlFrame = &frameError{1002, "protocol error"}
-	errFragments    = &frameError{1002, "protocol error"}
-	errTooBig       = &frameError{1009, "message too big"}
-	errNotUTF8      = &frameError{1007, "invalid utf-8"}
+	errReservedBits = &frameError{1002, "protocol error", "a reserved bit is set"}
+	errUnmasked     = &frameError{1002, "protocol error", "a client frame must be masked"}
+	errOpcode       = &frameError{1002, "protocol error", "a reserved opcode"}
+	errControlFrame = &frameError{1002, "protocol error", "a control frame must be whole and at most 125 bytes"}
+	errFragments    = &frameError{1002, "protocol error", "fragments out of order"}
+	errTooBig       = &frameError{1009, "message too big", "the message is over the read limit"}
+	errNotUTF8      = &frameError{1007, "invalid utf-8", "a text message that is not UTF-8"}
 )
 
 // frameReader parses the frames a client sends, from whatever pieces the

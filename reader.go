@@ -151,7 +151,7 @@ func (c *conn) consume(data []byte) {
 	var refused *frameError
 	if errors.As(err, &refused) {
 		c.setEndReason(refused.why)
-		c.out.closeNow(refused.code, refused.why)
+		c.out.closeNow(refused.code, refused.detail)
 	}
 }
 
