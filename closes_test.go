@@ -56,7 +56,7 @@ func clientFrame(first byte, payload string) []byte {
 // and its log line and disconnect metric name why, not "connection lost".
 func TestRefusedFramesAreNamed(t *testing.T) {
 	tests := []struct {
-		name  string
+		name   string
 		frame  []byte
 		code   uint16
 		why    string
